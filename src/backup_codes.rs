@@ -1,0 +1,571 @@
+//! Single-use backup codes: generation, normalization, Argon2id hashing and lookup.
+//!
+//! # Shape and entropy
+//!
+//! A code is 10 characters of Crockford's base32 alphabet in lower case
+//! (`0-9a-z` without `i`, `l`, `o`, `u`), shown as `xxxxx-xxxxx`, for example
+//! `a1b2c-d3e4f`. Input is case-insensitive, ignores spaces and dashes, and
+//! reads `o` as `0` and `i`/`l` as `1`, so look-alikes cannot cause a failure.
+//!
+//! Each character carries 5 bits: 50 bits in all. The first two characters are
+//! a **locator**: not secret, stored in clear, unique within the set, used to
+//! pick the one stored hash an attempt is checked against. The secret part is
+//! the other 8 characters, **40 bits** (about 1.1 × 10¹² values). An online
+//! guesser without the database must also hit a locator (10 in 1024), and the
+//! lockout caps them at 100 attempts; a thief with the database but without the
+//! pepper cannot test guesses offline at all; with both, each guess of each
+//! code costs one Argon2id evaluation (2⁴⁰ of them per code).
+//!
+//! # Storage
+//!
+//! Each code is hashed with Argon2id (OWASP's m = 19456 KiB, t = 2, p = 1 by
+//! default), a per-code random 128-bit salt, and the keyring's pepper as
+//! Argon2's secret input. An attempt costs at most one Argon2 evaluation
+//! whatever the number of codes, and none when its locator matches no unused code.
+
+use std::fmt;
+
+use argon2::Argon2;
+use rand::CryptoRng;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::error::{CodeFormatError, Error, Result};
+use crate::keyring::{KeyId, Keyring};
+
+/// The alphabet of backup codes: Crockford's base32 in lower case.
+pub const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+/// Significant characters in a backup code.
+pub const CODE_LEN: usize = 10;
+/// Leading characters that locate a code's hash (not secret).
+pub const LOCATOR_LEN: usize = 2;
+/// The largest number of codes a set may hold.
+pub const MAX_CODES: usize = 64;
+
+const SALT_LEN: usize = 16;
+const HASH_LEN: usize = 32;
+
+/// Argon2id cost parameters for backup-code hashes.
+///
+/// [`Argon2Params::default`] is OWASP's first recommendation (m = 19456 KiB,
+/// t = 2, p = 1). [`Argon2Params::new`] refuses anything weaker than OWASP's
+/// table; only [`Argon2Params::insecure_for_tests`] goes below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Argon2Params {
+    #[serde(rename = "m")]
+    m_cost: u32,
+    #[serde(rename = "t")]
+    t_cost: u32,
+    #[serde(rename = "p")]
+    p_cost: u32,
+}
+
+impl Default for Argon2Params {
+    fn default() -> Self {
+        Argon2Params {
+            m_cost: 19_456,
+            t_cost: 2,
+            p_cost: 1,
+        }
+    }
+}
+
+impl Argon2Params {
+    /// Parameters at least as strong as OWASP's table (memory ≥ 7 MiB and
+    /// memory × passes ≥ 7168 KiB × 5).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for weaker or invalid parameters.
+    pub fn new(m_cost_kib: u32, t_cost: u32, p_cost: u32) -> Result<Self> {
+        if m_cost_kib < 7_168 || u64::from(m_cost_kib) * u64::from(t_cost) < 7_168 * 5 {
+            return Err(Error::InvalidConfig(
+                "Argon2 parameters are below OWASP's recommendations",
+            ));
+        }
+        Self::insecure_for_tests(m_cost_kib, t_cost, p_cost)
+    }
+
+    /// **Insecure.** Any parameters Argon2 accepts, however weak: only for
+    /// tests that are not about the parameters themselves.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if Argon2 itself refuses them.
+    pub fn insecure_for_tests(m_cost_kib: u32, t_cost: u32, p_cost: u32) -> Result<Self> {
+        let params = Argon2Params {
+            m_cost: m_cost_kib,
+            t_cost,
+            p_cost,
+        };
+        params.argon2_params()?;
+        if m_cost_kib > 4 * 1024 * 1024 {
+            return Err(Error::InvalidConfig("Argon2 memory above 4 GiB"));
+        }
+        Ok(params)
+    }
+
+    /// Memory cost in KiB.
+    pub fn m_cost_kib(&self) -> u32 {
+        self.m_cost
+    }
+    /// Number of passes.
+    pub fn t_cost(&self) -> u32 {
+        self.t_cost
+    }
+    /// Degree of parallelism.
+    pub fn p_cost(&self) -> u32 {
+        self.p_cost
+    }
+
+    fn argon2_params(&self) -> Result<argon2::Params> {
+        argon2::Params::new(self.m_cost, self.t_cost, self.p_cost, Some(HASH_LEN))
+            .map_err(|_| Error::InvalidConfig("Argon2 refused the parameters"))
+    }
+}
+
+/// One plaintext backup code, shown to the user once and never stored.
+///
+/// Wiped on drop; `Debug` and `Display` print `REDACTED`; no `Clone`, no
+/// `Serialize`. Read it with [`BackupCode::as_str`] to hand it to the user.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct BackupCode {
+    text: [u8; CODE_LEN + 1],
+}
+
+impl BackupCode {
+    /// The code as shown to users: `xxxxx-xxxxx`.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.text).expect("ASCII")
+    }
+}
+
+impl fmt::Debug for BackupCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BackupCode(REDACTED)")
+    }
+}
+
+impl fmt::Display for BackupCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("REDACTED")
+    }
+}
+
+/// A freshly generated set of plaintext codes: the one-time output of
+/// confirming setup or regenerating. Show them once; they cannot be recovered.
+pub struct BackupCodes(Vec<BackupCode>);
+
+impl BackupCodes {
+    /// The codes.
+    pub fn iter(&self) -> std::slice::Iter<'_, BackupCode> {
+        self.0.iter()
+    }
+    /// The codes as strings, for a JSON response.
+    pub fn as_strs(&self) -> Vec<&str> {
+        self.0.iter().map(BackupCode::as_str).collect()
+    }
+    /// How many codes there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a BackupCodes {
+    type Item = &'a BackupCode;
+    type IntoIter = std::slice::Iter<'a, BackupCode>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl fmt::Debug for BackupCodes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BackupCodes({} × REDACTED)", self.0.len())
+    }
+}
+
+/// A submitted backup code in canonical form (lower case, look-alikes mapped,
+/// separators dropped). Wiped on drop, never printed.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct BackupCodeInput {
+    chars: [u8; CODE_LEN],
+}
+
+impl BackupCodeInput {
+    /// Normalizes user input: case-insensitive, spaces and dashes ignored,
+    /// `o` read as `0` and `i`/`l` as `1`.
+    ///
+    /// ```
+    /// use mfa::BackupCodeInput;
+    /// assert!(BackupCodeInput::parse(" A1B2C-D3E4F ").is_ok());
+    /// assert!(BackupCodeInput::parse("a1b2c-d3e4").is_err());
+    /// assert!(BackupCodeInput::parse("a1b2c-d3e4u").is_err()); // `u` is not in the alphabet
+    /// ```
+    ///
+    /// # Errors
+    /// A [`CodeFormatError`] describing the shape of the input.
+    pub fn parse(input: &str) -> std::result::Result<Self, CodeFormatError> {
+        let mut code = BackupCodeInput {
+            chars: [0; CODE_LEN],
+        };
+        let mut found = 0usize;
+        for c in input.chars() {
+            if c.is_whitespace() || c == '-' {
+                continue;
+            }
+            let byte = canonical(c).ok_or(CodeFormatError::InvalidCharacter)?;
+            if found < CODE_LEN {
+                code.chars[found] = byte;
+            }
+            found += 1;
+        }
+        match found {
+            0 => Err(CodeFormatError::Empty),
+            CODE_LEN => Ok(code),
+            _ => Err(CodeFormatError::WrongLength {
+                expected: CODE_LEN,
+                found,
+            }),
+        }
+    }
+
+    fn locator(&self) -> [u8; LOCATOR_LEN] {
+        [self.chars[0], self.chars[1]]
+    }
+}
+
+impl fmt::Debug for BackupCodeInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BackupCodeInput(REDACTED)")
+    }
+}
+
+fn canonical(c: char) -> Option<u8> {
+    if !c.is_ascii() {
+        return None;
+    }
+    let c = match c.to_ascii_lowercase() {
+        'o' => '0',
+        'i' | 'l' => '1',
+        c => c,
+    } as u8;
+    ALPHABET.contains(&c).then_some(c)
+}
+
+/// The stored, hashed form of a set of backup codes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupCodeSet {
+    key_id: KeyId,
+    argon2: Argon2Params,
+    generated_at: u64,
+    codes: Vec<StoredCode>,
+}
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct StoredCode {
+    #[serde(with = "locator_text")]
+    locator: [u8; LOCATOR_LEN],
+    #[serde(with = "crate::encoding::base64_array")]
+    salt: [u8; SALT_LEN],
+    #[serde(with = "crate::encoding::base64_array")]
+    hash: [u8; HASH_LEN],
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    used_at: Option<u64>,
+}
+
+impl fmt::Debug for StoredCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredCode")
+            .field("used_at", &self.used_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where an attempt's locator points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// No code has this locator: a guess, refused without hashing.
+    NoMatch,
+    /// The code with this locator was already used: refused without hashing.
+    Used,
+    /// One unused code to check with one Argon2 evaluation.
+    Candidate(usize),
+}
+
+impl BackupCodeSet {
+    /// Generates `count` codes, hashing each once. Returns the stored set and
+    /// the plaintext codes.
+    pub(crate) fn generate<R: CryptoRng + ?Sized>(
+        keyring: &Keyring,
+        params: Argon2Params,
+        count: usize,
+        now: u64,
+        rng: &mut R,
+    ) -> Result<(Self, BackupCodes)> {
+        if !(1..=MAX_CODES).contains(&count) {
+            return Err(Error::InvalidConfig("a backup-code set has 1 to 64 codes"));
+        }
+        let key_id = keyring.primary_id();
+        let mut codes = Vec::with_capacity(count);
+        let mut plain = Vec::with_capacity(count);
+        while codes.len() < count {
+            let mut input = BackupCodeInput {
+                chars: [0; CODE_LEN],
+            };
+            let mut random = Zeroizing::new([0u8; CODE_LEN]);
+            rng.fill_bytes(random.as_mut());
+            for (out, byte) in input.chars.iter_mut().zip(random.iter()) {
+                // 256 is a multiple of 32: no modulo bias.
+                *out = ALPHABET[usize::from(byte % 32)];
+            }
+            if codes
+                .iter()
+                .any(|c: &StoredCode| c.locator == input.locator())
+            {
+                continue;
+            }
+            let mut salt = [0u8; SALT_LEN];
+            rng.fill_bytes(&mut salt);
+            let hash = hash_code(keyring, key_id, &params, &input, &salt)?;
+            codes.push(StoredCode {
+                locator: input.locator(),
+                salt,
+                hash: *hash,
+                used_at: None,
+            });
+            plain.push(display_form(&input));
+        }
+        let set = BackupCodeSet {
+            key_id,
+            argon2: params,
+            generated_at: now,
+            codes,
+        };
+        Ok((set, BackupCodes(plain)))
+    }
+
+    /// Finds the one stored code an attempt could match, without hashing.
+    pub(crate) fn lookup(&self, input: &BackupCodeInput) -> Lookup {
+        let locator = input.locator();
+        match self.codes.iter().position(|c| c.locator == locator) {
+            None => Lookup::NoMatch,
+            Some(i) if self.codes[i].used_at.is_some() => Lookup::Used,
+            Some(i) => Lookup::Candidate(i),
+        }
+    }
+
+    /// Checks a candidate with exactly one Argon2 evaluation and a
+    /// constant-time comparison.
+    pub(crate) fn verify(
+        &self,
+        index: usize,
+        input: &BackupCodeInput,
+        keyring: &Keyring,
+    ) -> Result<bool> {
+        let stored = self
+            .codes
+            .get(index)
+            .ok_or(Error::Internal("backup-code index out of range"))?;
+        let hash = hash_code(keyring, self.key_id, &self.argon2, input, &stored.salt)?;
+        Ok(bool::from(hash.ct_eq(&stored.hash)))
+    }
+
+    pub(crate) fn mark_used(&mut self, index: usize, now: u64) {
+        if let Some(code) = self.codes.get_mut(index) {
+            code.used_at = Some(now);
+        }
+    }
+
+    /// Unused codes left.
+    pub fn remaining(&self) -> usize {
+        self.codes.iter().filter(|c| c.used_at.is_none()).count()
+    }
+
+    /// When the set was generated (unix seconds).
+    pub fn generated_at(&self) -> u64 {
+        self.generated_at
+    }
+
+    /// The key whose pepper the hashes were made with.
+    pub fn key_id(&self) -> KeyId {
+        self.key_id
+    }
+
+    /// The Argon2 parameters the hashes were made with.
+    pub fn argon2_params(&self) -> Argon2Params {
+        self.argon2
+    }
+
+    /// Structural checks applied when a record is loaded.
+    pub(crate) fn validate(&self) -> std::result::Result<(), &'static str> {
+        if self.codes.is_empty() || self.codes.len() > MAX_CODES {
+            return Err("a backup-code set has 1 to 64 codes");
+        }
+        for (i, code) in self.codes.iter().enumerate() {
+            if self.codes[..i].iter().any(|c| c.locator == code.locator) {
+                return Err("duplicate backup-code locator");
+            }
+        }
+        self.argon2
+            .argon2_params()
+            .map_err(|_| "invalid Argon2 parameters")?;
+        Ok(())
+    }
+}
+
+fn display_form(input: &BackupCodeInput) -> BackupCode {
+    let mut text = [b'-'; CODE_LEN + 1];
+    text[..5].copy_from_slice(&input.chars[..5]);
+    text[6..].copy_from_slice(&input.chars[5..]);
+    BackupCode { text }
+}
+
+fn hash_code(
+    keyring: &Keyring,
+    key_id: KeyId,
+    params: &Argon2Params,
+    input: &BackupCodeInput,
+    salt: &[u8; SALT_LEN],
+) -> Result<Zeroizing<[u8; HASH_LEN]>> {
+    let argon = Argon2::new_with_secret(
+        keyring.pepper(key_id)?,
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        params.argon2_params()?,
+    )
+    .map_err(|_| Error::Internal("Argon2 set-up failed"))?;
+    let mut out = Zeroizing::new([0u8; HASH_LEN]);
+    argon
+        .hash_password_into(&input.chars, salt, out.as_mut())
+        .map_err(|_| Error::Internal("Argon2 hashing failed"))?;
+    Ok(out)
+}
+
+mod locator_text {
+    use super::{LOCATOR_LEN, canonical};
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    pub fn serialize<S: Serializer>(locator: &[u8; LOCATOR_LEN], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(std::str::from_utf8(locator).map_err(serde::ser::Error::custom)?)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; LOCATOR_LEN], D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        let mut out = [0u8; LOCATOR_LEN];
+        let mut chars = text.chars();
+        for slot in &mut out {
+            let c = chars
+                .next()
+                .ok_or_else(|| D::Error::custom("locator too short"))?;
+            *slot = canonical(c)
+                .filter(|b| *b as char == c)
+                .ok_or_else(|| D::Error::custom("locator has a character outside the alphabet"))?;
+        }
+        if chars.next().is_some() {
+            return Err(D::Error::custom("locator too long"));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keyring::MasterKey;
+
+    fn keyring() -> Keyring {
+        Keyring::new(KeyId(1), MasterKey::from_bytes([1; 32]))
+    }
+
+    fn weak() -> Argon2Params {
+        Argon2Params::insecure_for_tests(64, 1, 1).unwrap()
+    }
+
+    #[test]
+    fn generate_and_verify() {
+        let ring = keyring();
+        let (mut set, codes) =
+            BackupCodeSet::generate(&ring, weak(), 10, 5, &mut rand::rng()).unwrap();
+        assert_eq!(codes.len(), 10);
+        assert_eq!(set.remaining(), 10);
+        set.validate().unwrap();
+        for code in &codes {
+            let text = code.as_str();
+            assert_eq!(text.len(), 11);
+            assert_eq!(&text[5..6], "-");
+            let input = BackupCodeInput::parse(&text.to_uppercase()).unwrap();
+            let Lookup::Candidate(i) = set.lookup(&input) else {
+                panic!("no candidate")
+            };
+            assert!(set.verify(i, &input, &ring).unwrap());
+            set.mark_used(i, 6);
+            assert_eq!(set.lookup(&input), Lookup::Used);
+        }
+        assert_eq!(set.remaining(), 0);
+    }
+
+    #[test]
+    fn wrong_secret_part_fails_and_pepper_matters() {
+        let ring = keyring();
+        let (set, codes) = BackupCodeSet::generate(&ring, weak(), 10, 5, &mut rand::rng()).unwrap();
+        let text = codes.iter().next().unwrap().as_str().to_owned();
+        let last = text.chars().last().unwrap();
+        let other = if last == '2' { '3' } else { '2' };
+        let wrong = format!("{}{}", &text[..10], other);
+        let input = BackupCodeInput::parse(&wrong).unwrap();
+        let Lookup::Candidate(i) = set.lookup(&input) else {
+            panic!()
+        };
+        assert!(!set.verify(i, &input, &ring).unwrap());
+        let right = BackupCodeInput::parse(&text).unwrap();
+        let other_pepper = Keyring::new(KeyId(1), MasterKey::from_bytes([2; 32]));
+        assert!(!set.verify(i, &right, &other_pepper).unwrap());
+    }
+
+    #[test]
+    fn look_alikes_and_separators() {
+        let a = BackupCodeInput::parse("o1i2l-3456a").unwrap();
+        let b = BackupCodeInput::parse("0 1 1 2 1 3 4 5 6 A").unwrap();
+        assert_eq!(a.chars, b.chars);
+        assert_eq!(
+            BackupCodeInput::parse("--").unwrap_err(),
+            CodeFormatError::Empty
+        );
+        assert_eq!(
+            BackupCodeInput::parse("abcde-fghjkm").unwrap_err(),
+            CodeFormatError::WrongLength {
+                expected: 10,
+                found: 11
+            }
+        );
+        assert_eq!(
+            BackupCodeInput::parse("abcde-fghjé").unwrap_err(),
+            CodeFormatError::InvalidCharacter
+        );
+    }
+
+    #[test]
+    fn params_floor() {
+        assert!(Argon2Params::new(19_456, 2, 1).is_ok());
+        assert!(Argon2Params::new(47_104, 1, 1).is_ok());
+        assert!(Argon2Params::new(7_168, 5, 1).is_ok());
+        assert!(Argon2Params::new(19_456, 1, 1).is_err());
+        assert!(Argon2Params::new(4_096, 10, 1).is_err());
+        assert!(Argon2Params::insecure_for_tests(0, 0, 0).is_err());
+    }
+
+    #[test]
+    fn serde_round_trip_and_validation() {
+        let (set, _) = BackupCodeSet::generate(&keyring(), weak(), 3, 5, &mut rand::rng()).unwrap();
+        let json = serde_json::to_string(&set).unwrap();
+        let back: BackupCodeSet = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, set);
+        let bad = json.replacen("\"locator\":\"", "\"locator\":\"u", 1);
+        assert!(serde_json::from_str::<BackupCodeSet>(&bad).is_err());
+        assert!(!format!("{set:?}").contains("salt"));
+    }
+}

@@ -1,0 +1,276 @@
+//! The record the host stores, and its one-time outputs.
+
+mod format;
+pub use format::RECORD_FORMAT;
+mod transitions;
+
+use std::fmt;
+
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::backup_codes::BackupCodeSet;
+use crate::envelope::Envelope;
+use crate::error::Result;
+use crate::event::SecurityEvent;
+use crate::lockout::Attempts;
+use crate::policy::MfaConfig;
+use crate::totp::{TotpMatch, TotpParams};
+
+/// A user's MFA state: the record the host stores, one per user.
+///
+/// `Disabled → Pending → Active → Disabled`. Transitions are pure methods that
+/// consume the record and return a [`Transition`]: the next record, whether it
+/// changed, the outcome, and security events. Time (`now`, unix seconds) and
+/// randomness are parameters, so the same inputs give the same result.
+///
+/// Serialized with serde in a versioned, self-describing format (`"format":
+/// "mfa/1"`); see [`MfaEnrollment::to_json`]. Secrets inside are encrypted
+/// and backup codes hashed, so a record can be stored as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum MfaEnrollment {
+    /// No factor: the state of a user without a record.
+    #[default]
+    Disabled,
+    /// Setup begun, waiting for the first code. Never authenticates (I5).
+    Pending(PendingSetup),
+    /// A confirmed factor with its backup codes.
+    Active(ActiveFactor),
+}
+
+/// A setup waiting for confirmation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PendingSetup {
+    pub(crate) secret: Envelope,
+    pub(crate) totp: TotpParams,
+    pub(crate) created_at: u64,
+    pub(crate) expires_at: u64,
+    #[serde(default)]
+    pub(crate) attempts: Attempts,
+}
+
+impl PendingSetup {
+    /// When setup began (unix seconds).
+    pub fn created_at(&self) -> u64 {
+        self.created_at
+    }
+    /// When the setup stops being confirmable (unix seconds).
+    pub fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+    /// The TOTP parameters the app is being set up with.
+    pub fn totp_params(&self) -> TotpParams {
+        self.totp
+    }
+}
+
+/// An active TOTP factor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ActiveFactor {
+    pub(crate) secret: Envelope,
+    pub(crate) totp: TotpParams,
+    pub(crate) enabled_at: u64,
+    /// The last accepted time step: no step at or below it is accepted again (I2).
+    pub(crate) last_step: Option<u64>,
+    pub(crate) backup_codes: BackupCodeSet,
+    #[serde(default)]
+    pub(crate) attempts: Attempts,
+}
+
+impl ActiveFactor {
+    /// When the factor was confirmed (unix seconds).
+    pub fn enabled_at(&self) -> u64 {
+        self.enabled_at
+    }
+    /// The last accepted TOTP time step.
+    pub fn last_step(&self) -> Option<u64> {
+        self.last_step
+    }
+    /// The TOTP parameters.
+    pub fn totp_params(&self) -> TotpParams {
+        self.totp
+    }
+    /// The stored backup codes.
+    pub fn backup_codes(&self) -> &BackupCodeSet {
+        &self.backup_codes
+    }
+    /// The failure counter.
+    pub fn attempts(&self) -> Attempts {
+        self.attempts
+    }
+}
+
+/// The result of a transition.
+///
+/// **Save `state` (with a compare-and-swap) whenever `changed` is true, and
+/// only then act on `outcome`**: failed attempts change the state too, and
+/// one-time output must not be shown unless the state holding its hashes was
+/// saved (I1). [`Mfa`](crate::Mfa) does all of this for you.
+#[must_use = "save `state` when `changed`, then act on `outcome`"]
+#[derive(Debug)]
+pub struct Transition<T> {
+    /// The record after the transition.
+    pub state: MfaEnrollment,
+    /// Whether `state` differs from the record the transition started from.
+    pub changed: bool,
+    /// What happened.
+    pub outcome: Result<T>,
+    /// Security events, to report once `state` is saved.
+    pub events: Vec<SecurityEvent>,
+}
+
+/// The one-time output of beginning setup: what the user's authenticator app needs.
+///
+/// Holds the plaintext secret: wiped on drop, `Debug` prints no secret, no
+/// `Clone`, no `Serialize`.
+pub struct TotpSetup {
+    totp: totp_rs::Totp,
+    uri: Zeroizing<String>,
+    secret_base32: Zeroizing<String>,
+    expires_at: u64,
+}
+
+impl TotpSetup {
+    /// The `otpauth://totp/Issuer:account?secret=…&issuer=…` URI.
+    pub fn otpauth_uri(&self) -> &str {
+        &self.uri
+    }
+
+    /// The secret as unpadded base32, for manual entry.
+    pub fn secret_base32(&self) -> &str {
+        &self.secret_base32
+    }
+
+    /// When the pending setup expires (unix seconds).
+    pub fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+
+    /// A QR code of the URI as PNG bytes.
+    ///
+    /// # Errors
+    /// [`Error::Internal`](crate::Error::Internal) if the URI cannot be encoded.
+    #[cfg(feature = "qr")]
+    pub fn qr_png(&self) -> Result<Vec<u8>> {
+        self.totp
+            .to_qr_png()
+            .map_err(|_| crate::Error::Internal("QR encoding failed"))
+    }
+
+    /// The QR code as a `data:image/png;base64,…` URI, for an `<img src>`.
+    ///
+    /// # Errors
+    /// [`Error::Internal`](crate::Error::Internal) if the URI cannot be encoded.
+    #[cfg(feature = "qr")]
+    pub fn qr_data_uri(&self) -> Result<String> {
+        self.totp
+            .to_qr_base64()
+            .map(|b64| format!("data:image/png;base64,{b64}"))
+            .map_err(|_| crate::Error::Internal("QR encoding failed"))
+    }
+}
+
+impl fmt::Debug for TotpSetup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TotpSetup")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a code verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerifiedBy {
+    /// A TOTP code, with its step and drift.
+    Totp(TotpMatch),
+    /// A backup code, now used up.
+    BackupCode,
+}
+
+/// A successful second-factor verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    /// Which kind of code it was.
+    pub by: VerifiedBy,
+    /// Unused backup codes left.
+    pub backup_codes_remaining: usize,
+}
+
+/// What regenerating backup codes demands beyond the host's own checks.
+#[derive(Clone, Copy)]
+pub enum Reauth<'a> {
+    /// Nothing more than the host's authenticated session.
+    SessionOnly,
+    /// A current TOTP code (checked, counted and consumed like a login).
+    TotpCode(&'a str),
+}
+
+impl fmt::Debug for Reauth<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reauth::SessionOnly => f.write_str("SessionOnly"),
+            Reauth::TotpCode(_) => f.write_str("TotpCode(REDACTED)"),
+        }
+    }
+}
+
+/// The kind of second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum MfaMethod {
+    /// An authenticator app.
+    Totp,
+}
+
+/// What a status endpoint shows. Serializes to the product's field names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MfaStatus {
+    /// Whether a factor is active.
+    pub mfa_enabled: bool,
+    /// The active method.
+    pub mfa_method: Option<MfaMethod>,
+    /// Whether an unexpired setup is waiting for confirmation.
+    pub pending_setup: bool,
+    /// Unused backup codes.
+    pub backup_codes_remaining: usize,
+    /// Whether codes are refused right now because of failed attempts.
+    pub locked_out: bool,
+}
+
+impl MfaEnrollment {
+    /// The status at `now`.
+    pub fn status(&self, config: &MfaConfig, now: u64) -> MfaStatus {
+        let lockout = &config.policy().lockout;
+        match self {
+            MfaEnrollment::Disabled => MfaStatus {
+                mfa_enabled: false,
+                mfa_method: None,
+                pending_setup: false,
+                backup_codes_remaining: 0,
+                locked_out: false,
+            },
+            MfaEnrollment::Pending(p) => MfaStatus {
+                mfa_enabled: false,
+                mfa_method: None,
+                pending_setup: now < p.expires_at,
+                backup_codes_remaining: 0,
+                locked_out: p.attempts.locked(lockout, now).is_some(),
+            },
+            MfaEnrollment::Active(a) => MfaStatus {
+                mfa_enabled: true,
+                mfa_method: Some(MfaMethod::Totp),
+                pending_setup: false,
+                backup_codes_remaining: a.backup_codes.remaining(),
+                locked_out: a.attempts.locked(lockout, now).is_some(),
+            },
+        }
+    }
+
+    /// Whether a factor is active.
+    pub fn is_active(&self) -> bool {
+        matches!(self, MfaEnrollment::Active(_))
+    }
+}

@@ -1,0 +1,58 @@
+//! Security events for audit logs and out-of-band notifications.
+
+use serde::Serialize;
+
+use crate::totp::TotpMatch;
+
+/// Something a host may want to log or tell the user about out of band.
+///
+/// Transitions report these beside their outcome; the service hands them to
+/// an [`EventSink`](crate::EventSink) once the state they describe is saved.
+/// None carries a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SecurityEvent {
+    /// A setup was started (or restarted); it expires at `expires_at`.
+    SetupStarted {
+        /// Unix time at which the pending setup expires.
+        expires_at: u64,
+    },
+    /// The factor was confirmed and is now active.
+    FactorEnabled,
+    /// The factor was removed.
+    FactorDisabled,
+    /// A TOTP code was accepted.
+    TotpAccepted(TotpMatch),
+    /// A backup code was used.
+    BackupCodeUsed {
+        /// Unused codes left.
+        remaining: usize,
+    },
+    /// The backup codes were replaced by a new set.
+    BackupCodesRegenerated {
+        /// Codes in the new set.
+        count: usize,
+    },
+    /// A wrong code was counted.
+    AttemptFailed {
+        /// Consecutive failures so far.
+        consecutive_failures: u32,
+    },
+    /// Failures locked the factor.
+    LockoutStarted {
+        /// Seconds until codes are accepted again; `None` for the hard limit.
+        retry_after: Option<u64>,
+        /// Consecutive failures so far.
+        consecutive_failures: u32,
+    },
+    /// The lockout was reset by the host.
+    LockoutReset,
+    /// A TOTP code for an already-used time step was refused (RFC 6238 §5.2).
+    ReplayRefused {
+        /// The reused time step.
+        step: u64,
+    },
+    /// A secret written under an older key was re-encrypted under the primary key.
+    SecretReencrypted,
+}

@@ -1,0 +1,185 @@
+//! Every tunable default in one place, and the context transitions run in.
+
+use crate::backup_codes::{Argon2Params, MAX_CODES};
+use crate::error::{Error, Result};
+use crate::keyring::Keyring;
+use crate::lockout::LockoutPolicy;
+use crate::totp::{Algorithm, TotpParams};
+
+/// TOTP settings for new enrollments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TotpPolicy {
+    /// HMAC algorithm (default SHA-1: every app supports it).
+    pub algorithm: Algorithm,
+    /// Digits per code (default 6).
+    pub digits: u8,
+    /// Seconds per step (default 30).
+    pub period: u64,
+    /// Steps accepted either side of now (default 1, RFC 6238 §5.2).
+    pub skew: u8,
+    /// Secret length in bytes (default 20: 160 bits, RFC 4226 §4).
+    pub secret_len: usize,
+}
+
+impl Default for TotpPolicy {
+    fn default() -> Self {
+        TotpPolicy {
+            algorithm: Algorithm::Sha1,
+            digits: 6,
+            period: 30,
+            skew: 1,
+            secret_len: 20,
+        }
+    }
+}
+
+impl TotpPolicy {
+    /// The parameters stored with a new factor.
+    pub fn params(&self) -> TotpParams {
+        TotpParams {
+            algorithm: self.algorithm,
+            digits: self.digits,
+            period: self.period,
+        }
+    }
+}
+
+/// Backup-code settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BackupCodePolicy {
+    /// Codes per set (default 10).
+    pub count: usize,
+    /// Argon2id cost (default OWASP: m = 19456 KiB, t = 2, p = 1).
+    pub argon2: Argon2Params,
+}
+
+impl Default for BackupCodePolicy {
+    fn default() -> Self {
+        BackupCodePolicy {
+            count: 10,
+            argon2: Argon2Params::default(),
+        }
+    }
+}
+
+/// All the defaults of DESIGN in one struct; every field can be overridden.
+///
+/// ```
+/// let mut policy = mfa::Policy::new("Example Co");
+/// policy.pending_ttl_secs = 5 * 60;
+/// policy.totp.digits = 8;
+/// policy.validate().unwrap();
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Policy {
+    /// The issuer shown in authenticator apps (no `:`).
+    pub issuer: String,
+    /// TOTP settings.
+    pub totp: TotpPolicy,
+    /// Backup-code settings.
+    pub backup_codes: BackupCodePolicy,
+    /// Failure counting and lockout.
+    pub lockout: LockoutPolicy,
+    /// How long a setup may stay pending (default 10 minutes).
+    pub pending_ttl_secs: u64,
+}
+
+impl Policy {
+    /// The defaults, with `issuer` as the name authenticator apps show.
+    pub fn new(issuer: impl Into<String>) -> Self {
+        Policy {
+            issuer: issuer.into(),
+            totp: TotpPolicy::default(),
+            backup_codes: BackupCodePolicy::default(),
+            lockout: LockoutPolicy::default(),
+            pending_ttl_secs: 10 * 60,
+        }
+    }
+
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the first bad field.
+    pub fn validate(&self) -> Result<()> {
+        if self.issuer.contains(':') {
+            return Err(Error::InvalidConfig("the issuer must not contain ':'"));
+        }
+        self.totp.params().validate()?;
+        if self.totp.skew > 10 {
+            return Err(Error::InvalidConfig("a TOTP skew above 10 steps is unsafe"));
+        }
+        if !(16..=64).contains(&self.totp.secret_len) {
+            return Err(Error::InvalidConfig("a TOTP secret has 16 to 64 bytes"));
+        }
+        if !(1..=MAX_CODES).contains(&self.backup_codes.count) {
+            return Err(Error::InvalidConfig("a backup-code set has 1 to 64 codes"));
+        }
+        if self.pending_ttl_secs == 0 {
+            return Err(Error::InvalidConfig(
+                "the pending-setup lifetime must be positive",
+            ));
+        }
+        self.lockout.validate()
+    }
+}
+
+/// What every transition needs besides the record: the keys and the policy.
+///
+/// ```
+/// use mfa::{Keyring, KeyId, MasterKey, MfaConfig, Policy};
+/// let keyring = Keyring::new(KeyId(1), MasterKey::generate(&mut rand::rng()));
+/// let config = MfaConfig::new(keyring, Policy::new("Example Co")).unwrap();
+/// assert_eq!(config.policy().totp.digits, 6);
+/// ```
+#[derive(Debug)]
+pub struct MfaConfig {
+    keyring: Keyring,
+    policy: Policy,
+}
+
+impl MfaConfig {
+    /// Validates the policy and bundles it with the keyring.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if the policy is invalid.
+    pub fn new(keyring: Keyring, policy: Policy) -> Result<Self> {
+        policy.validate()?;
+        Ok(MfaConfig { keyring, policy })
+    }
+
+    /// The keyring.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation() {
+        Policy::new("ok").validate().unwrap();
+        let bad = |f: fn(&mut Policy)| {
+            let mut p = Policy::new("x");
+            f(&mut p);
+            p.validate().is_err()
+        };
+        assert!(bad(|p| p.issuer = "a:b".into()));
+        assert!(bad(|p| p.totp.digits = 9));
+        assert!(bad(|p| p.totp.period = 0));
+        assert!(bad(|p| p.totp.skew = 11));
+        assert!(bad(|p| p.totp.secret_len = 10));
+        assert!(bad(|p| p.backup_codes.count = 0));
+        assert!(bad(|p| p.pending_ttl_secs = 0));
+        assert!(bad(|p| p.lockout.max_consecutive_failures = 101));
+    }
+}

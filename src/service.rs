@@ -1,0 +1,395 @@
+//! The service: every operation as load → pure transition → compare-and-swap save.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use zeroize::Zeroizing;
+
+use crate::backup_codes::BackupCodes;
+use crate::enrollment::{MfaEnrollment, MfaStatus, Reauth, TotpSetup, Transition, Verified};
+use crate::error::{Error, Result};
+use crate::event::SecurityEvent;
+use crate::policy::MfaConfig;
+use crate::store::{MfaStore, next_version};
+
+/// The current time in unix seconds.
+pub trait Clock: Send + Sync + 'static {
+    /// Now, in seconds since the unix epoch.
+    fn now(&self) -> u64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+}
+
+impl<F: Fn() -> u64 + Send + Sync + 'static> Clock for F {
+    fn now(&self) -> u64 {
+        self()
+    }
+}
+
+/// Receives [`SecurityEvent`]s once the state they describe is saved.
+pub trait EventSink: Send + Sync + 'static {
+    /// Records one event for `user_id`. Must not block for long.
+    fn record(&self, user_id: &str, event: &SecurityEvent);
+}
+
+impl<F: Fn(&str, &SecurityEvent) + Send + Sync + 'static> EventSink for F {
+    fn record(&self, user_id: &str, event: &SecurityEvent) {
+        self(user_id, event)
+    }
+}
+
+/// Whether an operation may run Argon2.
+enum Hashing<'a> {
+    Never,
+    Always,
+    /// Only if this code would be checked against a stored hash.
+    ForCode(&'a str),
+}
+
+/// Runs MFA operations against a store.
+///
+/// Each operation loads the user's record, runs the pure transition, saves the
+/// result with a compare-and-swap, and re-runs the transition on fresh state
+/// after a conflict (up to [`Mfa::with_conflict_retries`] times). One-time
+/// output is returned only after its state was saved (I1); failed attempts are
+/// saved too (I4). If a save fails in a way that leaves its fate unknown, the
+/// record is read back: output is returned only if the write is found to have
+/// landed.
+///
+/// With the `tokio` feature, transitions that run Argon2 go to tokio's blocking
+/// pool, at most [`Mfa::with_max_concurrent_hashes`] at a time (default: the
+/// number of CPUs), so memory stays bounded under a flood of attempts and the
+/// executor never stalls. Attempts that need no Argon2 (TOTP codes, and backup
+/// codes whose locator matches no unused code) never wait for that pool.
+///
+/// Share one `Mfa` behind an `Arc` (or your framework's state).
+pub struct Mfa<S> {
+    store: S,
+    config: Arc<MfaConfig>,
+    clock: Arc<dyn Clock>,
+    events: Arc<dyn EventSink>,
+    conflict_retries: u32,
+    #[cfg(feature = "tokio")]
+    hash_permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl<S: MfaStore> Mfa<S> {
+    /// A service over `store` with the system clock, no event sink, 16 conflict
+    /// retries and one concurrent Argon2 evaluation per CPU.
+    pub fn new(store: S, config: MfaConfig) -> Self {
+        Mfa {
+            store,
+            config: Arc::new(config),
+            clock: Arc::new(SystemClock),
+            events: Arc::new(|_: &str, _: &SecurityEvent| {}),
+            conflict_retries: 16,
+            #[cfg(feature = "tokio")]
+            hash_permits: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            )),
+        }
+    }
+
+    /// Replaces the clock (tests use [`testkit::ManualClock`](crate::testkit::ManualClock)).
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Sends security events to `sink`.
+    pub fn with_event_sink(mut self, sink: impl EventSink) -> Self {
+        self.events = Arc::new(sink);
+        self
+    }
+
+    /// How many times an operation is re-run after a compare-and-swap conflict
+    /// before it fails with [`Error::StoreConflict`].
+    pub fn with_conflict_retries(mut self, retries: u32) -> Self {
+        self.conflict_retries = retries;
+        self
+    }
+
+    /// How many Argon2-running transitions may be in flight at once (at least 1).
+    /// Each holds Argon2's memory (19 MiB by default) while it runs.
+    pub fn with_max_concurrent_hashes(self, limit: usize) -> Self {
+        #[cfg(feature = "tokio")]
+        {
+            let limit = limit.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+            let mut this = self;
+            this.hash_permits = Arc::new(tokio::sync::Semaphore::new(limit));
+            this
+        }
+        #[cfg(not(feature = "tokio"))]
+        {
+            let _ = limit;
+            self
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MfaConfig {
+        &self.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Starts (or restarts) setup; see [`MfaEnrollment::begin_setup`].
+    ///
+    /// # Errors
+    /// As the transition, plus store errors.
+    pub async fn begin_setup(&self, user_id: &str, account_name: &str) -> Result<TotpSetup> {
+        let (user, account) = (user_id.to_owned(), account_name.to_owned());
+        self.run(user_id, Hashing::Never, move |record, config, now| {
+            record.begin_setup(config, &user, &account, now, &mut rand::rng())
+        })
+        .await
+    }
+
+    /// Confirms setup and returns the backup codes, once; see [`MfaEnrollment::confirm_setup`].
+    ///
+    /// # Errors
+    /// As the transition, plus store errors.
+    pub async fn confirm_setup(&self, user_id: &str, code: &str) -> Result<BackupCodes> {
+        let (user, code) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
+        self.run(user_id, Hashing::Always, move |record, config, now| {
+            record.confirm_setup(config, &user, &code, now, &mut rand::rng())
+        })
+        .await
+    }
+
+    /// Abandons a pending setup; see [`MfaEnrollment::cancel_setup`].
+    ///
+    /// # Errors
+    /// As the transition, plus store errors.
+    pub async fn cancel_setup(&self, user_id: &str) -> Result<()> {
+        self.run(user_id, Hashing::Never, |record, _, _| {
+            record.cancel_setup()
+        })
+        .await
+    }
+
+    /// Verifies a TOTP code; see [`MfaEnrollment::verify_totp`].
+    ///
+    /// # Errors
+    /// As the transition, plus store errors.
+    pub async fn verify_totp(&self, user_id: &str, code: &str) -> Result<Verified> {
+        let (user, owned) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
+        self.run(user_id, Hashing::Never, move |record, config, now| {
+            record.verify_totp(config, &user, &owned, now, &mut rand::rng())
+        })
+        .await
+    }
+
+    /// Verifies and consumes a backup code; see [`MfaEnrollment::verify_backup_code`].
+    ///
+    /// # Errors
+    /// As the transition, plus store errors.
+    pub async fn verify_backup_code(&self, user_id: &str, code: &str) -> Result<Verified> {
+        let (user, owned) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
+        self.run(
+            user_id,
+            Hashing::ForCode(code),
+            move |record, config, now| {
+                record.verify_backup_code(config, &user, &owned, now, &mut rand::rng())
+            },
+        )
+        .await
+    }
+
+    /// Verifies a TOTP or backup code, told apart by shape; see [`MfaEnrollment::verify`].
+    ///
+    /// # Errors
+    /// As the transition, plus store errors.
+    pub async fn verify(&self, user_id: &str, code: &str) -> Result<Verified> {
+        let (user, owned) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
+        self.run(
+            user_id,
+            Hashing::ForCode(code),
+            move |record, config, now| record.verify(config, &user, &owned, now, &mut rand::rng()),
+        )
+        .await
+    }
+
+    /// Replaces the backup codes and returns the new ones, once; see
+    /// [`MfaEnrollment::regenerate_backup_codes`].
+    ///
+    /// # Errors
+    /// As the transition, plus store errors.
+    pub async fn regenerate_backup_codes(
+        &self,
+        user_id: &str,
+        reauth: Reauth<'_>,
+    ) -> Result<BackupCodes> {
+        let user = user_id.to_owned();
+        let code = match reauth {
+            Reauth::SessionOnly => None,
+            Reauth::TotpCode(code) => Some(Zeroizing::new(code.to_owned())),
+        };
+        self.run(user_id, Hashing::Always, move |record, config, now| {
+            let reauth = code
+                .as_deref()
+                .map_or(Reauth::SessionOnly, |c| Reauth::TotpCode(c));
+            record.regenerate_backup_codes(config, &user, reauth, now, &mut rand::rng())
+        })
+        .await
+    }
+
+    /// Disables MFA after a current TOTP or backup code; see [`MfaEnrollment::disable`].
+    ///
+    /// # Errors
+    /// As the transition, plus store errors.
+    pub async fn disable(&self, user_id: &str, code: &str) -> Result<()> {
+        let (user, owned) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
+        self.run(
+            user_id,
+            Hashing::ForCode(code),
+            move |record, config, now| record.disable(config, &user, &owned, now, &mut rand::rng()),
+        )
+        .await
+    }
+
+    /// Clears a lockout (an administrative action); see [`MfaEnrollment::reset_lockout`].
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn reset_lockout(&self, user_id: &str) -> Result<()> {
+        self.run(user_id, Hashing::Never, |record, _, _| {
+            record.reset_lockout()
+        })
+        .await
+    }
+
+    /// The user's status.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn status(&self, user_id: &str) -> Result<MfaStatus> {
+        let record = self
+            .store
+            .load(user_id)
+            .await?
+            .map(|v| v.record)
+            .unwrap_or_default();
+        Ok(record.status(&self.config, self.clock.now()))
+    }
+
+    async fn run<T, F>(&self, user_id: &str, hashing: Hashing<'_>, transition: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(MfaEnrollment, &MfaConfig, u64) -> Transition<T> + Send + Sync + 'static,
+    {
+        let transition = Arc::new(transition);
+        for _ in 0..=self.conflict_retries {
+            let (expected, record) = match self.store.load(user_id).await? {
+                Some(stored) => (Some(stored.version), stored.record),
+                None => (None, MfaEnrollment::Disabled),
+            };
+            let now = self.clock.now();
+            let hashes = match hashing {
+                Hashing::Never => false,
+                Hashing::Always => true,
+                Hashing::ForCode(code) => record.would_hash(&self.config, code, now),
+            };
+            let step = if hashes {
+                self.run_hashing(Arc::clone(&transition), record, now)
+                    .await?
+            } else {
+                transition(record, &self.config, now)
+            };
+            if step.changed {
+                match self.store.save(user_id, expected, &step.state).await {
+                    Ok(_) => {}
+                    Err(Error::StoreConflict) => {
+                        yield_now().await;
+                        continue;
+                    }
+                    Err(e) if !self.landed(user_id, expected, &step.state).await => return Err(e),
+                    Err(_) => {}
+                }
+            }
+            for event in &step.events {
+                self.events.record(user_id, event);
+            }
+            return step.outcome;
+        }
+        Err(Error::StoreConflict)
+    }
+
+    /// After a failed save: whether the write nonetheless landed.
+    async fn landed(&self, user_id: &str, expected: Option<u64>, state: &MfaEnrollment) -> bool {
+        matches!(
+            self.store.load(user_id).await,
+            Ok(Some(stored)) if stored.version == next_version(expected) && stored.record == *state
+        )
+    }
+
+    #[cfg(feature = "tokio")]
+    async fn run_hashing<T, F>(
+        &self,
+        transition: Arc<F>,
+        record: MfaEnrollment,
+        now: u64,
+    ) -> Result<Transition<T>>
+    where
+        T: Send + 'static,
+        F: Fn(MfaEnrollment, &MfaConfig, u64) -> Transition<T> + Send + Sync + 'static,
+    {
+        let permit = Arc::clone(&self.hash_permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Internal("the hashing limiter was closed"))?;
+        let config = Arc::clone(&self.config);
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Ok(transition(record, &config, now));
+        }
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            transition(record, &config, now)
+        })
+        .await
+        .map_err(|_| Error::Internal("a hashing task failed"))
+    }
+
+    #[cfg(not(feature = "tokio"))]
+    async fn run_hashing<T, F>(
+        &self,
+        transition: Arc<F>,
+        record: MfaEnrollment,
+        now: u64,
+    ) -> Result<Transition<T>>
+    where
+        T: Send + 'static,
+        F: Fn(MfaEnrollment, &MfaConfig, u64) -> Transition<T> + Send + Sync + 'static,
+    {
+        Ok(transition(record, &self.config, now))
+    }
+}
+
+async fn yield_now() {
+    #[cfg(feature = "tokio")]
+    if tokio::runtime::Handle::try_current().is_ok() {
+        tokio::task::yield_now().await;
+    }
+}
+
+impl<S> std::fmt::Debug for Mfa<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mfa")
+            .field("config", &self.config)
+            .field("conflict_retries", &self.conflict_retries)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,248 @@
+//! The store conformance suite: what every [`MfaStore`] must do.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! mfa::testkit::conformance::run(std::sync::Arc::new(mfa::MemoryStore::new())).await;
+//! # });
+//! ```
+//!
+//! Each check uses fresh, random user ids, so the suite can run repeatedly
+//! against a shared database. A failed check panics with a message naming it.
+
+use std::sync::Arc;
+
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+
+use super::test_config;
+use crate::enrollment::MfaEnrollment;
+use crate::error::Error;
+use crate::store::MfaStore;
+use crate::totp::totp_generate;
+
+/// Runs every check against `store`. Needs a multi-threaded tokio runtime.
+pub async fn run<S: MfaStore + 'static>(store: Arc<S>) {
+    missing_user_loads_none(&*store).await;
+    insert_then_compare_and_swap(&*store).await;
+    users_are_isolated(&*store).await;
+    records_round_trip(&*store).await;
+    awkward_user_ids(&*store).await;
+    concurrent_saves_have_one_winner(Arc::clone(&store)).await;
+    no_lost_updates(store).await;
+}
+
+/// A fresh user id.
+pub fn user(tag: &str) -> String {
+    format!("{tag}-{:016x}", rand::rng().random::<u64>())
+}
+
+/// One record in each state, with real ciphertext and hashes.
+pub fn sample_records(user_id: &str) -> Vec<MfaEnrollment> {
+    let config = test_config();
+    let mut rng = StdRng::seed_from_u64(7);
+    let now = 1_700_000_000;
+    let pending = MfaEnrollment::Disabled
+        .begin_setup(&config, user_id, "someone@example.com", now, &mut rng)
+        .state;
+    let MfaEnrollment::Pending(p) = &pending else {
+        unreachable!("setup from disabled is pending")
+    };
+    let secret = p
+        .secret
+        .open_secret(config.keyring(), user_id)
+        .expect("opens");
+    let code = totp_generate(&secret, p.totp, now).expect("valid params");
+    let active = pending
+        .clone()
+        .confirm_setup(&config, user_id, &code, now, &mut rng)
+        .state;
+    assert!(active.is_active(), "sample confirm must succeed");
+    vec![MfaEnrollment::Disabled, pending, active]
+}
+
+async fn missing_user_loads_none<S: MfaStore>(store: &S) {
+    let loaded = store.load(&user("missing")).await.expect("load");
+    assert!(
+        loaded.is_none(),
+        "conformance: a user without a record must load as None"
+    );
+}
+
+async fn insert_then_compare_and_swap<S: MfaStore>(store: &S) {
+    let id = user("cas");
+    let records = sample_records(&id);
+    let v1 = store.save(&id, None, &records[1]).await.expect("insert");
+    assert_eq!(v1, 1, "conformance: the first save stores version 1");
+    let again = store.save(&id, None, &records[0]).await;
+    assert!(
+        matches!(again, Err(Error::StoreConflict)),
+        "conformance: inserting over an existing record must conflict, got {again:?}"
+    );
+    let wrong = store.save(&id, Some(7), &records[0]).await;
+    assert!(
+        matches!(wrong, Err(Error::StoreConflict)),
+        "conformance: a save with a wrong version must conflict, got {wrong:?}"
+    );
+    let loaded = store.load(&id).await.expect("load").expect("present");
+    assert_eq!(loaded.version, 1, "conformance: a conflict must not write");
+    assert_eq!(
+        loaded.record, records[1],
+        "conformance: a conflict must not write"
+    );
+    let v2 = store.save(&id, Some(1), &records[2]).await.expect("update");
+    assert_eq!(v2, 2, "conformance: each save increments the version");
+    let stale = store.save(&id, Some(1), &records[0]).await;
+    assert!(
+        matches!(stale, Err(Error::StoreConflict)),
+        "conformance: a stale version must conflict, got {stale:?}"
+    );
+    let loaded = store.load(&id).await.expect("load").expect("present");
+    assert_eq!((loaded.version, &loaded.record), (2, &records[2]));
+    let v3 = store
+        .save(&id, Some(2), &MfaEnrollment::Disabled)
+        .await
+        .expect("disable");
+    assert_eq!(v3, 3);
+    let loaded = store.load(&id).await.expect("load").expect("present");
+    assert_eq!(
+        (loaded.version, loaded.record),
+        (3, MfaEnrollment::Disabled),
+        "conformance: a disabled record is kept, not deleted"
+    );
+}
+
+async fn users_are_isolated<S: MfaStore>(store: &S) {
+    let (a, b) = (user("iso-a"), user("iso-b"));
+    store
+        .save(&a, None, &sample_records(&a)[2])
+        .await
+        .expect("insert a");
+    assert!(
+        store.load(&b).await.expect("load").is_none(),
+        "conformance: users are isolated"
+    );
+    store
+        .save(&b, None, &MfaEnrollment::Disabled)
+        .await
+        .expect("insert b");
+    assert!(
+        store
+            .load(&a)
+            .await
+            .expect("load")
+            .expect("a")
+            .record
+            .is_active()
+    );
+}
+
+async fn records_round_trip<S: MfaStore>(store: &S) {
+    for (i, record) in sample_records("rt").into_iter().enumerate() {
+        let id = user(&format!("rt{i}"));
+        store.save(&id, None, &record).await.expect("insert");
+        let loaded = store.load(&id).await.expect("load").expect("present");
+        assert_eq!(
+            loaded.record, record,
+            "conformance: records round-trip exactly"
+        );
+    }
+}
+
+async fn awkward_user_ids<S: MfaStore>(store: &S) {
+    let suffix = user("");
+    let ids = [
+        format!("ユーザー{suffix}"),
+        format!("o'brien\"; DROP TABLE users; --{suffix}"),
+        format!("{}{suffix}", "x".repeat(200)),
+        format!("white space\tand\nnewline{suffix}"),
+        format!("%_wildcards_%{suffix}"),
+    ];
+    for id in &ids {
+        store
+            .save(id, None, &MfaEnrollment::Disabled)
+            .await
+            .expect("insert");
+        let loaded = store.load(id).await.expect("load");
+        assert!(
+            loaded.is_some(),
+            "conformance: user id {id:?} must round-trip"
+        );
+    }
+    let prefix = &ids[4][..13];
+    assert!(
+        store.load(prefix).await.expect("load").is_none(),
+        "conformance: user ids match exactly, not as patterns"
+    );
+}
+
+async fn concurrent_saves_have_one_winner<S: MfaStore + 'static>(store: Arc<S>) {
+    for round in 0..10 {
+        let id = user(&format!("race{round}"));
+        store
+            .save(&id, None, &MfaEnrollment::Disabled)
+            .await
+            .expect("insert");
+        let record = sample_records(&id).remove(1);
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (store, id, record) = (Arc::clone(&store), id.clone(), record.clone());
+                tokio::spawn(async move { store.save(&id, Some(1), &record).await })
+            })
+            .collect();
+        let mut wins = 0;
+        for task in tasks {
+            match task.await.expect("task") {
+                Ok(2) => wins += 1,
+                Ok(v) => panic!("conformance: unexpected version {v}"),
+                Err(Error::StoreConflict) => {}
+                Err(e) => panic!("conformance: concurrent save failed: {e:?}"),
+            }
+        }
+        assert_eq!(
+            wins, 1,
+            "conformance: exactly one concurrent compare-and-swap wins"
+        );
+    }
+}
+
+async fn no_lost_updates<S: MfaStore + 'static>(store: Arc<S>) {
+    let id = user("counter");
+    store
+        .save(&id, None, &MfaEnrollment::Disabled)
+        .await
+        .expect("insert");
+    let (tasks, per_task) = (8, 25);
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            let (store, id) = (Arc::clone(&store), id.clone());
+            tokio::spawn(async move {
+                for _ in 0..per_task {
+                    loop {
+                        let current = store.load(&id).await.expect("load").expect("present");
+                        match store
+                            .save(&id, Some(current.version), &current.record)
+                            .await
+                        {
+                            Ok(_) => break,
+                            Err(Error::StoreConflict) => tokio::task::yield_now().await,
+                            Err(e) => panic!("conformance: save failed: {e:?}"),
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.await.expect("task");
+    }
+    let version = store
+        .load(&id)
+        .await
+        .expect("load")
+        .expect("present")
+        .version;
+    assert_eq!(
+        version,
+        1 + tasks * per_task,
+        "conformance: every successful compare-and-swap must count exactly once"
+    );
+}

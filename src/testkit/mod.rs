@@ -1,0 +1,65 @@
+//! Test support for hosts and store implementers (feature `testkit`).
+//!
+//! - [`conformance`]: the suite every [`MfaStore`](crate::MfaStore) must pass;
+//! - [`ManualClock`]: a clock tests move by hand;
+//! - [`strategies`]: proptest strategies for the crate's types;
+//! - [`test_config`]: a configuration with fast (insecure) Argon2 parameters.
+
+pub mod conformance;
+pub mod strategies;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::backup_codes::Argon2Params;
+use crate::keyring::{KeyId, Keyring, MasterKey};
+use crate::policy::{MfaConfig, Policy};
+use crate::service::Clock;
+
+/// A clock that only moves when told to. Clones share the same time.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<AtomicU64>);
+
+impl ManualClock {
+    /// A clock showing `now`.
+    pub fn new(now: u64) -> Self {
+        ManualClock(Arc::new(AtomicU64::new(now)))
+    }
+    /// Sets the time (backwards too).
+    pub fn set(&self, now: u64) {
+        self.0.store(now, Ordering::SeqCst);
+    }
+    /// Moves the time forward.
+    pub fn advance(&self, secs: u64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+    /// The time shown.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> u64 {
+        self.get()
+    }
+}
+
+/// **Insecure.** A configuration for tests: a fixed key (id 1) and Argon2 at
+/// 64 KiB and one pass, so that tests that are not about Argon2 run fast.
+pub fn test_config() -> MfaConfig {
+    test_config_with(|_| {})
+}
+
+/// [`test_config`] with the policy adjusted by `adjust`.
+pub fn test_config_with(adjust: impl FnOnce(&mut Policy)) -> MfaConfig {
+    let mut policy = Policy::new("mfa-tests");
+    policy.backup_codes.argon2 = Argon2Params::insecure_for_tests(64, 1, 1).expect("valid");
+    adjust(&mut policy);
+    MfaConfig::new(test_keyring(), policy).expect("valid test policy")
+}
+
+/// The keyring of [`test_config`]: key id 1, 32 bytes of `0x42`.
+pub fn test_keyring() -> Keyring {
+    Keyring::new(KeyId(1), MasterKey::from_bytes([0x42; 32]))
+}
