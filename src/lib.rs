@@ -1,4 +1,80 @@
-//! Crate docs (to be written).
+//! Authenticator-app (TOTP) multi-factor authentication with single-use backup
+//! codes, for any Rust backend.
+//!
+//! The crate owns the whole domain: secrets encrypted with AES-256-GCM and bound
+//! to their user, backup codes hashed with Argon2id and shown once, time steps
+//! accepted at most once, lockout after repeated failures, and persistence
+//! through compare-and-swap saves so that racing requests cannot double-spend a
+//! code or skip the failure counter. An MFA endpoint is a few lines of glue.
+//!
+//! ```
+//! use mfa::{Keyring, KeyId, MasterKey, MemoryStore, Mfa, MfaConfig, Policy, Reauth};
+//! use mfa::{TotpParams, TotpSecret, totp_generate};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), mfa::Error> {
+//! // Once, at start-up: keys from your secret manager, a policy, a store.
+//! let keyring = Keyring::new(KeyId(1), MasterKey::generate(&mut rand::rng()));
+//! let config = MfaConfig::new(keyring, Policy::new("Example Co"))?;
+//! let mfa = Mfa::new(MemoryStore::new(), config);
+//!
+//! // POST /totp/setup: show the QR code (or the base32 secret) to the user.
+//! let setup = mfa.begin_setup("user-42", "alice@example.com").await?;
+//! assert!(setup.otpauth_uri().starts_with("otpauth://totp/Example%20Co:alice%40example.com"));
+//!
+//! // The authenticator app computes the code (here we play its part).
+//! let app = TotpSecret::from_base32(setup.secret_base32())?;
+//! let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+//! let code = totp_generate(&app, TotpParams::default(), now())?;
+//!
+//! // POST /totp/confirm: MFA is on; the backup codes are returned this once.
+//! let backup_codes = mfa.confirm_setup("user-42", &code).await?;
+//! assert_eq!(backup_codes.len(), 10);
+//!
+//! // Login, second step: the confirming code was used, so it is refused...
+//! assert!(matches!(mfa.verify("user-42", &code).await, Err(mfa::Error::InvalidCode)));
+//! // ...while a backup code works exactly once.
+//! let first = backup_codes.as_strs()[0].to_owned();
+//! assert_eq!(mfa.verify("user-42", &first).await?.backup_codes_remaining, 9);
+//! assert!(mfa.verify("user-42", &first).await.is_err());
+//!
+//! // Regenerate: every earlier code stops working.
+//! let fresh = mfa.regenerate_backup_codes("user-42", Reauth::SessionOnly).await?;
+//! assert!(mfa.verify("user-42", backup_codes.as_strs()[1]).await.is_err());
+//!
+//! // Disable with a current code.
+//! mfa.disable("user-42", fresh.as_strs()[0]).await?;
+//! assert!(!mfa.status("user-42").await?.mfa_enabled);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Layers
+//!
+//! - **Pure core** (no I/O, no clock, no global RNG): [`TotpSecret`],
+//!   [`Keyring`] and [`Envelope`], [`totp_check`], [`BackupCodeSet`],
+//!   and [`MfaEnrollment`], the record a host stores, whose transitions take
+//!   `now` and an RNG and return a [`Transition`]. A host with its own
+//!   persistence can use these alone.
+//! - **Store**: [`MfaStore`], an async compare-and-swap store keyed by the host's
+//!   user id; [`MemoryStore`] built in, SQL stores behind features.
+//! - **Service**: [`Mfa`], which runs each operation as load → transition →
+//!   compare-and-swap save, retries on conflict, and returns one-time output
+//!   only after the save.
+//!
+//! # Errors
+//!
+//! Every failure is an [`Error`] variant with a stable machine code
+//! ([`Error::code`]), an HTTP status and an RFC 9457 [`ProblemDetails`]. No
+//! error message contains a secret or a submitted code.
+//!
+//! # Features
+//!
+//! - `qr` (default): QR codes of the otpauth URI ([`TotpSetup::qr_png`]).
+//! - `tokio` (default): Argon2 work runs on tokio's blocking pool, bounded.
+//! - `sqlite`, `postgres`: SQL stores on sqlx.
+//! - `testkit`: the store conformance suite, fault injection, a manual clock
+//!   and proptest strategies.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
