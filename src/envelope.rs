@@ -106,8 +106,14 @@ impl Envelope {
         Ok(out)
     }
 
-    /// Seals a TOTP secret for `user_id`.
-    pub(crate) fn seal_secret<R: CryptoRng + ?Sized>(
+    /// Seals a TOTP secret for `user_id`, under the purpose label the crate's
+    /// records use for secrets (what [`MfaEnrollment`](crate::MfaEnrollment)
+    /// stores).
+    ///
+    /// # Errors
+    /// [`Error::UnknownKey`] if the keyring lacks its primary key (never for a
+    /// keyring built with [`Keyring::new`]).
+    pub fn seal_secret<R: CryptoRng + ?Sized>(
         keyring: &Keyring,
         user_id: &str,
         secret: &TotpSecret,
@@ -116,8 +122,24 @@ impl Envelope {
         Self::seal(keyring, TOTP_SECRET, user_id, secret.as_bytes(), rng)
     }
 
-    /// Opens a TOTP secret into stack memory, without touching the heap.
-    pub(crate) fn open_secret(&self, keyring: &Keyring, user_id: &str) -> Result<TotpSecret> {
+    /// Opens a TOTP secret sealed with [`Envelope::seal_secret`] into stack
+    /// memory, without touching the heap: the decryption step of TOTP
+    /// verification, for hosts that check codes with [`totp_check`](crate::totp_check)
+    /// themselves.
+    ///
+    /// ```
+    /// use mfa::{Envelope, Keyring, KeyId, MasterKey, TotpSecret};
+    /// let keyring = Keyring::new(KeyId(1), MasterKey::from_bytes([5; 32]));
+    /// let secret = TotpSecret::from_bytes(&[9; 20]).unwrap();
+    /// let sealed = Envelope::seal_secret(&keyring, "user-1", &secret, &mut rand::rng()).unwrap();
+    /// assert_eq!(sealed.open_secret(&keyring, "user-1").unwrap().as_bytes(), &[9; 20]);
+    /// assert!(sealed.open_secret(&keyring, "user-2").is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Envelope::open`], and [`Error::DecryptionFailed`] if the plaintext
+    /// is not 16 to 64 bytes long.
+    pub fn open_secret(&self, keyring: &Keyring, user_id: &str) -> Result<TotpSecret> {
         let mut secret = TotpSecret::zeroed(self.plaintext_len())?;
         secret
             .as_mut_bytes()
