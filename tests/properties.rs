@@ -1,0 +1,129 @@
+//! Property tests: normalization, envelopes and transitions.
+
+use mfa::testkit::strategies::{code_input, seeded_rng, totp_params};
+use mfa::testkit::{test_config, test_keyring};
+use mfa::{BackupCodeInput, Envelope, Error, MfaEnrollment, TotpCode, TotpSecret, totp_check};
+use proptest::prelude::*;
+use rand::SeedableRng;
+
+const CASES: u32 = 256;
+
+fn config() -> ProptestConfig {
+    ProptestConfig::with_cases(CASES)
+}
+
+/// Inserts white space between the characters of `code` according to `gaps`.
+fn spaced(code: &str, gaps: &[u8]) -> String {
+    let mut out = String::new();
+    for (i, c) in code.chars().enumerate() {
+        match gaps.get(i).copied().unwrap_or(0) % 4 {
+            1 => out.push(' '),
+            2 => out.push('\t'),
+            _ => {}
+        }
+        out.push(c);
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn totp_code_ignores_white_space_only(digits in 6u8..=8, n in any::<u64>(), gaps in prop::collection::vec(any::<u8>(), 9)) {
+        let code = format!("{:0width$}", n % 10u64.pow(u32::from(digits)), width = usize::from(digits));
+        let parsed = TotpCode::parse(&spaced(&code, &gaps), digits).unwrap();
+        prop_assert_eq!(parsed.as_str(), code.as_str());
+    }
+
+    #[test]
+    fn totp_code_accepts_exactly_ascii_digits(input in "\\PC{0,12}", digits in 6u8..=8) {
+        let significant: Vec<char> = input.chars().filter(|c| !c.is_whitespace()).collect();
+        let valid = significant.len() == usize::from(digits) && significant.iter().all(char::is_ascii_digit);
+        prop_assert_eq!(TotpCode::parse(&input, digits).is_ok(), valid);
+    }
+
+    #[test]
+    fn backup_code_input_is_case_and_separator_insensitive(chars in "[0-9a-hjkmnp-tv-z]{10}", gaps in prop::collection::vec(any::<u8>(), 11), upper in any::<bool>()) {
+        let with_dash = format!("{}-{}", &chars[..5], &chars[5..]);
+        let variant = if upper { with_dash.to_uppercase() } else { with_dash.clone() };
+        let a = BackupCodeInput::parse(&spaced(&variant, &gaps));
+        prop_assert!(a.is_ok());
+        prop_assert!(BackupCodeInput::parse(&chars).is_ok());
+    }
+
+    #[test]
+    fn parsers_never_panic(input in code_input(), digits in any::<u8>()) {
+        let _ = TotpCode::parse(&input, digits);
+        let _ = BackupCodeInput::parse(&input);
+        let _ = TotpSecret::from_base32(&input);
+        let _ = mfa::MasterKey::from_base64(&input);
+        let _ = Envelope::from_base64(&input);
+        let _ = MfaEnrollment::from_json(&input);
+    }
+
+    #[test]
+    fn envelope_round_trips_and_any_flip_fails(plain in prop::collection::vec(any::<u8>(), 0..128), user in "\\PC{0,32}", flip in any::<usize>(), bit in 0u8..8, mut rng in seeded_rng()) {
+        let keyring = test_keyring();
+        let sealed = Envelope::seal(&keyring, "prop", &user, &plain, &mut rng).unwrap();
+        prop_assert_eq!(&**sealed.open(&keyring, "prop", &user).unwrap(), plain.as_slice());
+        let back = Envelope::from_base64(&sealed.to_base64()).unwrap();
+        prop_assert_eq!(&back, &sealed);
+        let mut bytes = sealed.to_bytes();
+        let i = flip % bytes.len();
+        bytes[i] ^= 1 << bit;
+        match Envelope::from_bytes(&bytes) {
+            Ok(tampered) => prop_assert!(tampered.open(&keyring, "prop", &user).is_err()),
+            Err(e) => prop_assert!(matches!(e, Error::CorruptRecord(_))),
+        }
+        let other_user = format!("{user}x");
+        prop_assert!(sealed.open(&keyring, "prop", &other_user).is_err());
+    }
+
+    #[test]
+    fn envelope_decoding_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+        if let Ok(envelope) = Envelope::from_bytes(&bytes) {
+            prop_assert!(envelope.open(&test_keyring(), "prop", "u").is_err());
+        }
+    }
+
+    #[test]
+    fn totp_check_accepts_its_own_codes(params in totp_params(), now in 0u64..4_000_000_000, key in prop::collection::vec(any::<u8>(), 16..=64)) {
+        let secret = TotpSecret::from_bytes(&key).unwrap();
+        let code = mfa::totp_generate(&secret, params, now).unwrap();
+        let parsed = TotpCode::parse(&code, params.digits).unwrap();
+        let step = now / params.period;
+        match totp_check(&secret, params, 1, &parsed, now, None).unwrap() {
+            mfa::TotpCheck::Accepted(m) => prop_assert!(m.step.abs_diff(step) <= 1),
+            other => prop_assert!(false, "own code refused: {other:?}"),
+        }
+        prop_assert!(!matches!(totp_check(&secret, params, 1, &parsed, now, Some(step + 1)).unwrap(), mfa::TotpCheck::Accepted(_)));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Any input to any verification leaves the record consistent: a change
+    /// is saved only with an outcome that explains it, and a malformed code
+    /// changes nothing.
+    #[test]
+    fn transitions_on_hostile_input_are_consistent(input in code_input(), seed in any::<u64>(), now_offset in 0u64..100_000) {
+        let config = test_config();
+        let record = mfa::testkit::conformance::sample_records("prop-user").swap_remove(2);
+        let now = 1_700_000_000 + now_offset;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let before = record.clone();
+        let t = record.verify(&config, "prop-user", &input, now, &mut rng);
+        match &t.outcome {
+            Ok(_) => prop_assert!(t.changed),
+            Err(Error::MalformedCode(_)) | Err(Error::LockedOut { .. }) => {
+                prop_assert!(!t.changed);
+                prop_assert_eq!(&t.state, &before);
+            }
+            Err(Error::InvalidCode) => {}
+            Err(other) => prop_assert!(false, "unexpected {other:?}"),
+        }
+        prop_assert!(t.state.is_active());
+    }
+}
