@@ -1,0 +1,208 @@
+//! A small but real backend on the crate: every endpoint of the HTTP contract
+//! (register, login with a second step, TOTP setup and confirmation, status,
+//! both backup-code regenerations, disable) over axum, with accounts and MFA
+//! records in one SQLite or PostgreSQL database.
+//!
+//! ```text
+//! cargo run --example server -- --addr 127.0.0.1:8080 --database ./mfa-demo.db
+//! ```
+//!
+//! See the README's "The example server" section for a walk through with curl.
+
+mod auth;
+mod db;
+mod keys;
+mod problem;
+mod routes;
+mod users;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use mfa::{KeyId, Keyring, Mfa, MfaConfig, Policy};
+
+use crate::auth::Tokens;
+use crate::db::{Db, Location, Store};
+use crate::users::{Passwords, Users};
+
+const USAGE: &str = "\
+usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://...]
+              [--key-file PATH] [--pending-ttl SECONDS]
+
+  --addr         address to listen on (default 127.0.0.1:8080; port 0 picks a free one)
+  --database     SQLite file, created with its schema if missing (default ./mfa-demo.db),
+                 :memory: for a throwaway database, or a postgres:// URL
+  --key-file     where the master key is kept (default: <database>.key for a SQLite file)
+  --pending-ttl  seconds a TOTP setup stays confirmable (default 600)
+
+The master key comes from MFA_MASTER_KEY (base64 of 32 bytes) if it is set,
+otherwise from the key file, which is created (mode 0600) on first run.
+With PostgreSQL, set MFA_MASTER_KEY or pass --key-file: every server that
+shares the database needs the same key.";
+
+/// Everything the handlers share.
+pub struct App {
+    pub mfa: Mfa<Store>,
+    pub users: Users,
+    pub passwords: Passwords,
+    pub tokens: Tokens,
+}
+
+pub type AppState = Arc<App>;
+
+struct Args {
+    addr: SocketAddr,
+    database: Location,
+    key_file: Option<PathBuf>,
+    pending_ttl_secs: u64,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    let mut parsed = Args {
+        addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        database: Location::File(PathBuf::from("./mfa-demo.db")),
+        key_file: None,
+        pending_ttl_secs: 600,
+    };
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_owned(), Some(value.to_owned()))
+            }
+            _ => (arg, None),
+        };
+        if flag == "--help" || flag == "-h" {
+            return Ok(None);
+        }
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--addr" => {
+                let v = value()?;
+                parsed.addr = v.parse().map_err(|_| {
+                    format!("--addr: {v:?} is not HOST:PORT (for example 127.0.0.1:8080)")
+                })?;
+            }
+            "--database" => {
+                let v = value()?;
+                if v.is_empty() {
+                    return Err("--database must not be empty".into());
+                }
+                parsed.database = Location::parse(&v);
+            }
+            "--key-file" => parsed.key_file = Some(PathBuf::from(value()?)),
+            "--pending-ttl" => {
+                let v = value()?;
+                parsed.pending_ttl_secs = v.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    format!("--pending-ttl: {v:?} is not a positive number of seconds")
+                })?;
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(Some(parsed))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("error: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let (master_key, key_line) = keys::load(&args.database, args.key_file.as_deref())?;
+    let db = Db::open(&args.database).await.map_err(|e| {
+        format!(
+            "cannot open the database ({}): {e}",
+            args.database.describe()
+        )
+    })?;
+    let store = db
+        .mfa_store()
+        .await
+        .map_err(|e| format!("cannot open the MFA store: {e}"))?;
+    let users = Users::open(db.clone())
+        .await
+        .map_err(|e| format!("cannot create the accounts table: {e}"))?;
+    println!("database: {}", args.database.describe());
+    println!("{key_line}");
+
+    let tokens = Tokens::new(&master_key);
+    let mut policy = Policy::new("MFA Example");
+    policy.pending_ttl_secs = args.pending_ttl_secs;
+    let config = MfaConfig::new(Keyring::new(KeyId(1), master_key), policy)
+        .map_err(|e| format!("invalid configuration: {e}"))?;
+    let passwords = Passwords::new()
+        .await
+        .map_err(|_| "cannot hash passwords".to_owned())?;
+    let app = Arc::new(App {
+        mfa: Mfa::new(store, config),
+        users,
+        passwords,
+        tokens,
+    });
+
+    let router = routes::router(app)
+        .layer(DefaultBodyLimit::max(problem::BODY_LIMIT))
+        .layer(axum::middleware::from_fn(problem::request_context));
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    println!("listening on http://{local}");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"))?;
+    db.close().await;
+    println!("shut down");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    println!("shutting down");
+}
