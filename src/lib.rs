@@ -110,5 +110,9 @@ pub use lockout::{Attempts, LockoutPolicy};
 pub use policy::{BackupCodePolicy, MfaConfig, Policy, TotpPolicy};
 pub use secret::TotpSecret;
 pub use service::{Clock, EventSink, Mfa, SystemClock};
+#[cfg(feature = "postgres")]
+pub use store::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
 pub use store::{MemoryStore, MfaStore, Versioned};
 pub use totp::{Algorithm, TotpCheck, TotpCode, TotpMatch, TotpParams, totp_check, totp_generate};
