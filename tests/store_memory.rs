@@ -6,3 +6,40 @@ use std::sync::Arc;
 async fn memory_store_conforms() {
     mfa::testkit::conformance::run(Arc::new(mfa::MemoryStore::new())).await;
 }
+
+/// A store that ignores the expected version: the suite must reject it.
+#[derive(Default)]
+struct LastWriterWins(
+    std::sync::Mutex<std::collections::HashMap<String, (u64, mfa::MfaEnrollment)>>,
+);
+
+impl mfa::MfaStore for LastWriterWins {
+    async fn load(&self, user_id: &str) -> mfa::Result<Option<mfa::Versioned<mfa::MfaEnrollment>>> {
+        let map = self.0.lock().unwrap();
+        Ok(map.get(user_id).map(|(version, record)| mfa::Versioned {
+            version: *version,
+            record: record.clone(),
+        }))
+    }
+
+    async fn save(
+        &self,
+        user_id: &str,
+        _expected: Option<u64>,
+        record: &mfa::MfaEnrollment,
+    ) -> mfa::Result<u64> {
+        let mut map = self.0.lock().unwrap();
+        let version = map.get(user_id).map_or(1, |(v, _)| v + 1);
+        map.insert(user_id.to_owned(), (version, record.clone()));
+        Ok(version)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance_rejects_a_store_without_compare_and_swap() {
+    let outcome = tokio::spawn(mfa::testkit::conformance::run(Arc::new(
+        LastWriterWins::default(),
+    )))
+    .await;
+    assert!(outcome.expect_err("the suite must fail").is_panic());
+}
