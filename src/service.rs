@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use rand::rngs::ThreadRng;
 use zeroize::Zeroizing;
 
 use crate::backup_codes::BackupCodes;
@@ -47,6 +48,10 @@ impl<F: Fn(&str, &SecurityEvent) + Send + Sync + 'static> EventSink for F {
         self(user_id, event)
     }
 }
+
+/// A transition that takes the user id and a submitted code.
+type CodeTransition<T> =
+    fn(MfaEnrollment, &MfaConfig, &str, &str, u64, &mut ThreadRng) -> Transition<T>;
 
 /// Whether an operation may run Argon2.
 enum Hashing<'a> {
@@ -163,11 +168,8 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// As the transition, plus store errors.
     pub async fn confirm_setup(&self, user_id: &str, code: &str) -> Result<BackupCodes> {
-        let (user, code) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
-        self.run(user_id, Hashing::Always, move |record, config, now| {
-            record.confirm_setup(config, &user, &code, now, &mut rand::rng())
-        })
-        .await
+        self.run_with_code(user_id, code, Hashing::Always, MfaEnrollment::confirm_setup)
+            .await
     }
 
     /// Abandons a pending setup; see [`MfaEnrollment::cancel_setup`].
@@ -186,11 +188,8 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// As the transition, plus store errors.
     pub async fn verify_totp(&self, user_id: &str, code: &str) -> Result<Verified> {
-        let (user, owned) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
-        self.run(user_id, Hashing::Never, move |record, config, now| {
-            record.verify_totp(config, &user, &owned, now, &mut rand::rng())
-        })
-        .await
+        self.run_with_code(user_id, code, Hashing::Never, MfaEnrollment::verify_totp)
+            .await
     }
 
     /// Verifies and consumes a backup code; see [`MfaEnrollment::verify_backup_code`].
@@ -198,13 +197,11 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// As the transition, plus store errors.
     pub async fn verify_backup_code(&self, user_id: &str, code: &str) -> Result<Verified> {
-        let (user, owned) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
-        self.run(
+        self.run_with_code(
             user_id,
+            code,
             Hashing::ForCode(code),
-            move |record, config, now| {
-                record.verify_backup_code(config, &user, &owned, now, &mut rand::rng())
-            },
+            MfaEnrollment::verify_backup_code,
         )
         .await
     }
@@ -214,13 +211,8 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// As the transition, plus store errors.
     pub async fn verify(&self, user_id: &str, code: &str) -> Result<Verified> {
-        let (user, owned) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
-        self.run(
-            user_id,
-            Hashing::ForCode(code),
-            move |record, config, now| record.verify(config, &user, &owned, now, &mut rand::rng()),
-        )
-        .await
+        self.run_with_code(user_id, code, Hashing::ForCode(code), MfaEnrollment::verify)
+            .await
     }
 
     /// Replaces the backup codes and returns the new ones, once; see
@@ -252,11 +244,11 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// As the transition, plus store errors.
     pub async fn disable(&self, user_id: &str, code: &str) -> Result<()> {
-        let (user, owned) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
-        self.run(
+        self.run_with_code(
             user_id,
+            code,
             Hashing::ForCode(code),
-            move |record, config, now| record.disable(config, &user, &owned, now, &mut rand::rng()),
+            MfaEnrollment::disable,
         )
         .await
     }
@@ -284,6 +276,21 @@ impl<S: MfaStore> Mfa<S> {
             .map(|v| v.record)
             .unwrap_or_default();
         Ok(record.status(&self.config, self.clock.now()))
+    }
+
+    /// Runs a transition that takes the user's code.
+    async fn run_with_code<T: Send + 'static>(
+        &self,
+        user_id: &str,
+        code: &str,
+        hashing: Hashing<'_>,
+        transition: CodeTransition<T>,
+    ) -> Result<T> {
+        let (user, code) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
+        self.run(user_id, hashing, move |record, config, now| {
+            transition(record, config, &user, &code, now, &mut rand::rng())
+        })
+        .await
     }
 
     async fn run<T, F>(&self, user_id: &str, hashing: Hashing<'_>, transition: F) -> Result<T>
