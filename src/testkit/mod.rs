@@ -1,12 +1,16 @@
 //! Test support for hosts and store implementers (feature `testkit`).
 //!
 //! - [`conformance`]: the suite every [`MfaStore`](crate::MfaStore) must pass;
+//! - [`faults`]: [`FaultyStore`], a store wrapper that fails scripted operations;
 //! - [`ManualClock`]: a clock tests move by hand;
 //! - [`strategies`]: proptest strategies for the crate's types;
 //! - [`test_config`]: a configuration with fast (insecure) Argon2 parameters.
 
 pub mod conformance;
+pub mod faults;
 pub mod strategies;
+
+pub use faults::{FaultyStore, LoadFault, SaveFault};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,0 +1,677 @@
+//! Every service operation with a store fault at every step (I1, and "nothing
+//! half-applied").
+//!
+//! For each operation of [`mfa::Mfa`] and each fault plan, a fresh user is
+//! brought to the state the operation needs, the fault is scripted into a
+//! [`FaultyStore`], and the operation runs once. Then:
+//!
+//! - if it returned output (backup codes, a setup secret, a verification), that
+//!   output matches what is stored: the codes verify against the stored hashes,
+//!   the secret confirms the stored pending setup (I1: shown only if saved);
+//! - if it failed because of the store and nothing landed, the stored record is
+//!   exactly the previous one, and the previous secret and codes still work;
+//! - if the write landed but neither the save nor the read-back could say so,
+//!   the caller got an error and no output (the codes were never shown);
+//! - a retry without faults succeeds.
+//!
+//! The previous secret and codes are checked with pure transitions on a copy of
+//! the stored record, so checking never consumes them.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use mfa::testkit::{FaultyStore, LoadFault, ManualClock, SaveFault, test_config};
+use mfa::{
+    Error, MemoryStore, Mfa, MfaConfig, MfaEnrollment, MfaStore, Reauth, SqliteStore, TotpSecret,
+    Versioned, totp_generate,
+};
+use rand::{SeedableRng, rngs::StdRng};
+
+const T0: u64 = 1_700_000_000;
+
+/// The operations under test: every method of `Mfa` that writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    BeginSetup,
+    BeginSetupAgain,
+    ConfirmSetup,
+    CancelSetup,
+    VerifyTotp,
+    VerifyBackupCode,
+    VerifyWithTotp,
+    VerifyWithBackupCode,
+    WrongCode,
+    RegenerateSessionOnly,
+    RegenerateWithTotp,
+    DisableWithTotp,
+    DisableWithBackupCode,
+    ResetLockout,
+}
+
+const OPS: [Op; 14] = [
+    Op::BeginSetup,
+    Op::BeginSetupAgain,
+    Op::ConfirmSetup,
+    Op::CancelSetup,
+    Op::VerifyTotp,
+    Op::VerifyBackupCode,
+    Op::VerifyWithTotp,
+    Op::VerifyWithBackupCode,
+    Op::WrongCode,
+    Op::RegenerateSessionOnly,
+    Op::RegenerateWithTotp,
+    Op::DisableWithTotp,
+    Op::DisableWithBackupCode,
+    Op::ResetLockout,
+];
+
+/// Where the faults go. In a fault-free run every operation is one load and
+/// one save; a failed save is followed by a read-back load, and a conflict by
+/// a second load and save. These plans hit each of those steps.
+#[derive(Debug, Clone, Copy)]
+enum Plan {
+    /// The first load fails.
+    Load(LoadFault),
+    /// The first save fails.
+    Save(SaveFault),
+    /// The first save fails and so does the read-back load after it.
+    SaveAndReadBack(SaveFault),
+    /// The first save conflicts; the retry's save fails.
+    ConflictThenSave(SaveFault),
+    /// The first save conflicts; the retry's load fails.
+    ConflictThenLoad(LoadFault),
+    /// The first save fails (nothing written) and the read-back load finds the record corrupt.
+    SaveThenCorruptReadBack,
+    /// Every save conflicts, more often than the retry budget allows.
+    ConflictsExhaustRetries,
+}
+
+fn plans() -> Vec<Plan> {
+    let loads = [LoadFault::Unavailable, LoadFault::Corrupt];
+    let saves = [
+        SaveFault::Unavailable,
+        SaveFault::WrittenButFailed,
+        SaveFault::Conflict,
+    ];
+    let mut plans = Vec::new();
+    plans.extend(loads.map(Plan::Load));
+    plans.extend(saves.map(Plan::Save));
+    plans.extend(saves.map(Plan::SaveAndReadBack));
+    plans.extend(saves.map(Plan::ConflictThenSave));
+    plans.extend(loads.map(Plan::ConflictThenLoad));
+    plans.push(Plan::SaveThenCorruptReadBack);
+    plans.push(Plan::ConflictsExhaustRetries);
+    plans
+}
+
+/// What the plan lets the operation do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// The operation completes normally; its output must match the stored state.
+    Completes,
+    /// A store error, and the stored record is the previous one.
+    FailsIntact,
+    /// A store error, but the new record was written: no output was shown.
+    FailsLanded,
+}
+
+const RETRIES: u32 = 3;
+
+fn expectation(plan: Plan) -> Expect {
+    match plan {
+        Plan::Load(_)
+        | Plan::Save(SaveFault::Unavailable)
+        | Plan::SaveAndReadBack(SaveFault::Unavailable | SaveFault::Conflict)
+        | Plan::ConflictThenSave(SaveFault::Unavailable)
+        | Plan::ConflictThenLoad(_)
+        | Plan::SaveThenCorruptReadBack
+        | Plan::ConflictsExhaustRetries => Expect::FailsIntact,
+        Plan::Save(SaveFault::WrittenButFailed | SaveFault::Conflict)
+        | Plan::ConflictThenSave(SaveFault::WrittenButFailed | SaveFault::Conflict) => {
+            Expect::Completes
+        }
+        Plan::SaveAndReadBack(SaveFault::WrittenButFailed) => Expect::FailsLanded,
+        // Future fault kinds: no expectation yet.
+        _ => unreachable!("unknown plan {plan:?}"),
+    }
+}
+
+fn script<S>(store: &FaultyStore<S>, plan: Plan) {
+    match plan {
+        Plan::Load(fault) => store.fail_load(1, fault),
+        Plan::Save(fault) => store.fail_save(1, fault),
+        Plan::SaveAndReadBack(SaveFault::Conflict) => {
+            // A conflict is retried by loading again: fail that load.
+            store.fail_save(1, SaveFault::Conflict);
+            store.fail_load(2, LoadFault::Unavailable);
+        }
+        Plan::SaveAndReadBack(fault) => {
+            store.fail_save(1, fault);
+            store.fail_load(2, LoadFault::Unavailable);
+        }
+        Plan::ConflictThenSave(fault) => store.plan_saves([Some(SaveFault::Conflict), Some(fault)]),
+        Plan::ConflictThenLoad(fault) => {
+            store.fail_save(1, SaveFault::Conflict);
+            store.fail_load(2, fault);
+        }
+        Plan::SaveThenCorruptReadBack => {
+            store.fail_save(1, SaveFault::Unavailable);
+            store.fail_load(2, LoadFault::Corrupt);
+        }
+        Plan::ConflictsExhaustRetries => {
+            store.plan_saves((0..=RETRIES).map(|_| Some(SaveFault::Conflict)))
+        }
+    }
+}
+
+/// What a user knows before the operation: the current secret and codes.
+#[derive(Default)]
+struct Known {
+    secret: Option<String>,
+    codes: Vec<String>,
+}
+
+/// What an operation gave back.
+enum Output {
+    Setup(String),
+    Codes(Vec<String>),
+    Verified(u64),
+    Done,
+}
+
+struct Env<S> {
+    store: Arc<FaultyStore<S>>,
+    mfa: Mfa<Arc<FaultyStore<S>>>,
+    clock: ManualClock,
+    config: MfaConfig,
+    user: String,
+}
+
+impl<S: MfaStore + 'static> Env<S> {
+    fn new(inner: S, user: String) -> Self {
+        let store = Arc::new(FaultyStore::new(inner));
+        let clock = ManualClock::new(T0);
+        let mfa = Mfa::new(Arc::clone(&store), test_config())
+            .with_clock(clock.clone())
+            .with_conflict_retries(RETRIES);
+        Env {
+            store,
+            mfa,
+            clock,
+            config: test_config(),
+            user,
+        }
+    }
+
+    async fn stored(&self) -> Option<Versioned<MfaEnrollment>> {
+        self.store
+            .inner()
+            .load(&self.user)
+            .await
+            .expect("inner load")
+    }
+
+    async fn record(&self) -> MfaEnrollment {
+        self.stored().await.map(|v| v.record).unwrap_or_default()
+    }
+
+    fn totp(&self, secret: &str) -> String {
+        let secret = TotpSecret::from_base32(secret).unwrap();
+        totp_generate(
+            &secret,
+            self.config.policy().totp.params(),
+            self.clock.get(),
+        )
+        .unwrap()
+    }
+
+    /// A code certainly wrong for `secret` around now.
+    fn wrong(&self, secret: &str) -> String {
+        let now = self.clock.get();
+        let secret = TotpSecret::from_base32(secret).unwrap();
+        let window: Vec<String> = [now - 30, now, now + 30]
+            .iter()
+            .map(|t| totp_generate(&secret, self.config.policy().totp.params(), *t).unwrap())
+            .collect();
+        (0..1_000_000u32)
+            .map(|n| format!("{n:06}"))
+            .find(|c| !window.contains(c))
+            .unwrap()
+    }
+
+    /// Brings the user to the state `op` needs, without faults.
+    async fn prepare(&self, op: Op) -> Known {
+        let mut known = Known::default();
+        if op == Op::BeginSetup {
+            return known;
+        }
+        let setup = self.mfa.begin_setup(&self.user, "user@example.com").await;
+        known.secret = Some(setup.unwrap().secret_base32().to_owned());
+        if matches!(op, Op::BeginSetupAgain | Op::ConfirmSetup | Op::CancelSetup) {
+            return known;
+        }
+        let secret = known.secret.clone().unwrap();
+        let codes = self
+            .mfa
+            .confirm_setup(&self.user, &self.totp(&secret))
+            .await;
+        known.codes = codes
+            .unwrap()
+            .as_strs()
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        self.clock.advance(30);
+        if op == Op::ResetLockout {
+            for _ in 0..3 {
+                let wrong = self.wrong(&secret);
+                assert!(matches!(
+                    self.mfa.verify(&self.user, &wrong).await,
+                    Err(Error::InvalidCode)
+                ));
+            }
+        }
+        known
+    }
+
+    async fn run(&self, op: Op, known: &Known) -> Result<Output, Error> {
+        let (mfa, user) = (&self.mfa, self.user.as_str());
+        let secret = known.secret.as_deref().unwrap_or("");
+        let codes =
+            |c: mfa::BackupCodes| Output::Codes(c.as_strs().into_iter().map(Into::into).collect());
+        let step = |v: mfa::Verified| match v.by {
+            mfa::VerifiedBy::Totp(m) => Output::Verified(m.step),
+            _ => Output::Verified(u64::MAX),
+        };
+        match op {
+            Op::BeginSetup | Op::BeginSetupAgain => mfa
+                .begin_setup(user, "user@example.com")
+                .await
+                .map(|s| Output::Setup(s.secret_base32().to_owned())),
+            Op::ConfirmSetup => mfa.confirm_setup(user, &self.totp(secret)).await.map(codes),
+            Op::CancelSetup => mfa.cancel_setup(user).await.map(|()| Output::Done),
+            Op::VerifyTotp => mfa.verify_totp(user, &self.totp(secret)).await.map(step),
+            Op::VerifyWithTotp => mfa.verify(user, &self.totp(secret)).await.map(step),
+            Op::VerifyBackupCode => mfa
+                .verify_backup_code(user, &known.codes[0])
+                .await
+                .map(step),
+            Op::VerifyWithBackupCode => mfa.verify(user, &known.codes[0]).await.map(step),
+            Op::WrongCode => mfa.verify(user, &self.wrong(secret)).await.map(step),
+            Op::RegenerateSessionOnly => mfa
+                .regenerate_backup_codes(user, Reauth::SessionOnly)
+                .await
+                .map(codes),
+            Op::RegenerateWithTotp => mfa
+                .regenerate_backup_codes(user, Reauth::TotpCode(&self.totp(secret)))
+                .await
+                .map(codes),
+            Op::DisableWithTotp => mfa
+                .disable(user, &self.totp(secret))
+                .await
+                .map(|()| Output::Done),
+            Op::DisableWithBackupCode => mfa
+                .disable(user, &known.codes[0])
+                .await
+                .map(|()| Output::Done),
+            Op::ResetLockout => mfa.reset_lockout(user).await.map(|()| Output::Done),
+        }
+    }
+
+    /// Pure checks on a copy of `record`: never touches the store.
+    fn confirms(&self, record: &MfaEnrollment, secret: &str) -> bool {
+        let code = self.totp(secret);
+        let t = record.clone().confirm_setup(
+            &self.config,
+            &self.user,
+            &code,
+            self.clock.get(),
+            &mut StdRng::seed_from_u64(0),
+        );
+        t.outcome.is_ok()
+    }
+
+    fn totp_works(&self, record: &MfaEnrollment, secret: &str) -> bool {
+        let code = self.totp(secret);
+        record
+            .clone()
+            .verify_totp(
+                &self.config,
+                &self.user,
+                &code,
+                self.clock.get(),
+                &mut StdRng::seed_from_u64(0),
+            )
+            .outcome
+            .is_ok()
+    }
+
+    fn backup_code_works(&self, record: &MfaEnrollment, code: &str) -> bool {
+        record
+            .clone()
+            .verify_backup_code(
+                &self.config,
+                &self.user,
+                code,
+                self.clock.get(),
+                &mut StdRng::seed_from_u64(0),
+            )
+            .outcome
+            .is_ok()
+    }
+
+    fn failures(record: &MfaEnrollment) -> u32 {
+        match record {
+            MfaEnrollment::Active(a) => a.attempts().failures(),
+            _ => panic!("not active: {record:?}"),
+        }
+    }
+
+    /// The state before the operation is intact: the record is unchanged and
+    /// the previous secret and codes still work.
+    fn assert_intact(
+        &self,
+        ctx: &str,
+        before: &MfaEnrollment,
+        after: &MfaEnrollment,
+        known: &Known,
+    ) {
+        assert_eq!(
+            after, before,
+            "{ctx}: a failed operation changed the record"
+        );
+        match after {
+            MfaEnrollment::Pending(_) => {
+                let secret = known.secret.as_deref().unwrap();
+                assert!(self.confirms(after, secret), "{ctx}: pending secret lost");
+            }
+            MfaEnrollment::Active(_) => {
+                let secret = known.secret.as_deref().unwrap();
+                if Self::failures(after) < 5 {
+                    assert!(self.totp_works(after, secret), "{ctx}: secret lost");
+                    for code in [&known.codes[0], &known.codes[9]] {
+                        assert!(self.backup_code_works(after, code), "{ctx}: old code lost");
+                    }
+                }
+            }
+            MfaEnrollment::Disabled => {}
+        }
+    }
+
+    /// The operation's effect is in the store, and its output matches it (I1).
+    fn assert_effect(
+        &self,
+        ctx: &str,
+        op: Op,
+        before: &MfaEnrollment,
+        after: &MfaEnrollment,
+        known: &Known,
+        output: &Result<Output, Error>,
+    ) {
+        match (op, output) {
+            (Op::BeginSetup | Op::BeginSetupAgain, Ok(Output::Setup(secret))) => {
+                assert!(matches!(after, MfaEnrollment::Pending(_)), "{ctx}");
+                assert!(
+                    self.confirms(after, secret),
+                    "{ctx}: shown secret not stored"
+                );
+                if let Some(old) = &known.secret {
+                    assert!(
+                        !self.confirms(after, old),
+                        "{ctx}: old secret still pending"
+                    );
+                }
+            }
+            (Op::ConfirmSetup, Ok(Output::Codes(codes))) => {
+                assert!(after.is_active(), "{ctx}: confirm not saved");
+                assert_eq!(codes.len(), 10, "{ctx}");
+                for code in codes {
+                    assert!(
+                        self.backup_code_works(after, code),
+                        "{ctx}: shown code not stored"
+                    );
+                }
+            }
+            (
+                Op::CancelSetup | Op::DisableWithTotp | Op::DisableWithBackupCode,
+                Ok(Output::Done),
+            ) => {
+                assert_eq!(after, &MfaEnrollment::Disabled, "{ctx}");
+            }
+            (Op::VerifyTotp | Op::VerifyWithTotp, Ok(Output::Verified(step))) => {
+                let MfaEnrollment::Active(a) = after else {
+                    panic!("{ctx}")
+                };
+                assert_eq!(
+                    a.last_step(),
+                    Some(*step),
+                    "{ctx}: accepted step not saved (I2)"
+                );
+                let secret = known.secret.as_deref().unwrap();
+                assert!(!self.totp_works(after, secret), "{ctx}: step usable twice");
+            }
+            (Op::VerifyBackupCode | Op::VerifyWithBackupCode, Ok(Output::Verified(_))) => {
+                let MfaEnrollment::Active(a) = after else {
+                    panic!("{ctx}")
+                };
+                assert_eq!(a.backup_codes().remaining(), 9, "{ctx}: use not saved (I3)");
+                assert!(
+                    !self.backup_code_works(after, &known.codes[0]),
+                    "{ctx}: code usable twice"
+                );
+            }
+            (Op::WrongCode, Err(Error::InvalidCode)) => {
+                assert_eq!(
+                    Self::failures(after),
+                    Self::failures(before) + 1,
+                    "{ctx}: failure not counted (I4)"
+                );
+            }
+            (Op::RegenerateSessionOnly | Op::RegenerateWithTotp, Ok(Output::Codes(codes))) => {
+                assert_eq!(codes.len(), 10, "{ctx}");
+                for code in codes {
+                    assert!(
+                        self.backup_code_works(after, code),
+                        "{ctx}: shown code not stored"
+                    );
+                }
+                for old in &known.codes {
+                    assert!(
+                        !self.backup_code_works(after, old),
+                        "{ctx}: old code survived"
+                    );
+                }
+            }
+            (Op::ResetLockout, Ok(Output::Done)) => {
+                assert_eq!(Self::failures(after), 0, "{ctx}: reset not saved");
+            }
+            (_, Err(e)) => panic!("{ctx}: expected the operation to complete, got {e:?}"),
+            (_, Ok(_)) => panic!("{ctx}: unexpected output"),
+        }
+    }
+}
+
+fn is_store_error(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::StoreUnavailable(_) | Error::CorruptRecord(_) | Error::StoreConflict
+    )
+}
+
+/// Runs one operation under one plan on a fresh user of `inner`.
+async fn scenario<S: MfaStore + 'static>(inner: S, op: Op, plan: Plan, tag: &str) {
+    let user = mfa::testkit::conformance::user(&format!("faults-{tag}"));
+    let env = Env::new(inner, user);
+    let ctx = format!("{tag}: {op:?} under {plan:?}");
+    let known = env.prepare(op).await;
+    let before = env.record().await;
+    let version_before = env.stored().await.map(|v| v.version);
+    script(&env.store, plan);
+    let result = env.run(op, &known).await;
+    let after = env.record().await;
+    let expect = expectation(plan);
+    match expect {
+        Expect::Completes => env.assert_effect(&ctx, op, &before, &after, &known, &result),
+        Expect::FailsIntact => {
+            match &result {
+                Err(e) if is_store_error(e) => {}
+                Err(e) => panic!("{ctx}: expected a store error, got {e:?}"),
+                Ok(_) => panic!("{ctx}: output returned although nothing was saved (I1)"),
+            }
+            env.assert_intact(&ctx, &before, &after, &known);
+        }
+        Expect::FailsLanded => {
+            match &result {
+                Err(Error::StoreUnavailable(_)) => {}
+                Err(e) => panic!("{ctx}: expected StoreUnavailable, got {e:?}"),
+                Ok(_) => panic!("{ctx}: output returned although the save was reported failed"),
+            }
+            assert_eq!(
+                env.stored().await.map(|v| v.version),
+                Some(version_before.map_or(1, |v| v + 1)),
+                "{ctx}: the write should have landed exactly once"
+            );
+        }
+    }
+    assert_eq!(
+        env.store.pending_faults(),
+        0,
+        "{ctx}: a scripted fault never fired"
+    );
+
+    // A retry without faults.
+    env.store.clear_faults();
+    let retry = env.run(op, &known).await;
+    let after_retry = env.record().await;
+    match expect {
+        Expect::FailsIntact => env.assert_effect(
+            &format!("{ctx}, retry"),
+            op,
+            &before,
+            &after_retry,
+            &known,
+            &retry,
+        ),
+        // The operation already took effect: the retry meets the new state,
+        // and answers from it without a store error.
+        Expect::Completes | Expect::FailsLanded => {
+            if let Err(e) = &retry {
+                assert!(!is_store_error(e), "{ctx}, retry: {e:?}");
+            }
+        }
+    }
+}
+
+async fn every_operation_every_fault<S, F, Fut>(make_store: F, tag: &str) -> usize
+where
+    S: MfaStore + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    let mut count = 0;
+    for op in OPS {
+        for plan in plans() {
+            scenario(make_store().await, op, plan, tag).await;
+            count += 1;
+        }
+    }
+    count
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_every_operation_every_fault() {
+    let n = every_operation_every_fault(|| async { MemoryStore::new() }, "memory").await;
+    assert_eq!(n, OPS.len() * plans().len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_every_operation_every_fault() {
+    let db = Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
+    let n = every_operation_every_fault(|| async { Arc::clone(&db) }, "sqlite").await;
+    assert_eq!(n, OPS.len() * plans().len());
+}
+
+/// In a fault-free run each operation is exactly one load and one save: the
+/// step count the plans above rely on.
+#[tokio::test]
+async fn a_fault_free_operation_is_one_load_and_one_save() {
+    for op in OPS {
+        let env = Env::new(MemoryStore::new(), format!("count-{op:?}"));
+        let known = env.prepare(op).await;
+        let (loads, saves) = (env.store.loads(), env.store.saves());
+        let result = env.run(op, &known).await;
+        assert!(
+            result.is_ok() || op == Op::WrongCode,
+            "{op:?}: {:?}",
+            result.err()
+        );
+        assert_eq!(
+            (env.store.loads() - loads, env.store.saves() - saves),
+            (1, 1),
+            "{op:?}"
+        );
+        assert_eq!(env.store.faults_injected(), 0);
+    }
+}
+
+/// Reading status never writes, and a failed load is an error, not a
+/// default "disabled" status that would let a host skip the second factor.
+#[tokio::test]
+async fn status_under_a_load_fault_is_an_error() {
+    let env = Env::new(MemoryStore::new(), "status".into());
+    env.prepare(Op::VerifyTotp).await;
+    for fault in [LoadFault::Unavailable, LoadFault::Corrupt] {
+        env.store.fail_load(1, fault);
+        assert!(env.mfa.status(&env.user).await.is_err(), "{fault:?}");
+    }
+    let saves = env.store.saves();
+    assert!(env.mfa.status(&env.user).await.unwrap().mfa_enabled);
+    assert_eq!(env.store.saves(), saves);
+}
+
+/// The fault wrapper itself: counting, ordering, and that each fault does
+/// what it says to the wrapped store.
+#[tokio::test]
+async fn faulty_store_does_what_it_is_told() {
+    let store = FaultyStore::new(MemoryStore::new());
+    let rec = MfaEnrollment::Disabled;
+    store.plan_saves([
+        None,
+        Some(SaveFault::Unavailable),
+        Some(SaveFault::Conflict),
+    ]);
+    assert_eq!(store.save("u", None, &rec).await.unwrap(), 1);
+    assert!(matches!(
+        store.save("u", Some(1), &rec).await,
+        Err(Error::StoreUnavailable(_))
+    ));
+    assert_eq!(store.inner().load("u").await.unwrap().unwrap().version, 1);
+    assert!(matches!(
+        store.save("u", Some(1), &rec).await,
+        Err(Error::StoreConflict)
+    ));
+    assert_eq!(store.inner().load("u").await.unwrap().unwrap().version, 2);
+    store.fail_save(2, SaveFault::WrittenButFailed);
+    assert_eq!(store.save("u", Some(2), &rec).await.unwrap(), 3);
+    assert!(store.save("u", Some(3), &rec).await.is_err());
+    assert_eq!(store.inner().load("u").await.unwrap().unwrap().version, 4);
+    store.plan_loads([Some(LoadFault::Corrupt), None, Some(LoadFault::Unavailable)]);
+    assert!(matches!(
+        store.load("u").await,
+        Err(Error::CorruptRecord(_))
+    ));
+    assert!(store.load("u").await.unwrap().is_some());
+    assert!(matches!(
+        store.load("u").await,
+        Err(Error::StoreUnavailable(_))
+    ));
+    assert_eq!(store.pending_faults(), 0);
+    store.fail_load(5, LoadFault::Corrupt);
+    assert_eq!(store.pending_faults(), 1);
+    store.clear_faults();
+    assert_eq!(store.pending_faults(), 0);
+    assert_eq!(
+        (store.loads(), store.saves(), store.faults_injected()),
+        (3, 5, 5)
+    );
+}
