@@ -77,7 +77,7 @@ impl Db {
                     .filename(path)
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
-                    .busy_timeout(Duration::from_secs(5));
+                    .busy_timeout(Duration::from_secs(10));
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .connect_with(options)
@@ -99,8 +99,10 @@ impl Db {
     /// The MFA store over the same pool.
     pub async fn mfa_store(&self) -> mfa::Result<Store> {
         Ok(match self {
-            Db::Sqlite(_pool) => Store::Memory(mfa::MemoryStore::new()),
-            Db::Postgres(_pool) => Store::Memory(mfa::MemoryStore::new()),
+            Db::Sqlite(pool) => Store::Sqlite(mfa::SqliteStore::from_pool(pool.clone()).await?),
+            Db::Postgres(pool) => {
+                Store::Postgres(mfa::PostgresStore::from_pool(pool.clone()).await?)
+            }
         })
     }
 
@@ -115,13 +117,15 @@ impl Db {
 /// The crate's store for whichever database is in use: one service type,
 /// one set of handlers.
 pub enum Store {
-    Memory(mfa::MemoryStore),
+    Sqlite(mfa::SqliteStore),
+    Postgres(mfa::PostgresStore),
 }
 
 impl MfaStore for Store {
     async fn load(&self, user_id: &str) -> mfa::Result<Option<Versioned<MfaEnrollment>>> {
         match self {
-            Store::Memory(s) => s.load(user_id).await,
+            Store::Sqlite(s) => s.load(user_id).await,
+            Store::Postgres(s) => s.load(user_id).await,
         }
     }
 
@@ -132,7 +136,8 @@ impl MfaStore for Store {
         record: &MfaEnrollment,
     ) -> mfa::Result<u64> {
         match self {
-            Store::Memory(s) => s.save(user_id, expected, record).await,
+            Store::Sqlite(s) => s.save(user_id, expected, record).await,
+            Store::Postgres(s) => s.save(user_id, expected, record).await,
         }
     }
 }

@@ -1,0 +1,534 @@
+//! Helpers for the black-box tests of the example server: start the built
+//! binary on a free loopback port with a temporary database, talk to it over
+//! real HTTP, and compute TOTP codes with an RFC 6238 implementation of the
+//! test's own (HMAC-SHA-1 from the `hmac` and `sha1` crates; nothing from the
+//! crate under test).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, KeyInit, Mac};
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::{Value, json};
+
+/// A fixed master key for the servers under test (base64 of 32 bytes).
+pub const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The example server's binary, built by `cargo test` beside the test binaries.
+pub fn server_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("the test binary lives in target/<profile>/deps");
+    dir.join("examples")
+        .join(format!("server{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// A running server process, killed on drop.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub client: reqwest::Client,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    /// Keeps the temporary database alive as long as the server.
+    pub dir: Option<tempfile::TempDir>,
+}
+
+/// What to start a server with.
+pub struct Options {
+    pub database: Option<String>,
+    pub master_key: Option<String>,
+    pub extra_args: Vec<String>,
+    pub dir: Option<tempfile::TempDir>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            database: None,
+            master_key: Some(MASTER_KEY.to_owned()),
+            extra_args: Vec::new(),
+            dir: None,
+        }
+    }
+}
+
+impl Server {
+    /// A server on a fresh SQLite database in a temporary directory.
+    pub fn start() -> Server {
+        Server::start_with(Options::default())
+    }
+
+    pub fn start_with(options: Options) -> Server {
+        Server::try_start(options).unwrap_or_else(|(message, _)| panic!("{message}"))
+    }
+
+    /// Starts the server; on failure, the message and the process's exit status.
+    pub fn try_start(
+        options: Options,
+    ) -> Result<Server, (String, Option<std::process::ExitStatus>)> {
+        let dir = match options.dir {
+            Some(dir) => dir,
+            None => tempfile::tempdir().expect("a temporary directory"),
+        };
+        let database = options.database.unwrap_or_else(|| {
+            dir.path()
+                .join("server.db")
+                .to_str()
+                .expect("a UTF-8 temporary path")
+                .to_owned()
+        });
+        let mut command = Command::new(server_binary());
+        command
+            .args(["--addr", "127.0.0.1:0", "--database", &database])
+            .args(&options.extra_args)
+            .env_remove("MFA_MASTER_KEY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(key) = &options.master_key {
+            command.env("MFA_MASTER_KEY", key);
+        }
+        let mut child = command.spawn().map_err(|e| {
+            (
+                format!(
+                    "cannot start {} (built by `cargo test`): {e}",
+                    server_binary().display()
+                ),
+                None,
+            )
+        })?;
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let out = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let sink = Arc::clone(&stdout);
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(addr.to_owned());
+                }
+                let mut all = sink.lock().unwrap();
+                all.push_str(&line);
+                all.push('\n');
+            }
+        });
+        let mut err = child.stderr.take().expect("piped stderr");
+        let sink = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let base = loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(base) => break base,
+                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        std::thread::sleep(Duration::from_millis(100));
+                        let message = format!(
+                            "the server exited ({status}) before listening; stderr:\n{}",
+                            stderr.lock().unwrap()
+                        );
+                        return Err((message, Some(status)));
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    let status = child.wait().ok();
+                    std::thread::sleep(Duration::from_millis(100));
+                    let message = format!(
+                        "the server did not say `listening on`; stderr:\n{}",
+                        stderr.lock().unwrap()
+                    );
+                    return Err((message, status));
+                }
+            }
+        };
+        assert!(
+            base.starts_with("http://127.0.0.1:") && !base.ends_with(":0"),
+            "the server must print the real port, got {base}"
+        );
+        Ok(Server {
+            child,
+            base,
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("an HTTP client"),
+            stdout,
+            stderr,
+            dir: Some(dir),
+        })
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM, waits for the process to exit, and returns its exit
+    /// status and everything it printed.
+    #[cfg(unix)]
+    pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill(1)");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                // Let the reader threads catch the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                return (status, self.stdout());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Takes the temporary directory, so that it outlives this server.
+    pub fn take_dir(&mut self) -> tempfile::TempDir {
+        self.dir.take().expect("the server owns its directory")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        Resp::read(request.send().await.expect("a response")).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+        let mut request = self.client.post(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        Resp::read(request.send().await.expect("a response")).await
+    }
+
+    /// Sends raw bytes with the given headers.
+    pub async fn raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Resp {
+        let request = self
+            .client
+            .request(method, self.url(path))
+            .headers(headers)
+            .body(body);
+        Resp::read(request.send().await.expect("a response")).await
+    }
+
+    /// Registers `email` and returns its id.
+    pub async fn register(&self, email: &str) -> String {
+        let r = self
+            .post(
+                "/api/auth/register",
+                None,
+                Some(json!({"email": email, "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "register: {}", r.text);
+        r.body["id"].as_str().expect("an id").to_owned()
+    }
+
+    /// Logs in without MFA and returns the bearer token.
+    pub async fn login(&self, email: &str) -> String {
+        let r = self
+            .post(
+                "/api/auth/login",
+                None,
+                Some(json!({"email": email, "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "login: {}", r.text);
+        r.body["token"].as_str().expect("a token").to_owned()
+    }
+
+    /// Logs in with MFA on and returns the `mfaToken`.
+    pub async fn login_for_mfa(&self, email: &str) -> String {
+        let r = self
+            .post(
+                "/api/auth/login",
+                None,
+                Some(json!({"email": email, "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "login: {}", r.text);
+        assert_eq!(r.body["mfaRequired"], true, "{}", r.text);
+        assert!(r.body.get("token").is_none(), "no session before MFA");
+        r.body["mfaToken"].as_str().expect("an mfaToken").to_owned()
+    }
+
+    /// A new user with MFA on: email, bearer token, authenticator, backup codes.
+    pub async fn enrolled_user(&self, email: &str) -> (String, Authenticator, Vec<String>) {
+        self.register(email).await;
+        let token = self.login(email).await;
+        let setup = self
+            .post("/api/user/me/totp/setup", Some(&token), None)
+            .await;
+        assert_eq!(setup.status, 200, "setup: {}", setup.text);
+        let mut app = Authenticator::new(setup.body["secret"].as_str().expect("a secret"));
+        let code = app.next_code().await;
+        let confirm = self
+            .post(
+                "/api/user/me/totp/confirm",
+                Some(&token),
+                Some(json!({ "code": code })),
+            )
+            .await;
+        assert_eq!(confirm.status, 200, "confirm: {}", confirm.text);
+        (token, app, strings(&confirm.body["backupCodes"]))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub body: Value,
+}
+
+impl Resp {
+    pub async fn read(response: reqwest::Response) -> Resp {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("a readable body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            text,
+            body,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a problem document with this status and code, in the shape of
+    /// the contract, whose `requestId` is the `x-request-id` header.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(self.status, status, "status of {}", self.text);
+        assert_eq!(self.body["code"], code, "code of {}", self.text);
+        self.assert_problem_shape();
+    }
+
+    /// Asserts the fields every problem document has.
+    #[track_caller]
+    pub fn assert_problem_shape(&self) {
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "content type of {}",
+            self.text
+        );
+        for field in ["type", "title", "detail", "code", "requestId"] {
+            assert!(
+                self.body[field].as_str().is_some_and(|s| !s.is_empty()),
+                "`{field}` in {}",
+                self.text
+            );
+        }
+        assert_eq!(
+            self.body["status"], self.status,
+            "status field of {}",
+            self.text
+        );
+        let id = self.header("x-request-id").expect("an x-request-id header");
+        assert_eq!(self.body["requestId"], id, "requestId of {}", self.text);
+    }
+}
+
+pub fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|v| v.as_str().expect("a string").to_owned())
+        .collect()
+}
+
+pub fn json_headers() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    h
+}
+
+// ---------------------------------------------------------------------------
+// RFC 6238, written out here (RFC 4648 base32, RFC 4226 dynamic truncation).
+
+fn base32_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for c in text.bytes().filter(|&c| c != b'=') {
+        let value = ALPHABET
+            .iter()
+            .position(|&a| a == c.to_ascii_uppercase())
+            .expect("a base32 character") as u32;
+        buffer = (buffer << 5) | value;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// The 6-digit HMAC-SHA-1 TOTP code of time step `step`.
+pub fn totp_at_step(key: &[u8], step: u64) -> String {
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(key).expect("any key length");
+    mac.update(&step.to_be_bytes());
+    let digest = mac.finalize().into_bytes();
+    let offset = (digest[19] & 0x0f) as usize;
+    let binary = u32::from_be_bytes([
+        digest[offset] & 0x7f,
+        digest[offset + 1],
+        digest[offset + 2],
+        digest[offset + 3],
+    ]);
+    format!("{:06}", binary % 1_000_000)
+}
+
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs_f64()
+}
+
+/// The phone: knows the secret and which step it last used.
+#[derive(Clone)]
+pub struct Authenticator {
+    key: Vec<u8>,
+    last_step: Option<u64>,
+}
+
+impl Authenticator {
+    pub fn new(secret_base32: &str) -> Self {
+        let key = base32_decode(secret_base32);
+        assert!(key.len() >= 16, "a secret of at least 128 bits");
+        Authenticator {
+            key,
+            last_step: None,
+        }
+    }
+
+    pub fn code_at_step(&self, step: u64) -> String {
+        totp_at_step(&self.key, step)
+    }
+
+    /// A code the server has not seen: the current one, as the app shows it
+    /// (waiting for the next step when fewer than 3 seconds of this one
+    /// remain), or, when the current step was already used, the next step's
+    /// code, which the server's ±1 step window accepts for the next 60
+    /// seconds. Waits when both were used.
+    pub async fn next_code(&mut self) -> String {
+        loop {
+            let now = unix_now();
+            let step = (now / 30.0) as u64;
+            let left = (step + 1) as f64 * 30.0 - now;
+            let candidate = match self.last_step {
+                Some(last) if last >= step + 1 => None,
+                Some(last) if last == step => Some(step + 1),
+                _ if left < 3.0 => None,
+                _ => Some(step),
+            };
+            match candidate {
+                Some(step) => {
+                    self.last_step = Some(step);
+                    return self.code_at_step(step);
+                }
+                None => tokio::time::sleep(Duration::from_secs_f64(left + 0.2)).await,
+            }
+        }
+    }
+
+    /// The time step of now.
+    pub fn current_step(&self) -> u64 {
+        (unix_now() / 30.0) as u64
+    }
+
+    /// A well-formed code that no step near now produces.
+    pub fn wrong_code(&self) -> String {
+        let step = self.current_step();
+        let near: Vec<String> = (step.saturating_sub(3)..=step + 3)
+            .map(|s| self.code_at_step(s))
+            .collect();
+        (0..)
+            .map(|n: u32| format!("{:06}", (n * 7919 + 123_457) % 1_000_000))
+            .find(|c| !near.contains(c))
+            .expect("some code is wrong")
+    }
+}
+
+#[test]
+fn rfc6238_test_vectors() {
+    // RFC 6238 appendix B, SHA-1, truncated to 6 digits.
+    let key = b"12345678901234567890";
+    for (t, expected) in [
+        (59u64, "287082"),
+        (1_111_111_109, "081804"),
+        (1_111_111_111, "050471"),
+        (1_234_567_890, "005924"),
+        (2_000_000_000, "279037"),
+        (20_000_000_000, "353130"),
+    ] {
+        assert_eq!(totp_at_step(key, t / 30), expected, "t = {t}");
+    }
+    assert_eq!(base32_decode("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"), key);
+}
