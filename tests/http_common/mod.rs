@@ -483,7 +483,7 @@ impl Authenticator {
             let step = (now / 30.0) as u64;
             let left = (step + 1) as f64 * 30.0 - now;
             let candidate = match self.last_step {
-                Some(last) if last >= step + 1 => None,
+                Some(last) if last > step => None,
                 Some(last) if last == step => Some(step + 1),
                 _ if left < 3.0 => None,
                 _ => Some(step),
