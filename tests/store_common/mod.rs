@@ -1,0 +1,141 @@
+//! Checks shared by the SQL store tests: the service over a store, and two
+//! stores (two pools, as two processes would have) on one database.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use mfa::testkit::conformance::user;
+use mfa::{Error, MfaStore, Reauth, VerifiedBy};
+
+use crate::common::{Harness, wrong_code};
+
+/// The documented flow through `Mfa` over `store`.
+pub async fn service_flow<S: MfaStore + 'static>(store: S) {
+    let h = Harness::new(store, |_| {});
+    let id = user("flow");
+    assert!(!h.mfa.status(&id).await.unwrap().mfa_enabled);
+    let (secret, codes) = h.enroll(&id).await;
+    let status = h.mfa.status(&id).await.unwrap();
+    assert!(status.mfa_enabled);
+    assert_eq!(status.backup_codes_remaining, 10);
+
+    let code = h.code(&secret);
+    let login = h.mfa.verify(&id, &code).await.unwrap();
+    assert!(matches!(login.by, VerifiedBy::Totp(_)));
+    assert!(
+        matches!(h.mfa.verify(&id, &code).await, Err(Error::InvalidCode)),
+        "a TOTP step is accepted once"
+    );
+
+    let used = h.mfa.verify(&id, &codes[0]).await.unwrap();
+    assert_eq!(used.backup_codes_remaining, 9);
+    assert!(matches!(
+        h.mfa.verify(&id, &codes[0]).await,
+        Err(Error::InvalidCode)
+    ));
+
+    h.clock.advance(30);
+    let fresh = h
+        .mfa
+        .regenerate_backup_codes(&id, Reauth::TotpCode(&h.code(&secret)))
+        .await
+        .unwrap();
+    assert_eq!(fresh.len(), 10);
+    assert!(matches!(
+        h.mfa.verify(&id, &codes[1]).await,
+        Err(Error::InvalidCode)
+    ));
+    assert!(h.mfa.verify(&id, fresh.as_strs()[0]).await.is_ok());
+
+    h.clock.advance(30);
+    let wrong = wrong_code(&secret, h.clock.get());
+    assert!(matches!(
+        h.mfa.disable(&id, &wrong).await,
+        Err(Error::InvalidCode)
+    ));
+    h.mfa.disable(&id, &h.code(&secret)).await.unwrap();
+    let status = h.mfa.status(&id).await.unwrap();
+    assert!(!status.mfa_enabled && !status.pending_setup);
+}
+
+/// Two services, each over its own store on the same database, race 16
+/// requests with one backup code and then with one TOTP code: exactly one
+/// request wins each race. Setup begun on one is confirmed on the other.
+pub async fn races_across_stores<S: MfaStore + 'static>(a: S, b: S) {
+    let (a, b) = (Harness::new(a, |_| {}), Harness::new(b, |_| {}));
+    let id = user("across");
+
+    // Setup on one, confirm on the other.
+    let setup = a.mfa.begin_setup(&id, "user@example.com").await.unwrap();
+    let secret = mfa::TotpSecret::from_base32(setup.secret_base32()).unwrap();
+    let codes = b.mfa.confirm_setup(&id, &b.code(&secret)).await.unwrap();
+    let codes: Vec<String> = codes.as_strs().iter().map(|c| c.to_string()).collect();
+    assert!(a.mfa.status(&id).await.unwrap().mfa_enabled);
+
+    a.clock.advance(30);
+    b.clock.set(a.clock.get());
+    let totp = a.code(&secret);
+    for code in [codes[0].clone(), totp] {
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let mfa = if i % 2 == 0 {
+                    Arc::clone(&a.mfa)
+                } else {
+                    Arc::clone(&b.mfa)
+                };
+                let (id, code) = (id.clone(), code.clone());
+                tokio::spawn(async move { mfa.verify(&id, &code).await })
+            })
+            .collect();
+        let mut wins = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => wins += 1,
+                Err(Error::InvalidCode) => {}
+                Err(e) => panic!("unexpected error in the race: {e:?}"),
+            }
+        }
+        assert_eq!(wins, 1, "exactly one of 16 concurrent requests wins");
+    }
+    let status = b.mfa.status(&id).await.unwrap();
+    assert_eq!(status.backup_codes_remaining, 9);
+}
+
+/// Two stores on one database increment one record concurrently; no update is lost.
+pub async fn no_lost_updates_across_stores<S: MfaStore + 'static>(a: Arc<S>, b: Arc<S>) {
+    let id = user("shared-counter");
+    a.save(&id, None, &mfa::MfaEnrollment::Disabled)
+        .await
+        .unwrap();
+    let (tasks, per_task) = (8u64, 20u64);
+    let handles: Vec<_> = (0..tasks)
+        .map(|i| {
+            let store = if i % 2 == 0 {
+                Arc::clone(&a)
+            } else {
+                Arc::clone(&b)
+            };
+            let id = id.clone();
+            tokio::spawn(async move {
+                for _ in 0..per_task {
+                    loop {
+                        let current = store.load(&id).await.unwrap().unwrap();
+                        match store
+                            .save(&id, Some(current.version), &current.record)
+                            .await
+                        {
+                            Ok(_) => break,
+                            Err(Error::StoreConflict) => tokio::task::yield_now().await,
+                            Err(e) => panic!("save failed: {e:?}"),
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.await.unwrap();
+    }
+    let version = b.load(&id).await.unwrap().unwrap().version;
+    assert_eq!(version, 1 + tasks * per_task);
+}
