@@ -18,6 +18,10 @@ use serde::de::DeserializeOwned;
 /// The largest request body accepted, in bytes.
 pub const BODY_LIMIT: usize = 16 * 1024;
 
+/// Oversized bodies up to this size are read and dropped before the 413 is
+/// sent; beyond it the server answers at once and closes the connection.
+const DRAIN_LIMIT: usize = 1024 * 1024;
+
 const PROBLEM_JSON: &str = "application/problem+json";
 
 /// An error answer: a problem document plus the headers that go with it.
@@ -185,9 +189,44 @@ fn request_id(headers: &HeaderMap) -> String {
     }
 }
 
-/// The outermost layer: assigns the request id, refuses declared bodies over
-/// the limit, renders every error as a problem document with that id, and
-/// sets `x-request-id` and `cache-control: no-store` on every response.
+/// Why a request body was not read whole.
+enum BodyFault {
+    TooLarge,
+    Unreadable,
+}
+
+/// Reads a body whole if it is within [`BODY_LIMIT`]. Larger bodies are read
+/// on and dropped up to [`DRAIN_LIMIT`], so that a client that sends its
+/// whole body before reading the answer gets the 413 instead of a reset
+/// connection.
+async fn read_body(mut body: Body) -> Result<Bytes, BodyFault> {
+    use axum::body::HttpBody;
+    let mut kept = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {
+        let Ok(data) = frame.map_err(|_| BodyFault::Unreadable)?.into_data() else {
+            continue;
+        };
+        total = total.saturating_add(data.len());
+        if total <= BODY_LIMIT {
+            kept.extend_from_slice(&data);
+        } else if total > DRAIN_LIMIT {
+            return Err(BodyFault::TooLarge);
+        }
+    }
+    if total > BODY_LIMIT {
+        return Err(BodyFault::TooLarge);
+    }
+    Ok(Bytes::from(kept))
+}
+
+/// The outermost layer: assigns the request id, reads the body whole (so
+/// that no answer leaves part of a request unread on a kept-alive
+/// connection) and refuses it over the limit, renders every error as a
+/// problem document with that id, and sets `x-request-id` and
+/// `cache-control: no-store` on every response.
 pub async fn request_context(request: Request, next: Next) -> Response {
     let id = request_id(request.headers());
     let path = request.uri().path().to_owned();
@@ -196,10 +235,30 @@ pub async fn request_context(request: Request, next: Next) -> Response {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let mut response = if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
-        ApiError::payload_too_large().into_response()
+    let (parts, body) = request.into_parts();
+    let body = if declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
+        Err(BodyFault::TooLarge)
     } else {
-        next.run(request).await
+        read_body(body).await
+    };
+    let mut response = match body {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+        Err(fault) => {
+            let mut response = match fault {
+                BodyFault::TooLarge => ApiError::payload_too_large(),
+                BodyFault::Unreadable => {
+                    ApiError::validation("The request body could not be read.")
+                }
+            }
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
     };
 
     let problem = match response.extensions_mut().remove::<PendingProblem>() {

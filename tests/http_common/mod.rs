@@ -243,6 +243,22 @@ impl Server {
         Resp::read(request.send().await.expect("a response")).await
     }
 
+    /// Sends raw bytes with the given headers; a transport error is an `Err`.
+    pub async fn try_raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<Resp, reqwest::Error> {
+        let request = self
+            .client
+            .request(method, self.url(path))
+            .headers(headers)
+            .body(body);
+        Ok(Resp::read(request.send().await?).await)
+    }
+
     /// Sends raw bytes with the given headers.
     pub async fn raw(
         &self,
