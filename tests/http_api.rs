@@ -873,3 +873,24 @@ async fn sigterm_shuts_down_cleanly() {
     assert!(status.success(), "exit status {status}");
     assert!(stdout.contains("shut down"), "{stdout}");
 }
+
+#[test]
+fn postgres_needs_a_shared_master_key() {
+    // Refused before any connection is attempted: no server is needed.
+    let out = std::process::Command::new(http_common::server_binary())
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--database",
+            "postgres://nobody@127.0.0.1:1/none",
+        ])
+        .env_remove("MFA_MASTER_KEY")
+        .output()
+        .expect("the server binary");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("MFA_MASTER_KEY") && stderr.contains("--key-file"),
+        "{stderr}"
+    );
+}
