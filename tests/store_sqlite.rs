@@ -402,3 +402,55 @@ async fn awkward_urls_are_typed_errors() {
         Err(Error::InvalidConfig(_) | Error::StoreUnavailable(_))
     ));
 }
+
+/// Saves each child process makes in [`processes_share_one_file`].
+const CHILD_SAVES: u64 = 40;
+
+/// Three processes open one fresh file at the same moment (each migrating and
+/// switching it to WAL) and increment one record concurrently: every save
+/// counts exactly once. The test runs itself as the child processes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_share_one_file() {
+    if let (Ok(url), Ok(id)) = (
+        std::env::var("MFA_SQLITE_CHILD_URL"),
+        std::env::var("MFA_SQLITE_CHILD_USER"),
+    ) {
+        let store = open(&url).await;
+        for _ in 0..CHILD_SAVES {
+            loop {
+                let current = store.load(&id).await.unwrap();
+                let expected = current.as_ref().map(|c| c.version);
+                match store.save(&id, expected, &MfaEnrollment::Disabled).await {
+                    Ok(_) => break,
+                    Err(Error::StoreConflict) => tokio::task::yield_now().await,
+                    Err(e) => panic!("child save failed: {e:?}"),
+                }
+            }
+        }
+        return;
+    }
+    let dir = TempDir::new();
+    let url = dir.url("processes.db");
+    let id = user("processes");
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            std::process::Command::new(&exe)
+                .args(["--exact", "processes_share_one_file", "--test-threads=1"])
+                .env("MFA_SQLITE_CHILD_URL", &url)
+                .env("MFA_SQLITE_CHILD_USER", &id)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success(), "a child process failed");
+    }
+    let store = open(&url).await;
+    assert_eq!(
+        store.load(&id).await.unwrap().unwrap().version,
+        3 * CHILD_SAVES
+    );
+    assert_eq!(migration_rows(&store).await.len(), 1);
+}
