@@ -242,6 +242,16 @@ async fn the_connect_pool_has_server_side_timeouts() {
         .unwrap();
     assert_eq!(timeout, "5s");
     store.pool().close().await;
+
+    // One set in the URL is kept.
+    let url = format!("{}%20-c%20statement_timeout%3D42s", db.store_url());
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(timeout, "42s");
+    store.pool().close().await;
     db.finish().await;
 }
 

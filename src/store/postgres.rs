@@ -83,18 +83,26 @@ impl PostgresStore {
     /// server that refuses connections is retried until then), the server
     /// cancels any statement after 5 s (`statement_timeout`), and the client
     /// gives up on any load or save after 10 s (see [`PostgresStore::with_timeout`]).
+    /// A `statement_timeout` given in the URL's `options` parameter is kept;
+    /// for other pool settings, build the pool yourself and use
+    /// [`PostgresStore::from_pool`].
     ///
     /// # Errors
     /// [`Error::StoreUnavailable`] if the server cannot be reached or the schema
     /// cannot be migrated; [`Error::InvalidConfig`] if `url` is not a
     /// PostgreSQL URL.
     pub async fn connect(url: &str) -> Result<Self> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|_| Error::InvalidConfig("not a valid PostgreSQL database URL"))?
-            .options([
-                ("statement_timeout", STATEMENT_TIMEOUT),
-                ("idle_in_transaction_session_timeout", "30s"),
-            ]);
+        let mut options = PgConnectOptions::from_str(url)
+            .map_err(|_| Error::InvalidConfig("not a valid PostgreSQL database URL"))?;
+        // Settings the URL makes itself (`?options=-c statement_timeout=…`) win.
+        for (setting, value) in [
+            ("statement_timeout", STATEMENT_TIMEOUT),
+            ("idle_in_transaction_session_timeout", "30s"),
+        ] {
+            if !options.get_options().is_some_and(|o| o.contains(setting)) {
+                options = options.options([(setting, value)]);
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(10)
             .acquire_timeout(ACQUIRE_TIMEOUT)
