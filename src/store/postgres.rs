@@ -115,8 +115,9 @@ impl PostgresStore {
 
     /// Uses a pool the host already has (for example the one holding its
     /// users table) and creates or migrates the schema in it. The pool's own
-    /// timeouts apply; set an acquire timeout so that a database outage is
-    /// reported rather than waited out.
+    /// timeouts apply (give it an acquire timeout of a few seconds), and every
+    /// load and save is still bounded by the store's operation timeout (10 s
+    /// unless set with [`PostgresStore::with_timeout`]).
     ///
     /// # Errors
     /// [`Error::StoreUnavailable`] if the schema cannot be created or migrated.

@@ -113,7 +113,10 @@ impl SqliteStore {
     ///
     /// The pool's own settings apply; WAL mode and a busy timeout of a few
     /// seconds (sqlx's default is 5 s) are recommended when several processes
-    /// share the file.
+    /// share the file. Switching a fresh file to WAL fails (SQLITE_BUSY)
+    /// rather than waits when another process does the same at that moment;
+    /// [`SqliteStore::connect`] retries it, a host pool opening a fresh file
+    /// from several processes at once must do the same.
     ///
     /// # Errors
     /// [`Error::StoreUnavailable`] if the schema cannot be created or migrated.
