@@ -20,6 +20,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use mfa::{KeyId, Keyring, Mfa, MfaConfig, Policy};
@@ -175,10 +176,21 @@ async fn run(args: Args) -> Result<(), String> {
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
     println!("listening on http://{local}");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+    // On a signal, stop accepting, let requests in flight finish, and close
+    // connections that are still open 10 seconds later.
+    let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stopping.send(true);
+    });
+    let deadline = async move {
+        let _ = stopped.wait_for(|&stop| stop).await;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    };
+    tokio::select! {
+        served = server => served.map_err(|e| format!("server error: {e}"))?,
+        () = deadline => eprintln!("warning: connections still open 10 s after the signal were closed"),
+    }
     db.close().await;
     println!("shut down");
     Ok(())

@@ -30,12 +30,14 @@ pub struct ApiError {
     problem: Box<ProblemDetails>,
     retry_after: Option<u64>,
     bearer_challenge: bool,
+    /// For the log, on server-side failures: what went wrong. Never sent.
+    cause: Option<String>,
 }
 
-/// The problem of an error response, waiting for [`request_context`] to add
-/// the request id and path.
+/// The problem of an error response (and its cause, for the log), waiting
+/// for [`request_context`] to add the request id and path.
 #[derive(Clone)]
-struct PendingProblem(ProblemDetails);
+struct PendingProblem(ProblemDetails, Option<String>);
 
 impl ApiError {
     /// An error of the server's own (not one of the crate's).
@@ -55,6 +57,7 @@ impl ApiError {
             }),
             retry_after: None,
             bearer_challenge: false,
+            cause: None,
         }
     }
 
@@ -128,21 +131,25 @@ impl ApiError {
 
 impl From<mfa::Error> for ApiError {
     fn from(error: mfa::Error) -> Self {
-        if !error.is_client_error() {
-            // The client gets a generic sentence; the operator gets the cause.
+        // The client gets a generic sentence; the log gets the cause.
+        let cause = (!error.is_client_error()).then(|| {
             let mut cause = error.to_string();
             let mut source = std::error::Error::source(&error);
             while let Some(s) = source {
-                cause.push_str(": ");
-                cause.push_str(&s.to_string());
+                let text = s.to_string();
+                if !cause.contains(&text) {
+                    cause.push_str(": ");
+                    cause.push_str(&text);
+                }
                 source = s.source();
             }
-            eprintln!("error: {}: {cause}", error.code());
-        }
+            cause
+        });
         ApiError {
             problem: Box::new(ProblemDetails::from(&error)),
             retry_after: error.retry_after(),
             bearer_challenge: false,
+            cause,
         }
     }
 }
@@ -164,7 +171,7 @@ impl IntoResponse for ApiError {
         }
         response
             .extensions_mut()
-            .insert(PendingProblem(*self.problem));
+            .insert(PendingProblem(*self.problem, self.cause));
         response
     }
 }
@@ -262,13 +269,17 @@ pub async fn request_context(request: Request, next: Next) -> Response {
     };
 
     let problem = match response.extensions_mut().remove::<PendingProblem>() {
-        Some(PendingProblem(problem)) => Some(problem),
+        Some(PendingProblem(problem, cause)) => Some((problem, cause)),
         None if response.status().is_client_error() || response.status().is_server_error() => {
-            Some(*ApiError::for_status(response.status()).problem)
+            Some((*ApiError::for_status(response.status()).problem, None))
         }
         None => None,
     };
-    if let Some(problem) = problem {
+    if let Some((problem, cause)) = problem {
+        if problem.status >= 500 {
+            let cause = cause.as_deref().unwrap_or("no cause recorded");
+            eprintln!("error: request {id} {path}: {} {cause}", problem.code);
+        }
         let problem = problem
             .with_instance(path)
             .with_extension("requestId", id.clone());
