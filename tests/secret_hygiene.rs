@@ -1,0 +1,420 @@
+//! No secret leaks through `Debug`, `Display` or serialization (I6).
+//!
+//! A whole flow runs through the service with a random master key. Every
+//! public value that holds or came near secret material is then formatted
+//! with `{:?}` (and `{}` where implemented) and every serializable one is
+//! serialized (records, events, status, problem documents of every error
+//! variant). None of the output may contain the TOTP secret, a TOTP code, a
+//! backup code, the master key, the derived encryption key or the pepper, in
+//! raw, hex, base32 or base64 form, whole or in part.
+//!
+//! A compile-time probe also checks that no secret type implements
+//! `Serialize` or `Clone`.
+
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use mfa::testkit::{FaultyStore, ManualClock};
+use mfa::{
+    Argon2Params, BackupCodeInput, CodeFormatError, Envelope, Error, KeyId, Keyring, MasterKey,
+    MemoryStore, Mfa, MfaConfig, MfaEnrollment, MfaStore, Policy, ProblemDetails, Reauth,
+    SecurityEvent, TotpCode, TotpParams, TotpSecret, totp_generate,
+};
+use rand::RngExt;
+use serde::Serialize;
+
+const T0: u64 = 1_700_000_000;
+const USER: &str = "hygiene-user";
+
+/// Everything secret the flow handled, and every text the crate produced.
+struct Audit {
+    /// (what, needle) pairs: substrings that must appear nowhere.
+    needles: Vec<(String, String)>,
+    /// Byte strings that must appear nowhere.
+    raw: Vec<(String, Vec<u8>)>,
+    /// Six-digit codes that must appear nowhere as a token of their own.
+    codes: Vec<String>,
+    /// (where, text) pairs produced by the crate.
+    outputs: Vec<(String, String)>,
+}
+
+impl Audit {
+    fn new() -> Self {
+        Audit {
+            needles: Vec::new(),
+            raw: Vec::new(),
+            codes: Vec::new(),
+            outputs: Vec::new(),
+        }
+    }
+
+    /// Registers secret bytes in every encoding, whole and in 12-character windows.
+    fn secret_bytes(&mut self, what: &str, bytes: &[u8]) {
+        let b64 = [
+            base64::engine::general_purpose::STANDARD.encode(bytes),
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+        ];
+        let b32 = base32::encode(base32::Alphabet::Rfc4648 { padding: false }, bytes);
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let decimal = format!("{:?}", &bytes[..6]);
+        let decimal = decimal.trim_matches(|c| c == '[' || c == ']').to_owned();
+        let forms = [
+            b64[0].clone(),
+            b64[1].clone(),
+            b32.clone(),
+            b32.to_lowercase(),
+            hex.clone(),
+            hex.to_uppercase(),
+        ];
+        for form in forms {
+            let chars: Vec<char> = form.chars().collect();
+            for window in chars.windows(12).step_by(4) {
+                self.needles
+                    .push((what.to_owned(), window.iter().collect::<String>()));
+            }
+        }
+        self.needles.push((format!("{what} (decimal)"), decimal));
+        for window in bytes.windows(8).step_by(4) {
+            self.raw.push((what.to_owned(), window.to_vec()));
+        }
+    }
+
+    fn backup_code(&mut self, code: &str) {
+        let canonical = code.replace('-', "");
+        // The first two characters are the locator, stored in clear by design.
+        let secret_part = &canonical[2..];
+        for form in [
+            code.to_owned(),
+            code.to_uppercase(),
+            secret_part.to_owned(),
+            secret_part.to_uppercase(),
+        ] {
+            self.needles.push(("backup code".into(), form));
+        }
+    }
+
+    fn output(&mut self, place: impl Into<String>, text: impl Into<String>) {
+        self.outputs.push((place.into(), text.into()));
+    }
+
+    fn debug(&mut self, place: &str, value: &impl std::fmt::Debug) {
+        self.output(format!("{place} {{:?}}"), format!("{value:?}"));
+        self.output(format!("{place} {{:#?}}"), format!("{value:#?}"));
+    }
+
+    fn display(&mut self, place: &str, value: &impl std::fmt::Display) {
+        self.output(format!("{place} {{}}"), format!("{value}"));
+    }
+
+    fn json(&mut self, place: &str, value: &impl Serialize) {
+        self.output(
+            format!("{place} as JSON"),
+            serde_json::to_string(value).unwrap(),
+        );
+    }
+
+    fn error(&mut self, place: &str, error: &Error) {
+        self.debug(place, error);
+        self.display(place, error);
+        let problem = ProblemDetails::from(error);
+        self.debug(&format!("{place} problem"), &problem);
+        self.display(&format!("{place} problem"), &problem);
+        self.json(&format!("{place} problem"), &problem);
+        let mut source = std::error::Error::source(error);
+        while let Some(inner) = source {
+            self.output(format!("{place} source"), inner.to_string());
+            source = inner.source();
+        }
+    }
+
+    fn check(&self) -> usize {
+        assert!(!self.needles.is_empty() && !self.codes.is_empty());
+        let mut checked = 0;
+        for (place, text) in &self.outputs {
+            for (what, needle) in &self.needles {
+                assert!(
+                    !text.contains(needle.as_str()),
+                    "{what} ({needle}) leaks through {place}: {text}"
+                );
+            }
+            for (what, bytes) in &self.raw {
+                assert!(
+                    !text.as_bytes().windows(bytes.len()).any(|w| w == bytes),
+                    "{what} (raw bytes) leaks through {place}"
+                );
+            }
+            for token in text.split(|c: char| !c.is_ascii_digit()) {
+                assert!(
+                    !self.codes.iter().any(|c| c == token),
+                    "a TOTP code ({token}) leaks through {place}: {text}"
+                );
+            }
+            checked += 1;
+        }
+        checked
+    }
+}
+
+fn every_error() -> Vec<Error> {
+    vec![
+        Error::InvalidCode,
+        Error::MalformedCode(CodeFormatError::Empty),
+        Error::MalformedCode(CodeFormatError::WrongLength {
+            expected: 6,
+            found: 7,
+        }),
+        Error::MalformedCode(CodeFormatError::InvalidCharacter),
+        Error::NoPendingSecret,
+        Error::PendingExpired,
+        Error::MfaNotEnabled,
+        Error::MfaAlreadyEnabled,
+        Error::LockedOut {
+            retry_after: Some(30),
+        },
+        Error::LockedOut { retry_after: None },
+        Error::StoreConflict,
+        Error::store_unavailable("connection refused"),
+        Error::CorruptRecord("expected value at line 1 column 1".into()),
+        Error::DecryptionFailed,
+        Error::UnknownKey(KeyId(9)),
+        Error::InvalidInput("the account name is not allowed"),
+        Error::InvalidConfig("bad"),
+        Error::Internal("a hashing task failed"),
+    ]
+}
+
+#[tokio::test]
+async fn no_secret_in_any_output() {
+    let mut audit = Audit::new();
+    let mut key_bytes = [0u8; 32];
+    rand::rng().fill(&mut key_bytes);
+    let master = MasterKey::from_bytes(key_bytes);
+    audit.secret_bytes("master key", &key_bytes);
+    audit.secret_bytes("encryption key", &*master.derive("mfa/v1/aes-256-gcm"));
+    audit.secret_bytes("pepper", &*master.derive("mfa/v1/backup-code-pepper"));
+    audit.secret_bytes("master key (base64)", master.to_base64().as_bytes());
+    audit.debug("MasterKey", &master);
+
+    let keyring = Keyring::new(KeyId(1), master);
+    audit.debug("Keyring", &keyring);
+    let mut policy = Policy::new("Hygiene Co");
+    policy.backup_codes.argon2 = Argon2Params::insecure_for_tests(64, 1, 1).unwrap();
+    let config = MfaConfig::new(keyring, policy).unwrap();
+    audit.debug("MfaConfig", &config);
+
+    let clock = ManualClock::new(T0);
+    let events: Arc<Mutex<Vec<SecurityEvent>>> = Arc::default();
+    let sink = Arc::clone(&events);
+    let store = Arc::new(FaultyStore::new(MemoryStore::new()));
+    let mfa = Mfa::new(Arc::clone(&store), config)
+        .with_clock(clock.clone())
+        .with_event_sink(move |_: &str, e: &SecurityEvent| sink.lock().unwrap().push(e.clone()));
+    let config = mfa.config();
+
+    // Setup.
+    let setup = mfa.begin_setup(USER, "someone@example.com").await.unwrap();
+    audit.debug("TotpSetup", &setup);
+    let secret = TotpSecret::from_base32(setup.secret_base32()).unwrap();
+    audit.secret_bytes("TOTP secret", secret.as_bytes());
+    audit.debug("TotpSecret", &secret);
+    audit.display("TotpSecret", &secret);
+    let code_at = |t: u64| totp_generate(&secret, TotpParams::default(), t).unwrap();
+    for t in (T0 - 300..T0 + 3_000).step_by(30) {
+        audit.codes.push(code_at(t));
+    }
+    let pending = store.load(USER).await.unwrap().unwrap();
+    audit.debug("pending record", &pending);
+    audit.json("pending record", &pending.record);
+
+    // Confirm, with a wrong code first.
+    let wrong = |t: u64| {
+        (0..1_000_000)
+            .map(|n| format!("{n:06}"))
+            .find(|c| ![t - 30, t, t + 30].iter().any(|s| code_at(*s) == *c))
+            .unwrap()
+    };
+    let e = mfa.confirm_setup(USER, &wrong(T0)).await.unwrap_err();
+    audit.error("wrong confirm", &e);
+    let codes = mfa.confirm_setup(USER, &code_at(T0)).await.unwrap();
+    audit.debug("BackupCodes", &codes);
+    let code_strings: Vec<String> = codes.as_strs().into_iter().map(str::to_owned).collect();
+    for code in &codes {
+        audit.backup_code(code.as_str());
+        audit.debug("BackupCode", code);
+        audit.display("BackupCode", code);
+    }
+
+    // Logins, failures, replays, malformed input, lockout.
+    clock.advance(30);
+    let login = mfa.verify(USER, &code_at(clock.get())).await.unwrap();
+    audit.debug("Verified", &login);
+    let e = mfa.verify(USER, &code_at(clock.get())).await.unwrap_err();
+    audit.error("replay", &e);
+    let used = mfa.verify(USER, &code_strings[0]).await.unwrap();
+    audit.debug("Verified (backup)", &used);
+    let e = mfa
+        .verify_backup_code(USER, &code_strings[0])
+        .await
+        .unwrap_err();
+    audit.error("used backup code", &e);
+    let near_miss = format!("{}{}", &code_strings[1][..10], "z");
+    let e = mfa.verify_backup_code(USER, &near_miss).await.unwrap_err();
+    audit.error("near-miss backup code", &e);
+    for malformed in [
+        format!("{}x", code_at(clock.get())),
+        format!("{}-{}", code_strings[2], code_strings[3]),
+        format!("{}é", &code_strings[4][..9]),
+    ] {
+        let e = mfa.verify(USER, &malformed).await.unwrap_err();
+        audit.error("malformed", &e);
+    }
+    for _ in 0..6 {
+        if let Err(e) = mfa.verify_totp(USER, &wrong(clock.get())).await {
+            audit.error("wrong or locked", &e);
+        }
+    }
+    let status = mfa.status(USER).await.unwrap();
+    audit.debug("MfaStatus", &status);
+    audit.json("MfaStatus", &status);
+    mfa.reset_lockout(USER).await.unwrap();
+
+    // Regenerate with a TOTP proof.
+    clock.advance(30);
+    let fresh_code = code_at(clock.get());
+    let reauth = Reauth::TotpCode(&fresh_code);
+    audit.debug("Reauth", &reauth);
+    let fresh = mfa.regenerate_backup_codes(USER, reauth).await.unwrap();
+    for code in &fresh {
+        audit.backup_code(code.as_str());
+    }
+
+    // Store failures report nothing about the record.
+    store.fail_save(1, mfa::testkit::SaveFault::WrittenButFailed);
+    store.fail_load(2, mfa::testkit::LoadFault::Corrupt);
+    let e = mfa
+        .regenerate_backup_codes(USER, Reauth::SessionOnly)
+        .await
+        .unwrap_err();
+    audit.error("store fault", &e);
+    audit.debug("FaultyStore", &*store);
+
+    // The record, in every form.
+    let active = store.load(USER).await.unwrap().unwrap();
+    audit.debug("active record", &active);
+    audit.json("active record", &active.record);
+    audit.output("active record to_json", active.record.to_json());
+    let MfaEnrollment::Active(factor) = &active.record else {
+        panic!("not active")
+    };
+    audit.debug("ActiveFactor", factor);
+    audit.json("ActiveFactor", factor);
+    audit.debug("BackupCodeSet", factor.backup_codes());
+    audit.json("BackupCodeSet", factor.backup_codes());
+    audit.debug("Attempts", &factor.attempts());
+
+    // Pure transitions and parsed inputs.
+    let t = active.record.clone().regenerate_backup_codes(
+        config,
+        USER,
+        Reauth::SessionOnly,
+        clock.get(),
+        &mut rand::rng(),
+    );
+    audit.debug("Transition", &t);
+    for code in t.outcome.as_ref().unwrap() {
+        audit.backup_code(code.as_str());
+    }
+    let parsed = TotpCode::parse(&fresh_code, 6).unwrap();
+    audit.debug("TotpCode", &parsed);
+    let input = BackupCodeInput::parse(&code_strings[5]).unwrap();
+    audit.debug("BackupCodeInput", &input);
+    let envelope = Envelope::seal(
+        config.keyring(),
+        "note",
+        USER,
+        secret.as_bytes(),
+        &mut rand::rng(),
+    )
+    .unwrap();
+    audit.debug("Envelope", &envelope);
+    audit.debug("Mfa", &mfa);
+    audit.debug("MemoryStore", store.inner());
+
+    // A corrupt record's error does not echo what it found.
+    let corrupt = active.record.to_json().replacen("\"totp\"", "\"totp_\"", 1);
+    let e = MfaEnrollment::from_json(&corrupt).unwrap_err();
+    audit.error("corrupt record", &e);
+
+    // Events and every error variant.
+    for event in events.lock().unwrap().iter() {
+        audit.debug("SecurityEvent", event);
+        audit.json("SecurityEvent", event);
+    }
+    assert!(events.lock().unwrap().len() >= 10);
+    for e in every_error() {
+        audit.error("error variant", &e);
+    }
+
+    let checked = audit.check();
+    assert!(checked > 100, "only {checked} outputs were checked");
+
+    // The audit itself finds a leak when there is one.
+    let mut planted = Audit::new();
+    planted.secret_bytes("TOTP secret", secret.as_bytes());
+    planted.codes.push(code_at(T0));
+    planted.output("planted", format!("uri {}", setup.otpauth_uri()));
+    assert!(std::panic::catch_unwind(|| planted.check()).is_err());
+}
+
+/// Method resolution picks the first of these that applies: `IsX` when the
+/// probed type implements the trait, the fallback on the reference otherwise.
+struct Probe<T>(PhantomData<T>);
+trait FallbackFalse {
+    fn serialize_impl(&self) -> bool {
+        false
+    }
+    fn clone_impl(&self) -> bool {
+        false
+    }
+}
+impl<T> FallbackFalse for &Probe<T> {}
+trait IsSerialize {
+    fn serialize_impl(&self) -> bool {
+        true
+    }
+}
+impl<T: Serialize> IsSerialize for Probe<T> {}
+trait IsClone {
+    fn clone_impl(&self) -> bool {
+        true
+    }
+}
+impl<T: Clone> IsClone for Probe<T> {}
+
+macro_rules! probe {
+    ($t:ty) => {
+        (
+            (&Probe::<$t>(PhantomData)).serialize_impl(),
+            (&Probe::<$t>(PhantomData)).clone_impl(),
+        )
+    };
+}
+
+#[test]
+fn secret_types_are_neither_serialize_nor_clone() {
+    // The probe works.
+    assert_eq!(probe!(MfaEnrollment), (true, true));
+    assert_eq!(probe!(std::fs::File), (false, false));
+    // Secrets: neither.
+    assert_eq!(probe!(TotpSecret), (false, false), "TotpSecret");
+    assert_eq!(probe!(MasterKey), (false, false), "MasterKey");
+    assert_eq!(probe!(Keyring), (false, false), "Keyring");
+    assert_eq!(probe!(mfa::BackupCode), (false, false), "BackupCode");
+    assert_eq!(probe!(mfa::BackupCodes), (false, false), "BackupCodes");
+    assert_eq!(probe!(BackupCodeInput), (false, false), "BackupCodeInput");
+    assert_eq!(probe!(mfa::TotpSetup), (false, false), "TotpSetup");
+    assert_eq!(probe!(MfaConfig), (false, false), "MfaConfig");
+    // A typed code is not serializable (it is a small `Copy` value on the stack).
+    assert!(!probe!(TotpCode).0, "TotpCode");
+}
