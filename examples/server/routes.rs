@@ -165,11 +165,11 @@ async fn login_mfa(State(app): State<AppState>, JsonBody(body): JsonBody<MfaLogi
     })))
 }
 
-async fn status(State(app): State<AppState>, Session(user): Session) -> Answer {
-    let status = app.mfa.status(&user.id).await?;
-    Ok(Json(
-        serde_json::to_value(status).map_err(|_| mfa::Error::Internal("status"))?,
-    ))
+async fn status(
+    State(app): State<AppState>,
+    Session(user): Session,
+) -> Result<Json<mfa::MfaStatus>, ApiError> {
+    Ok(Json(app.mfa.status(&user.id).await?))
 }
 
 async fn setup(State(app): State<AppState>, Session(user): Session) -> Answer {
