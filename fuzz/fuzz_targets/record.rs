@@ -1,0 +1,39 @@
+//! Record deserialisation: `MfaEnrollment::from_json` on any text. Never
+//! panics; a record that loads serializes and loads back to itself, and every
+//! operation on it returns a typed result.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use mfa::{MfaConfig, MfaEnrollment, testkit::test_config};
+use rand::{SeedableRng, rngs::StdRng};
+
+fn config() -> &'static MfaConfig {
+    static CONFIG: OnceLock<MfaConfig> = OnceLock::new();
+    CONFIG.get_or_init(test_config)
+}
+
+fuzz_target!(|text: &str| {
+    let Ok(record) = MfaEnrollment::from_json(text) else {
+        return;
+    };
+    let json = record.to_json();
+    let back = MfaEnrollment::from_json(&json).expect("a loaded record reloads");
+    assert_eq!(back, record);
+    let value: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(value["format"], mfa::RECORD_FORMAT);
+    let config = config();
+    let now = 1_700_000_000;
+    let _ = record.status(config, now);
+    let _ = record.would_hash(config, "a1b2c-d3e4f", now);
+    let mut rng = StdRng::seed_from_u64(0);
+    for code in ["123456", "a1b2c-d3e4f", "x"] {
+        let _ = record.clone().verify(config, "user-1", code, now, &mut rng);
+        let _ = record
+            .clone()
+            .confirm_setup(config, "user-1", code, now, &mut rng);
+    }
+    let _ = record.clone().reset_lockout();
+    let _ = record.cancel_setup();
+});
