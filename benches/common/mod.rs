@@ -1,0 +1,125 @@
+//! Shared set-up for the benches: a configuration with the default (OWASP)
+//! Argon2 parameters, and records built through the public transitions.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use criterion::Criterion;
+use mfa::{
+    BackupCodes, KeyId, Keyring, MasterKey, MfaConfig, MfaEnrollment, Policy, TotpSecret,
+    totp_generate,
+};
+use rand::{SeedableRng, rngs::StdRng};
+
+/// The time every bench runs at (unix seconds).
+pub const NOW: u64 = 1_700_000_000;
+/// The user the records belong to.
+pub const USER: &str = "user-0001";
+/// Key material of the benches' keyring.
+pub const KEY: [u8; 32] = [0x42; 32];
+
+pub fn keyring() -> Keyring {
+    Keyring::new(KeyId(1), MasterKey::from_bytes(KEY))
+}
+
+/// The default policy: SHA-1, 6 digits, 30 s, skew 1, 10 backup codes,
+/// Argon2id m = 19456 KiB, t = 2, p = 1.
+pub fn default_config() -> MfaConfig {
+    MfaConfig::new(keyring(), Policy::new("bench")).expect("default policy is valid")
+}
+
+/// A deterministic RNG for set-up.
+pub fn rng() -> StdRng {
+    StdRng::seed_from_u64(4)
+}
+
+/// A record in each of the two interesting states, built through the public
+/// transitions: the pending setup, the active factor it was confirmed into
+/// (at `NOW - 300`), the plaintext backup codes, and the TOTP secret.
+pub struct Records {
+    pub pending: MfaEnrollment,
+    pub active: MfaEnrollment,
+    pub codes: BackupCodes,
+    pub secret: TotpSecret,
+    pub confirmed_at: u64,
+}
+
+pub fn records(config: &MfaConfig) -> Records {
+    let mut rng = rng();
+    let confirmed_at = NOW - 300;
+    let begun = MfaEnrollment::Disabled.begin_setup(
+        config,
+        USER,
+        "someone@example.com",
+        confirmed_at,
+        &mut rng,
+    );
+    let setup = begun.outcome.expect("setup begins");
+    let secret = TotpSecret::from_base32(setup.secret_base32()).expect("base32 secret");
+    let pending = begun.state;
+    let code = totp_generate(&secret, config.policy().totp.params(), confirmed_at).expect("code");
+    let confirmed = pending
+        .clone()
+        .confirm_setup(config, USER, &code, confirmed_at, &mut rng);
+    let codes = confirmed.outcome.expect("setup confirms");
+    assert!(confirmed.state.is_active());
+    Records {
+        pending,
+        active: confirmed.state,
+        codes,
+        secret,
+        confirmed_at,
+    }
+}
+
+/// A backup code whose locator (first two characters) matches a stored,
+/// unused code but whose secret part is wrong: costs one Argon2 evaluation.
+pub fn wrong_code_with_matching_locator(codes: &BackupCodes) -> String {
+    let text = codes.iter().next().expect("one code").as_str().to_owned();
+    let last = text.chars().last().expect("non-empty");
+    let other = if last == '2' { '3' } else { '2' };
+    format!("{}{}", &text[..text.len() - 1], other)
+}
+
+/// A well-formed backup code whose locator matches no stored code: costs no
+/// Argon2 evaluation at all.
+pub fn code_with_unknown_locator(codes: &BackupCodes) -> String {
+    let taken: Vec<String> = codes.iter().map(|c| c.as_str()[..2].to_owned()).collect();
+    let alphabet = std::str::from_utf8(mfa::ALPHABET).expect("ASCII");
+    for a in alphabet.chars() {
+        for b in alphabet.chars() {
+            let locator = format!("{a}{b}");
+            if !taken.contains(&locator) {
+                return format!("{locator}abc-defgh");
+            }
+        }
+    }
+    unreachable!("10 codes cannot take 1024 locators")
+}
+
+/// Whether `--quick` was passed (`cargo bench -- --quick`): criterion then
+/// stops each bench at 5 % relative deviation; groups also shorten their
+/// measurement time.
+pub fn quick() -> bool {
+    std::env::args().any(|a| a == "--quick") || std::env::var_os("MFA_BENCH_QUICK").is_some()
+}
+
+/// Criterion for microsecond-scale benches.
+pub fn fast_criterion() -> Criterion {
+    let (warm, measure) = if quick() { (0.2, 1.0) } else { (1.0, 3.0) };
+    Criterion::default()
+        .warm_up_time(Duration::from_secs_f64(warm))
+        .measurement_time(Duration::from_secs_f64(measure))
+        .sample_size(if quick() { 10 } else { 60 })
+        .configure_from_args()
+}
+
+/// Criterion for Argon2-bound benches (tens to hundreds of milliseconds per
+/// iteration): the minimum of 10 samples, flat sampling, short warm-up.
+pub fn slow_criterion() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(if quick() { 100 } else { 500 }))
+        .measurement_time(Duration::from_secs(if quick() { 1 } else { 4 }))
+        .sample_size(10)
+        .configure_from_args()
+}
