@@ -4,8 +4,8 @@
 //! with one code, split across both, of which exactly one succeeds.
 //!
 //! The server is named by `MFA_TEST_POSTGRES_URL` (for example
-//! `postgres://postgres@127.0.0.1:5432/postgres`); each test creates a fresh
-//! database there and drops it afterwards. Without the variable these tests
+//! `postgres://postgres@127.0.0.1:5432/postgres`); each test works in a fresh
+//! schema of that database and drops it afterwards. Without the variable these tests
 //! are left out with a note on stderr, unless `CI` is set: then they fail.
 
 mod http_common;
@@ -40,7 +40,7 @@ fn postgres_url() -> Option<String> {
     None
 }
 
-/// A fresh database on the test server, dropped by [`TestDb::drop_now`].
+/// A fresh schema in the test database, dropped by [`TestDb::drop_now`].
 struct TestDb {
     admin: PgPool,
     name: String,
@@ -60,12 +60,12 @@ impl TestDb {
             "mfa_http_{}",
             bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
         );
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
             .execute(&admin)
             .await
             .unwrap();
         Some(TestDb {
-            url: with_database(&admin_url, &name),
+            url: with_search_path(&admin_url, &name),
             admin,
             name,
         })
@@ -84,7 +84,7 @@ impl TestDb {
 
     async fn drop_now(self) {
         let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            "DROP SCHEMA IF EXISTS {} CASCADE",
             self.name
         )))
         .execute(&self.admin)
@@ -92,20 +92,10 @@ impl TestDb {
     }
 }
 
-/// `url` with its database replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
-    let (authority, query) = match rest.split_once('/') {
-        Some((authority, path)) => (authority, path.split_once('?').map(|(_, q)| q)),
-        None => match rest.split_once('?') {
-            Some((authority, q)) => (authority, Some(q)),
-            None => (rest, None),
-        },
-    };
-    match query {
-        Some(q) => format!("{scheme}://{authority}/{name}?{q}"),
-        None => format!("{scheme}://{authority}/{name}"),
-    }
+/// `url` with `schema` as the connections' search path.
+fn with_search_path(url: &str, schema: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}options[search_path]={schema}")
 }
 
 async fn login_mfa(server: &Server, mfa_token: &str, field: &str, code: &str) -> Resp {
@@ -219,18 +209,13 @@ async fn two_servers_on_one_database() {
 }
 
 #[test]
-fn database_url_rewriting() {
+fn search_path_in_the_url() {
     assert_eq!(
-        with_database("postgres://u@h:5432/postgres", "x"),
-        "postgres://u@h:5432/x"
+        with_search_path("postgres://u@h:5432/db", "s"),
+        "postgres://u@h:5432/db?options[search_path]=s"
     );
     assert_eq!(
-        with_database("postgres://u@h/postgres?sslmode=disable", "x"),
-        "postgres://u@h/x?sslmode=disable"
-    );
-    assert_eq!(with_database("postgresql://h", "x"), "postgresql://h/x");
-    assert_eq!(
-        with_database("postgres://h?sslmode=disable", "x"),
-        "postgres://h/x?sslmode=disable"
+        with_search_path("postgres://u@h/db?sslmode=disable", "s"),
+        "postgres://u@h/db?sslmode=disable&options[search_path]=s"
     );
 }
