@@ -11,7 +11,9 @@
 //! Peak resident memory (`VmHWM` in `/proc/self/status`) only ever grows in a
 //! process, so each scenario runs in its own child process: this binary
 //! re-executes itself with `MFA_FLOOD_SCENARIO` set, and the parent prints the
-//! comparison. Linux only (it reads `/proc`). Not a criterion bench: there is
+//! comparison. Each scenario runs twice: with glibc's default allocator
+//! settings, and with `MALLOC_MMAP_THRESHOLD_` fixed (see `main`). Linux only
+//! (it reads `/proc`). Not a criterion bench: there is
 //! one number per scenario, not a timing distribution.
 
 mod common;
@@ -133,12 +135,25 @@ fn main() {
         return;
     }
     let exe = std::env::current_exe().expect("own path");
+    // Each scenario with glibc's default allocator settings, then with its
+    // mmap threshold fixed at the default 128 KiB (`MALLOC_MMAP_THRESHOLD_`),
+    // which stops glibc from keeping freed Argon2 buffers in its arenas: that
+    // shows the memory the bound itself allows, apart from allocator retention.
+    let runs = [
+        ("bounded", None),
+        ("unbounded", None),
+        ("bounded", Some("131072")),
+        ("unbounded", Some("131072")),
+    ];
     let mut lines = Vec::new();
-    for scenario in ["bounded", "unbounded"] {
-        let output = Command::new(&exe)
-            .env(SCENARIO_VAR, scenario)
-            .output()
-            .expect("runs the scenario");
+    for (scenario, threshold) in runs {
+        let mut command = Command::new(&exe);
+        command.env(SCENARIO_VAR, scenario);
+        match threshold {
+            Some(t) => command.env("MALLOC_MMAP_THRESHOLD_", t),
+            None => command.env_remove("MALLOC_MMAP_THRESHOLD_"),
+        };
+        let output = command.output().expect("runs the scenario");
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         assert!(
             output.status.success(),
@@ -150,25 +165,31 @@ fn main() {
             .find(|l| l.starts_with("scenario="))
             .expect("result line")
             .to_owned();
-        println!("flood/{line}");
-        lines.push(line);
+        let malloc = threshold.map_or("glibc default".to_owned(), |t| {
+            format!("MALLOC_MMAP_THRESHOLD_={t}")
+        });
+        println!("flood/{line} malloc=\"{malloc}\"");
+        lines.push((line, malloc));
     }
     let mib = |kib: u64| kib as f64 / 1024.0;
     let peak = |line: &str| field(line, "hwm_kib");
     let growth = |line: &str| field(line, "hwm_kib").saturating_sub(field(line, "rss_before_kib"));
-    let (bounded, unbounded) = (&lines[0], &lines[1]);
-    let bound = field(bounded, "bound");
-    println!(
-        "flood/peak RSS: bounded (bound {bound}) {:.0} MiB, unbounded {:.0} MiB, ratio {:.1}x",
-        mib(peak(bounded)),
-        mib(peak(unbounded)),
-        peak(unbounded) as f64 / peak(bounded) as f64
-    );
-    println!(
-        "flood/growth during the flood: bounded {:.0} MiB (bound x Argon2 memory = {:.0} MiB), unbounded {:.0} MiB ({:.1} Argon2 buffers)",
-        mib(growth(bounded)),
-        mib(bound * ARGON2_KIB),
-        mib(growth(unbounded)),
-        growth(unbounded) as f64 / ARGON2_KIB as f64
-    );
+    for pair in lines.chunks(2) {
+        let [(bounded, malloc), (unbounded, _)] = pair else {
+            unreachable!("runs come in pairs")
+        };
+        let bound = field(bounded, "bound");
+        println!(
+            "flood/{malloc}: peak RSS bounded (bound {bound}) {:.0} MiB, unbounded {:.0} MiB, \
+             ratio {:.1}x; growth during the flood: bounded {:.0} MiB \
+             (bound x Argon2 memory = {:.0} MiB), unbounded {:.0} MiB ({:.0} Argon2 buffers)",
+            mib(peak(bounded)),
+            mib(peak(unbounded)),
+            peak(unbounded) as f64 / peak(bounded) as f64,
+            mib(growth(bounded)),
+            mib(bound * ARGON2_KIB),
+            mib(growth(unbounded)),
+            growth(unbounded) as f64 / ARGON2_KIB as f64
+        );
+    }
 }
