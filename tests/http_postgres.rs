@@ -1,7 +1,9 @@
 //! The example server on PostgreSQL, two processes sharing one database and
 //! one master key, as behind a load balancer: setup on one and confirm on the
 //! other, tokens from one accepted by the other, and 16 concurrent requests
-//! with one code, split across both, of which exactly one succeeds.
+//! with one code, split across both, of which exactly one succeeds. And a
+//! database outage during traffic: 503 problem documents, recovery, and no
+//! code lost or consumed twice.
 //!
 //! The server is named by `MFA_TEST_POSTGRES_URL` (for example
 //! `postgres://postgres@127.0.0.1:5432/postgres`); each test works in a fresh
@@ -11,12 +13,14 @@
 mod http_common;
 
 use std::io::Write;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use http_common::{Authenticator, Options, Resp, Server, strings};
 use serde_json::{Value, json};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 const URL_VAR: &str = "MFA_TEST_POSTGRES_URL";
 
@@ -45,6 +49,8 @@ struct TestDb {
     admin: PgPool,
     name: String,
     url: String,
+    /// The database server's `host:port`.
+    target: String,
 }
 
 impl TestDb {
@@ -64,8 +70,10 @@ impl TestDb {
             .execute(&admin)
             .await
             .unwrap();
+        let options = PgConnectOptions::from_str(&admin_url).expect("a PostgreSQL URL");
         Some(TestDb {
             url: with_search_path(&admin_url, &name),
+            target: format!("{}:{}", options.get_host(), options.get_port()),
             admin,
             name,
         })
@@ -89,6 +97,17 @@ impl TestDb {
         )))
         .execute(&self.admin)
         .await;
+    }
+}
+
+/// `url` with its `host:port` replaced by `authority`.
+fn with_host(url: &str, authority: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a postgres:// URL");
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (userinfo_host, tail) = rest.split_at(end);
+    match userinfo_host.rsplit_once('@') {
+        Some((userinfo, _)) => format!("{scheme}://{userinfo}@{authority}{tail}"),
+        None => format!("{scheme}://{authority}{tail}"),
     }
 }
 
@@ -206,6 +225,131 @@ async fn two_servers_on_one_database() {
 
     drop((a, b));
     db.drop_now().await;
+}
+
+/// A TCP proxy to the database server that can be cut (every connection
+/// through it dropped, new ones refused) and restored: a database restart,
+/// as the application servers see it, without touching the real server.
+struct Proxy {
+    addr: std::net::SocketAddr,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (up, watch) = tokio::sync::watch::channel(true);
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let (target, mut watch) = (target.clone(), watch.clone());
+                tokio::spawn(async move {
+                    if !*watch.borrow() {
+                        return; // refused: the connection is dropped at once
+                    }
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = watch.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Proxy { addr, up }
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_outage_gives_503_and_loses_nothing() {
+    let Some(db) = TestDb::new().await else {
+        return;
+    };
+    let proxy = Proxy::start(db.target.clone()).await;
+    let server = Arc::new(Server::start_with(Options {
+        database: Some(with_host(&db.url, &proxy.addr.to_string())),
+        ..Options::default()
+    }));
+    let (token, _, codes) = server.enrolled_user("outage@example.com").await;
+    let mfa_token = server.login_for_mfa("outage@example.com").await;
+
+    // The database goes away: every request that needs it is a 503 problem
+    // document, on a connection that stays usable; nothing else.
+    proxy.set_up(false);
+    let requests = [
+        (Some(token.as_str()), "/api/user/me/totp", None),
+        (
+            None,
+            "/api/auth/login/mfa",
+            Some(json!({"mfaToken": mfa_token, "backupCode": codes[0]})),
+        ),
+        (
+            None,
+            "/api/auth/login",
+            Some(json!({"email": "outage@example.com", "password": http_common::PASSWORD})),
+        ),
+        (
+            Some(token.as_str()),
+            "/api/user/me/totp/backup-codes/regenerate",
+            Some(json!({})),
+        ),
+    ];
+    for (bearer, path, body) in &requests {
+        let r = match body {
+            Some(body) => server.post(path, *bearer, Some(body.clone())).await,
+            None => server.get(path, *bearer).await,
+        };
+        r.assert_problem(503, "STORE_UNAVAILABLE");
+        assert!(!r.text.contains(&codes[0]));
+    }
+    assert_eq!(server.get("/health", None).await.status, 200);
+    assert!(
+        server.stderr().contains("STORE_UNAVAILABLE"),
+        "{}",
+        server.stderr()
+    );
+
+    // It comes back: the server recovers by itself, the backup code sent
+    // during the outage was not consumed, and it still works exactly once.
+    proxy.set_up(true);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = server.get("/api/user/me/totp", Some(&token)).await;
+        if r.status == 200 {
+            assert_eq!(r.body["backupCodesRemaining"], 10, "{}", r.text);
+            break;
+        }
+        r.assert_problem(503, "STORE_UNAVAILABLE");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no recovery after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = login_mfa(&server, &mfa_token, "backupCode", &codes[0]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["backupCodesRemaining"], 9);
+    login_mfa(&server, &mfa_token, "backupCode", &codes[0])
+        .await
+        .assert_problem(401, "INVALID_CODE");
+
+    drop(server);
+    db.drop_now().await;
+}
+
+#[test]
+fn host_in_the_url() {
+    assert_eq!(
+        with_host("postgres://u:p@h:5432/db?x=1", "127.0.0.1:9"),
+        "postgres://u:p@127.0.0.1:9/db?x=1"
+    );
+    assert_eq!(with_host("postgres://h", "a:1"), "postgres://a:1");
+    assert_eq!(with_host("postgres://h?x=1", "a:1"), "postgres://a:1?x=1");
 }
 
 #[test]
