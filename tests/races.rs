@@ -53,25 +53,23 @@ impl<S: MfaStore> MfaStore for Recording<S> {
         self.inner.load(user_id)
     }
 
-    fn save(
+    async fn save(
         &self,
         user_id: &str,
         expected: Option<u64>,
         record: &MfaEnrollment,
-    ) -> impl Future<Output = mfa::Result<u64>> + Send {
-        async move {
-            let version = self.inner.save(user_id, expected, record).await?;
-            self.saved
-                .lock()
-                .unwrap()
-                .entry(user_id.to_owned())
-                .or_default()
-                .push(Versioned {
-                    version,
-                    record: record.clone(),
-                });
-            Ok(version)
-        }
+    ) -> mfa::Result<u64> {
+        let version = self.inner.save(user_id, expected, record).await?;
+        self.saved
+            .lock()
+            .unwrap()
+            .entry(user_id.to_owned())
+            .or_default()
+            .push(Versioned {
+                version,
+                record: record.clone(),
+            });
+        Ok(version)
     }
 }
 
@@ -562,7 +560,7 @@ async fn run_suite<S: MfaStore + 'static>(store: S, name: &str) {
     let suite = Suite::new(store);
     for round in 0..ROUNDS {
         let race = RACES[round % RACES.len()];
-        let mode = if (round / RACES.len()) % 2 == 0 {
+        let mode = if (round / RACES.len()).is_multiple_of(2) {
             Mode::Tasks
         } else {
             Mode::Threads
