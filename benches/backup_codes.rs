@@ -241,6 +241,49 @@ fn generation(c: &mut Criterion) {
         },
     );
     group.bench_function(
+        format!("bench-local, 10 Argon2id over {cores} threads, reused buffers"),
+        |b| {
+            let per_thread = inputs.len().div_ceil(cores);
+            let mut buffers: Vec<Vec<argon2::Block>> = inputs
+                .chunks(per_thread)
+                .map(|_| vec![argon2::Block::new(); 19_456])
+                .collect();
+            b.iter(|| {
+                let argon2 = peppered(&pepper);
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = inputs
+                        .chunks(per_thread)
+                        .zip(buffers.iter_mut())
+                        .map(|(chunk, blocks)| {
+                            let argon2 = &argon2;
+                            scope.spawn(move || {
+                                chunk
+                                    .iter()
+                                    .map(|(code, salt)| {
+                                        let mut out = [0u8; 32];
+                                        argon2
+                                            .hash_password_into_with_memory(
+                                                black_box(code),
+                                                salt,
+                                                &mut out,
+                                                &mut blocks[..],
+                                            )
+                                            .expect("hashes");
+                                        out
+                                    })
+                                    .collect::<Vec<_>>()
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .flat_map(|h| h.join().expect("hashing thread"))
+                        .collect::<Vec<_>>()
+                })
+            })
+        },
+    );
+    group.bench_function(
         "bench-local, 10 sequential Argon2id, one reused buffer",
         |b| {
             let mut blocks = vec![argon2::Block::new(); 19_456];

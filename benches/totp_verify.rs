@@ -20,6 +20,9 @@
 //!   step (RFC 4226 truncation, constant-time compare), to show what a
 //!   verification that does not re-key HMAC per step would cost.
 //!
+//! Measured in the thread's CPU time by default (see `common::ThreadCpuTime`);
+//! `MFA_BENCH_WALL_TIME=1` measures wall-clock time.
+//!
 //! A correct code is the current step's (two HMACs: step −1 misses, step 0
 //! hits); a wrong code matches no step (three HMACs, the worst case).
 
@@ -27,7 +30,8 @@ mod common;
 
 use std::hint::black_box;
 
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::measurement::{Measurement, WallTime};
+use criterion::{BatchSize, Criterion, criterion_group};
 use hmac::{Hmac, KeyInit, Mac};
 use mfa::{Envelope, MfaEnrollment, TotpCode, TotpSecret, totp_check, totp_generate};
 use subtle::ConstantTimeEq;
@@ -58,7 +62,7 @@ fn keyed_once_check(
     })
 }
 
-fn bench(c: &mut Criterion) {
+fn bench<M: Measurement>(c: &mut Criterion<M>) {
     let config = common::default_config();
     let records = common::records(&config);
     let params = config.policy().totp.params();
@@ -150,8 +154,23 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group! {
-    name = benches;
-    config = common::fast_criterion();
+    name = cpu_time;
+    config = common::fast_criterion().with_measurement(common::ThreadCpuTime);
     targets = bench
 }
-criterion_main!(benches);
+criterion_group! {
+    name = wall_time;
+    config = common::fast_criterion().with_measurement(WallTime);
+    targets = bench
+}
+
+/// Thread CPU time by default (robust to other load on the machine);
+/// `MFA_BENCH_WALL_TIME=1` for wall-clock time.
+fn main() {
+    if common::wall_time() {
+        wall_time();
+    } else {
+        cpu_time();
+    }
+    Criterion::default().configure_from_args().final_summary();
+}
