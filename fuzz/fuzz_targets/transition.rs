@@ -196,10 +196,10 @@ fuzz_target!(|input: Input| {
             used = vec![false; fresh.len()];
             codes = fresh;
         }
-        if let MfaEnrollment::Active(a) = &state {
-            if let Some(step) = a.last_step() {
-                last_step = Some(last_step.map_or(step, |s| s.max(step)));
-            }
+        if let MfaEnrollment::Active(a) = &state
+            && let Some(step) = a.last_step()
+        {
+            last_step = Some(last_step.map_or(step, |s| s.max(step)));
         }
         let reloaded = MfaEnrollment::from_json(&state.to_json()).expect("reloads");
         assert_eq!(reloaded, state);
