@@ -16,6 +16,9 @@
 //!
 //! The previous secret and codes are checked with pure transitions on a copy of
 //! the stored record, so checking never consumes them.
+//!
+//! The matrix runs on `MemoryStore`, `SqliteStore` and (with
+//! `MFA_TEST_POSTGRES_URL`; required when `CI` is set) `PostgresStore`.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -588,6 +591,25 @@ async fn memory_store_every_operation_every_fault() {
 async fn sqlite_store_every_operation_every_fault() {
     let db = Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
     let n = every_operation_every_fault(|| async { Arc::clone(&db) }, "sqlite").await;
+    assert_eq!(n, OPS.len() * plans().len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_every_operation_every_fault() {
+    let url = match std::env::var("MFA_TEST_POSTGRES_URL") {
+        Ok(url) => url,
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!(
+                "CI is set but MFA_TEST_POSTGRES_URL is not: the PostgreSQL fault suite cannot run"
+            )
+        }
+        Err(_) => {
+            eprintln!("MFA_TEST_POSTGRES_URL is unset: the PostgreSQL fault suite was left out");
+            return;
+        }
+    };
+    let db = Arc::new(mfa::PostgresStore::connect(&url).await.unwrap());
+    let n = every_operation_every_fault(|| async { Arc::clone(&db) }, "postgres").await;
     assert_eq!(n, OPS.len() * plans().len());
 }
 
