@@ -11,18 +11,22 @@
 //!   matching hash; the bench puts it 5th of 10 (mean over positions: 5.5).
 //! - `backup_generate/10_codes`: confirming setup and regenerating the codes
 //!   (10 new codes) against 10 sequential raw Argon2id hashes with the same
-//!   parameters, pepper and salt length; plus two bench-local variants of the
-//!   baseline: the 10 hashes spread over the available cores with
-//!   `std::thread::scope`, and 10 sequential hashes reusing one memory buffer.
+//!   parameters, pepper and salt length; plus a bench-local variant of the
+//!   baseline hashing in one memory buffer allocated up front.
+//! - `backup_generate/parallel`: the 10 hashes spread over the available cores
+//!   with `std::thread::scope` (bench-local), with fresh or reused memory.
 //!
-//! Records are cloned outside the timed sections.
+//! Records are cloned outside the timed sections. The single-threaded groups
+//! measure the thread's CPU time by default (`MFA_BENCH_WALL_TIME=1` for wall
+//! time); the parallel group measures wall time.
 
 mod common;
 
 use std::hint::black_box;
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
-use criterion::{BatchSize, Criterion, SamplingMode, criterion_group, criterion_main};
+use criterion::measurement::{Measurement, WallTime};
+use criterion::{BatchSize, Criterion, SamplingMode, criterion_group};
 use mfa::{MfaEnrollment, Reauth, Verified, totp_generate};
 use rand::Rng;
 
@@ -42,7 +46,7 @@ fn canonical(code: &str) -> String {
     code.chars().filter(|c| *c != '-').collect()
 }
 
-fn attempts(c: &mut Criterion) {
+fn attempts<M: Measurement>(c: &mut Criterion<M>) {
     let config = common::default_config();
     let records = common::records(&config);
     let plain: Vec<String> = records
@@ -96,6 +100,19 @@ fn attempts(c: &mut Criterion) {
     group.bench_function("naive, 10 PHC hashes verified in turn (10 Argon2)", |b| {
         b.iter(|| naive_verify(&stored, black_box(&wrong)))
     });
+    // Attribution rows: the one Argon2 evaluation alone, allocating its memory
+    // as the crate does (fresh pages from the OS when the allocator has none
+    // to reuse) or in a buffer allocated up front.
+    let (code, salt) = ([b'a'; 10], [7u8; 16]);
+    group.bench_function("bench-local, 1 Argon2id, memory allocated per hash", |b| {
+        let argon2 = peppered(&PEPPER);
+        b.iter(|| hash_one(&argon2, black_box(&code), &salt))
+    });
+    group.bench_function("bench-local, 1 Argon2id, reused buffer", |b| {
+        let argon2 = peppered(&PEPPER);
+        let mut blocks = vec![argon2::Block::new(); 19_456];
+        b.iter(|| hash_with(&argon2, &code, &salt, &mut blocks))
+    });
     group.finish();
 
     let mut group = c.benchmark_group("backup_attempt/success");
@@ -108,11 +125,11 @@ fn attempts(c: &mut Criterion) {
 }
 
 /// Times `verify_backup_code` on a fresh clone of `record` (cloned untimed).
-fn verify_bench<'a>(
+fn verify_bench<'a, M: Measurement>(
     record: &'a MfaEnrollment,
     config: &'a mfa::MfaConfig,
     code: &'a str,
-) -> impl FnMut(&mut criterion::Bencher<'_>) + 'a {
+) -> impl FnMut(&mut criterion::Bencher<'_, M>) + 'a {
     move |b| {
         b.iter_batched(
             || record.clone(),
@@ -152,23 +169,99 @@ fn hash_one(argon2: &Argon2<'_>, code: &[u8; 10], salt: &[u8; 16]) -> [u8; 32] {
     out
 }
 
-fn generation(c: &mut Criterion) {
-    let config = common::default_config();
-    let records = common::records(&config);
-    let params = config.policy().totp.params();
-    let confirm_code = totp_generate(&records.secret, params, records.confirmed_at).expect("code");
-    let pepper = [0x24u8; 32];
-    let inputs: Vec<([u8; 10], [u8; 16])> = (0..10)
+type Inputs = [([u8; 10], [u8; 16])];
+
+/// Ten (code, salt) pairs, hashed by the baselines.
+fn inputs() -> Vec<([u8; 10], [u8; 16])> {
+    let mut rng = common::rng();
+    (0..10)
         .map(|_| {
-            let mut rng = rand::rng();
             let mut code = [0u8; 10];
             let mut salt = [0u8; 16];
             rng.fill_bytes(&mut code);
             rng.fill_bytes(&mut salt);
             (code, salt)
         })
-        .collect();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        .collect()
+}
+
+const PEPPER: [u8; 32] = [0x24; 32];
+
+/// The baseline: 10 sequential hashes, each allocating its own Argon2 memory
+/// (`hash_password_into`, as the crate does).
+fn sequential(inputs: &Inputs) -> Vec<[u8; 32]> {
+    let argon2 = peppered(&PEPPER);
+    inputs
+        .iter()
+        .map(|(code, salt)| hash_one(&argon2, black_box(code), salt))
+        .collect()
+}
+
+fn hash_with(
+    argon2: &Argon2<'_>,
+    code: &[u8; 10],
+    salt: &[u8; 16],
+    blocks: &mut [argon2::Block],
+) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    argon2
+        .hash_password_into_with_memory(black_box(code), salt, &mut out, blocks)
+        .expect("hashes");
+    out
+}
+
+/// 10 sequential hashes in one Argon2 memory buffer allocated up front.
+fn sequential_reused(inputs: &Inputs, blocks: &mut [argon2::Block]) -> Vec<[u8; 32]> {
+    let argon2 = peppered(&PEPPER);
+    inputs
+        .iter()
+        .map(|(code, salt)| hash_with(&argon2, code, salt, blocks))
+        .collect()
+}
+
+/// The 10 hashes split over `threads` scoped threads; each hash allocates its
+/// own memory, or each thread uses one of `buffers` when given.
+fn parallel(
+    inputs: &Inputs,
+    threads: usize,
+    buffers: Option<&mut [Vec<argon2::Block>]>,
+) -> Vec<[u8; 32]> {
+    let argon2 = peppered(&PEPPER);
+    let per_thread = inputs.len().div_ceil(threads);
+    let mut buffers: Vec<Option<&mut Vec<argon2::Block>>> = match buffers {
+        Some(b) => b.iter_mut().map(Some).collect(),
+        None => (0..threads).map(|_| None).collect(),
+    };
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = inputs
+            .chunks(per_thread)
+            .zip(buffers.iter_mut())
+            .map(|(chunk, buffer)| {
+                let argon2 = &argon2;
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|(code, salt)| match buffer {
+                            Some(blocks) => hash_with(argon2, code, salt, blocks),
+                            None => hash_one(argon2, black_box(code), salt),
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("hashing thread"))
+            .collect()
+    })
+}
+
+fn generation<M: Measurement>(c: &mut Criterion<M>) {
+    let config = common::default_config();
+    let records = common::records(&config);
+    let params = config.policy().totp.params();
+    let confirm_code = totp_generate(&records.secret, params, records.confirmed_at).expect("code");
+    let inputs = inputs();
 
     let mut group = c.benchmark_group("backup_generate/10_codes");
     group.sampling_mode(SamplingMode::Flat);
@@ -205,114 +298,68 @@ fn generation(c: &mut Criterion) {
         )
     });
     group.bench_function("baseline, 10 sequential Argon2id", |b| {
-        b.iter(|| {
-            let argon2 = peppered(&pepper);
-            inputs
-                .iter()
-                .map(|(code, salt)| hash_one(&argon2, black_box(code), salt))
-                .collect::<Vec<_>>()
-        })
+        b.iter(|| sequential(&inputs))
     });
-    group.bench_function(
-        format!("bench-local, 10 Argon2id over {cores} threads"),
-        |b| {
-            b.iter(|| {
-                let argon2 = peppered(&pepper);
-                let per_thread = inputs.len().div_ceil(cores);
-                std::thread::scope(|scope| {
-                    let handles: Vec<_> = inputs
-                        .chunks(per_thread)
-                        .map(|chunk| {
-                            let argon2 = &argon2;
-                            scope.spawn(move || {
-                                chunk
-                                    .iter()
-                                    .map(|(code, salt)| hash_one(argon2, black_box(code), salt))
-                                    .collect::<Vec<_>>()
-                            })
-                        })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .flat_map(|h| h.join().expect("hashing thread"))
-                        .collect::<Vec<_>>()
-                })
-            })
-        },
-    );
-    group.bench_function(
-        format!("bench-local, 10 Argon2id over {cores} threads, reused buffers"),
-        |b| {
-            let per_thread = inputs.len().div_ceil(cores);
-            let mut buffers: Vec<Vec<argon2::Block>> = inputs
-                .chunks(per_thread)
-                .map(|_| vec![argon2::Block::new(); 19_456])
-                .collect();
-            b.iter(|| {
-                let argon2 = peppered(&pepper);
-                std::thread::scope(|scope| {
-                    let handles: Vec<_> = inputs
-                        .chunks(per_thread)
-                        .zip(buffers.iter_mut())
-                        .map(|(chunk, blocks)| {
-                            let argon2 = &argon2;
-                            scope.spawn(move || {
-                                chunk
-                                    .iter()
-                                    .map(|(code, salt)| {
-                                        let mut out = [0u8; 32];
-                                        argon2
-                                            .hash_password_into_with_memory(
-                                                black_box(code),
-                                                salt,
-                                                &mut out,
-                                                &mut blocks[..],
-                                            )
-                                            .expect("hashes");
-                                        out
-                                    })
-                                    .collect::<Vec<_>>()
-                            })
-                        })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .flat_map(|h| h.join().expect("hashing thread"))
-                        .collect::<Vec<_>>()
-                })
-            })
-        },
-    );
     group.bench_function(
         "bench-local, 10 sequential Argon2id, one reused buffer",
         |b| {
             let mut blocks = vec![argon2::Block::new(); 19_456];
-            b.iter(|| {
-                let argon2 = peppered(&pepper);
-                inputs
-                    .iter()
-                    .map(|(code, salt)| {
-                        let mut out = [0u8; 32];
-                        argon2
-                            .hash_password_into_with_memory(
-                                black_box(code),
-                                salt,
-                                &mut out,
-                                &mut blocks[..],
-                            )
-                            .expect("hashes");
-                        out
-                    })
-                    .collect::<Vec<_>>()
-            })
+            b.iter(|| sequential_reused(&inputs, &mut blocks))
+        },
+    );
+    group.finish();
+}
+
+/// Wall-clock time: spreading the 10 hashes over the available cores.
+fn spread(c: &mut Criterion<WallTime>) {
+    let inputs = inputs();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut group = c.benchmark_group("backup_generate/parallel");
+    group.sampling_mode(SamplingMode::Flat);
+    group.bench_function("baseline, 10 sequential Argon2id", |b| {
+        b.iter(|| sequential(&inputs))
+    });
+    group.bench_function(
+        format!("bench-local, 10 Argon2id over {cores} threads"),
+        |b| b.iter(|| parallel(&inputs, cores, None)),
+    );
+    group.bench_function(
+        format!("bench-local, 10 Argon2id over {cores} threads, reused buffers"),
+        |b| {
+            let mut buffers: Vec<Vec<argon2::Block>> = (0..cores)
+                .map(|_| vec![argon2::Block::new(); 19_456])
+                .collect();
+            b.iter(|| parallel(&inputs, cores, Some(&mut buffers)))
         },
     );
     group.finish();
 }
 
 criterion_group! {
-    name = benches;
-    config = common::slow_criterion();
+    name = cpu_time;
+    config = common::slow_criterion().with_measurement(common::ThreadCpuTime);
     targets = attempts, generation
 }
-criterion_main!(benches);
+criterion_group! {
+    name = wall_time;
+    config = common::slow_criterion().with_measurement(WallTime);
+    targets = attempts, generation
+}
+criterion_group! {
+    name = parallel_wall_time;
+    config = common::slow_criterion();
+    targets = spread
+}
+
+/// Thread CPU time for the single-threaded comparisons by default (robust to
+/// other load on the machine; `MFA_BENCH_WALL_TIME=1` for wall-clock time),
+/// wall-clock time for the parallel one.
+fn main() {
+    if common::wall_time() {
+        wall_time();
+    } else {
+        cpu_time();
+    }
+    parallel_wall_time();
+    Criterion::default().configure_from_args().final_summary();
+}

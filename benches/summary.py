@@ -15,6 +15,7 @@ BASELINES = {
     "backup_attempt/failed": "naive, 10 PHC hashes verified in turn (10 Argon2)",
     "backup_attempt/success": "naive, code 5th of 10 (5 Argon2)",
     "backup_generate/10_codes": "baseline, 10 sequential Argon2id",
+    "backup_generate/parallel": "baseline, 10 sequential Argon2id",
     "envelope/seal_20B": "prebuilt keyring",
     "envelope/open_20B": "prebuilt keyring, open_secret (stack)",
 }
