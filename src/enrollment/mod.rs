@@ -124,6 +124,7 @@ pub struct Transition<T> {
 /// Holds the plaintext secret: wiped on drop, `Debug` prints no secret, no
 /// `Clone`, no `Serialize`.
 pub struct TotpSetup {
+    #[cfg_attr(not(feature = "qr"), allow(dead_code))]
     totp: totp_rs::Totp,
     uri: Zeroizing<String>,
     secret_base32: Zeroizing<String>,
