@@ -245,6 +245,39 @@ pub struct ProblemDetails {
 }
 
 impl ProblemDetails {
+    /// A problem of the host's own (for errors that are not the crate's, such
+    /// as a wrong password), with `type` `about:blank` until [`ProblemDetails::with_type`].
+    ///
+    /// ```
+    /// let p = mfa::ProblemDetails::new(409, "EMAIL_TAKEN", "Email taken", "That email is in use.");
+    /// assert_eq!((p.status, p.type_uri.as_str()), (409, "about:blank"));
+    /// ```
+    pub fn new(status: u16, code: &str, title: &str, detail: impl Into<String>) -> Self {
+        ProblemDetails {
+            type_uri: "about:blank".to_owned(),
+            title: title.to_owned(),
+            status,
+            detail: detail.into(),
+            instance: None,
+            code: code.to_owned(),
+            extensions: serde_json::Map::new(),
+        }
+    }
+
+    /// Sets `type`.
+    pub fn with_type(mut self, type_uri: impl Into<String>) -> Self {
+        self.type_uri = type_uri.into();
+        self
+    }
+
+    /// Sets `status`, for a route whose contract answers an error with
+    /// another status than [`Error::http_status`] (for example 401 for a wrong
+    /// code at a login step).
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+
     /// Sets `instance`.
     pub fn with_instance(mut self, instance: impl Into<String>) -> Self {
         self.instance = Some(instance.into());

@@ -43,18 +43,12 @@ impl ApiError {
     /// An error of the server's own (not one of the crate's).
     pub fn new(status: StatusCode, code: &str, title: &str, detail: impl Into<String>) -> Self {
         ApiError {
-            problem: Box::new(ProblemDetails {
-                type_uri: format!(
+            problem: Box::new(
+                ProblemDetails::new(status.as_u16(), code, title, detail).with_type(format!(
                     "urn:mfa-example-server:problem:{}",
                     code.to_ascii_lowercase().replace('_', "-")
-                ),
-                title: title.to_owned(),
-                status: status.as_u16(),
-                detail: detail.into(),
-                instance: None,
-                code: code.to_owned(),
-                extensions: serde_json::Map::new(),
-            }),
+                )),
+            ),
             retry_after: None,
             bearer_challenge: false,
             cause: None,
