@@ -143,6 +143,22 @@ async fn reopening_keeps_the_records() {
     assert_eq!((loaded.version, loaded.record), (2, record));
 }
 
+#[tokio::test]
+async fn open_file_takes_any_path_and_creates_the_file() {
+    let dir = TempDir::new();
+    let path = dir.path("with space?and#marks%20.db");
+    let id = user("open-file");
+    let record = sample_records(&id).remove(2);
+    {
+        let store = SqliteStore::open_file(&path).await.expect("opens");
+        store.save(&id, None, &record).await.unwrap();
+        store.pool().close().await;
+    }
+    assert!(path.is_file(), "the file is created under its exact name");
+    let store = SqliteStore::open_file(&path).await.expect("reopens");
+    assert_eq!(store.load(&id).await.unwrap().unwrap().record, record);
+}
+
 async fn migration_rows(store: &SqliteStore) -> Vec<(i64, String)> {
     sqlx::query_as("SELECT version, description FROM mfa_schema_migrations ORDER BY version")
         .fetch_all(store.pool())

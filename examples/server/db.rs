@@ -3,11 +3,10 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::time::Duration;
 
 use mfa::{MfaEnrollment, MfaStore, Versioned};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::sqlite::SqlitePool;
 
 /// Where the data lives, from `--database`.
 #[derive(Debug, Clone)]
@@ -57,55 +56,6 @@ pub enum Db {
 }
 
 impl Db {
-    pub async fn open(location: &Location) -> Result<Self, sqlx::Error> {
-        Ok(match location {
-            Location::Memory => {
-                // One connection that never closes: each SQLite connection to
-                // `:memory:` is a database of its own.
-                let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
-                let pool = SqlitePoolOptions::new()
-                    .min_connections(1)
-                    .max_connections(1)
-                    .idle_timeout(None)
-                    .max_lifetime(None)
-                    .connect_with(options)
-                    .await?;
-                Db::Sqlite(pool)
-            }
-            Location::File(path) => {
-                let options = SqliteConnectOptions::new()
-                    .filename(path)
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .busy_timeout(Duration::from_secs(10));
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(8)
-                    .connect_with(options)
-                    .await?;
-                Db::Sqlite(pool)
-            }
-            Location::Postgres(url) => {
-                let options = PgConnectOptions::from_str(url)?;
-                let pool = PgPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(5))
-                    .connect_with(options)
-                    .await?;
-                Db::Postgres(pool)
-            }
-        })
-    }
-
-    /// The MFA store over the same pool.
-    pub async fn mfa_store(&self) -> mfa::Result<Store> {
-        Ok(match self {
-            Db::Sqlite(pool) => Store::Sqlite(mfa::SqliteStore::from_pool(pool.clone()).await?),
-            Db::Postgres(pool) => {
-                Store::Postgres(mfa::PostgresStore::from_pool(pool.clone()).await?)
-            }
-        })
-    }
-
     pub async fn close(&self) {
         match self {
             Db::Sqlite(pool) => pool.close().await,
@@ -119,6 +69,26 @@ impl Db {
 pub enum Store {
     Sqlite(mfa::SqliteStore),
     Postgres(mfa::PostgresStore),
+}
+
+impl Store {
+    /// Opens the database with the stores' own connection settings (WAL and a
+    /// busy timeout for SQLite files; pool and statement timeouts for PostgreSQL).
+    pub async fn open(location: &Location) -> mfa::Result<Self> {
+        Ok(match location {
+            Location::Memory => Store::Sqlite(mfa::SqliteStore::connect("sqlite::memory:").await?),
+            Location::File(path) => Store::Sqlite(mfa::SqliteStore::open_file(path).await?),
+            Location::Postgres(url) => Store::Postgres(mfa::PostgresStore::connect(url).await?),
+        })
+    }
+
+    /// The same pool, for the accounts table.
+    pub fn db(&self) -> Db {
+        match self {
+            Store::Sqlite(store) => Db::Sqlite(store.pool().clone()),
+            Store::Postgres(store) => Db::Postgres(store.pool().clone()),
+        }
+    }
 }
 
 impl MfaStore for Store {

@@ -26,7 +26,7 @@ use axum::extract::DefaultBodyLimit;
 use mfa::{KeyId, Keyring, Mfa, MfaConfig, Policy};
 
 use crate::auth::Tokens;
-use crate::db::{Db, Location, Store};
+use crate::db::{Location, Store};
 use crate::users::{Passwords, Users};
 
 const USAGE: &str = "\
@@ -135,16 +135,13 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> Result<(), String> {
     let (master_key, key_line) = keys::load(&args.database, args.key_file.as_deref())?;
-    let db = Db::open(&args.database).await.map_err(|e| {
+    let store = Store::open(&args.database).await.map_err(|e| {
         format!(
             "cannot open the database ({}): {e}",
             args.database.describe()
         )
     })?;
-    let store = db
-        .mfa_store()
-        .await
-        .map_err(|e| format!("cannot open the MFA store: {e}"))?;
+    let db = store.db();
     let users = Users::open(db.clone())
         .await
         .map_err(|e| format!("cannot create the accounts table: {e}"))?;

@@ -84,10 +84,26 @@ impl SqliteStore {
     /// [`Error::InvalidConfig`] if `url` is not a SQLite URL.
     pub async fn connect(url: &str) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
-            .map_err(|_| Error::InvalidConfig("not a valid SQLite database URL"))?
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+            .map_err(|_| Error::InvalidConfig("not a valid SQLite database URL"))?;
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        Self::open(options, in_memory).await
+    }
+
+    /// Opens (creating it if missing) the database file at `path`, with the
+    /// settings of [`SqliteStore::connect`]. Takes a path, so no character of
+    /// it needs URL escaping.
+    ///
+    /// # Errors
+    /// [`Error::StoreUnavailable`] if the file cannot be opened or migrated.
+    pub async fn open_file(path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true);
+        Self::open(options, false).await
+    }
+
+    async fn open(options: SqliteConnectOptions, in_memory: bool) -> Result<Self> {
+        let options = options.busy_timeout(BUSY_TIMEOUT).foreign_keys(true);
         let pool = if in_memory {
             SqlitePoolOptions::new()
                 .max_connections(1)
