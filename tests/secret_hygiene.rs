@@ -258,7 +258,12 @@ async fn no_secret_in_any_output() {
         .await
         .unwrap_err();
     audit.error("used backup code", &e);
-    let near_miss = format!("{}{}", &code_strings[1][..10], "z");
+    let last = if code_strings[1].ends_with('z') {
+        "y"
+    } else {
+        "z"
+    };
+    let near_miss = format!("{}{last}", &code_strings[1][..10]);
     let e = mfa.verify_backup_code(USER, &near_miss).await.unwrap_err();
     audit.error("near-miss backup code", &e);
     for malformed in [
