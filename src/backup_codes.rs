@@ -32,6 +32,7 @@ use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{CodeFormatError, Error, Result};
+use crate::hash_memory::with_memory;
 use crate::keyring::{KeyId, Keyring};
 
 /// The alphabet of backup codes: Crockford's base32 in lower case.
@@ -439,9 +440,10 @@ fn hash_code(
     )
     .map_err(|_| Error::Internal("Argon2 set-up failed"))?;
     let mut out = Zeroizing::new([0u8; HASH_LEN]);
-    argon
-        .hash_password_into(&input.chars, salt, out.as_mut())
-        .map_err(|_| Error::Internal("Argon2 hashing failed"))?;
+    with_memory(argon.params().block_count(), |memory| {
+        argon.hash_password_into_with_memory(&input.chars, salt, out.as_mut(), memory)
+    })
+    .map_err(|_| Error::Internal("Argon2 hashing failed"))?;
     Ok(out)
 }
 

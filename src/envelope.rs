@@ -6,7 +6,6 @@ use aes_gcm::aead::AeadInOut;
 use base64::Engine as _;
 use rand::CryptoRng;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -30,8 +29,8 @@ pub(crate) const TOTP_SECRET: &str = "totp-secret";
 /// version (1 byte, = 1) | key id (4 bytes, big endian) | nonce (12 bytes, random) | ciphertext | tag (16 bytes)
 /// ```
 ///
-/// The associated data is a SHA-256 digest over the version, the key id, the
-/// purpose label and the user id (each length-prefixed), so a ciphertext copied
+/// The associated data names the version, the key id, the purpose label and
+/// the user id (each variable part length-prefixed), so a ciphertext copied
 /// to another user's record, put to another purpose, or given another key id
 /// fails to decrypt (invariant I7). Nonces are 96 random bits; with one
 /// encryption per enrollment or rotation, collisions are out of reach.
@@ -77,11 +76,11 @@ impl Envelope {
         rng.fill_bytes(&mut nonce);
         let mut sealed = Vec::with_capacity(plaintext.len() + TAG_LEN);
         sealed.extend_from_slice(plaintext);
-        let aad = associated_data(key_id, purpose, user_id);
-        let tag = keyring
-            .cipher(key_id)?
-            .encrypt_inout_detached(&nonce.into(), &aad, sealed.as_mut_slice().into())
-            .map_err(|_| Error::Internal("AES-GCM encryption failed"))?;
+        let cipher = keyring.cipher(key_id)?;
+        let tag = with_associated_data(key_id, purpose, user_id, |aad| {
+            cipher.encrypt_inout_detached(&nonce.into(), aad, sealed.as_mut_slice().into())
+        })
+        .map_err(|_| Error::Internal("AES-GCM encryption failed"))?;
         sealed.extend_from_slice(&tag);
         Ok(Envelope {
             key_id,
@@ -158,11 +157,11 @@ impl Envelope {
     ) -> Result<()> {
         let (_, tag) = self.sealed.split_at(self.plaintext_len());
         let tag = aes_gcm::Tag::try_from(tag).map_err(|_| Error::DecryptionFailed)?;
-        let aad = associated_data(self.key_id, purpose, user_id);
-        keyring
-            .cipher(self.key_id)?
-            .decrypt_inout_detached(&self.nonce.into(), &aad, buffer.into(), &tag)
-            .map_err(|_| Error::DecryptionFailed)
+        let cipher = keyring.cipher(self.key_id)?;
+        with_associated_data(self.key_id, purpose, user_id, |aad| {
+            cipher.decrypt_inout_detached(&self.nonce.into(), aad, buffer.into(), &tag)
+        })
+        .map_err(|_| Error::DecryptionFailed)
     }
 
     fn plaintext_len(&self) -> usize {
@@ -226,16 +225,40 @@ impl Envelope {
     }
 }
 
-fn associated_data(key_id: KeyId, purpose: &str, user_id: &str) -> [u8; 32] {
-    let mut digest = Sha256::new();
-    digest.update(b"mfa/v1/envelope");
-    digest.update([Envelope::FORMAT_VERSION]);
-    digest.update(key_id.0.to_be_bytes());
-    for part in [purpose.as_bytes(), user_id.as_bytes()] {
-        digest.update((part.len() as u64).to_be_bytes());
-        digest.update(part);
+/// Calls `f` with the associated data: a label, the format version, the key
+/// id (big endian), then the purpose and the user id, each preceded by its
+/// length (u64, big endian). Built on the stack unless the user id is long.
+fn with_associated_data<T>(
+    key_id: KeyId,
+    purpose: &str,
+    user_id: &str,
+    f: impl FnOnce(&[u8]) -> T,
+) -> T {
+    const LABEL: &[u8] = b"mfa/envelope";
+    let parts: [&[u8]; 7] = [
+        LABEL,
+        &[Envelope::FORMAT_VERSION],
+        &key_id.0.to_be_bytes(),
+        &(purpose.len() as u64).to_be_bytes(),
+        purpose.as_bytes(),
+        &(user_id.len() as u64).to_be_bytes(),
+        user_id.as_bytes(),
+    ];
+    let len = parts.iter().map(|p| p.len()).sum();
+    let mut stack = [0u8; 256];
+    let mut heap = Vec::new();
+    let buffer = if len <= stack.len() {
+        &mut stack[..len]
+    } else {
+        heap.resize(len, 0);
+        &mut heap[..]
+    };
+    let mut at = 0;
+    for part in parts {
+        buffer[at..at + part.len()].copy_from_slice(part);
+        at += part.len();
     }
-    digest.finalize().into()
+    f(buffer)
 }
 
 impl fmt::Debug for Envelope {
@@ -332,6 +355,18 @@ mod tests {
             let _ = Envelope::from_bytes(&bytes[..len]).map(|e| e.open(&keyring, TOTP_SECRET, "a"));
         }
         assert!(Envelope::from_base64("%%%").is_err());
+    }
+
+    #[test]
+    fn long_user_ids_are_bound_too() {
+        let keyring = ring(1, 1);
+        let long = "u".repeat(1000);
+        let env = Envelope::seal(&keyring, TOTP_SECRET, &long, b"x", &mut rand::rng()).unwrap();
+        assert_eq!(&*env.open(&keyring, TOTP_SECRET, &long).unwrap(), b"x");
+        assert!(env.open(&keyring, TOTP_SECRET, &long[..999]).is_err());
+        // Length prefixes keep purpose and user id apart.
+        let a = Envelope::seal(&keyring, "ab", "c", b"x", &mut rand::rng()).unwrap();
+        assert!(a.open(&keyring, "a", "bc").is_err());
     }
 
     #[test]

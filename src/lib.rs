@@ -84,6 +84,7 @@ mod enrollment;
 mod envelope;
 mod error;
 mod event;
+mod hash_memory;
 mod keyring;
 mod lockout;
 mod policy;

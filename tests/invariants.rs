@@ -446,16 +446,16 @@ async fn i8_hostile_inputs_are_typed_errors() {
 
 // ---------- I10: constant-time comparison of secret-derived values ----------
 
-/// Backup-code hashes are compared with `subtle`; TOTP tokens are compared by
-/// `totp-rs`'s `Token`, whose `PartialEq` is constant-time. This guards the
-/// source against a regression to `==`.
+/// Backup-code hashes and truncated TOTP values are compared with `subtle`.
+/// This guards the source against a regression to `==`.
 #[test]
 fn i10_secret_comparisons_are_constant_time() {
     let source = include_str!("../src/backup_codes.rs");
     assert!(source.contains("hash.ct_eq(&stored.hash)"));
     assert!(!source.contains("== stored.hash") && !source.contains("stored.hash =="));
     let totp = include_str!("../src/totp.rs");
-    assert!(totp.contains("totp.check(code.as_str(), time)"));
+    assert!(totp.contains("value.ct_eq(&submitted)"));
+    assert!(!totp.contains("value == submitted"));
 }
 
 #[test]
