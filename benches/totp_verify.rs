@@ -11,14 +11,8 @@
 //!   record (the above plus lockout bookkeeping and the security event); the
 //!   record is cloned outside the timed section.
 //!
-//! Two more rows attribute the cost (not targets):
-//!
-//! - `mfa totp_check (secret in the clear)`: the window and replay check
-//!   without the decryption;
-//! - `prototype open_secret + keyed-once HMAC`: a bench-local HOTP that keys
-//!   HMAC-SHA-1 once per verification and clones the keyed state for each
-//!   step (RFC 4226 truncation, constant-time compare), to show what a
-//!   verification that does not re-key HMAC per step would cost.
+//! One more row attributes the cost (not a target): `mfa totp_check (secret
+//! in the clear)`, the window and replay check without the decryption.
 //!
 //! Measured in the thread's CPU time by default (see `common::ThreadCpuTime`);
 //! `MFA_BENCH_WALL_TIME=1` measures wall-clock time.
@@ -32,35 +26,9 @@ use std::hint::black_box;
 
 use criterion::measurement::{Measurement, WallTime};
 use criterion::{BatchSize, Criterion, criterion_group};
-use hmac::{Hmac, KeyInit, Mac};
-use mfa::{Envelope, MfaEnrollment, TotpCode, TotpSecret, totp_check, totp_generate};
-use subtle::ConstantTimeEq;
+use mfa::{Envelope, MfaEnrollment, TotpCode, totp_check, totp_generate};
 
 use common::{NOW, USER};
-
-/// RFC 4226 HOTP over a ±`skew` window with HMAC keyed once; returns the
-/// first matching step above `last_step`. Bench-local, SHA-1 and 6 digits only.
-fn keyed_once_check(
-    secret: &TotpSecret,
-    code: &str,
-    now: u64,
-    skew: u64,
-    last_step: Option<u64>,
-) -> Option<u64> {
-    let code = TotpCode::parse(code, 6).ok()?;
-    let wanted: u32 = code.as_str().parse().ok()?;
-    let keyed = Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).ok()?;
-    let origin = now / 30;
-    (origin.saturating_sub(skew)..=origin + skew).find(|&step| {
-        let mut mac = keyed.clone();
-        mac.update(&step.to_be_bytes());
-        let digest = mac.finalize().into_bytes();
-        let offset = usize::from(digest[19] & 0xf);
-        let value = u32::from_be_bytes(digest[offset..offset + 4].try_into().expect("4 bytes"))
-            & 0x7fff_ffff;
-        bool::from((value % 1_000_000).ct_eq(&wanted)) && last_step.is_none_or(|used| step > used)
-    })
-}
 
 fn bench<M: Measurement>(c: &mut Criterion<M>) {
     let config = common::default_config();
@@ -121,18 +89,6 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
                     last_step,
                 )
                 .expect("valid params")
-            })
-        });
-        assert_eq!(
-            keyed_once_check(&records.secret, code, NOW, 1, last_step).is_some(),
-            accepted
-        );
-        group.bench_function("prototype open_secret + keyed-once HMAC", |b| {
-            b.iter(|| {
-                let secret = black_box(&envelope)
-                    .open_secret(config.keyring(), black_box(USER))
-                    .expect("opens");
-                keyed_once_check(&secret, black_box(code), black_box(NOW), 1, last_step)
             })
         });
         let record = records.active.clone();
