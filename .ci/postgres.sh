@@ -128,4 +128,20 @@ PGOPTIONS="-c client_min_messages=warning" psql "$_pg_admin_url" -w -v ON_ERROR_
 
 export MFA_TEST_POSTGRES_URL="postgres://postgres@${_pg_host}:${_pg_port}/${_pg_db}"
 echo "postgres.sh: MFA_TEST_POSTGRES_URL=${MFA_TEST_POSTGRES_URL}"
+
+# The restart test restarts the real server during traffic: it needs a
+# command that does so, for the cluster this script manages.
+_pg_version_now=$(_pg_version)
+if [ -n "$_pg_version_now" ] && _pg_root pg_ctlcluster "$_pg_version_now" "$_pg_cluster" status >/dev/null 2>&1; then
+    _pg_sudo=""
+    [ "$(id -u)" = 0 ] || _pg_sudo="sudo -n "
+    # Down for 6 s: longer than the stores' 5 s connection timeout, so that
+    # requests during the restart get their 503 rather than just waiting.
+    _pg_ctl="${_pg_sudo}pg_ctlcluster --skip-systemctl-redirect ${_pg_version_now} ${_pg_cluster}"
+    export MFA_TEST_POSTGRES_RESTART="${_pg_ctl} stop && sleep 6 && ${_pg_ctl} start"
+    echo "postgres.sh: MFA_TEST_POSTGRES_RESTART=${MFA_TEST_POSTGRES_RESTART}"
+else
+    _pg_fail "the server on ${_pg_host}:${_pg_port} is not a cluster pg_ctlcluster manages: the restart test cannot run"
+fi
+unset _pg_version_now _pg_sudo _pg_ctl
 unset _pg_now _pg_db _pg_old _pg_stamp
