@@ -363,6 +363,12 @@ async fn no_secret_in_any_output() {
 
     let checked = audit.check();
     assert!(checked > 100, "only {checked} outputs were checked");
+    eprintln!(
+        "secret hygiene: {checked} outputs against {} needles, {} byte strings and {} TOTP codes",
+        audit.needles.len(),
+        audit.raw.len(),
+        audit.codes.len()
+    );
 
     // The audit itself finds a leak when there is one.
     let mut planted = Audit::new();
