@@ -6,15 +6,17 @@ use crate::error::{Error, Result};
 
 /// How failures lock a factor.
 ///
-/// Default: the first 5 consecutive failures are free; each further failure
-/// locks the factor for 30 s, doubling up to 15 min; after 100 consecutive
-/// failures every code is refused until [`MfaEnrollment::reset_lockout`](crate::MfaEnrollment::reset_lockout).
-/// While locked, even a correct code is refused.
+/// Default: the 5th consecutive failure locks the factor for 30 s, and each
+/// further failure locks it for twice as long as the one before, up to 15 min;
+/// after 100 consecutive failures every code is refused until
+/// [`MfaEnrollment::reset_lockout`](crate::MfaEnrollment::reset_lockout).
+/// While locked, even a correct code is refused, and a success resets the count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LockoutPolicy {
-    /// Consecutive failures allowed before the first delay.
-    pub free_failures: u32,
+    /// The consecutive failure that starts the first lock (default 5): the
+    /// failures before it are not delayed.
+    pub lock_after_failures: u32,
     /// The first delay, in seconds.
     pub base_delay_secs: u64,
     /// The longest delay, in seconds.
@@ -27,7 +29,7 @@ pub struct LockoutPolicy {
 impl Default for LockoutPolicy {
     fn default() -> Self {
         LockoutPolicy {
-            free_failures: 5,
+            lock_after_failures: 5,
             base_delay_secs: 30,
             max_delay_secs: 15 * 60,
             max_consecutive_failures: 100,
@@ -52,10 +54,10 @@ impl LockoutPolicy {
 
     /// The delay imposed after the `failures`-th consecutive failure.
     pub fn delay_after(&self, failures: u32) -> u64 {
-        if failures < self.free_failures.max(1) {
+        if failures < self.lock_after_failures.max(1) {
             return 0;
         }
-        let doublings = failures - self.free_failures.max(1);
+        let doublings = failures - self.lock_after_failures.max(1);
         let factor = 1u64.checked_shl(doublings).unwrap_or(u64::MAX);
         self.base_delay_secs
             .saturating_mul(factor)

@@ -10,6 +10,7 @@ use sha1::Sha1;
 use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
 use totp_rs::{Builder, Secret, Totp};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::error::{CodeFormatError, Error, Result};
 use crate::secret::TotpSecret;
@@ -85,8 +86,9 @@ impl TotpParams {
 }
 
 /// A code reduced to its digits: white space anywhere is dropped, and anything
-/// but exactly the expected number of ASCII digits is refused. Lives on the stack.
-#[derive(Clone, Copy)]
+/// but exactly the expected number of ASCII digits is refused. Lives on the
+/// stack and is wiped on drop.
+#[derive(Zeroize, ZeroizeOnDrop)]
 pub struct TotpCode {
     digits: [u8; 8],
     len: u8,

@@ -170,7 +170,8 @@ async fn i4_backoff_doubles_and_hard_limit_needs_reset() {
     let (secret, _) = h.enroll("u").await;
     let mut delays = Vec::new();
     let mut failures = 0;
-    loop {
+    let mut hard_locked = false;
+    for _ in 0..1_000 {
         let wrong = wrong_code(&secret, h.clock.get());
         match h.mfa.verify_totp("u", &wrong).await {
             Err(Error::InvalidCode) => failures += 1,
@@ -180,10 +181,14 @@ async fn i4_backoff_doubles_and_hard_limit_needs_reset() {
                 delays.push(s);
                 h.clock.advance(s);
             }
-            Err(Error::LockedOut { retry_after: None }) => break,
+            Err(Error::LockedOut { retry_after: None }) => {
+                hard_locked = true;
+                break;
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
+    assert!(hard_locked, "no hard lock after 1,000 attempts");
     assert_eq!(
         failures, 100,
         "the hard stop comes after exactly 100 consecutive failures"
@@ -203,7 +208,7 @@ async fn i4_backoff_doubles_and_hard_limit_needs_reset() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn i4_concurrent_failures_are_all_counted() {
     let h = Harness::new(Arc::new(MemoryStore::new()), |p| {
-        p.lockout.free_failures = 50;
+        p.lockout.lock_after_failures = 50;
         p.lockout.max_consecutive_failures = 100;
     });
     let (secret, _) = h.enroll("u").await;

@@ -180,7 +180,7 @@ impl<S: MfaStore + 'static> Suite<S> {
             )
         };
         let mfa = make(test_config());
-        let lenient = make(test_config_with(|p| p.lockout.free_failures = 100));
+        let lenient = make(test_config_with(|p| p.lockout.lock_after_failures = 100));
         Suite {
             store,
             mfa,
@@ -400,7 +400,7 @@ impl<S: MfaStore + 'static> Suite<S> {
                     async move { mfa.verify(&uid, &code).await }
                 })
                 .await;
-                let free = self.config.policy().lockout.free_failures as usize;
+                let free = self.config.policy().lockout.lock_after_failures as usize;
                 let counted = results
                     .iter()
                     .filter(|r| matches!(r, Err(Error::InvalidCode)))
@@ -417,7 +417,7 @@ impl<S: MfaStore + 'static> Suite<S> {
             }
             Race::LockoutThreshold => {
                 let (secret, codes) = self.enroll(&id).await;
-                let free = self.config.policy().lockout.free_failures as usize;
+                let free = self.config.policy().lockout.lock_after_failures as usize;
                 // One failure short of the lock.
                 for code in self.wrong(&secret, free - 1) {
                     let r = self.mfa.verify(&id, &code).await;
