@@ -282,20 +282,13 @@ pub fn totp_generate(secret: &TotpSecret, params: TotpParams, now: u64) -> Resul
     Ok(build(secret, params)?.generate(now).to_string())
 }
 
-fn totp_secret(secret: &TotpSecret) -> Secret {
-    match <[u8; 20]>::try_from(secret.as_bytes()) {
-        Ok(bytes) => Secret::new_stack(bytes),
-        Err(_) => Secret::from(secret.as_bytes()),
-    }
-}
-
 fn builder(secret: &TotpSecret, params: TotpParams) -> Builder {
     Builder::new()
         .with_algorithm(params.algorithm.into())
         .with_digits(params.digits)
         .with_step_duration(params.period)
         .with_skew(0)
-        .with_secret(totp_secret(secret))
+        .with_secret(Secret::from(secret.as_bytes()))
 }
 
 fn build(secret: &TotpSecret, params: TotpParams) -> Result<Totp> {
