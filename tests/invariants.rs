@@ -148,7 +148,7 @@ async fn i4_lockout_refuses_even_a_correct_code() {
     assert!(h.mfa.status("u").await.unwrap().locked_out);
     h.clock.advance(30);
     h.mfa.verify_totp("u", &h.code(&secret)).await.unwrap();
-    // Success resets the counter: five more free failures.
+    // Success resets the counter: four more failures pass without a lock.
     for _ in 0..4 {
         assert!(matches!(
             h.mfa.verify_totp("u", &wrong).await,

@@ -4,8 +4,8 @@
 //! agree on the outcome (success and its details, or the exact error), on the
 //! status, and on the stored failure counter and replay mark.
 //!
-//! The model's rules: 5 free failures, then a lock of 30 s doubling up to
-//! 900 s after each further failure, and from 100 consecutive failures every
+//! The model's rules: the 5th consecutive failure locks for 30 s, each
+//! further failure for twice as long up to 900 s, and from 100 consecutive failures every
 //! code refused until a reset; a locked factor refuses even right codes; a
 //! replayed TOTP step and a used backup code are refused without counting; a
 //! malformed code is not counted; a pending setup expires after 600 s and

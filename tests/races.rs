@@ -157,7 +157,7 @@ where
 
 struct Suite<S> {
     store: Arc<Recording<S>>,
-    /// The default policy: 5 free failures, then delays.
+    /// The default policy: the 5th consecutive failure starts the delays.
     mfa: Arc<Mfa<Arc<Recording<S>>>>,
     /// No delays before the hard limit of 100 failures: counts every failure.
     lenient: Arc<Mfa<Arc<Recording<S>>>>,
