@@ -24,8 +24,8 @@ mod common;
 
 use std::hint::black_box;
 
-use criterion::measurement::{Measurement, WallTime};
-use criterion::{BatchSize, Criterion, criterion_group};
+use criterion::measurement::Measurement;
+use criterion::{BatchSize, Criterion};
 use mfa::{Envelope, MfaEnrollment, TotpCode, totp_check, totp_generate};
 
 use common::{NOW, USER};
@@ -109,24 +109,4 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
     }
 }
 
-criterion_group! {
-    name = cpu_time;
-    config = common::fast_criterion().with_measurement(common::ThreadCpuTime);
-    targets = bench
-}
-criterion_group! {
-    name = wall_time;
-    config = common::fast_criterion().with_measurement(WallTime);
-    targets = bench
-}
-
-/// Thread CPU time by default (robust to other load on the machine);
-/// `MFA_BENCH_WALL_TIME=1` for wall-clock time.
-fn main() {
-    if common::wall_time() {
-        wall_time();
-    } else {
-        cpu_time();
-    }
-    Criterion::default().configure_from_args().final_summary();
-}
+common::cpu_or_wall_main!(bench);

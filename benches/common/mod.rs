@@ -220,3 +220,35 @@ impl criterion::measurement::ValueFormatter for CpuNanos {
         "ns"
     }
 }
+
+/// Defines `main` for a bench whose one function `$bench` runs in thread CPU
+/// time by default (robust to other load on the machine), or in wall-clock
+/// time with `MFA_BENCH_WALL_TIME=1`.
+#[allow(unused_macros)]
+macro_rules! cpu_or_wall_main {
+    ($bench:path) => {
+        ::criterion::criterion_group! {
+            name = cpu_time;
+            config = common::fast_criterion().with_measurement(common::ThreadCpuTime);
+            targets = $bench
+        }
+        ::criterion::criterion_group! {
+            name = wall_time;
+            config = common::fast_criterion().with_measurement(::criterion::measurement::WallTime);
+            targets = $bench
+        }
+
+        fn main() {
+            if common::wall_time() {
+                wall_time();
+            } else {
+                cpu_time();
+            }
+            ::criterion::Criterion::default()
+                .configure_from_args()
+                .final_summary();
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use cpu_or_wall_main;

@@ -312,8 +312,8 @@ impl Server {
         r.body["id"].as_str().expect("an id").to_owned()
     }
 
-    /// Logs in without MFA and returns the bearer token.
-    pub async fn login(&self, email: &str) -> String {
+    /// The first login step with the right password.
+    async fn password_login(&self, email: &str) -> Resp {
         let r = self
             .post(
                 "/api/auth/login",
@@ -322,19 +322,18 @@ impl Server {
             )
             .await;
         assert_eq!(r.status, 200, "login: {}", r.text);
+        r
+    }
+
+    /// Logs in without MFA and returns the bearer token.
+    pub async fn login(&self, email: &str) -> String {
+        let r = self.password_login(email).await;
         r.body["token"].as_str().expect("a token").to_owned()
     }
 
     /// Logs in with MFA on and returns the `mfaToken`.
     pub async fn login_for_mfa(&self, email: &str) -> String {
-        let r = self
-            .post(
-                "/api/auth/login",
-                None,
-                Some(json!({"email": email, "password": PASSWORD})),
-            )
-            .await;
-        assert_eq!(r.status, 200, "login: {}", r.text);
+        let r = self.password_login(email).await;
         assert_eq!(r.body["mfaRequired"], true, "{}", r.text);
         assert!(r.body.get("token").is_none(), "no session before MFA");
         r.body["mfaToken"].as_str().expect("an mfaToken").to_owned()
