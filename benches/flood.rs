@@ -22,7 +22,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use mfa::{Clock, Error, MemoryStore, Mfa, MfaStore, SystemClock};
+use mfa::{Clock, Error, MemoryStore, Mfa, MfaStore, SystemClock, WriteId};
 
 const ATTEMPTS: usize = 200;
 const SCENARIO_VAR: &str = "MFA_FLOOD_SCENARIO";
@@ -69,7 +69,7 @@ fn child(scenario: &str) {
         let store = MemoryStore::new();
         for i in 0..ATTEMPTS {
             store
-                .save(&format!("user-{i}"), None, &record)
+                .save(&format!("user-{i}"), None, &record, WriteId::random())
                 .await
                 .expect("insert");
         }

@@ -175,6 +175,45 @@ impl BackupCodes {
     }
 }
 
+impl BackupCodes {
+    /// A second copy, for handing out codes whose save is retried. Crate-only:
+    /// one-time secrets have no public `Clone`.
+    fn duplicate(&self) -> Self {
+        BackupCodes(self.0.iter().map(|c| BackupCode { text: c.text }).collect())
+    }
+}
+
+/// New backup codes for one operation, generated and hashed at most once
+/// however often the operation's transition is re-run after a
+/// compare-and-swap conflict (I13): the hashes do not depend on the record,
+/// so a retry only re-runs the cheap swap.
+#[derive(Default)]
+pub(crate) struct FreshCodes(Option<(BackupCodeSet, BackupCodes)>);
+
+impl FreshCodes {
+    /// Whether codes were generated already, so that using them hashes nothing.
+    pub(crate) fn is_minted(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// The operation's codes: generated (with `count` Argon2 evaluations) on
+    /// the first call, the same set again on later ones.
+    pub(crate) fn get<R: CryptoRng + ?Sized>(
+        &mut self,
+        keyring: &Keyring,
+        params: Argon2Params,
+        count: usize,
+        now: u64,
+        rng: &mut R,
+    ) -> Result<(BackupCodeSet, BackupCodes)> {
+        if self.0.is_none() {
+            self.0 = Some(BackupCodeSet::generate(keyring, params, count, now, rng)?);
+        }
+        let (set, codes) = self.0.as_ref().expect("generated above");
+        Ok((set.clone(), codes.duplicate()))
+    }
+}
+
 impl<'a> IntoIterator for &'a BackupCodes {
     type Item = &'a BackupCode;
     type IntoIter = std::slice::Iter<'a, BackupCode>;

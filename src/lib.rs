@@ -115,5 +115,5 @@ pub use service::{Clock, EventSink, Mfa, SystemClock};
 pub use store::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
-pub use store::{MemoryStore, MfaStore, Versioned};
+pub use store::{MemoryStore, MfaStore, Versioned, WriteId};
 pub use totp::{Algorithm, TotpCheck, TotpCode, TotpMatch, TotpParams, totp_check, totp_generate};

@@ -1,17 +1,17 @@
 //! The service: every operation as load → pure transition → compare-and-swap save.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::rngs::ThreadRng;
 use zeroize::Zeroizing;
 
-use crate::backup_codes::BackupCodes;
+use crate::backup_codes::{BackupCodes, FreshCodes};
 use crate::enrollment::{MfaEnrollment, MfaStatus, Reauth, TotpSetup, Transition, Verified};
 use crate::error::{Error, Result};
 use crate::event::SecurityEvent;
 use crate::policy::MfaConfig;
-use crate::store::{MfaStore, next_version};
+use crate::store::{MfaStore, WriteId};
 
 /// The current time in unix seconds.
 pub trait Clock: Send + Sync + 'static {
@@ -56,9 +56,20 @@ type CodeTransition<T> =
 /// Whether an operation may run Argon2.
 enum Hashing<'a> {
     Never,
-    Always,
+    /// Only until the operation's new backup codes exist.
+    Minting(&'a Minted),
     /// Only if this code would be checked against a stored hash.
     ForCode(&'a str),
+}
+
+/// The new backup codes of one operation, shared by its retries.
+type Minted = Arc<Mutex<FreshCodes>>;
+
+fn minted(fresh: &Minted) -> MutexGuard<'_, FreshCodes> {
+    // Generation either stored a whole set or nothing.
+    fresh
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Runs MFA operations against a store.
@@ -168,8 +179,18 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// As the transition, plus store errors.
     pub async fn confirm_setup(&self, user_id: &str, code: &str) -> Result<BackupCodes> {
-        self.run_with_code(user_id, code, Hashing::Always, MfaEnrollment::confirm_setup)
-            .await
+        let (user, code) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
+        let fresh = Minted::default();
+        let codes = Arc::clone(&fresh);
+        self.run(
+            user_id,
+            Hashing::Minting(&fresh),
+            move |record, config, now| {
+                let mut codes = minted(&codes);
+                record.confirm_setup_with(config, &user, &code, &mut codes, now, &mut rand::rng())
+            },
+        )
+        .await
     }
 
     /// Abandons a pending setup; see [`MfaEnrollment::cancel_setup`].
@@ -230,12 +251,26 @@ impl<S: MfaStore> Mfa<S> {
             Reauth::SessionOnly => None,
             Reauth::TotpCode(code) => Some(Zeroizing::new(code.to_owned())),
         };
-        self.run(user_id, Hashing::Always, move |record, config, now| {
-            let reauth = code
-                .as_deref()
-                .map_or(Reauth::SessionOnly, |c| Reauth::TotpCode(c));
-            record.regenerate_backup_codes(config, &user, reauth, now, &mut rand::rng())
-        })
+        let fresh = Minted::default();
+        let codes = Arc::clone(&fresh);
+        self.run(
+            user_id,
+            Hashing::Minting(&fresh),
+            move |record, config, now| {
+                let reauth = code
+                    .as_deref()
+                    .map_or(Reauth::SessionOnly, |c| Reauth::TotpCode(c));
+                let mut codes = minted(&codes);
+                record.regenerate_backup_codes_with(
+                    config,
+                    &user,
+                    reauth,
+                    &mut codes,
+                    now,
+                    &mut rand::rng(),
+                )
+            },
+        )
         .await
     }
 
@@ -307,7 +342,7 @@ impl<S: MfaStore> Mfa<S> {
             let now = self.clock.now();
             let hashes = match hashing {
                 Hashing::Never => false,
-                Hashing::Always => true,
+                Hashing::Minting(fresh) => !minted(fresh).is_minted(),
                 Hashing::ForCode(code) => record.would_hash(&self.config, code, now),
             };
             let step = if hashes {
@@ -317,13 +352,18 @@ impl<S: MfaStore> Mfa<S> {
                 transition(record, &self.config, now)
             };
             if step.changed {
-                match self.store.save(user_id, expected, &step.state).await {
+                let write_id = WriteId::random();
+                match self
+                    .store
+                    .save(user_id, expected, &step.state, write_id)
+                    .await
+                {
                     Ok(_) => {}
                     Err(Error::StoreConflict) => {
                         yield_now().await;
                         continue;
                     }
-                    Err(e) if !self.landed(user_id, expected, &step.state).await => return Err(e),
+                    Err(e) if !self.landed(user_id, write_id).await => return Err(e),
                     Err(_) => {}
                 }
             }
@@ -335,11 +375,13 @@ impl<S: MfaStore> Mfa<S> {
         Err(Error::StoreConflict)
     }
 
-    /// After a failed save: whether the write nonetheless landed.
-    async fn landed(&self, user_id: &str, expected: Option<u64>, state: &MfaEnrollment) -> bool {
+    /// After a save failed without a verdict: whether the write identified by
+    /// `write_id` nonetheless landed (I11). Never judged by content: a racing
+    /// twin may have stored a byte-identical record.
+    async fn landed(&self, user_id: &str, write_id: WriteId) -> bool {
         matches!(
             self.store.load(user_id).await,
-            Ok(Some(stored)) if stored.version == next_version(expected) && stored.record == *state
+            Ok(Some(stored)) if stored.write_id == write_id
         )
     }
 

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use mfa::testkit::{FaultyStore, LoadFault, ManualClock, SaveFault, test_config};
 use mfa::{
     Error, MemoryStore, Mfa, MfaConfig, MfaEnrollment, MfaStore, Reauth, SqliteStore, TotpSecret,
-    Versioned, totp_generate,
+    Versioned, WriteId, totp_generate,
 };
 use rand::{SeedableRng, rngs::StdRng};
 
@@ -662,20 +662,37 @@ async fn faulty_store_does_what_it_is_told() {
         Some(SaveFault::Unavailable),
         Some(SaveFault::Conflict),
     ]);
-    assert_eq!(store.save("u", None, &rec).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .save("u", None, &rec, WriteId::random())
+            .await
+            .unwrap(),
+        1
+    );
     assert!(matches!(
-        store.save("u", Some(1), &rec).await,
+        store.save("u", Some(1), &rec, WriteId::random()).await,
         Err(Error::StoreUnavailable(_))
     ));
     assert_eq!(store.inner().load("u").await.unwrap().unwrap().version, 1);
     assert!(matches!(
-        store.save("u", Some(1), &rec).await,
+        store.save("u", Some(1), &rec, WriteId::random()).await,
         Err(Error::StoreConflict)
     ));
     assert_eq!(store.inner().load("u").await.unwrap().unwrap().version, 2);
     store.fail_save(2, SaveFault::WrittenButFailed);
-    assert_eq!(store.save("u", Some(2), &rec).await.unwrap(), 3);
-    assert!(store.save("u", Some(3), &rec).await.is_err());
+    assert_eq!(
+        store
+            .save("u", Some(2), &rec, WriteId::random())
+            .await
+            .unwrap(),
+        3
+    );
+    assert!(
+        store
+            .save("u", Some(3), &rec, WriteId::random())
+            .await
+            .is_err()
+    );
     assert_eq!(store.inner().load("u").await.unwrap().unwrap().version, 4);
     store.plan_loads([Some(LoadFault::Corrupt), None, Some(LoadFault::Unavailable)]);
     assert!(matches!(

@@ -10,7 +10,7 @@ use common::{Harness, T0, wrong_code};
 use mfa::testkit::test_config_with;
 use mfa::{
     Error, KeyId, Keyring, MasterKey, MemoryStore, Mfa, MfaConfig, MfaEnrollment, MfaStore, Policy,
-    Reauth, SecurityEvent,
+    Reauth, SecurityEvent, WriteId,
 };
 
 // ---------- I2: a TOTP time step is accepted at most once ----------
@@ -361,7 +361,11 @@ async fn i7_record_copied_to_another_user_fails_to_decrypt() {
     let h = Harness::memory();
     let (secret, _) = h.enroll("alice").await;
     let record = h.mfa.store().load("alice").await.unwrap().unwrap().record;
-    h.mfa.store().save("mallory", None, &record).await.unwrap();
+    h.mfa
+        .store()
+        .save("mallory", None, &record, WriteId::random())
+        .await
+        .unwrap();
     let result = h.mfa.verify_totp("mallory", &h.code(&secret)).await;
     assert!(matches!(result, Err(Error::DecryptionFailed)), "{result:?}");
 }

@@ -29,7 +29,7 @@ use mfa::testkit::conformance::user;
 use mfa::testkit::{ManualClock, test_config, test_config_with};
 use mfa::{
     Error, MemoryStore, Mfa, MfaConfig, MfaEnrollment, MfaStore, PostgresStore, Reauth,
-    SqliteStore, TotpSecret, Versioned, totp_generate,
+    SqliteStore, TotpSecret, Versioned, WriteId, totp_generate,
 };
 use rand::{SeedableRng, rngs::StdRng};
 
@@ -58,17 +58,15 @@ impl<S: MfaStore> MfaStore for Recording<S> {
         user_id: &str,
         expected: Option<u64>,
         record: &MfaEnrollment,
+        write_id: WriteId,
     ) -> mfa::Result<u64> {
-        let version = self.inner.save(user_id, expected, record).await?;
+        let version = self.inner.save(user_id, expected, record, write_id).await?;
         self.saved
             .lock()
             .unwrap()
             .entry(user_id.to_owned())
             .or_default()
-            .push(Versioned {
-                version,
-                record: record.clone(),
-            });
+            .push(Versioned::new(version, write_id, record.clone()));
         Ok(version)
     }
 }

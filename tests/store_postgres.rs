@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mfa::testkit::conformance::{self, sample_records, user};
-use mfa::{Error, MfaEnrollment, MfaStore, PostgresStore};
+use mfa::{Error, MfaEnrollment, MfaStore, PostgresStore, WriteId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
@@ -218,7 +218,7 @@ async fn concurrent_opens_migrate_once() {
 
     let id = user("migrate");
     stores[3]
-        .save(&id, None, &MfaEnrollment::Disabled)
+        .save(&id, None, &MfaEnrollment::Disabled, WriteId::random())
         .await
         .unwrap();
     let again = db.store().await;
@@ -322,7 +322,12 @@ async fn user_ids_postgres_cannot_hold_are_typed_errors() {
     assert!(store.load("nul\0byte").await.unwrap().is_none());
     assert!(matches!(
         store
-            .save("nul\0byte", None, &MfaEnrollment::Disabled)
+            .save(
+                "nul\0byte",
+                None,
+                &MfaEnrollment::Disabled,
+                WriteId::random()
+            )
             .await,
         Err(Error::InvalidInput(_))
     ));
@@ -343,7 +348,10 @@ async fn a_statement_timeout_writes_nothing() {
     let store = PostgresStore::from_pool(pool).await.unwrap();
     let id = user("row-lock");
     let old = sample_records(&id).remove(1);
-    store.save(&id, None, &old).await.unwrap();
+    store
+        .save(&id, None, &old, WriteId::random())
+        .await
+        .unwrap();
 
     // Another session holds the row.
     let holder = db.host_pool().await;
@@ -355,7 +363,9 @@ async fn a_statement_timeout_writes_nothing() {
         .unwrap();
     let started = Instant::now();
     assert_unavailable(
-        store.save(&id, Some(1), &MfaEnrollment::Disabled).await,
+        store
+            .save(&id, Some(1), &MfaEnrollment::Disabled, WriteId::random())
+            .await,
         "row locked past the statement timeout",
     );
     assert!(started.elapsed() < Duration::from_secs(3));
@@ -531,7 +541,10 @@ async fn a_server_that_goes_away_is_unavailable_and_comes_back_intact() {
         .with_timeout(Duration::from_secs(3));
     let id = user("outage");
     let record = sample_records(&id).remove(2);
-    store.save(&id, None, &record).await.unwrap();
+    store
+        .save(&id, None, &record, WriteId::random())
+        .await
+        .unwrap();
 
     // The server goes away: every operation fails fast, with the typed error.
     proxy.down().await;
@@ -539,7 +552,9 @@ async fn a_server_that_goes_away_is_unavailable_and_comes_back_intact() {
         let started = Instant::now();
         assert_unavailable(store.load(&id).await, "server gone: load");
         assert_unavailable(
-            store.save(&id, Some(1), &MfaEnrollment::Disabled).await,
+            store
+                .save(&id, Some(1), &MfaEnrollment::Disabled, WriteId::random())
+                .await,
             "server gone: save",
         );
         let elapsed = started.elapsed();
@@ -560,7 +575,9 @@ async fn a_server_that_goes_away_is_unavailable_and_comes_back_intact() {
     proxy.hang();
     let started = Instant::now();
     assert_unavailable(
-        store.save(&id, Some(1), &MfaEnrollment::Disabled).await,
+        store
+            .save(&id, Some(1), &MfaEnrollment::Disabled, WriteId::random())
+            .await,
         "server hung: save",
     );
     let elapsed = started.elapsed();
@@ -574,7 +591,7 @@ async fn a_server_that_goes_away_is_unavailable_and_comes_back_intact() {
     assert_eq!((loaded.version, &loaded.record), (1, &record));
     assert_eq!(
         store
-            .save(&id, Some(1), &MfaEnrollment::Disabled)
+            .save(&id, Some(1), &MfaEnrollment::Disabled, WriteId::random())
             .await
             .unwrap(),
         2

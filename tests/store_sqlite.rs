@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mfa::testkit::conformance::{self, sample_records, user};
-use mfa::{Error, MfaEnrollment, MfaStore, SqliteStore};
+use mfa::{Error, MfaEnrollment, MfaStore, SqliteStore, WriteId};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 /// A fresh directory under the system's temporary directory, removed on drop.
@@ -92,12 +92,14 @@ async fn two_pools_share_one_file() {
     // A compare-and-swap raced from both pools has one winner.
     let id = user("two-pools");
     let record = sample_records(&id).remove(2);
-    a.save(&id, None, &MfaEnrollment::Disabled).await.unwrap();
+    a.save(&id, None, &MfaEnrollment::Disabled, WriteId::random())
+        .await
+        .unwrap();
     let tasks: Vec<_> = (0..16)
         .map(|i| {
             let store = Arc::clone(if i % 2 == 0 { &a } else { &b });
             let (id, record) = (id.clone(), record.clone());
-            tokio::spawn(async move { store.save(&id, Some(1), &record).await })
+            tokio::spawn(async move { store.save(&id, Some(1), &record, WriteId::random()).await })
         })
         .collect();
     let mut wins = 0;
@@ -134,8 +136,14 @@ async fn reopening_keeps_the_records() {
     let record = sample_records(&id).remove(2);
     {
         let store = open(&url).await;
-        store.save(&id, None, &record).await.unwrap();
-        store.save(&id, Some(1), &record).await.unwrap();
+        store
+            .save(&id, None, &record, WriteId::random())
+            .await
+            .unwrap();
+        store
+            .save(&id, Some(1), &record, WriteId::random())
+            .await
+            .unwrap();
         store.pool().close().await;
     }
     let store = open(&url).await;
@@ -151,7 +159,10 @@ async fn open_file_takes_any_path_and_creates_the_file() {
     let record = sample_records(&id).remove(2);
     {
         let store = SqliteStore::open_file(&path).await.expect("opens");
-        store.save(&id, None, &record).await.unwrap();
+        store
+            .save(&id, None, &record, WriteId::random())
+            .await
+            .unwrap();
         store.pool().close().await;
     }
     assert!(path.is_file(), "the file is created under its exact name");
@@ -173,7 +184,7 @@ async fn migrations_run_once() {
     let id = user("migrate");
     let first = open(&url).await;
     first
-        .save(&id, None, &MfaEnrollment::Disabled)
+        .save(&id, None, &MfaEnrollment::Disabled, WriteId::random())
         .await
         .unwrap();
     let rows = migration_rows(&first).await;
@@ -327,7 +338,7 @@ async fn a_file_corrupted_while_open_is_unavailable() {
     let store = open(&url).await;
     let id = user("corrupted");
     store
-        .save(&id, None, &MfaEnrollment::Disabled)
+        .save(&id, None, &MfaEnrollment::Disabled, WriteId::random())
         .await
         .unwrap();
     // Another program drops the table under the open pool.
@@ -337,7 +348,9 @@ async fn a_file_corrupted_while_open_is_unavailable() {
         .unwrap();
     assert_unavailable(store.load(&id).await, "dropped table: load");
     assert_unavailable(
-        store.save(&id, Some(1), &MfaEnrollment::Disabled).await,
+        store
+            .save(&id, Some(1), &MfaEnrollment::Disabled, WriteId::random())
+            .await,
         "dropped table: save",
     );
 }
@@ -362,13 +375,18 @@ async fn a_locked_database_is_unavailable_and_nothing_is_written() {
     let store = impatient(&path, Duration::from_millis(200)).await;
     let id = user("locked");
     let old = sample_records(&id).remove(1);
-    store.save(&id, None, &old).await.unwrap();
+    store
+        .save(&id, None, &old, WriteId::random())
+        .await
+        .unwrap();
 
     let holder = impatient(&path, Duration::from_millis(200)).await;
     let lock = holder.pool().begin_with("BEGIN EXCLUSIVE").await.unwrap();
     let started = Instant::now();
     assert_unavailable(
-        store.save(&id, Some(1), &MfaEnrollment::Disabled).await,
+        store
+            .save(&id, Some(1), &MfaEnrollment::Disabled, WriteId::random())
+            .await,
         "exclusive lock held",
     );
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -385,7 +403,7 @@ async fn a_short_lock_is_waited_out() {
     let store = open(&url).await;
     let id = user("busy");
     store
-        .save(&id, None, &MfaEnrollment::Disabled)
+        .save(&id, None, &MfaEnrollment::Disabled, WriteId::random())
         .await
         .unwrap();
 
@@ -398,7 +416,7 @@ async fn a_short_lock_is_waited_out() {
     let started = Instant::now();
     assert_eq!(
         store
-            .save(&id, Some(1), &MfaEnrollment::Disabled)
+            .save(&id, Some(1), &MfaEnrollment::Disabled, WriteId::random())
             .await
             .unwrap(),
         2
@@ -436,7 +454,10 @@ async fn processes_share_one_file() {
             loop {
                 let current = store.load(&id).await.unwrap();
                 let expected = current.as_ref().map(|c| c.version);
-                match store.save(&id, expected, &MfaEnrollment::Disabled).await {
+                match store
+                    .save(&id, expected, &MfaEnrollment::Disabled, WriteId::random())
+                    .await
+                {
                     Ok(_) => break,
                     Err(Error::StoreConflict) => tokio::task::yield_now().await,
                     Err(e) => panic!("child save failed: {e:?}"),

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use mfa::{MfaEnrollment, MfaStore, Versioned};
+use mfa::{MfaEnrollment, MfaStore, Versioned, WriteId};
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::sqlite::SqlitePool;
 
@@ -104,10 +104,11 @@ impl MfaStore for Store {
         user_id: &str,
         expected: Option<u64>,
         record: &MfaEnrollment,
+        write_id: WriteId,
     ) -> mfa::Result<u64> {
         match self {
-            Store::Sqlite(s) => s.save(user_id, expected, record).await,
-            Store::Postgres(s) => s.save(user_id, expected, record).await,
+            Store::Sqlite(s) => s.save(user_id, expected, record, write_id).await,
+            Store::Postgres(s) => s.save(user_id, expected, record, write_id).await,
         }
     }
 }

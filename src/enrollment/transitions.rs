@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 use super::{
     ActiveFactor, MfaEnrollment, PendingSetup, Reauth, TotpSetup, Transition, Verified, VerifiedBy,
 };
-use crate::backup_codes::{BackupCodeInput, BackupCodeSet, BackupCodes, Lookup};
+use crate::backup_codes::{BackupCodeInput, BackupCodes, FreshCodes, Lookup};
 use crate::envelope::Envelope;
 use crate::error::{Error, Result};
 use crate::event::SecurityEvent;
@@ -175,6 +175,20 @@ impl MfaEnrollment {
         now: u64,
         rng: &mut R,
     ) -> Transition<BackupCodes> {
+        self.confirm_setup_with(config, user_id, code, &mut FreshCodes::default(), now, rng)
+    }
+
+    /// [`MfaEnrollment::confirm_setup`] with the operation's new codes, so
+    /// that a retry does not hash them again.
+    pub(crate) fn confirm_setup_with<R: CryptoRng + ?Sized>(
+        self,
+        config: &MfaConfig,
+        user_id: &str,
+        code: &str,
+        fresh: &mut FreshCodes,
+        now: u64,
+        rng: &mut R,
+    ) -> Transition<BackupCodes> {
         let mut pending = match self {
             MfaEnrollment::Pending(p) => p,
             MfaEnrollment::Disabled => return unchanged(self, Error::NoPendingSecret),
@@ -194,7 +208,7 @@ impl MfaEnrollment {
         let outcome = match checked {
             Err(e) => Err(e),
             Ok(TotpCheck::Accepted(matched)) => {
-                let generated = BackupCodeSet::generate(
+                let generated = fresh.get(
                     config.keyring(),
                     policy.backup_codes.argon2,
                     policy.backup_codes.count,
@@ -331,6 +345,27 @@ impl MfaEnrollment {
         now: u64,
         rng: &mut R,
     ) -> Transition<BackupCodes> {
+        self.regenerate_backup_codes_with(
+            config,
+            user_id,
+            reauth,
+            &mut FreshCodes::default(),
+            now,
+            rng,
+        )
+    }
+
+    /// [`MfaEnrollment::regenerate_backup_codes`] with the operation's new
+    /// codes, so that a retry does not hash them again.
+    pub(crate) fn regenerate_backup_codes_with<R: CryptoRng + ?Sized>(
+        self,
+        config: &MfaConfig,
+        user_id: &str,
+        reauth: Reauth<'_>,
+        fresh: &mut FreshCodes,
+        now: u64,
+        rng: &mut R,
+    ) -> Transition<BackupCodes> {
         let MfaEnrollment::Active(mut active) = self else {
             return unchanged(self, Error::MfaNotEnabled);
         };
@@ -342,17 +377,16 @@ impl MfaEnrollment {
             return effects.finish(MfaEnrollment::Active(active), Err(e), config, user_id, rng);
         }
         let policy = &config.policy().backup_codes;
-        let outcome =
-            BackupCodeSet::generate(config.keyring(), policy.argon2, policy.count, now, rng).map(
-                |(set, codes)| {
-                    active.backup_codes = set;
-                    effects.changed = true;
-                    effects
-                        .events
-                        .push(SecurityEvent::BackupCodesRegenerated { count: codes.len() });
-                    codes
-                },
-            );
+        let outcome = fresh
+            .get(config.keyring(), policy.argon2, policy.count, now, rng)
+            .map(|(set, codes)| {
+                active.backup_codes = set;
+                effects.changed = true;
+                effects
+                    .events
+                    .push(SecurityEvent::BackupCodesRegenerated { count: codes.len() });
+                codes
+            });
         effects.finish(MfaEnrollment::Active(active), outcome, config, user_id, rng)
     }
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
 
-use super::{MfaStore, Versioned, next_version};
+use super::{MfaStore, Versioned, WriteId, next_version};
 use crate::enrollment::MfaEnrollment;
 use crate::error::{Error, Result};
 
@@ -45,6 +45,7 @@ impl MfaStore for MemoryStore {
         user_id: &str,
         expected: Option<u64>,
         record: &MfaEnrollment,
+        write_id: WriteId,
     ) -> impl Future<Output = Result<u64>> + Send {
         let mut map = self.map();
         let current = map.get(user_id).map(|v| v.version);
@@ -52,10 +53,7 @@ impl MfaStore for MemoryStore {
             let version = next_version(expected);
             map.insert(
                 user_id.to_owned(),
-                Versioned {
-                    version,
-                    record: record.clone(),
-                },
+                Versioned::new(version, write_id, record.clone()),
             );
             Ok(version)
         } else {

@@ -8,8 +8,11 @@ mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+
+use rand::RngExt;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
@@ -20,13 +23,76 @@ pub use sqlite::SqliteStore;
 use crate::enrollment::MfaEnrollment;
 use crate::error::Result;
 
-/// A record with the version it was stored at.
+/// The identity of one write: 128 random bits the writer draws for each save
+/// attempt, stored with the row and returned by [`MfaStore::load`].
+///
+/// After a save whose outcome is unknown (the connection dropped, a timeout),
+/// the service reads the record back and claims the write as its own only if
+/// the stored `WriteId` is the one it drew (invariant I11 in ARCHITECTURE.md).
+/// Comparing contents instead would be wrong: two requests racing with the
+/// same code in the same second build byte-identical records.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WriteId([u8; 16]);
+
+impl WriteId {
+    /// The identity of rows written before write identities were stored. No
+    /// writer ever draws it, so it is never mistaken for a write of its own.
+    pub const NONE: WriteId = WriteId([0; 16]);
+
+    /// A fresh random identity (never [`WriteId::NONE`]).
+    pub fn random() -> Self {
+        let mut rng = rand::rng();
+        loop {
+            let id = WriteId(rng.random());
+            if id != WriteId::NONE {
+                return id;
+            }
+        }
+    }
+
+    /// An identity from the 16 bytes a store kept.
+    pub const fn from_bytes(bytes: [u8; 16]) -> Self {
+        WriteId(bytes)
+    }
+
+    /// The 16 bytes to store.
+    pub const fn to_bytes(self) -> [u8; 16] {
+        self.0
+    }
+}
+
+impl fmt::Debug for WriteId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WriteId(")?;
+        for byte in self.0 {
+            write!(f, "{byte:02x}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// A record with the version it was stored at and the identity of the write
+/// that stored it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Versioned<T> {
     /// The version: 1 for the first save, then one more for every save.
     pub version: u64,
+    /// The identity the save that stored this version was given.
+    pub write_id: WriteId,
     /// The record.
     pub record: T,
+}
+
+impl<T> Versioned<T> {
+    /// A loaded record, for implementers of [`MfaStore::load`].
+    pub fn new(version: u64, write_id: WriteId, record: T) -> Self {
+        Versioned {
+            version,
+            write_id,
+            record,
+        }
+    }
 }
 
 /// Stores one [`MfaEnrollment`] per user id, with compare-and-swap saves.
@@ -34,11 +100,18 @@ pub struct Versioned<T> {
 /// Contract (checked by `mfa::testkit::conformance`):
 ///
 /// - `load` returns `None` for a user with no record.
-/// - `save(user, None, r)` inserts only if the user has no record, storing
-///   version 1; `save(user, Some(v), r)` replaces the record only if its
+/// - `save(user, None, r, id)` inserts only if the user has no record, storing
+///   version 1; `save(user, Some(v), r, id)` replaces the record only if its
 ///   version is still `v`, storing `v + 1`. Either way the new version is
 ///   returned, or [`Error::StoreConflict`](crate::Error::StoreConflict) if the
 ///   condition failed, with nothing written.
+/// - The write identity `id` is stored with the record, in the same atomic
+///   write, and `load` returns it as [`Versioned::write_id`] until the next
+///   save replaces it. A store must never invent, reuse or drop it: the
+///   service decides whether an interrupted save landed by comparing it
+///   (I11), and a store that returned a stale identity could make one backup
+///   code log in twice. Rows that predate write identities load as
+///   [`WriteId::NONE`].
 /// - A save is atomic: after any error, the stored record is either the old
 ///   one or the new one, never a mixture.
 /// - Failures to reach the backend are [`Error::StoreUnavailable`](crate::Error::StoreUnavailable);
@@ -54,12 +127,14 @@ pub trait MfaStore: Send + Sync {
         user_id: &str,
     ) -> impl Future<Output = Result<Option<Versioned<MfaEnrollment>>>> + Send;
 
-    /// Saves `record` if the stored version is still `expected`; returns the new version.
+    /// Saves `record`, stamped with `write_id`, if the stored version is still
+    /// `expected`; returns the new version.
     fn save(
         &self,
         user_id: &str,
         expected: Option<u64>,
         record: &MfaEnrollment,
+        write_id: WriteId,
     ) -> impl Future<Output = Result<u64>> + Send;
 }
 
@@ -76,8 +151,9 @@ impl<S: MfaStore + ?Sized> MfaStore for Arc<S> {
         user_id: &str,
         expected: Option<u64>,
         record: &MfaEnrollment,
+        write_id: WriteId,
     ) -> impl Future<Output = Result<u64>> + Send {
-        (**self).save(user_id, expected, record)
+        (**self).save(user_id, expected, record, write_id)
     }
 }
 
@@ -94,8 +170,9 @@ impl<S: MfaStore + ?Sized> MfaStore for &S {
         user_id: &str,
         expected: Option<u64>,
         record: &MfaEnrollment,
+        write_id: WriteId,
     ) -> impl Future<Output = Result<u64>> + Send {
-        (**self).save(user_id, expected, record)
+        (**self).save(user_id, expected, record, write_id)
     }
 }
 

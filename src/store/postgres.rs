@@ -7,33 +7,41 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::sql::{self, Migration, db_error};
-use super::{MfaStore, Versioned};
+use super::{MfaStore, Versioned, WriteId};
 use crate::enrollment::MfaEnrollment;
 use crate::error::{Error, Result};
 
 /// The crate's schema, oldest first. Never edit a released step; add one.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "mfa_enrollments",
-    sql: "CREATE TABLE mfa_enrollments (
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "mfa_enrollments",
+        sql: "CREATE TABLE mfa_enrollments (
               user_id    TEXT        NOT NULL PRIMARY KEY,
               version    BIGINT      NOT NULL CHECK (version > 0),
               record     TEXT        NOT NULL,
               updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
           )",
-}];
+    },
+    Migration {
+        version: 2,
+        description: "mfa_enrollments.write_id",
+        // NULL for rows written before: they load as `WriteId::NONE`.
+        sql: "ALTER TABLE mfa_enrollments ADD COLUMN write_id BYTEA",
+    },
+];
 
 /// Serializes migrations across every process using the database (the
 /// 64-bit key of `pg_advisory_xact_lock`; "mfa-migr" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6d66_612d_6d69_6772;
 
-const INSERT: &str = "INSERT INTO mfa_enrollments (user_id, version, record)
-     VALUES ($1, $2, $3)
+const INSERT: &str = "INSERT INTO mfa_enrollments (user_id, version, record, write_id)
+     VALUES ($1, $2, $3, $4)
      ON CONFLICT (user_id) DO NOTHING";
 
 const UPDATE: &str = "UPDATE mfa_enrollments
-     SET version = $2, record = $3, updated_at = now()
-     WHERE user_id = $1 AND version = $4";
+     SET version = $2, record = $3, write_id = $4, updated_at = now()
+     WHERE user_id = $1 AND version = $5";
 
 /// Waiting for a pooled connection (or for a new one to be set up) beyond this fails.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -64,7 +72,7 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// # async fn demo() -> mfa::Result<()> {
 /// let store = PostgresStore::connect("postgres://app@db.internal/app").await?;
-/// let version = store.save("alice", None, &mfa::MfaEnrollment::Disabled).await?;
+/// let version = store.save("alice", None, &mfa::MfaEnrollment::Disabled, mfa::WriteId::random()).await?;
 /// assert_eq!(store.load("alice").await?.map(|r| r.version), Some(version));
 /// # Ok(())
 /// # }
@@ -206,14 +214,17 @@ impl MfaStore for PostgresStore {
             if user_id.contains('\0') {
                 return Ok(None);
             }
-            let row: Option<(i64, String)> =
-                sqlx::query_as("SELECT version, record FROM mfa_enrollments WHERE user_id = $1")
-                    .bind(user_id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(db_error)?;
-            row.map(|(version, record)| sql::decode_row(version, &record))
-                .transpose()
+            let row: Option<(i64, Option<Vec<u8>>, String)> = sqlx::query_as(
+                "SELECT version, write_id, record FROM mfa_enrollments WHERE user_id = $1",
+            )
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_error)?;
+            row.map(|(version, write_id, record)| {
+                sql::decode_row(version, write_id.as_deref(), &record)
+            })
+            .transpose()
         })
     }
 
@@ -222,6 +233,7 @@ impl MfaStore for PostgresStore {
         user_id: &str,
         expected: Option<u64>,
         record: &MfaEnrollment,
+        write_id: WriteId,
     ) -> impl Future<Output = Result<u64>> + Send {
         let json = record.to_json();
         self.bounded(async move {
@@ -236,7 +248,8 @@ impl MfaStore for PostgresStore {
             let query = sqlx::query(if expected.is_none() { INSERT } else { UPDATE })
                 .bind(user_id)
                 .bind(new)
-                .bind(json);
+                .bind(json)
+                .bind(write_id.to_bytes().to_vec());
             let query = match expected {
                 None => query,
                 Some(expected) => query.bind(expected),

@@ -6,7 +6,7 @@
 //! they never touch the `_sqlx_migrations` table of a host that runs its own
 //! sqlx migrations in the same database.
 
-use super::{Versioned, next_version};
+use super::{Versioned, WriteId, next_version};
 use crate::enrollment::MfaEnrollment;
 use crate::error::{Error, Result};
 
@@ -55,16 +55,28 @@ pub(crate) fn cas_versions(expected: Option<u64>) -> Option<(Option<i64>, i64)> 
     }
 }
 
-/// Decodes one stored row.
-pub(crate) fn decode_row(version: i64, record: &str) -> Result<Versioned<MfaEnrollment>> {
+/// Decodes one stored row. A row written before write identities were
+/// stored has none (`NULL`) and loads as [`WriteId::NONE`].
+pub(crate) fn decode_row(
+    version: i64,
+    write_id: Option<&[u8]>,
+    record: &str,
+) -> Result<Versioned<MfaEnrollment>> {
     let version = u64::try_from(version)
         .ok()
         .filter(|v| *v > 0)
         .ok_or_else(|| Error::CorruptRecord(format!("stored version {version} is not positive")))?;
-    Ok(Versioned {
+    let write_id = match write_id {
+        None => WriteId::NONE,
+        Some(bytes) => WriteId::from_bytes(bytes.try_into().map_err(|_| {
+            Error::CorruptRecord(format!("stored write id has {} bytes, not 16", bytes.len()))
+        })?),
+    };
+    Ok(Versioned::new(
         version,
-        record: MfaEnrollment::from_json(record)?,
-    })
+        write_id,
+        MfaEnrollment::from_json(record)?,
+    ))
 }
 
 /// The outcome of a compare-and-swap statement.
@@ -91,15 +103,28 @@ mod tests {
 
     #[test]
     fn rows_decode_or_report_corruption() {
-        let ok = decode_row(3, &MfaEnrollment::Disabled.to_json()).expect("valid row");
-        assert_eq!((ok.version, ok.record), (3, MfaEnrollment::Disabled));
+        let disabled = MfaEnrollment::Disabled.to_json();
+        let ok = decode_row(3, Some(&[7; 16]), &disabled).expect("valid row");
+        assert_eq!(
+            (ok.version, ok.write_id, ok.record),
+            (3, WriteId::from_bytes([7; 16]), MfaEnrollment::Disabled)
+        );
+        let legacy = decode_row(3, None, &disabled).expect("row from before write ids");
+        assert_eq!(legacy.write_id, WriteId::NONE);
         for version in [0, -1, i64::MIN] {
             assert!(matches!(
-                decode_row(version, &MfaEnrollment::Disabled.to_json()),
+                decode_row(version, None, &disabled),
                 Err(Error::CorruptRecord(_))
             ));
         }
-        assert!(matches!(decode_row(1, "{"), Err(Error::CorruptRecord(_))));
+        assert!(matches!(
+            decode_row(1, Some(&[7; 15]), &disabled),
+            Err(Error::CorruptRecord(_))
+        ));
+        assert!(matches!(
+            decode_row(1, None, "{"),
+            Err(Error::CorruptRecord(_))
+        ));
     }
 
     #[test]

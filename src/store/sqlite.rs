@@ -6,29 +6,38 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 use super::sql::{self, Migration, db_error};
-use super::{MfaStore, Versioned};
+use super::{MfaStore, Versioned, WriteId};
 use crate::enrollment::MfaEnrollment;
 use crate::error::{Error, Result};
 
 /// The crate's schema, oldest first. Never edit a released step; add one.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "mfa_enrollments",
-    sql: "CREATE TABLE mfa_enrollments (
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "mfa_enrollments",
+        sql: "CREATE TABLE mfa_enrollments (
               user_id    TEXT    NOT NULL PRIMARY KEY,
               version    INTEGER NOT NULL CHECK (version > 0),
               record     TEXT    NOT NULL,
               updated_at INTEGER NOT NULL
           ) WITHOUT ROWID",
-}];
+    },
+    Migration {
+        version: 2,
+        description: "mfa_enrollments.write_id",
+        // NULL for rows written before: they load as `WriteId::NONE`.
+        sql: "ALTER TABLE mfa_enrollments ADD COLUMN write_id BLOB",
+    },
+];
 
-const INSERT: &str = "INSERT INTO mfa_enrollments (user_id, version, record, updated_at)
-     VALUES (?1, ?2, ?3, CAST(strftime('%s', 'now') AS INTEGER))
+const INSERT: &str = "INSERT INTO mfa_enrollments (user_id, version, record, write_id, updated_at)
+     VALUES (?1, ?2, ?3, ?4, CAST(strftime('%s', 'now') AS INTEGER))
      ON CONFLICT (user_id) DO NOTHING";
 
 const UPDATE: &str = "UPDATE mfa_enrollments
-     SET version = ?2, record = ?3, updated_at = CAST(strftime('%s', 'now') AS INTEGER)
-     WHERE user_id = ?1 AND version = ?4";
+     SET version = ?2, record = ?3, write_id = ?4,
+         updated_at = CAST(strftime('%s', 'now') AS INTEGER)
+     WHERE user_id = ?1 AND version = ?5";
 
 /// How long a writer waits for another connection's write lock before the
 /// operation fails with [`Error::StoreUnavailable`].
@@ -54,11 +63,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// let store = SqliteStore::connect("sqlite::memory:").await?;
 /// assert!(store.load("alice").await?.is_none());
-/// let version = store.save("alice", None, &mfa::MfaEnrollment::Disabled).await?;
+/// let version = store.save("alice", None, &mfa::MfaEnrollment::Disabled, mfa::WriteId::random()).await?;
 /// assert_eq!(version, 1);
 /// // A stale version writes nothing.
 /// assert!(matches!(
-///     store.save("alice", None, &mfa::MfaEnrollment::Disabled).await,
+///     store.save("alice", None, &mfa::MfaEnrollment::Disabled, mfa::WriteId::random()).await,
 ///     Err(mfa::Error::StoreConflict)
 /// ));
 /// # Ok::<(), mfa::Error>(())
@@ -227,14 +236,17 @@ async fn migrate(pool: &SqlitePool) -> Result<()> {
 
 impl MfaStore for SqliteStore {
     async fn load(&self, user_id: &str) -> Result<Option<Versioned<MfaEnrollment>>> {
-        let row: Option<(i64, String)> =
-            sqlx::query_as("SELECT version, record FROM mfa_enrollments WHERE user_id = ?1")
-                .bind(user_id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(db_error)?;
-        row.map(|(version, record)| sql::decode_row(version, &record))
-            .transpose()
+        let row: Option<(i64, Option<Vec<u8>>, String)> = sqlx::query_as(
+            "SELECT version, write_id, record FROM mfa_enrollments WHERE user_id = ?1",
+        )
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_error)?;
+        row.map(|(version, write_id, record)| {
+            sql::decode_row(version, write_id.as_deref(), &record)
+        })
+        .transpose()
     }
 
     async fn save(
@@ -242,6 +254,7 @@ impl MfaStore for SqliteStore {
         user_id: &str,
         expected: Option<u64>,
         record: &MfaEnrollment,
+        write_id: WriteId,
     ) -> Result<u64> {
         let Some((expected, new)) = sql::cas_versions(expected) else {
             return Err(Error::StoreConflict);
@@ -249,7 +262,8 @@ impl MfaStore for SqliteStore {
         let query = sqlx::query(if expected.is_none() { INSERT } else { UPDATE })
             .bind(user_id)
             .bind(new)
-            .bind(record.to_json());
+            .bind(record.to_json())
+            .bind(write_id.to_bytes().to_vec());
         let query = match expected {
             None => query,
             Some(expected) => query.bind(expected),

@@ -16,13 +16,14 @@ use rand::{RngExt, SeedableRng, rngs::StdRng};
 use super::test_config;
 use crate::enrollment::MfaEnrollment;
 use crate::error::Error;
-use crate::store::MfaStore;
+use crate::store::{MfaStore, WriteId};
 use crate::totp::totp_generate;
 
 /// Runs every check against `store`. Needs a multi-threaded tokio runtime.
 pub async fn run<S: MfaStore + 'static>(store: Arc<S>) {
     missing_user_loads_none(&*store).await;
     insert_then_compare_and_swap(&*store).await;
+    write_identity_is_the_last_writes(&*store).await;
     users_are_isolated(&*store).await;
     records_round_trip(&*store).await;
     awkward_user_ids(&*store).await;
@@ -70,14 +71,19 @@ async fn missing_user_loads_none<S: MfaStore>(store: &S) {
 async fn insert_then_compare_and_swap<S: MfaStore>(store: &S) {
     let id = user("cas");
     let records = sample_records(&id);
-    let v1 = store.save(&id, None, &records[1]).await.expect("insert");
+    let v1 = store
+        .save(&id, None, &records[1], WriteId::random())
+        .await
+        .expect("insert");
     assert_eq!(v1, 1, "conformance: the first save stores version 1");
-    let again = store.save(&id, None, &records[0]).await;
+    let again = store.save(&id, None, &records[0], WriteId::random()).await;
     assert!(
         matches!(again, Err(Error::StoreConflict)),
         "conformance: inserting over an existing record must conflict, got {again:?}"
     );
-    let wrong = store.save(&id, Some(7), &records[0]).await;
+    let wrong = store
+        .save(&id, Some(7), &records[0], WriteId::random())
+        .await;
     assert!(
         matches!(wrong, Err(Error::StoreConflict)),
         "conformance: a save with a wrong version must conflict, got {wrong:?}"
@@ -88,9 +94,14 @@ async fn insert_then_compare_and_swap<S: MfaStore>(store: &S) {
         loaded.record, records[1],
         "conformance: a conflict must not write"
     );
-    let v2 = store.save(&id, Some(1), &records[2]).await.expect("update");
+    let v2 = store
+        .save(&id, Some(1), &records[2], WriteId::random())
+        .await
+        .expect("update");
     assert_eq!(v2, 2, "conformance: each save increments the version");
-    let stale = store.save(&id, Some(1), &records[0]).await;
+    let stale = store
+        .save(&id, Some(1), &records[0], WriteId::random())
+        .await;
     assert!(
         matches!(stale, Err(Error::StoreConflict)),
         "conformance: a stale version must conflict, got {stale:?}"
@@ -98,7 +109,7 @@ async fn insert_then_compare_and_swap<S: MfaStore>(store: &S) {
     let loaded = store.load(&id).await.expect("load").expect("present");
     assert_eq!((loaded.version, &loaded.record), (2, &records[2]));
     let v3 = store
-        .save(&id, Some(2), &MfaEnrollment::Disabled)
+        .save(&id, Some(2), &MfaEnrollment::Disabled, WriteId::random())
         .await
         .expect("disable");
     assert_eq!(v3, 3);
@@ -110,10 +121,40 @@ async fn insert_then_compare_and_swap<S: MfaStore>(store: &S) {
     );
 }
 
+async fn write_identity_is_the_last_writes<S: MfaStore>(store: &S) {
+    let id = user("write-id");
+    let record = sample_records(&id).remove(2);
+    let (first, second, loser) = (WriteId::random(), WriteId::random(), WriteId::random());
+    store.save(&id, None, &record, first).await.expect("insert");
+    let loaded = store.load(&id).await.expect("load").expect("present");
+    assert_eq!(
+        loaded.write_id, first,
+        "conformance: load must return the write identity the save stored"
+    );
+    // The same record again: only the write identity tells the writes apart.
+    store
+        .save(&id, Some(1), &record, second)
+        .await
+        .expect("update");
+    let loaded = store.load(&id).await.expect("load").expect("present");
+    assert_eq!(
+        (loaded.version, loaded.write_id),
+        (2, second),
+        "conformance: an identical record saved again must carry the new write identity"
+    );
+    let stale = store.save(&id, Some(1), &record, loser).await;
+    assert!(matches!(stale, Err(Error::StoreConflict)));
+    let loaded = store.load(&id).await.expect("load").expect("present");
+    assert_eq!(
+        loaded.write_id, second,
+        "conformance: a conflicting save must not store its write identity"
+    );
+}
+
 async fn users_are_isolated<S: MfaStore>(store: &S) {
     let (a, b) = (user("iso-a"), user("iso-b"));
     store
-        .save(&a, None, &sample_records(&a)[2])
+        .save(&a, None, &sample_records(&a)[2], WriteId::random())
         .await
         .expect("insert a");
     assert!(
@@ -121,7 +162,7 @@ async fn users_are_isolated<S: MfaStore>(store: &S) {
         "conformance: users are isolated"
     );
     store
-        .save(&b, None, &MfaEnrollment::Disabled)
+        .save(&b, None, &MfaEnrollment::Disabled, WriteId::random())
         .await
         .expect("insert b");
     assert!(
@@ -138,7 +179,10 @@ async fn users_are_isolated<S: MfaStore>(store: &S) {
 async fn records_round_trip<S: MfaStore>(store: &S) {
     for (i, record) in sample_records("rt").into_iter().enumerate() {
         let id = user(&format!("rt{i}"));
-        store.save(&id, None, &record).await.expect("insert");
+        store
+            .save(&id, None, &record, WriteId::random())
+            .await
+            .expect("insert");
         let loaded = store.load(&id).await.expect("load").expect("present");
         assert_eq!(
             loaded.record, record,
@@ -158,7 +202,7 @@ async fn awkward_user_ids<S: MfaStore>(store: &S) {
     ];
     for id in &ids {
         store
-            .save(id, None, &MfaEnrollment::Disabled)
+            .save(id, None, &MfaEnrollment::Disabled, WriteId::random())
             .await
             .expect("insert");
         let loaded = store.load(id).await.expect("load");
@@ -178,14 +222,16 @@ async fn concurrent_saves_have_one_winner<S: MfaStore + 'static>(store: Arc<S>) 
     for round in 0..10 {
         let id = user(&format!("race{round}"));
         store
-            .save(&id, None, &MfaEnrollment::Disabled)
+            .save(&id, None, &MfaEnrollment::Disabled, WriteId::random())
             .await
             .expect("insert");
         let record = sample_records(&id).remove(1);
         let tasks: Vec<_> = (0..16)
             .map(|_| {
                 let (store, id, record) = (Arc::clone(&store), id.clone(), record.clone());
-                tokio::spawn(async move { store.save(&id, Some(1), &record).await })
+                tokio::spawn(
+                    async move { store.save(&id, Some(1), &record, WriteId::random()).await },
+                )
             })
             .collect();
         let mut wins = 0;
@@ -207,7 +253,7 @@ async fn concurrent_saves_have_one_winner<S: MfaStore + 'static>(store: Arc<S>) 
 async fn no_lost_updates<S: MfaStore + 'static>(store: Arc<S>) {
     let id = user("counter");
     store
-        .save(&id, None, &MfaEnrollment::Disabled)
+        .save(&id, None, &MfaEnrollment::Disabled, WriteId::random())
         .await
         .expect("insert");
     let (tasks, per_task) = (8, 25);
@@ -219,7 +265,12 @@ async fn no_lost_updates<S: MfaStore + 'static>(store: Arc<S>) {
                     loop {
                         let current = store.load(&id).await.expect("load").expect("present");
                         match store
-                            .save(&id, Some(current.version), &current.record)
+                            .save(
+                                &id,
+                                Some(current.version),
+                                &current.record,
+                                WriteId::random(),
+                            )
                             .await
                         {
                             Ok(_) => break,

@@ -8,15 +8,22 @@
 //! planned outcomes for the next operations of a kind
 //! ([`FaultyStore::plan_loads`], [`FaultyStore::plan_saves`]).
 //!
+//!
+//! A scripted save fault is injected only once every earlier save has
+//! finished, so when racers save at once the faulted save is always the later
+//! one; with [`FaultyStore::gate_loads`] racers can also be made to load the
+//! same version first. Together they script a race meeting a failing
+//! database deterministically, without timing luck.
+//!
 //! ```
 //! use mfa::testkit::faults::{FaultyStore, SaveFault};
-//! use mfa::{Error, MemoryStore, MfaEnrollment, MfaStore};
+//! use mfa::{Error, MemoryStore, MfaEnrollment, MfaStore, WriteId};
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let store = FaultyStore::new(MemoryStore::new());
 //! // The next save is written, but reported as failed.
 //! store.fail_save(1, SaveFault::WrittenButFailed);
-//! let saved = store.save("u", None, &MfaEnrollment::Disabled).await;
+//! let saved = store.save("u", None, &MfaEnrollment::Disabled, WriteId::random()).await;
 //! assert!(matches!(saved, Err(Error::StoreUnavailable(_))));
 //! assert_eq!(store.load("u").await.unwrap().unwrap().version, 1);
 //! assert_eq!((store.saves(), store.loads(), store.faults_injected()), (1, 1, 1));
@@ -25,11 +32,13 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{Barrier, watch};
 
 use crate::enrollment::MfaEnrollment;
 use crate::error::{Error, Result};
-use crate::store::{MfaStore, Versioned};
+use crate::store::{MfaStore, Versioned, WriteId};
 
 /// How a scripted load fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +63,12 @@ pub enum SaveFault {
     /// Just before the save, another writer stores the current record again
     /// (bumping its version), so the save's compare-and-swap genuinely conflicts.
     Conflict,
+    /// The save times out: it reports [`Error::StoreUnavailable`] without
+    /// having written, and the write (with the usual compare-and-swap) lands
+    /// late, right after the next load of this store has read — as when a
+    /// statement the client gave up on still commits on the server. A
+    /// read-back cannot see it; the one after can.
+    TimedOut,
 }
 
 /// Which kind of operation a count refers to.
@@ -63,6 +78,22 @@ enum Kind {
     Save,
 }
 
+/// A save that timed out and has not landed yet.
+#[derive(Debug)]
+struct LateWrite {
+    user_id: String,
+    expected: Option<u64>,
+    record: MfaEnrollment,
+    write_id: WriteId,
+}
+
+/// Loads that wait for each other.
+#[derive(Debug)]
+struct Gate {
+    barrier: Arc<Barrier>,
+    remaining: usize,
+}
+
 #[derive(Debug, Default)]
 struct Script {
     loads: u64,
@@ -70,6 +101,8 @@ struct Script {
     injected: u64,
     load_faults: BTreeMap<u64, LoadFault>,
     save_faults: BTreeMap<u64, SaveFault>,
+    late_writes: Vec<LateWrite>,
+    gate: Option<Gate>,
 }
 
 impl Script {
@@ -91,6 +124,17 @@ impl Script {
 pub struct FaultyStore<S> {
     inner: S,
     script: Mutex<Script>,
+    /// How many saves have finished, for ordering faulted saves after them.
+    saves_done: watch::Sender<u64>,
+}
+
+/// Counts a save as finished when dropped, even if its future is cancelled.
+struct SaveDone<'a>(&'a watch::Sender<u64>);
+
+impl Drop for SaveDone<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|done| *done += 1);
+    }
 }
 
 impl<S> FaultyStore<S> {
@@ -99,7 +143,18 @@ impl<S> FaultyStore<S> {
         FaultyStore {
             inner,
             script: Mutex::new(Script::default()),
+            saves_done: watch::Sender::new(0),
         }
+    }
+
+    /// Makes the next `n` loads wait for each other: each returns only once
+    /// all `n` have read, so `n` concurrent operations start from the same
+    /// version. Needs a multi-threaded runtime (or `n` tasks) to make progress.
+    pub fn gate_loads(&self, n: usize) {
+        self.script().gate = (n > 0).then(|| Gate {
+            barrier: Arc::new(Barrier::new(n)),
+            remaining: n,
+        });
     }
 
     /// The wrapped store, for reading state behind the faults' back.
@@ -175,20 +230,48 @@ impl<S> FaultyStore<S> {
         self.script().injected
     }
 
-    fn next_load(&self) -> Option<LoadFault> {
+    fn next_load(&self) -> (Option<LoadFault>, Option<Arc<Barrier>>) {
         let mut script = self.script();
         let n = script.count(Kind::Load);
         let fault = script.load_faults.remove(&n);
         script.injected += u64::from(fault.is_some());
-        fault
+        let barrier = script.gate.as_mut().map(|gate| {
+            gate.remaining -= 1;
+            Arc::clone(&gate.barrier)
+        });
+        if script.gate.as_ref().is_some_and(|g| g.remaining == 0) {
+            script.gate = None;
+        }
+        (fault, barrier)
     }
 
-    fn next_save(&self) -> Option<SaveFault> {
+    fn next_save(&self) -> (u64, Option<SaveFault>) {
         let mut script = self.script();
         let n = script.count(Kind::Save);
         let fault = script.save_faults.remove(&n);
         script.injected += u64::from(fault.is_some());
-        fault
+        (n, fault)
+    }
+
+    /// Waits until every save before the `n`-th has finished.
+    async fn after_earlier_saves(&self, n: u64) {
+        let mut done = self.saves_done.subscribe();
+        // The sender lives as long as `self`, so this cannot fail.
+        let _ = done.wait_for(|done| *done + 1 >= n).await;
+    }
+}
+
+impl<S: MfaStore> FaultyStore<S> {
+    /// Lands the writes that timed out, each with its compare-and-swap.
+    async fn land_late_writes(&self) {
+        let late = std::mem::take(&mut self.script().late_writes);
+        for w in late {
+            // A late write that conflicts is simply lost, as on a real server.
+            let _ = self
+                .inner
+                .save(&w.user_id, w.expected, &w.record, w.write_id)
+                .await;
+        }
     }
 }
 
@@ -201,13 +284,18 @@ impl<S: MfaStore> MfaStore for FaultyStore<S> {
         &self,
         user_id: &str,
     ) -> impl Future<Output = Result<Option<Versioned<MfaEnrollment>>>> + Send {
-        let fault = self.next_load();
+        let (fault, gate) = self.next_load();
         async move {
-            match fault {
+            let loaded = match fault {
                 None => self.inner.load(user_id).await,
                 Some(LoadFault::Unavailable) => Err(injected()),
                 Some(LoadFault::Corrupt) => Err(Error::CorruptRecord("injected fault".to_owned())),
+            };
+            self.land_late_writes().await;
+            if let Some(barrier) = gate {
+                barrier.wait().await;
             }
+            loaded
         }
     }
 
@@ -216,14 +304,19 @@ impl<S: MfaStore> MfaStore for FaultyStore<S> {
         user_id: &str,
         expected: Option<u64>,
         record: &MfaEnrollment,
+        write_id: WriteId,
     ) -> impl Future<Output = Result<u64>> + Send {
-        let fault = self.next_save();
+        let (n, fault) = self.next_save();
         async move {
+            let _done = SaveDone(&self.saves_done);
+            if fault.is_some() {
+                self.after_earlier_saves(n).await;
+            }
             match fault {
-                None => self.inner.save(user_id, expected, record).await,
+                None => self.inner.save(user_id, expected, record, write_id).await,
                 Some(SaveFault::Unavailable) => Err(injected()),
                 Some(SaveFault::WrittenButFailed) => {
-                    self.inner.save(user_id, expected, record).await?;
+                    self.inner.save(user_id, expected, record, write_id).await?;
                     Err(injected())
                 }
                 Some(SaveFault::Conflict) => {
@@ -232,8 +325,19 @@ impl<S: MfaStore> MfaStore for FaultyStore<S> {
                         Some(v) => (Some(v.version), v.record),
                         None => (None, MfaEnrollment::Disabled),
                     };
-                    self.inner.save(user_id, version, &other).await?;
-                    self.inner.save(user_id, expected, record).await
+                    self.inner
+                        .save(user_id, version, &other, WriteId::random())
+                        .await?;
+                    self.inner.save(user_id, expected, record, write_id).await
+                }
+                Some(SaveFault::TimedOut) => {
+                    self.script().late_writes.push(LateWrite {
+                        user_id: user_id.to_owned(),
+                        expected,
+                        record: record.clone(),
+                        write_id,
+                    });
+                    Err(Error::store_unavailable("injected fault: timed out"))
                 }
             }
         }

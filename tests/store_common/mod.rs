@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use mfa::testkit::conformance::user;
-use mfa::{Error, MfaStore, Reauth, VerifiedBy};
+use mfa::{Error, MfaStore, Reauth, VerifiedBy, WriteId};
 
 use crate::common::{Harness, wrong_code};
 
@@ -104,7 +104,7 @@ pub async fn races_across_stores<S: MfaStore + 'static>(a: S, b: S) {
 /// Two stores on one database increment one record concurrently; no update is lost.
 pub async fn no_lost_updates_across_stores<S: MfaStore + 'static>(a: Arc<S>, b: Arc<S>) {
     let id = user("shared-counter");
-    a.save(&id, None, &mfa::MfaEnrollment::Disabled)
+    a.save(&id, None, &mfa::MfaEnrollment::Disabled, WriteId::random())
         .await
         .unwrap();
     let (tasks, per_task) = (8u64, 20u64);
@@ -121,7 +121,12 @@ pub async fn no_lost_updates_across_stores<S: MfaStore + 'static>(a: Arc<S>, b: 
                     loop {
                         let current = store.load(&id).await.unwrap().unwrap();
                         match store
-                            .save(&id, Some(current.version), &current.record)
+                            .save(
+                                &id,
+                                Some(current.version),
+                                &current.record,
+                                WriteId::random(),
+                            )
                             .await
                         {
                             Ok(_) => break,
