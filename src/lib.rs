@@ -111,6 +111,8 @@ pub use lockout::{Attempts, LockoutPolicy};
 pub use policy::{BackupCodePolicy, MfaConfig, Policy, TotpPolicy};
 pub use secret::TotpSecret;
 pub use service::{Clock, EventSink, Mfa, SystemClock};
+#[cfg(feature = "mysql")]
+pub use store::MysqlStore;
 #[cfg(feature = "postgres")]
 pub use store::PostgresStore;
 #[cfg(feature = "sqlite")]

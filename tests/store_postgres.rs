@@ -214,7 +214,7 @@ async fn concurrent_opens_migrate_once() {
         stores.push(open.await.unwrap().expect("a concurrent open succeeds"));
     }
     let rows = migration_rows(stores[0].pool()).await;
-    assert_eq!(rows, [(1, "mfa_enrollments".to_owned())]);
+    assert_eq!(rows, store_common::migrations());
 
     let id = user("migrate");
     stores[3]

@@ -188,7 +188,7 @@ async fn migrations_run_once() {
         .await
         .unwrap();
     let rows = migration_rows(&first).await;
-    assert_eq!(rows, [(1, "mfa_enrollments".to_owned())]);
+    assert_eq!(rows, store_common::migrations());
     for _ in 0..3 {
         let again = open(&url).await;
         assert_eq!(migration_rows(&again).await, rows);
@@ -211,7 +211,7 @@ async fn concurrent_opens_of_a_fresh_file_all_succeed() {
         for open in opens {
             stores.push(open.await.unwrap().expect("a concurrent open succeeds"));
         }
-        assert_eq!(migration_rows(&stores[0]).await.len(), 1);
+        assert_eq!(migration_rows(&stores[0]).await, store_common::migrations());
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(stores[7].pool())
             .await
@@ -489,5 +489,5 @@ async fn processes_share_one_file() {
         store.load(&id).await.unwrap().unwrap().version,
         3 * CHILD_SAVES
     );
-    assert_eq!(migration_rows(&store).await.len(), 1);
+    assert_eq!(migration_rows(&store).await, store_common::migrations());
 }

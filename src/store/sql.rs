@@ -1,17 +1,35 @@
-//! What the SQL stores share: migrations, version arithmetic, row decoding and
-//! error mapping.
+//! The one SQL store: migrations, load, compare-and-swap save and operation
+//! timeouts, written once over [`sqlx`] for every SQL backend.
 //!
-//! Both stores keep one row per user in `mfa_enrollments` and record the
-//! schema version in a table of their own, `mfa_schema_migrations`, so that
-//! they never touch the `_sqlx_migrations` table of a host that runs its own
-//! sqlx migrations in the same database.
+//! A backend (SQLite, PostgreSQL, MySQL) implements [`Backend`]: its
+//! statements, how it serialises migrations across processes, and which user
+//! ids it cannot hold. Its public type is declared with [`sql_store!`], a
+//! newtype over [`SqlStore`] to which the backend adds only its own `connect`.
+//!
+//! Every store keeps one row per user in `mfa_enrollments` and records the
+//! schema version in a table of its own, `mfa_schema_migrations`, so that it
+//! never touches the `_sqlx_migrations` table of a host that runs its own sqlx
+//! migrations in the same database.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use sqlx::pool::PoolConnection;
+use sqlx::{
+    Connection, Database, Encode, Executor, FromRow, IntoArguments, Pool, SqlSafeStr, Transaction,
+    Type,
+};
 
 use super::{Versioned, WriteId, next_version};
 use crate::enrollment::MfaEnrollment;
 use crate::error::{Error, Result};
 
+/// How long any one load or save may take, unless set with `with_timeout`.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// One step of the crate's schema. Steps are applied in order, each once,
-/// inside one transaction together with the row that records it.
+/// together with the row that records it.
 pub(crate) struct Migration {
     /// 1, 2, 3, …: never reused, never renumbered.
     pub version: i64,
@@ -20,6 +38,346 @@ pub(crate) struct Migration {
     /// One or more statements.
     pub sql: &'static str,
 }
+
+/// What a SQL database brings to [`SqlStore`]: its statements and what is
+/// truly its own. Statements bind their parameters in the order given, so the
+/// same binding serves numbered (`$1`, `?1`) and positional (`?`) placeholders.
+pub(crate) trait Backend: Send + Sync + 'static {
+    /// The sqlx driver.
+    type Db: Database;
+
+    /// The database's name in messages.
+    const NAME: &'static str;
+
+    /// The crate's schema, oldest first. Never edit a released step; add one.
+    const MIGRATIONS: &'static [Migration];
+
+    /// Creates `mfa_schema_migrations(version, description, applied_at)` if it
+    /// is missing.
+    const CREATE_MIGRATIONS_TABLE: &'static str;
+
+    /// Records an applied step. Binds: version, description.
+    const RECORD_MIGRATION: &'static str;
+
+    /// Opens the transaction the migrations run in.
+    const BEGIN_MIGRATION: &'static str = "BEGIN";
+
+    /// Whether [`Backend::lock_migrations`] takes a lock that the session, not
+    /// the transaction, holds. The connection that migrated is then closed
+    /// rather than pooled if migrating fails or is cancelled, so that the lock
+    /// never outlives the attempt.
+    const SESSION_LOCK: bool = false;
+
+    /// One user's `version, write_id, record`. Binds: user id.
+    const SELECT: &'static str;
+
+    /// A user's first record, at version 1: writes nothing (or fails with a
+    /// unique violation) if the user has a row. Binds: user id, version,
+    /// record, write id.
+    const INSERT: &'static str;
+
+    /// The compare-and-swap. Binds: new version, record, write id, user id,
+    /// expected version.
+    const UPDATE: &'static str;
+
+    /// Serialises migrations across processes: run first in the migration
+    /// transaction, it waits until no other process is migrating.
+    fn lock_migrations(
+        conn: &mut <Self::Db as Database>::Connection,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Releases what [`Backend::lock_migrations`] took, after the commit.
+    fn unlock_migrations(
+        conn: &mut <Self::Db as Database>::Connection,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = conn;
+        std::future::ready(Ok(()))
+    }
+
+    /// The rows a statement changed.
+    fn rows_affected(done: &<Self::Db as Database>::QueryResult) -> u64;
+
+    /// Why this database cannot hold `user_id`, if it cannot. No such user
+    /// has a record, and saving one is [`Error::InvalidInput`].
+    fn unstorable(user_id: &str) -> Option<&'static str> {
+        let _ = user_id;
+        None
+    }
+}
+
+/// A versioned compare-and-swap store on a sqlx pool of backend `B`.
+#[derive(Debug)]
+pub(crate) struct SqlStore<B: Backend> {
+    pool: Pool<B::Db>,
+    timeout: Duration,
+    backend: PhantomData<B>,
+}
+
+impl<B: Backend> Clone for SqlStore<B> {
+    fn clone(&self) -> Self {
+        SqlStore {
+            pool: self.pool.clone(),
+            timeout: self.timeout,
+            backend: PhantomData,
+        }
+    }
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// The underlying pool.
+    pub(crate) fn pool(&self) -> &Pool<B::Db> {
+        &self.pool
+    }
+
+    /// Sets the bound on each load and save.
+    pub(crate) fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Runs `work` within the operation timeout.
+    async fn bounded<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::store_unavailable(format!(
+                    "the {} store did not answer within {:?}",
+                    B::NAME,
+                    self.timeout
+                )))
+            })
+    }
+}
+
+impl<B: Backend> SqlStore<B>
+where
+    for<'c> &'c mut <B::Db as Database>::Connection: Executor<'c, Database = B::Db>,
+    <B::Db as Database>::Arguments: IntoArguments<B::Db>,
+    i64: Type<B::Db> + for<'q> Encode<'q, B::Db>,
+    String: Type<B::Db> + for<'q> Encode<'q, B::Db>,
+    Vec<u8>: Type<B::Db> + for<'q> Encode<'q, B::Db>,
+    for<'r> (i64,): FromRow<'r, <B::Db as Database>::Row>,
+    for<'r> (i64, Option<Vec<u8>>, String): FromRow<'r, <B::Db as Database>::Row>,
+{
+    /// A store on `pool`, its schema created or migrated, with the default
+    /// operation timeout (which also bounds the migration).
+    pub(crate) async fn open(pool: Pool<B::Db>) -> Result<Self> {
+        let store = SqlStore {
+            pool,
+            timeout: DEFAULT_TIMEOUT,
+            backend: PhantomData,
+        };
+        store.bounded(store.migrate()).await?;
+        Ok(store)
+    }
+
+    /// Applies the missing migrations in one transaction that first takes the
+    /// backend's migration lock, so that of several processes starting at once
+    /// one migrates and the others wait and then find the work done.
+    async fn migrate(&self) -> Result<()> {
+        let conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(Error::store_unavailable)?;
+        let mut conn = Migrating {
+            conn,
+            done: !B::SESSION_LOCK,
+        };
+        let mut tx = conn
+            .conn
+            // A `SqlStr`, not the `&'static str`: a future holding the latter
+            // is not provably `Send` for every lifetime.
+            .begin_with(B::BEGIN_MIGRATION.into_sql_str())
+            .await
+            .map_err(Error::store_unavailable)?;
+        B::lock_migrations(&mut tx).await?;
+        apply::<B>(&mut tx)
+            .await
+            .map_err(Error::store_unavailable)?;
+        tx.commit().await.map_err(Error::store_unavailable)?;
+        B::unlock_migrations(&mut conn.conn).await?;
+        conn.done = true;
+        Ok(())
+    }
+
+    /// Loads the user's row.
+    pub(crate) async fn load(&self, user_id: &str) -> Result<Option<Versioned<MfaEnrollment>>> {
+        if B::unstorable(user_id).is_some() {
+            return Ok(None);
+        }
+        let query = sqlx::query_as::<_, (i64, Option<Vec<u8>>, String)>(B::SELECT)
+            .bind(user_id.to_owned())
+            .fetch_optional(&self.pool);
+        let row = self
+            .bounded(async { query.await.map_err(db_error) })
+            .await?;
+        row.map(|(version, write_id, record)| decode_row(version, write_id.as_deref(), &record))
+            .transpose()
+    }
+
+    /// The compare-and-swap save of [`MfaStore::save`](super::MfaStore::save).
+    pub(crate) async fn save(
+        &self,
+        user_id: &str,
+        expected: Option<u64>,
+        record: &MfaEnrollment,
+        write_id: WriteId,
+    ) -> Result<u64> {
+        if let Some(reason) = B::unstorable(user_id) {
+            return Err(Error::InvalidInput(reason));
+        }
+        let Some((expected, new)) = cas_versions(expected) else {
+            return Err(Error::StoreConflict);
+        };
+        let (user_id, record, write_id) = (
+            user_id.to_owned(),
+            record.to_json(),
+            write_id.to_bytes().to_vec(),
+        );
+        let query = match expected {
+            None => sqlx::query(B::INSERT)
+                .bind(user_id)
+                .bind(new)
+                .bind(record)
+                .bind(write_id),
+            Some(expected) => sqlx::query(B::UPDATE)
+                .bind(new)
+                .bind(record)
+                .bind(write_id)
+                .bind(user_id)
+                .bind(expected),
+        };
+        let done = self
+            .bounded(async {
+                match query.execute(&self.pool).await {
+                    // Backends without `ON CONFLICT DO NOTHING` refuse the
+                    // second first record outright.
+                    Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(0),
+                    Err(e) => Err(db_error(e)),
+                    Ok(done) => Ok(B::rows_affected(&done)),
+                }
+            })
+            .await?;
+        cas_outcome(done, new)
+    }
+}
+
+/// The connection migrations run on. When the backend's migration lock is
+/// held by the session, the connection is closed, not pooled, unless the
+/// migration finished: an error or a cancelled future must not leave the lock
+/// with an idle pooled connection.
+struct Migrating<DB: Database> {
+    conn: PoolConnection<DB>,
+    done: bool,
+}
+
+impl<DB: Database> Drop for Migrating<DB> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+/// Creates the migrations table if needed and applies the pending steps,
+/// each with the row that records it, inside the migration transaction.
+async fn apply<B: Backend>(tx: &mut Transaction<'_, B::Db>) -> sqlx::Result<()>
+where
+    for<'c> &'c mut <B::Db as Database>::Connection: Executor<'c, Database = B::Db>,
+    <B::Db as Database>::Arguments: IntoArguments<B::Db>,
+    i64: Type<B::Db> + for<'q> Encode<'q, B::Db>,
+    String: Type<B::Db> + for<'q> Encode<'q, B::Db>,
+    for<'r> (i64,): FromRow<'r, <B::Db as Database>::Row>,
+{
+    sqlx::raw_sql(B::CREATE_MIGRATIONS_TABLE)
+        .execute(&mut **tx)
+        .await?;
+    let (applied,): (i64,) =
+        sqlx::query_as("SELECT COALESCE(MAX(version), 0) FROM mfa_schema_migrations")
+            .fetch_one(&mut **tx)
+            .await?;
+    for migration in pending(B::MIGRATIONS, applied) {
+        sqlx::raw_sql(migration.sql).execute(&mut **tx).await?;
+        sqlx::query(B::RECORD_MIGRATION)
+            .bind(migration.version)
+            .bind(migration.description.to_owned())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Declares the public type of a SQL store: a newtype over [`SqlStore`] with
+/// `from_pool`, `with_timeout`, `pool` and its [`MfaStore`](super::MfaStore)
+/// implementation. The backend's module adds its own `connect`.
+macro_rules! sql_store {
+    (
+        $(#[$attr:meta])*
+        pub struct $name:ident(SqlStore<$backend:ty>);
+        pool: $pool:ty;
+    ) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone)]
+        pub struct $name(crate::store::sql::SqlStore<$backend>);
+
+        impl $name {
+            #[doc = concat!(
+                "Uses a pool the host already has (for example the one holding its ",
+                "users table) and creates or migrates the schema in it. The pool's own ",
+                "settings apply (see [`", stringify!($name), "::connect`] for the ones ",
+                "this store chooses; give the pool an acquire timeout of a few seconds), ",
+                "and every load and save is still bounded by the store's operation ",
+                "timeout (10 s unless set with [`", stringify!($name), "::with_timeout`]).",
+            )]
+            ///
+            /// # Errors
+            /// [`Error::StoreUnavailable`](crate::Error::StoreUnavailable) if the
+            /// schema cannot be created or migrated within the operation timeout.
+            pub async fn from_pool(pool: $pool) -> crate::Result<Self> {
+                crate::store::sql::SqlStore::open(pool).await.map(Self)
+            }
+
+            /// Sets how long any one load or save may take before it fails with
+            /// [`Error::StoreUnavailable`](crate::Error::StoreUnavailable)
+            /// (default 10 s). A save that times out may or may not have been
+            /// written, exactly as when the connection drops while the database
+            /// commits; either way the caller sees an error and no one-time
+            /// output.
+            pub fn with_timeout(self, timeout: std::time::Duration) -> Self {
+                Self(self.0.with_timeout(timeout))
+            }
+
+            /// The underlying pool, for the host's own queries.
+            pub fn pool(&self) -> &$pool {
+                self.0.pool()
+            }
+        }
+
+        impl crate::store::MfaStore for $name {
+            fn load(
+                &self,
+                user_id: &str,
+            ) -> impl std::future::Future<
+                Output = crate::Result<Option<crate::store::Versioned<crate::MfaEnrollment>>>,
+            > + Send {
+                self.0.load(user_id)
+            }
+
+            fn save(
+                &self,
+                user_id: &str,
+                expected: Option<u64>,
+                record: &crate::MfaEnrollment,
+                write_id: crate::store::WriteId,
+            ) -> impl std::future::Future<Output = crate::Result<u64>> + Send {
+                self.0.save(user_id, expected, record, write_id)
+            }
+        }
+    };
+}
+
+pub(crate) use sql_store;
 
 /// The migrations a store has not applied yet, given the highest applied version.
 ///
@@ -143,5 +501,31 @@ mod tests {
             db_error(sqlx::Error::Decode("bad".into())),
             Error::CorruptRecord(_)
         ));
+    }
+
+    #[test]
+    fn pending_steps_are_the_newer_ones() {
+        const STEPS: &[Migration] = &[
+            Migration {
+                version: 1,
+                description: "one",
+                sql: "",
+            },
+            Migration {
+                version: 2,
+                description: "two",
+                sql: "",
+            },
+        ];
+        let versions = |applied| {
+            pending(STEPS, applied)
+                .map(|m| m.version)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(versions(0), [1, 2]);
+        assert_eq!(versions(1), [2]);
+        assert_eq!(versions(2), [] as [i64; 0]);
+        // A database migrated by a newer release is used as it is.
+        assert_eq!(versions(3), [] as [i64; 0]);
     }
 }

@@ -1,81 +1,124 @@
-//! The SQLite store (feature `sqlite`).
+//! The SQLite store (feature `sqlite`): SQLite's statements, connection
+//! set-up and migration lock for the shared SQL store.
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteQueryResult,
+};
 
-use super::sql::{self, Migration, db_error};
-use super::{MfaStore, Versioned, WriteId};
-use crate::enrollment::MfaEnrollment;
+use super::sql::{Backend, Migration, sql_store};
 use crate::error::{Error, Result};
 
-/// The crate's schema, oldest first. Never edit a released step; add one.
-const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        description: "mfa_enrollments",
-        sql: "CREATE TABLE mfa_enrollments (
-              user_id    TEXT    NOT NULL PRIMARY KEY,
-              version    INTEGER NOT NULL CHECK (version > 0),
-              record     TEXT    NOT NULL,
-              updated_at INTEGER NOT NULL
-          ) WITHOUT ROWID",
-    },
-    Migration {
-        version: 2,
-        description: "mfa_enrollments.write_id",
-        // NULL for rows written before: they load as `WriteId::NONE`.
-        sql: "ALTER TABLE mfa_enrollments ADD COLUMN write_id BLOB",
-    },
-];
-
-const INSERT: &str = "INSERT INTO mfa_enrollments (user_id, version, record, write_id, updated_at)
-     VALUES (?1, ?2, ?3, ?4, CAST(strftime('%s', 'now') AS INTEGER))
-     ON CONFLICT (user_id) DO NOTHING";
-
-const UPDATE: &str = "UPDATE mfa_enrollments
-     SET version = ?2, record = ?3, write_id = ?4,
-         updated_at = CAST(strftime('%s', 'now') AS INTEGER)
-     WHERE user_id = ?1 AND version = ?5";
-
-/// How long a writer waits for another connection's write lock before the
-/// operation fails with [`Error::StoreUnavailable`].
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Keeps enrollments in a SQLite database through a [`sqlx`] pool.
-///
-/// One row per user in `mfa_enrollments(user_id, version, record, updated_at)`,
-/// the record being [`MfaEnrollment::to_json`]. Every save is a single
-/// statement that only writes if the stored version is still the expected one,
-/// so several tasks, pools or processes can share one database file. The schema
-/// is created or migrated when the store is opened; its version is kept in
-/// `mfa_schema_migrations`, apart from sqlx's own `_sqlx_migrations`, so a host
-/// may run its own migrations in the same database.
-///
-/// A database that is missing, locked for longer than the busy timeout,
-/// unreadable or not a database at all gives [`Error::StoreUnavailable`]; a
-/// row that does not decode gives [`Error::CorruptRecord`].
-///
-/// ```
-/// use mfa::{MfaStore, SqliteStore};
-///
-/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let store = SqliteStore::connect("sqlite::memory:").await?;
-/// assert!(store.load("alice").await?.is_none());
-/// let version = store.save("alice", None, &mfa::MfaEnrollment::Disabled, mfa::WriteId::random()).await?;
-/// assert_eq!(version, 1);
-/// // A stale version writes nothing.
-/// assert!(matches!(
-///     store.save("alice", None, &mfa::MfaEnrollment::Disabled, mfa::WriteId::random()).await,
-///     Err(mfa::Error::StoreConflict)
-/// ));
-/// # Ok::<(), mfa::Error>(())
-/// # }).unwrap();
-/// ```
+/// SQLite for [`SqlStore`](super::sql::SqlStore).
 #[derive(Debug, Clone)]
-pub struct SqliteStore {
-    pool: SqlitePool,
+pub(crate) struct Sqlite;
+
+impl Backend for Sqlite {
+    type Db = sqlx::Sqlite;
+    const NAME: &'static str = "SQLite";
+    const MIGRATIONS: &'static [Migration] = &[
+        Migration {
+            version: 1,
+            description: "mfa_enrollments",
+            sql: "CREATE TABLE mfa_enrollments (
+                  user_id    TEXT    NOT NULL PRIMARY KEY,
+                  version    INTEGER NOT NULL CHECK (version > 0),
+                  record     TEXT    NOT NULL,
+                  updated_at INTEGER NOT NULL
+              ) WITHOUT ROWID",
+        },
+        Migration {
+            version: 2,
+            description: "mfa_enrollments.write_id",
+            // NULL for rows written before: they load as `WriteId::NONE`.
+            sql: "ALTER TABLE mfa_enrollments ADD COLUMN write_id BLOB",
+        },
+    ];
+    const CREATE_MIGRATIONS_TABLE: &'static str =
+        "CREATE TABLE IF NOT EXISTS mfa_schema_migrations (
+             version     INTEGER NOT NULL PRIMARY KEY,
+             description TEXT    NOT NULL,
+             applied_at  INTEGER NOT NULL
+         )";
+    const RECORD_MIGRATION: &'static str =
+        "INSERT INTO mfa_schema_migrations (version, description, applied_at)
+         VALUES (?1, ?2, CAST(strftime('%s', 'now') AS INTEGER))";
+    /// The write lock is taken first, so a second process opening the same
+    /// file at the same moment waits (busy timeout) and then finds the work done.
+    const BEGIN_MIGRATION: &'static str = "BEGIN IMMEDIATE";
+    const SELECT: &'static str =
+        "SELECT version, write_id, record FROM mfa_enrollments WHERE user_id = ?1";
+    const INSERT: &'static str =
+        "INSERT INTO mfa_enrollments (user_id, version, record, write_id, updated_at)
+         VALUES (?1, ?2, ?3, ?4, CAST(strftime('%s', 'now') AS INTEGER))
+         ON CONFLICT (user_id) DO NOTHING";
+    const UPDATE: &'static str = "UPDATE mfa_enrollments
+         SET version = ?1, record = ?2, write_id = ?3,
+             updated_at = CAST(strftime('%s', 'now') AS INTEGER)
+         WHERE user_id = ?4 AND version = ?5";
+
+    async fn lock_migrations(_: &mut SqliteConnection) -> Result<()> {
+        // `BEGIN IMMEDIATE` holds the database's write lock already.
+        Ok(())
+    }
+
+    fn rows_affected(done: &SqliteQueryResult) -> u64 {
+        done.rows_affected()
+    }
+}
+
+/// How long a statement waits for another connection's write lock before the
+/// operation fails with [`Error::StoreUnavailable`]: shorter than the
+/// operation timeout, so that SQLite gives up (and writes nothing) before
+/// the caller does.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+sql_store! {
+    /// Keeps enrollments in a SQLite database through a [`sqlx`] pool.
+    ///
+    /// One row per user in `mfa_enrollments(user_id, version, record, write_id,
+    /// updated_at)`, the record being [`MfaEnrollment::to_json`](crate::MfaEnrollment::to_json).
+    /// Every save is a single statement that only writes if the stored version
+    /// is still the expected one, so several tasks, pools or processes can share
+    /// one database file. The schema is created or migrated when the store is
+    /// opened, in a `BEGIN IMMEDIATE` transaction; its version is kept in
+    /// `mfa_schema_migrations`, apart from sqlx's own `_sqlx_migrations`, so a
+    /// host may run its own migrations in the same database.
+    ///
+    /// A database that is missing, locked for longer than the busy timeout,
+    /// unreadable or not a database at all, or a load or save that takes longer
+    /// than the operation timeout ([`SqliteStore::with_timeout`]), gives
+    /// [`Error::StoreUnavailable`]; a row that does not decode gives
+    /// [`Error::CorruptRecord`](crate::Error::CorruptRecord).
+    ///
+    /// With [`SqliteStore::from_pool`], WAL mode and a busy timeout of a few
+    /// seconds (sqlx's default is 5 s) are recommended when several processes
+    /// share the file. Switching a fresh file to WAL fails (SQLITE_BUSY) rather
+    /// than waits when another process does the same at that moment;
+    /// [`SqliteStore::connect`] retries it, a host pool opening a fresh file
+    /// from several processes at once must do the same.
+    ///
+    /// ```
+    /// use mfa::{MfaStore, SqliteStore};
+    ///
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let store = SqliteStore::connect("sqlite::memory:").await?;
+    /// assert!(store.load("alice").await?.is_none());
+    /// let version = store.save("alice", None, &mfa::MfaEnrollment::Disabled, mfa::WriteId::random()).await?;
+    /// assert_eq!(version, 1);
+    /// // A stale version writes nothing.
+    /// assert!(matches!(
+    ///     store.save("alice", None, &mfa::MfaEnrollment::Disabled, mfa::WriteId::random()).await,
+    ///     Err(mfa::Error::StoreConflict)
+    /// ));
+    /// # Ok::<(), mfa::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub struct SqliteStore(SqlStore<Sqlite>);
+    pool: SqlitePool;
 }
 
 impl SqliteStore {
@@ -84,9 +127,10 @@ impl SqliteStore {
     /// `url` is a sqlx SQLite URL: `sqlite://path/to/mfa.db?mode=rwc` creates
     /// the file if it is missing (without `mode=rwc` a missing file is an
     /// error), `sqlite::memory:` is a private in-memory database. File
-    /// databases are opened in WAL mode with a 10 s busy timeout and foreign
+    /// databases are opened in WAL mode with a 5 s busy timeout and foreign
     /// keys on; an in-memory database lives in one connection that is kept
-    /// open for the life of the pool.
+    /// open for the life of the pool. Any load or save fails after 10 s
+    /// (see [`SqliteStore::with_timeout`]).
     ///
     /// # Errors
     /// [`Error::StoreUnavailable`] if the database cannot be opened or migrated;
@@ -132,28 +176,6 @@ impl SqliteStore {
         .map_err(Error::store_unavailable)?;
         Self::from_pool(pool).await
     }
-
-    /// Uses a pool the host already has (for example the one holding its
-    /// users table) and creates or migrates the schema in it.
-    ///
-    /// The pool's own settings apply; WAL mode and a busy timeout of a few
-    /// seconds (sqlx's default is 5 s) are recommended when several processes
-    /// share the file. Switching a fresh file to WAL fails (SQLITE_BUSY)
-    /// rather than waits when another process does the same at that moment;
-    /// [`SqliteStore::connect`] retries it, a host pool opening a fresh file
-    /// from several processes at once must do the same.
-    ///
-    /// # Errors
-    /// [`Error::StoreUnavailable`] if the schema cannot be created or migrated.
-    pub async fn from_pool(pool: SqlitePool) -> Result<Self> {
-        migrate(&pool).await?;
-        Ok(SqliteStore { pool })
-    }
-
-    /// The underlying pool, for the host's own queries.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
 }
 
 /// Switches a file database to WAL before the pool opens it. Changing the
@@ -191,84 +213,4 @@ fn is_busy(e: &sqlx::Error) -> bool {
         .and_then(|d| d.code())
         .and_then(|code| code.parse::<i32>().ok())
         .is_some_and(|code| matches!(code & 0xff, 5 | 6))
-}
-
-/// Applies the missing migrations in one `BEGIN IMMEDIATE` transaction: the
-/// write lock is taken first, so a second process opening the same file at
-/// the same moment waits (busy timeout) and then finds the work done.
-async fn migrate(pool: &SqlitePool) -> Result<()> {
-    let mut tx = pool
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(Error::store_unavailable)?;
-    sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS mfa_schema_migrations (
-             version     INTEGER NOT NULL PRIMARY KEY,
-             description TEXT    NOT NULL,
-             applied_at  INTEGER NOT NULL
-         )",
-    )
-    .execute(&mut *tx)
-    .await
-    .map_err(Error::store_unavailable)?;
-    let applied: i64 =
-        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM mfa_schema_migrations")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(Error::store_unavailable)?;
-    for migration in sql::pending(MIGRATIONS, applied) {
-        sqlx::raw_sql(migration.sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(Error::store_unavailable)?;
-        sqlx::query(
-            "INSERT INTO mfa_schema_migrations (version, description, applied_at)
-             VALUES (?, ?, CAST(strftime('%s', 'now') AS INTEGER))",
-        )
-        .bind(migration.version)
-        .bind(migration.description)
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::store_unavailable)?;
-    }
-    tx.commit().await.map_err(Error::store_unavailable)
-}
-
-impl MfaStore for SqliteStore {
-    async fn load(&self, user_id: &str) -> Result<Option<Versioned<MfaEnrollment>>> {
-        let row: Option<(i64, Option<Vec<u8>>, String)> = sqlx::query_as(
-            "SELECT version, write_id, record FROM mfa_enrollments WHERE user_id = ?1",
-        )
-        .bind(user_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_error)?;
-        row.map(|(version, write_id, record)| {
-            sql::decode_row(version, write_id.as_deref(), &record)
-        })
-        .transpose()
-    }
-
-    async fn save(
-        &self,
-        user_id: &str,
-        expected: Option<u64>,
-        record: &MfaEnrollment,
-        write_id: WriteId,
-    ) -> Result<u64> {
-        let Some((expected, new)) = sql::cas_versions(expected) else {
-            return Err(Error::StoreConflict);
-        };
-        let query = sqlx::query(if expected.is_none() { INSERT } else { UPDATE })
-            .bind(user_id)
-            .bind(new)
-            .bind(record.to_json())
-            .bind(write_id.to_bytes().to_vec());
-        let query = match expected {
-            None => query,
-            Some(expected) => query.bind(expected),
-        };
-        let done = query.execute(&self.pool).await.map_err(db_error)?;
-        sql::cas_outcome(done.rows_affected(), new)
-    }
 }

@@ -197,6 +197,8 @@ async fn awkward_user_ids<S: MfaStore>(store: &S) {
         format!("ユーザー{suffix}"),
         format!("o'brien\"; DROP TABLE users; --{suffix}"),
         format!("{}{suffix}", "x".repeat(200)),
+        // 255 characters, nearly all of them four bytes of UTF-8.
+        format!("{}{suffix}", "𝄞".repeat(255 - suffix.chars().count())),
         format!("white space\tand\nnewline{suffix}"),
         format!("%_wildcards_%{suffix}"),
     ];
@@ -211,11 +213,68 @@ async fn awkward_user_ids<S: MfaStore>(store: &S) {
             "conformance: user id {id:?} must round-trip"
         );
     }
-    let prefix = &ids[4][..13];
+    let prefix = &ids[5][..13];
     assert!(
         store.load(prefix).await.expect("load").is_none(),
         "conformance: user ids match exactly, not as patterns"
     );
+    look_alike_user_ids(store).await;
+}
+
+/// Ids that a case-insensitive, space-padding or Unicode-normalizing
+/// comparison (a database's default text collation, say) would take for one
+/// another: each is a user of its own.
+async fn look_alike_user_ids<S: MfaStore>(store: &S) {
+    let suffix = user("");
+    let groups = [
+        // Case.
+        vec![
+            format!("Alice{suffix}"),
+            format!("alice{suffix}"),
+            format!("ALICE{suffix}"),
+        ],
+        // Trailing spaces.
+        vec![
+            format!("bob{suffix}"),
+            format!("bob{suffix} "),
+            format!("bob{suffix}  "),
+        ],
+        // Unicode normalization: composed and decomposed é, ß and ss, the fi
+        // ligature and f i.
+        vec![
+            format!("caf\u{e9}{suffix}"),
+            format!("cafe\u{301}{suffix}"),
+            format!("stra\u{df}e{suffix}"),
+            format!("strasse{suffix}"),
+            format!("\u{fb01}le{suffix}"),
+            format!("file{suffix}"),
+        ],
+    ];
+    for ids in &groups {
+        let mut saved = Vec::new();
+        for id in ids {
+            let write_id = WriteId::random();
+            let result = store
+                .save(id, None, &MfaEnrollment::Disabled, write_id)
+                .await;
+            assert!(
+                matches!(result, Ok(1)),
+                "conformance: user id {id:?} must be a user of its own, not one of {saved:?} \
+                 (compare user ids byte for byte: no case folding, padding or normalization); \
+                 its first save gave {result:?}",
+                saved = saved.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+            );
+            saved.push((id, write_id));
+        }
+        for (id, write_id) in saved {
+            let loaded = store.load(id).await.expect("load").expect("present");
+            assert_eq!(
+                (loaded.version, loaded.write_id),
+                (1, write_id),
+                "conformance: user id {id:?} must load its own record"
+            );
+        }
+    }
 }
 
 async fn concurrent_saves_have_one_winner<S: MfaStore + 'static>(store: Arc<S>) {

@@ -9,6 +9,14 @@ use mfa::{Error, MfaStore, Reauth, VerifiedBy, WriteId};
 
 use crate::common::{Harness, wrong_code};
 
+/// The rows of `mfa_schema_migrations` once every step of this release is applied.
+pub fn migrations() -> Vec<(i64, String)> {
+    vec![
+        (1, "mfa_enrollments".to_owned()),
+        (2, "mfa_enrollments.write_id".to_owned()),
+    ]
+}
+
 /// The documented flow through `Mfa` over `store`.
 pub async fn service_flow<S: MfaStore + 'static>(store: S) {
     let h = Harness::new(store, |_| {});

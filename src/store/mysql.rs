@@ -1,0 +1,190 @@
+//! The MySQL store (feature `mysql`; MariaDB 10.11 or later, MySQL 8): MySQL's
+//! statements, connection set-up and migration lock for the shared SQL store.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::Executor;
+use sqlx::mysql::{
+    MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions, MySqlQueryResult,
+};
+
+use super::sql::{Backend, Migration, sql_store};
+use crate::error::{Error, Result};
+
+/// MySQL and MariaDB for [`SqlStore`](super::sql::SqlStore).
+#[derive(Debug, Clone)]
+pub(crate) struct Mysql;
+
+/// The longest user id the `user_id` column holds, in bytes of UTF-8: at
+/// least 256 characters of any script.
+const MAX_USER_ID_BYTES: usize = 1024;
+
+impl Backend for Mysql {
+    type Db = sqlx::MySql;
+    const NAME: &'static str = "MySQL";
+    /// MySQL commits before and after every DDL statement, so a step and the
+    /// row recording it are not one transaction here: each step must be safe
+    /// to run again after a crash between the two.
+    const MIGRATIONS: &'static [Migration] = &[
+        Migration {
+            version: 1,
+            description: "mfa_enrollments",
+            // User ids are bytes, compared exactly: text columns with the
+            // default collations would make 'Alice' = 'alice' and 'a' = 'a '.
+            sql: "CREATE TABLE IF NOT EXISTS mfa_enrollments (
+                  user_id    VARBINARY(1024) NOT NULL PRIMARY KEY,
+                  version    BIGINT          NOT NULL,
+                  record     MEDIUMTEXT      CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+                  write_id   VARBINARY(16)   NULL,
+                  updated_at DATETIME        NOT NULL,
+                  CONSTRAINT mfa_enrollments_version_check CHECK (version > 0)
+              ) ENGINE = InnoDB ROW_FORMAT = DYNAMIC",
+        },
+        Migration {
+            version: 2,
+            description: "mfa_enrollments.write_id",
+            // No MySQL database predates write identities: step 1 has the column.
+            sql: "DO 0",
+        },
+    ];
+    const CREATE_MIGRATIONS_TABLE: &'static str =
+        "CREATE TABLE IF NOT EXISTS mfa_schema_migrations (
+             version     BIGINT       NOT NULL PRIMARY KEY,
+             description VARCHAR(255) CHARACTER SET utf8mb4 NOT NULL,
+             applied_at  DATETIME     NOT NULL
+         ) ENGINE = InnoDB";
+    const RECORD_MIGRATION: &'static str =
+        "INSERT INTO mfa_schema_migrations (version, description, applied_at)
+         VALUES (?, ?, UTC_TIMESTAMP())";
+    const SESSION_LOCK: bool = true;
+    const SELECT: &'static str =
+        "SELECT version, write_id, record FROM mfa_enrollments WHERE user_id = ?";
+    /// A second first record fails with a duplicate key, which is a conflict.
+    const INSERT: &'static str =
+        "INSERT INTO mfa_enrollments (user_id, version, record, write_id, updated_at)
+         VALUES (?, ?, ?, ?, UTC_TIMESTAMP())";
+    /// sqlx connects with CLIENT_FOUND_ROWS, so the rows affected are the rows
+    /// matched (and the version changes anyway).
+    const UPDATE: &'static str = "UPDATE mfa_enrollments
+         SET version = ?, record = ?, write_id = ?, updated_at = UTC_TIMESTAMP()
+         WHERE user_id = ? AND version = ?";
+
+    /// A named lock, per database: held by the session across the commits
+    /// that DDL makes, and released by [`Backend::unlock_migrations`].
+    async fn lock_migrations(conn: &mut MySqlConnection) -> Result<()> {
+        let (taken,): (Option<i64>,) = sqlx::query_as(
+            "SELECT GET_LOCK(CONCAT('mfa_schema_migrations.', MD5(DATABASE())), 10)",
+        )
+        .fetch_one(conn)
+        .await
+        .map_err(Error::store_unavailable)?;
+        match taken {
+            Some(1) => Ok(()),
+            Some(_) => Err(Error::store_unavailable(
+                "another process held the MySQL migration lock for 10 s",
+            )),
+            None => Err(Error::store_unavailable(
+                "the MySQL migration lock could not be taken (is a database selected?)",
+            )),
+        }
+    }
+
+    async fn unlock_migrations(conn: &mut MySqlConnection) -> Result<()> {
+        sqlx::query("DO RELEASE_LOCK(CONCAT('mfa_schema_migrations.', MD5(DATABASE())))")
+            .execute(conn)
+            .await
+            .map_err(Error::store_unavailable)
+            .map(drop)
+    }
+
+    fn rows_affected(done: &MySqlQueryResult) -> u64 {
+        done.rows_affected()
+    }
+
+    fn unstorable(user_id: &str) -> Option<&'static str> {
+        (user_id.len() > MAX_USER_ID_BYTES)
+            .then_some("a user id stored in MySQL is at most 1024 bytes of UTF-8")
+    }
+}
+
+/// Waiting for a pooled connection (or for a new one to be set up) beyond this fails.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The server gives up waiting for a row lock after this many seconds
+/// (`innodb_lock_wait_timeout`), on connections of [`MysqlStore::connect`].
+const LOCK_WAIT_TIMEOUT_SECS: u32 = 5;
+
+sql_store! {
+    /// Keeps enrollments in MySQL 8 or MariaDB (10.11 or later) through a
+    /// [`sqlx`] pool: like [`PostgresStore`](crate::PostgresStore), a store
+    /// for several application servers sharing one database.
+    ///
+    /// One row per user in `mfa_enrollments(user_id, version, record, write_id,
+    /// updated_at)`, an InnoDB table, the record being
+    /// [`MfaEnrollment::to_json`](crate::MfaEnrollment::to_json). User ids are
+    /// kept as `VARBINARY`, so they match byte for byte: `Alice` and `alice`,
+    /// or `a` and `a `, are different users, as in every store. Every save is
+    /// a single `INSERT` (a duplicate key is a conflict) or
+    /// `UPDATE … WHERE version = ?`, so the compare-and-swap holds across
+    /// processes. The schema is created or migrated when the store is opened,
+    /// under a named lock (`GET_LOCK`) so that servers starting together do not
+    /// race; its version is kept in `mfa_schema_migrations`, apart from sqlx's
+    /// own `_sqlx_migrations`. Tables are created in the connection's database.
+    ///
+    /// A database that is down, unreachable or too slow gives
+    /// [`Error::StoreUnavailable`] within bounded time (see [`MysqlStore::connect`]);
+    /// a row that does not decode gives [`Error::CorruptRecord`](crate::Error::CorruptRecord).
+    /// A user id longer than 1024 bytes has no record, and saving one is
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput).
+    ///
+    /// ```no_run
+    /// use mfa::{MfaStore, MysqlStore};
+    ///
+    /// # async fn demo() -> mfa::Result<()> {
+    /// let store = MysqlStore::connect("mysql://app:secret@db.internal:3306/app").await?;
+    /// let version = store.save("alice", None, &mfa::MfaEnrollment::Disabled, mfa::WriteId::random()).await?;
+    /// assert_eq!(store.load("alice").await?.map(|r| r.version), Some(version));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub struct MysqlStore(SqlStore<Mysql>);
+    pool: MySqlPool;
+}
+
+impl MysqlStore {
+    /// Connects to the database at `url` (`mysql://user:password@host:3306/database`;
+    /// sqlx's MySQL URL, which MariaDB takes too) and creates or migrates the
+    /// schema.
+    ///
+    /// The pool holds up to 10 connections; getting one fails after 5 s (a
+    /// server that refuses connections is retried until then), the server
+    /// stops waiting for a row lock after 5 s (`innodb_lock_wait_timeout`),
+    /// and the client gives up on any load or save after 10 s (see
+    /// [`MysqlStore::with_timeout`]). For other pool settings, build the pool
+    /// yourself and use [`MysqlStore::from_pool`].
+    ///
+    /// # Errors
+    /// [`Error::StoreUnavailable`] if the server cannot be reached or the schema
+    /// cannot be migrated; [`Error::InvalidConfig`] if `url` is not a MySQL URL.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = MySqlConnectOptions::from_str(url)
+            .map_err(|_| Error::InvalidConfig("not a valid MySQL database URL"))?;
+        let pool = MySqlPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .idle_timeout(Duration::from_secs(300))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(sqlx::AssertSqlSafe(format!(
+                        "SET SESSION innodb_lock_wait_timeout = {LOCK_WAIT_TIMEOUT_SECS}"
+                    )))
+                    .await
+                    .map(drop)
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(Error::store_unavailable)?;
+        Self::from_pool(pool).await
+    }
+}
