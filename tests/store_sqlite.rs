@@ -88,6 +88,7 @@ async fn two_pools_share_one_file() {
     let (a, b) = (Arc::new(open(&url).await), Arc::new(open(&url).await));
     assert!(!Arc::ptr_eq(&a, &b));
     store_common::no_lost_updates_across_stores(Arc::clone(&a), Arc::clone(&b)).await;
+    store_common::first_saves_have_one_winner(Arc::clone(&a), Arc::clone(&b)).await;
 
     // A compare-and-swap raced from both pools has one winner.
     let id = user("two-pools");

@@ -109,6 +109,40 @@ pub async fn races_across_stores<S: MfaStore + 'static>(a: S, b: S) {
     assert_eq!(status.backup_codes_remaining, 9);
 }
 
+/// 16 first saves of one new user, split across two stores on one database,
+/// race: exactly one stores version 1, the others conflict.
+pub async fn first_saves_have_one_winner<S: MfaStore + 'static>(a: Arc<S>, b: Arc<S>) {
+    for round in 0..5 {
+        let id = user(&format!("first-save{round}"));
+        let barrier = Arc::new(tokio::sync::Barrier::new(16));
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let store = Arc::clone(if i % 2 == 0 { &a } else { &b });
+                let (id, barrier) = (id.clone(), Arc::clone(&barrier));
+                tokio::spawn(async move {
+                    let write_id = WriteId::random();
+                    barrier.wait().await;
+                    let saved = store
+                        .save(&id, None, &mfa::MfaEnrollment::Disabled, write_id)
+                        .await;
+                    (saved, write_id)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for task in tasks {
+            match task.await.unwrap() {
+                (Ok(1), write_id) => winners.push(write_id),
+                (Err(Error::StoreConflict), _) => {}
+                (other, _) => panic!("unexpected outcome of a first save: {other:?}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "exactly one first save wins");
+        let stored = b.load(&id).await.unwrap().unwrap();
+        assert_eq!((stored.version, stored.write_id), (1, winners[0]));
+    }
+}
+
 /// Two stores on one database increment one record concurrently; no update is lost.
 pub async fn no_lost_updates_across_stores<S: MfaStore + 'static>(a: Arc<S>, b: Arc<S>) {
     let id = user("shared-counter");
