@@ -1,10 +1,11 @@
-//! The database: SQLite (a file or `:memory:`) or PostgreSQL, holding both the
-//! accounts and the MFA records.
+//! The database: SQLite (a file or `:memory:`), PostgreSQL or MySQL (MariaDB),
+//! holding both the accounts and the MFA records.
 
 use std::path::PathBuf;
 use std::str::FromStr;
 
 use mfa::{MfaEnrollment, MfaStore, Versioned, WriteId};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::sqlite::SqlitePool;
 
@@ -17,6 +18,8 @@ pub enum Location {
     File(PathBuf),
     /// A `postgres://` or `postgresql://` URL.
     Postgres(String),
+    /// A `mysql://` URL (MySQL 8 or MariaDB).
+    Mysql(String),
 }
 
 impl Location {
@@ -25,12 +28,14 @@ impl Location {
             Location::Memory
         } else if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             Location::Postgres(text.to_owned())
+        } else if text.starts_with("mysql://") {
+            Location::Mysql(text.to_owned())
         } else {
             Location::File(PathBuf::from(text))
         }
     }
 
-    /// How to name it in a log line, without a PostgreSQL password.
+    /// How to name it in a log line, without a password.
     pub fn describe(&self) -> String {
         match self {
             Location::Memory => "SQLite in memory".into(),
@@ -44,6 +49,15 @@ impl Location {
                 ),
                 Err(_) => "PostgreSQL".into(),
             },
+            Location::Mysql(url) => match MySqlConnectOptions::from_str(url) {
+                Ok(o) => format!(
+                    "MySQL {}:{}/{}",
+                    o.get_host(),
+                    o.get_port(),
+                    o.get_database().unwrap_or("")
+                ),
+                Err(_) => "MySQL".into(),
+            },
         }
     }
 }
@@ -53,6 +67,7 @@ impl Location {
 pub enum Db {
     Sqlite(SqlitePool),
     Postgres(PgPool),
+    Mysql(MySqlPool),
 }
 
 impl Db {
@@ -60,6 +75,7 @@ impl Db {
         match self {
             Db::Sqlite(pool) => pool.close().await,
             Db::Postgres(pool) => pool.close().await,
+            Db::Mysql(pool) => pool.close().await,
         }
     }
 }
@@ -69,16 +85,19 @@ impl Db {
 pub enum Store {
     Sqlite(mfa::SqliteStore),
     Postgres(mfa::PostgresStore),
+    Mysql(mfa::MysqlStore),
 }
 
 impl Store {
     /// Opens the database with the stores' own connection settings (WAL and a
-    /// busy timeout for SQLite files; pool and statement timeouts for PostgreSQL).
+    /// busy timeout for SQLite files; pool and server-side timeouts for
+    /// PostgreSQL and MySQL).
     pub async fn open(location: &Location) -> mfa::Result<Self> {
         Ok(match location {
             Location::Memory => Store::Sqlite(mfa::SqliteStore::connect("sqlite::memory:").await?),
             Location::File(path) => Store::Sqlite(mfa::SqliteStore::open_file(path).await?),
             Location::Postgres(url) => Store::Postgres(mfa::PostgresStore::connect(url).await?),
+            Location::Mysql(url) => Store::Mysql(mfa::MysqlStore::connect(url).await?),
         })
     }
 
@@ -87,6 +106,7 @@ impl Store {
         match self {
             Store::Sqlite(store) => Db::Sqlite(store.pool().clone()),
             Store::Postgres(store) => Db::Postgres(store.pool().clone()),
+            Store::Mysql(store) => Db::Mysql(store.pool().clone()),
         }
     }
 }
@@ -96,6 +116,7 @@ impl MfaStore for Store {
         match self {
             Store::Sqlite(s) => s.load(user_id).await,
             Store::Postgres(s) => s.load(user_id).await,
+            Store::Mysql(s) => s.load(user_id).await,
         }
     }
 
@@ -109,6 +130,7 @@ impl MfaStore for Store {
         match self {
             Store::Sqlite(s) => s.save(user_id, expected, record, write_id).await,
             Store::Postgres(s) => s.save(user_id, expected, record, write_id).await,
+            Store::Mysql(s) => s.save(user_id, expected, record, write_id).await,
         }
     }
 }

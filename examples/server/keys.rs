@@ -31,9 +31,9 @@ pub fn load(location: &Location, key_file: Option<&Path>) -> Result<(MasterKey, 
                     .into(),
             ));
         }
-        (None, Location::Postgres(_)) => {
+        (None, Location::Postgres(_) | Location::Mysql(_)) => {
             return Err(
-                "with a PostgreSQL database, set MFA_MASTER_KEY or pass --key-file \
+                "with a PostgreSQL or MySQL database, set MFA_MASTER_KEY or pass --key-file \
                         (every server sharing the database needs the same key)"
                     .into(),
             );

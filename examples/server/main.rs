@@ -1,7 +1,7 @@
 //! A small but real backend on the crate: every endpoint of the HTTP contract
 //! (register, login with a second step, TOTP setup and confirmation, status,
 //! both backup-code regenerations, disable) over axum, with accounts and MFA
-//! records in one SQLite or PostgreSQL database.
+//! records in one SQLite, PostgreSQL or MySQL (MariaDB) database.
 //!
 //! ```text
 //! cargo run --example server -- --addr 127.0.0.1:8080 --database ./mfa-demo.db
@@ -30,18 +30,18 @@ use crate::db::{Location, Store};
 use crate::users::{Passwords, Users};
 
 const USAGE: &str = "\
-usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://...]
+usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://... | mysql://...]
               [--key-file PATH] [--pending-ttl SECONDS]
 
   --addr         address to listen on (default 127.0.0.1:8080; port 0 picks a free one)
   --database     SQLite file, created with its schema if missing (default ./mfa-demo.db),
-                 :memory: for a throwaway database, or a postgres:// URL
+                 :memory: for a throwaway database, or a postgres:// or mysql:// URL
   --key-file     where the master key is kept (default: <database>.key for a SQLite file)
   --pending-ttl  seconds a TOTP setup stays confirmable (default 600)
 
 The master key comes from MFA_MASTER_KEY (base64 of 32 bytes) if it is set,
 otherwise from the key file, which is created (mode 0600) on first run.
-With PostgreSQL, set MFA_MASTER_KEY or pass --key-file: every server that
+With PostgreSQL or MySQL, set MFA_MASTER_KEY or pass --key-file: every server that
 shares the database needs the same key.";
 
 /// Everything the handlers share.

@@ -49,12 +49,13 @@ pub struct Users {
 }
 
 /// Runs `$body` with `$pool` bound to whichever pool the database has; the SQL
-/// is the same for both (`$n` placeholders work in SQLite too).
+/// is the same for all (see [`Users::sql`] for the placeholders).
 macro_rules! on_pool {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
             Db::Sqlite($pool) => $body,
             Db::Postgres($pool) => $body,
+            Db::Mysql($pool) => $body,
         }
     };
 }
@@ -95,8 +96,30 @@ impl Users {
                 .await?;
                 tx.commit().await?;
             }
+            Db::Mysql(pool) => {
+                // Emails arrive trimmed and lowercased; compared as written.
+                sqlx::query(
+                    "CREATE TABLE IF NOT EXISTS app_users (
+                        id VARCHAR(32) PRIMARY KEY,
+                        email VARCHAR(254) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin
+                            NOT NULL UNIQUE,
+                        password_hash VARCHAR(255) NOT NULL,
+                        created_at BIGINT NOT NULL)",
+                )
+                .execute(pool)
+                .await?;
+            }
         }
         Ok(Users { db })
+    }
+
+    /// `numbered` (`$1`, `$2`, … for PostgreSQL, and SQLite) or the same
+    /// statement with `?` placeholders (MySQL).
+    fn sql(&self, numbered: &'static str, positional: &'static str) -> &'static str {
+        match self.db {
+            Db::Mysql(_) => positional,
+            Db::Sqlite(_) | Db::Postgres(_) => numbered,
+        }
     }
 
     /// Inserts an account; `None` if the email is taken.
@@ -111,8 +134,10 @@ impl Users {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let now = i64::try_from(now).unwrap_or(i64::MAX);
-        let sql =
-            "INSERT INTO app_users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)";
+        let sql = self.sql(
+            "INSERT INTO app_users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO app_users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)",
+        );
         let result = on_pool!(&self.db, pool => sqlx::query(sql)
             .bind(&id)
             .bind(email)
@@ -129,19 +154,19 @@ impl Users {
     }
 
     pub async fn by_email(&self, email: &str) -> Result<Option<User>, ApiError> {
-        self.find(
+        let sql = self.sql(
             "SELECT id, email, password_hash FROM app_users WHERE email = $1",
-            email,
-        )
-        .await
+            "SELECT id, email, password_hash FROM app_users WHERE email = ?",
+        );
+        self.find(sql, email).await
     }
 
     pub async fn by_id(&self, id: &str) -> Result<Option<User>, ApiError> {
-        self.find(
+        let sql = self.sql(
             "SELECT id, email, password_hash FROM app_users WHERE id = $1",
-            id,
-        )
-        .await
+            "SELECT id, email, password_hash FROM app_users WHERE id = ?",
+        );
+        self.find(sql, id).await
     }
 
     async fn find(&self, sql: &'static str, key: &str) -> Result<Option<User>, ApiError> {

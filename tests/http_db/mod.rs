@@ -1,0 +1,232 @@
+//! The example server on a database server (PostgreSQL or MySQL), as behind
+//! a load balancer: the checks `tests/http_postgres.rs` and
+//! `tests/http_mysql.rs` both run, each test in a schema or database of its
+//! own ([`TestDb`]).
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::db_common::{Proxy, Server as DbServer, TestDb, with_host};
+use crate::http_common::{self, Authenticator, Options, Resp, Server, strings};
+
+/// Two example servers on the test's database, with the same master key.
+pub fn two_servers(db: &TestDb) -> (Arc<Server>, Arc<Server>) {
+    let start = || {
+        Arc::new(Server::start_with(Options {
+            database: Some(db.url.clone()),
+            ..Options::default()
+        }))
+    };
+    (start(), start())
+}
+
+/// Two servers on one database: register on one and log in on the other,
+/// set up on one and confirm on the other, a token from one good at the
+/// other, 16 requests at once with one backup code and then with one TOTP
+/// code split across both with exactly one success each, and a regeneration
+/// on one that the other honours.
+pub async fn two_servers_on_one_database(kind: DbServer) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let (a, b) = two_servers(&db);
+    let named = match kind {
+        DbServer::Postgres => "database: PostgreSQL ",
+        DbServer::Mysql => "database: MySQL ",
+    };
+    assert!(a.stdout().contains(named), "{}", a.stdout());
+
+    // Register on one, log in on the other; set up on one, confirm on the other.
+    a.register("shared@example.com").await;
+    let token = b.login("shared@example.com").await;
+    let setup = a.post("/api/user/me/totp/setup", Some(&token), None).await;
+    assert_eq!(setup.status, 200, "{}", setup.text);
+    let mut app = Authenticator::new(setup.body["secret"].as_str().unwrap());
+    let confirming = app.next_code().await;
+    let r = b
+        .post(
+            "/api/user/me/totp/confirm",
+            Some(&token),
+            Some(json!({ "code": confirming })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let codes = strings(&r.body["backupCodes"]);
+
+    // An mfaToken from one is good at the other; the confirming code is spent on both.
+    let mfa_token = a.login_for_mfa("shared@example.com").await;
+    for server in [&a, &b] {
+        login_mfa(server, &mfa_token, "code", &confirming)
+            .await
+            .assert_problem(401, "INVALID_CODE");
+    }
+    let r = login_mfa(&b, &mfa_token, "backupCode", &codes[0]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    login_mfa(&a, &mfa_token, "backupCode", &codes[0])
+        .await
+        .assert_problem(401, "INVALID_CODE");
+
+    // 16 at once with one backup code, then with one TOTP code, split across both.
+    exactly_one_success(
+        &race(
+            [&a, &b],
+            json!({"mfaToken": mfa_token, "backupCode": codes[5]}),
+        )
+        .await,
+    );
+    let code = app.next_code().await;
+    exactly_one_success(&race([&a, &b], json!({"mfaToken": mfa_token, "code": code})).await);
+    let status = a.get("/api/user/me/totp", Some(&token)).await;
+    assert_eq!(status.body["backupCodesRemaining"], 8, "{}", status.text);
+    assert_eq!(status.body["lockedOut"], false);
+
+    // Regenerate on one: the old codes die on the other.
+    let r = b
+        .post(
+            "/api/user/me/totp/backup-codes/regenerate",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    login_mfa(&a, &mfa_token, "backupCode", &codes[9])
+        .await
+        .assert_problem(401, "INVALID_CODE");
+
+    drop((a, b));
+    db.finish().await;
+}
+
+/// The database goes away behind a proxy during traffic: every request that
+/// needs it is a 503 problem document on a connection that stays usable;
+/// when it is back the server recovers by itself, and the backup code sent
+/// during the outage was not consumed and works exactly once.
+pub async fn a_database_outage_gives_503_and_loses_nothing(kind: DbServer) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let proxy = Proxy::start(db.server_addr().await).await;
+    let server = Arc::new(Server::start_with(Options {
+        database: Some(with_host(&db.url, &proxy.authority())),
+        ..Options::default()
+    }));
+    let (token, _, codes) = server.enrolled_user("outage@example.com").await;
+    let mfa_token = server.login_for_mfa("outage@example.com").await;
+
+    // The database goes away: every request that needs it is a 503 problem
+    // document, on a connection that stays usable; nothing else.
+    proxy.down().await;
+    let requests = [
+        (Some(token.as_str()), "/api/user/me/totp", None),
+        (
+            None,
+            "/api/auth/login/mfa",
+            Some(json!({"mfaToken": mfa_token, "backupCode": codes[0]})),
+        ),
+        (
+            None,
+            "/api/auth/login",
+            Some(json!({"email": "outage@example.com", "password": http_common::PASSWORD})),
+        ),
+        (
+            Some(token.as_str()),
+            "/api/user/me/totp/backup-codes/regenerate",
+            Some(json!({})),
+        ),
+    ];
+    for (bearer, path, body) in &requests {
+        let r = match body {
+            Some(body) => server.post(path, *bearer, Some(body.clone())).await,
+            None => server.get(path, *bearer).await,
+        };
+        r.assert_problem(503, "STORE_UNAVAILABLE");
+        assert!(!r.text.contains(&codes[0]));
+    }
+    assert_eq!(server.get("/health", None).await.status, 200);
+    assert!(
+        server.stderr().contains("STORE_UNAVAILABLE"),
+        "{}",
+        server.stderr()
+    );
+
+    // It comes back: the server recovers by itself, the backup code sent
+    // during the outage was not consumed, and it still works exactly once.
+    proxy.restart().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = server.get("/api/user/me/totp", Some(&token)).await;
+        if r.status == 200 {
+            assert_eq!(r.body["backupCodesRemaining"], 10, "{}", r.text);
+            break;
+        }
+        r.assert_problem(503, "STORE_UNAVAILABLE");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no recovery after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = login_mfa(&server, &mfa_token, "backupCode", &codes[0]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["backupCodesRemaining"], 9);
+    login_mfa(&server, &mfa_token, "backupCode", &codes[0])
+        .await
+        .assert_problem(401, "INVALID_CODE");
+
+    drop(server);
+    proxy.down().await;
+    db.finish().await;
+}
+
+pub async fn login_mfa(server: &Server, mfa_token: &str, field: &str, code: &str) -> Resp {
+    server
+        .post(
+            "/api/auth/login/mfa",
+            None,
+            Some(json!({ "mfaToken": mfa_token, field: code })),
+        )
+        .await
+}
+
+/// Sends `body` to the login second step 16 times at once, alternating servers.
+async fn race(servers: [&Arc<Server>; 2], body: Value) -> Vec<Resp> {
+    let barrier = Arc::new(tokio::sync::Barrier::new(16));
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let server = Arc::clone(servers[i % 2]);
+            let (barrier, body) = (Arc::clone(&barrier), body.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                server.post("/api/auth/login/mfa", None, Some(body)).await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    answers
+}
+
+fn exactly_one_success(answers: &[Resp]) {
+    assert_eq!(
+        answers.iter().filter(|r| r.status == 200).count(),
+        1,
+        "{answers:#?}"
+    );
+    for r in answers.iter().filter(|r| r.status != 200) {
+        r.assert_problem(401, "INVALID_CODE");
+    }
+}
+
+pub fn auth_headers(token: &str) -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().expect("a header value"),
+    );
+    headers
+}

@@ -1,0 +1,28 @@
+//! The example server on MySQL (MariaDB), two processes sharing one database
+//! and one master key, as behind a load balancer: setup on one and confirm on
+//! the other, tokens from one accepted by the other, 16 concurrent requests
+//! with one TOTP code and with one backup code, split across both, of which
+//! exactly one succeeds each; and a database outage during traffic: 503
+//! problem documents, recovery, and no code lost or consumed twice
+//! (`tests/http_db/mod.rs`, shared with `tests/http_postgres.rs`).
+//!
+//! The server is named by `MFA_TEST_MYSQL_URL` (`.ci/mariadb.sh` sets one
+//! up); each test works in a fresh database and drops it afterwards. Without
+//! the variable these tests are left out with a note on stderr, unless `CI`
+//! is set: then they fail.
+
+mod db_common;
+mod http_common;
+mod http_db;
+
+use db_common::Server;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_servers_on_one_database() {
+    http_db::two_servers_on_one_database(Server::Mysql).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_outage_gives_503_and_loses_nothing() {
+    http_db::a_database_outage_gives_503_and_loses_nothing(Server::Mysql).await;
+}
