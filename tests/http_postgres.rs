@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use db_common::{Server as DbServer, TestDb};
 use http_common::{Options, Server};
-use http_db::{auth_headers, login_mfa};
+use http_db::{auth_headers, login_mfa, wait_for_recovery};
 
 const RESTART_VAR: &str = "MFA_TEST_POSTGRES_RESTART";
 
@@ -126,19 +126,7 @@ async fn a_database_restart_during_traffic_loses_nothing() {
     );
 
     // Recovery by itself.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = server.get("/api/user/me/totp", Some(&token)).await;
-        if r.status == 200 {
-            break;
-        }
-        r.assert_problem(503, "STORE_UNAVAILABLE");
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no recovery after 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_recovery(&server, &token).await;
     stop.store(true, Ordering::SeqCst);
     let (mut ok, mut unavailable) = (0, 0);
     for task in traffic {

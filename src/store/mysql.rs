@@ -5,59 +5,16 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::Executor;
-use sqlx::mysql::{
-    MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions, MySqlQueryResult,
-};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlQueryResult};
 
-use super::sql::{Backend, Migration, sql_store};
+use super::sql::{Backend, STEPS, sql_store};
 use crate::error::{Error, Result};
-
-/// MySQL and MariaDB for [`SqlStore`](super::sql::SqlStore).
-#[derive(Debug, Clone)]
-pub(crate) struct Mysql;
 
 /// The longest user id the `user_id` column holds, in bytes of UTF-8: at
 /// least 256 characters of any script.
 const MAX_USER_ID_BYTES: usize = 1024;
 
-impl Backend for Mysql {
-    type Db = sqlx::MySql;
-    const NAME: &'static str = "MySQL";
-    /// MySQL commits before and after every DDL statement, so a step and the
-    /// row recording it are not one transaction here: each step must be safe
-    /// to run again after a crash between the two.
-    const MIGRATIONS: &'static [Migration] = &[
-        Migration {
-            version: 1,
-            description: "mfa_enrollments",
-            // User ids are bytes, compared exactly: text columns with the
-            // default collations would make 'Alice' = 'alice' and 'a' = 'a '.
-            sql: "CREATE TABLE IF NOT EXISTS mfa_enrollments (
-                  user_id    VARBINARY(1024) NOT NULL PRIMARY KEY,
-                  version    BIGINT          NOT NULL,
-                  record     MEDIUMTEXT      CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-                  write_id   VARBINARY(16)   NULL,
-                  updated_at DATETIME        NOT NULL,
-                  CONSTRAINT mfa_enrollments_version_check CHECK (version > 0)
-              ) ENGINE = InnoDB ROW_FORMAT = DYNAMIC",
-        },
-        Migration {
-            version: 2,
-            description: "mfa_enrollments.write_id",
-            // No MySQL database predates write identities: step 1 has the column.
-            sql: "DO 0",
-        },
-    ];
-    const CREATE_MIGRATIONS_TABLE: &'static str =
-        "CREATE TABLE IF NOT EXISTS mfa_schema_migrations (
-             version     BIGINT       NOT NULL PRIMARY KEY,
-             description VARCHAR(255) CHARACTER SET utf8mb4 NOT NULL,
-             applied_at  DATETIME     NOT NULL
-         ) ENGINE = InnoDB";
-    const RECORD_MIGRATION: &'static str =
-        "INSERT INTO mfa_schema_migrations (version, description, applied_at)
-         VALUES (?, ?, UTC_TIMESTAMP())";
-    const SESSION_LOCK: bool = true;
+impl Backend for sqlx::MySql {
     const SELECT: &'static str =
         "SELECT version, write_id, record FROM mfa_enrollments WHERE user_id = ?";
     /// A second first record fails with a duplicate key, which is a conflict.
@@ -69,38 +26,40 @@ impl Backend for Mysql {
     const UPDATE: &'static str = "UPDATE mfa_enrollments
          SET version = ?, record = ?, write_id = ?, updated_at = UTC_TIMESTAMP()
          WHERE user_id = ? AND version = ?";
+    const ROWS_AFFECTED: fn(&MySqlQueryResult) -> u64 = MySqlQueryResult::rows_affected;
 
-    /// A named lock, per database: held by the session across the commits
-    /// that DDL makes, and released by [`Backend::unlock_migrations`].
-    async fn lock_migrations(conn: &mut MySqlConnection) -> Result<()> {
-        let (taken,): (Option<i64>,) = sqlx::query_as(
-            "SELECT GET_LOCK(CONCAT('mfa_schema_migrations.', MD5(DATABASE())), 10)",
-        )
-        .fetch_one(conn)
-        .await
-        .map_err(Error::store_unavailable)?;
-        match taken {
-            Some(1) => Ok(()),
-            Some(_) => Err(Error::store_unavailable(
-                "another process held the MySQL migration lock for 10 s",
-            )),
-            None => Err(Error::store_unavailable(
-                "the MySQL migration lock could not be taken (is a database selected?)",
-            )),
-        }
-    }
-
-    async fn unlock_migrations(conn: &mut MySqlConnection) -> Result<()> {
-        sqlx::query("DO RELEASE_LOCK(CONCAT('mfa_schema_migrations.', MD5(DATABASE())))")
-            .execute(conn)
-            .await
-            .map_err(Error::store_unavailable)
-            .map(drop)
-    }
-
-    fn rows_affected(done: &MySqlQueryResult) -> u64 {
-        done.rows_affected()
-    }
+    /// MySQL commits before and after every DDL statement, so a step and the
+    /// row recording it are not one transaction here: each step must be safe
+    /// to run again after a crash between the two.
+    const MIGRATIONS: [&'static str; STEPS.len()] = [
+        // User ids are bytes, compared exactly: text columns with the
+        // default collations would make 'Alice' = 'alice' and 'a' = 'a '.
+        "CREATE TABLE IF NOT EXISTS mfa_enrollments (
+             user_id    VARBINARY(1024) NOT NULL PRIMARY KEY,
+             version    BIGINT          NOT NULL,
+             record     MEDIUMTEXT      CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+             write_id   VARBINARY(16)   NULL,
+             updated_at DATETIME        NOT NULL,
+             CONSTRAINT mfa_enrollments_version_check CHECK (version > 0)
+         ) ENGINE = InnoDB ROW_FORMAT = DYNAMIC",
+        // No MySQL database predates write identities: step 1 has the column.
+        "DO 0",
+    ];
+    const CREATE_MIGRATIONS_TABLE: &'static str =
+        "CREATE TABLE IF NOT EXISTS mfa_schema_migrations (
+             version     BIGINT       NOT NULL PRIMARY KEY,
+             description VARCHAR(255) CHARACTER SET utf8mb4 NOT NULL,
+             applied_at  DATETIME     NOT NULL
+         ) ENGINE = InnoDB";
+    const RECORD_MIGRATION: &'static str =
+        "INSERT INTO mfa_schema_migrations (version, description, applied_at)
+         VALUES (?, ?, UTC_TIMESTAMP())";
+    /// A named lock per database, held by the session across the commits that
+    /// DDL makes; given up after 10 s.
+    const LOCK_MIGRATIONS: Option<&'static str> =
+        Some("SELECT GET_LOCK(CONCAT('mfa_schema_migrations.', MD5(DATABASE())), 10)");
+    const UNLOCK_MIGRATIONS: Option<&'static str> =
+        Some("DO RELEASE_LOCK(CONCAT('mfa_schema_migrations.', MD5(DATABASE())))");
 
     fn unstorable(user_id: &str) -> Option<&'static str> {
         (user_id.len() > MAX_USER_ID_BYTES)
@@ -147,7 +106,7 @@ sql_store! {
     /// # Ok(())
     /// # }
     /// ```
-    pub struct MysqlStore(SqlStore<Mysql>);
+    pub struct MysqlStore(SqlStore<sqlx::MySql>);
     pool: MySqlPool;
 }
 

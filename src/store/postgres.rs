@@ -4,39 +4,31 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgQueryResult};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult};
 
-use super::sql::{Backend, Migration, sql_store};
+use super::sql::{Backend, STEPS, sql_store};
 use crate::error::{Error, Result};
 
-/// PostgreSQL for [`SqlStore`](super::sql::SqlStore).
-#[derive(Debug, Clone)]
-pub(crate) struct Postgres;
+impl Backend for sqlx::Postgres {
+    const SELECT: &'static str =
+        "SELECT version, write_id, record FROM mfa_enrollments WHERE user_id = $1";
+    const INSERT: &'static str = "INSERT INTO mfa_enrollments (user_id, version, record, write_id)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (user_id) DO NOTHING";
+    const UPDATE: &'static str = "UPDATE mfa_enrollments
+         SET version = $1, record = $2, write_id = $3, updated_at = now()
+         WHERE user_id = $4 AND version = $5";
+    const ROWS_AFFECTED: fn(&PgQueryResult) -> u64 = PgQueryResult::rows_affected;
 
-/// Serializes migrations across every process using the database (the
-/// 64-bit key of `pg_advisory_xact_lock`; "mfa-migr" in ASCII).
-const MIGRATION_LOCK: i64 = 0x6d66_612d_6d69_6772;
-
-impl Backend for Postgres {
-    type Db = sqlx::Postgres;
-    const NAME: &'static str = "PostgreSQL";
-    const MIGRATIONS: &'static [Migration] = &[
-        Migration {
-            version: 1,
-            description: "mfa_enrollments",
-            sql: "CREATE TABLE mfa_enrollments (
-                  user_id    TEXT        NOT NULL PRIMARY KEY,
-                  version    BIGINT      NOT NULL CHECK (version > 0),
-                  record     TEXT        NOT NULL,
-                  updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
-              )",
-        },
-        Migration {
-            version: 2,
-            description: "mfa_enrollments.write_id",
-            // NULL for rows written before: they load as `WriteId::NONE`.
-            sql: "ALTER TABLE mfa_enrollments ADD COLUMN write_id BYTEA",
-        },
+    const MIGRATIONS: [&'static str; STEPS.len()] = [
+        "CREATE TABLE mfa_enrollments (
+             user_id    TEXT        NOT NULL PRIMARY KEY,
+             version    BIGINT      NOT NULL CHECK (version > 0),
+             record     TEXT        NOT NULL,
+             updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+        // NULL for rows written before: they load as `WriteId::NONE`.
+        "ALTER TABLE mfa_enrollments ADD COLUMN write_id BYTEA",
     ];
     const CREATE_MIGRATIONS_TABLE: &'static str =
         "CREATE TABLE IF NOT EXISTS mfa_schema_migrations (
@@ -46,28 +38,11 @@ impl Backend for Postgres {
          )";
     const RECORD_MIGRATION: &'static str =
         "INSERT INTO mfa_schema_migrations (version, description) VALUES ($1, $2)";
-    const SELECT: &'static str =
-        "SELECT version, write_id, record FROM mfa_enrollments WHERE user_id = $1";
-    const INSERT: &'static str = "INSERT INTO mfa_enrollments (user_id, version, record, write_id)
-         VALUES ($1, $2, $3, $4)
-         ON CONFLICT (user_id) DO NOTHING";
-    const UPDATE: &'static str = "UPDATE mfa_enrollments
-         SET version = $1, record = $2, write_id = $3, updated_at = now()
-         WHERE user_id = $4 AND version = $5";
-
-    /// A transaction-scoped advisory lock: released by the commit.
-    async fn lock_migrations(conn: &mut PgConnection) -> Result<()> {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(MIGRATION_LOCK)
-            .execute(conn)
-            .await
-            .map_err(Error::store_unavailable)
-            .map(drop)
-    }
-
-    fn rows_affected(done: &PgQueryResult) -> u64 {
-        done.rows_affected()
-    }
+    /// A transaction-scoped advisory lock, released by the commit, on a key of
+    /// the crate's own (0x6d66612d6d696772, "mfa-migr" in ASCII), so that
+    /// every process using the database migrates in turn.
+    const LOCK_MIGRATIONS: Option<&'static str> =
+        Some("SELECT 1::BIGINT FROM pg_advisory_xact_lock(7883095045495678834)");
 
     fn unstorable(user_id: &str) -> Option<&'static str> {
         // PostgreSQL text cannot hold NUL, so no record has such an id.
@@ -113,7 +88,7 @@ sql_store! {
     /// # Ok(())
     /// # }
     /// ```
-    pub struct PostgresStore(SqlStore<Postgres>);
+    pub struct PostgresStore(SqlStore<sqlx::Postgres>);
     pool: PgPool;
 }
 

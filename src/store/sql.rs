@@ -28,46 +28,19 @@ use crate::error::{Error, Result};
 /// How long any one load or save may take, unless set with `with_timeout`.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One step of the crate's schema. Steps are applied in order, each once,
-/// together with the row that records it.
-pub(crate) struct Migration {
-    /// 1, 2, 3, …: never reused, never renumbered.
-    pub version: i64,
-    /// Recorded in `mfa_schema_migrations` for operators.
-    pub description: &'static str,
-    /// One or more statements.
-    pub sql: &'static str,
-}
+/// The steps of the crate's schema, oldest first: the version (1, 2, 3, …:
+/// never reused, never renumbered) and the description recorded in
+/// `mfa_schema_migrations` for operators. Steps are applied in order, each
+/// once, together with the row that records it. Never edit a released step;
+/// add one, with its SQL in every backend's [`Backend::MIGRATIONS`].
+pub(crate) const STEPS: [(i64, &str); 2] =
+    [(1, "mfa_enrollments"), (2, "mfa_enrollments.write_id")];
 
-/// What a SQL database brings to [`SqlStore`]: its statements and what is
-/// truly its own. Statements bind their parameters in the order given, so the
-/// same binding serves numbered (`$1`, `?1`) and positional (`?`) placeholders.
-pub(crate) trait Backend: Send + Sync + 'static {
-    /// The sqlx driver.
-    type Db: Database;
-
-    /// The database's name in messages.
-    const NAME: &'static str;
-
-    /// The crate's schema, oldest first. Never edit a released step; add one.
-    const MIGRATIONS: &'static [Migration];
-
-    /// Creates `mfa_schema_migrations(version, description, applied_at)` if it
-    /// is missing.
-    const CREATE_MIGRATIONS_TABLE: &'static str;
-
-    /// Records an applied step. Binds: version, description.
-    const RECORD_MIGRATION: &'static str;
-
-    /// Opens the transaction the migrations run in.
-    const BEGIN_MIGRATION: &'static str = "BEGIN";
-
-    /// Whether [`Backend::lock_migrations`] takes a lock that the session, not
-    /// the transaction, holds. The connection that migrated is then closed
-    /// rather than pooled if migrating fails or is cancelled, so that the lock
-    /// never outlives the attempt.
-    const SESSION_LOCK: bool = false;
-
+/// What a SQL database (its sqlx driver) brings to [`SqlStore`]: its
+/// statements and what is truly its own. Statements bind their parameters in
+/// the order given, so the same binding serves numbered (`$1`, `?1`) and
+/// positional (`?`) placeholders.
+pub(crate) trait Backend: Database {
     /// One user's `version, write_id, record`. Binds: user id.
     const SELECT: &'static str;
 
@@ -80,22 +53,33 @@ pub(crate) trait Backend: Send + Sync + 'static {
     /// expected version.
     const UPDATE: &'static str;
 
-    /// Serialises migrations across processes: run first in the migration
-    /// transaction, it waits until no other process is migrating.
-    fn lock_migrations(
-        conn: &mut <Self::Db as Database>::Connection,
-    ) -> impl Future<Output = Result<()>> + Send;
-
-    /// Releases what [`Backend::lock_migrations`] took, after the commit.
-    fn unlock_migrations(
-        conn: &mut <Self::Db as Database>::Connection,
-    ) -> impl Future<Output = Result<()>> + Send {
-        let _ = conn;
-        std::future::ready(Ok(()))
-    }
-
     /// The rows a statement changed.
-    fn rows_affected(done: &<Self::Db as Database>::QueryResult) -> u64;
+    const ROWS_AFFECTED: fn(&Self::QueryResult) -> u64;
+
+    /// The SQL of each of [`STEPS`], in the same order: one or more statements.
+    const MIGRATIONS: [&'static str; STEPS.len()];
+
+    /// Creates `mfa_schema_migrations(version, description, applied_at)` if it
+    /// is missing.
+    const CREATE_MIGRATIONS_TABLE: &'static str;
+
+    /// Records an applied step. Binds: version, description.
+    const RECORD_MIGRATION: &'static str;
+
+    /// Opens the transaction the migrations run in.
+    const BEGIN_MIGRATION: &'static str = "BEGIN";
+
+    /// Serialises migrations across processes: run first in the migration
+    /// transaction, it waits until no other process is migrating and returns
+    /// one row whose one column is 1 once it holds the lock. `None` when
+    /// [`Backend::BEGIN_MIGRATION`] takes the lock itself.
+    const LOCK_MIGRATIONS: Option<&'static str> = None;
+
+    /// Releases, after the commit, a migration lock that the session rather
+    /// than the transaction holds. The connection that migrated is then closed
+    /// rather than pooled if migrating fails or is cancelled, so that the lock
+    /// never outlives the attempt.
+    const UNLOCK_MIGRATIONS: Option<&'static str> = None;
 
     /// Why this database cannot hold `user_id`, if it cannot. No such user
     /// has a record, and saving one is [`Error::InvalidInput`].
@@ -108,9 +92,9 @@ pub(crate) trait Backend: Send + Sync + 'static {
 /// A versioned compare-and-swap store on a sqlx pool of backend `B`.
 #[derive(Debug)]
 pub(crate) struct SqlStore<B: Backend> {
-    pool: Pool<B::Db>,
+    pool: Pool<B>,
     timeout: Duration,
-    backend: PhantomData<B>,
+    backend: PhantomData<fn() -> B>,
 }
 
 impl<B: Backend> Clone for SqlStore<B> {
@@ -125,7 +109,7 @@ impl<B: Backend> Clone for SqlStore<B> {
 
 impl<B: Backend> SqlStore<B> {
     /// The underlying pool.
-    pub(crate) fn pool(&self) -> &Pool<B::Db> {
+    pub(crate) fn pool(&self) -> &Pool<B> {
         &self.pool
     }
 
@@ -142,7 +126,7 @@ impl<B: Backend> SqlStore<B> {
             .unwrap_or_else(|_| {
                 Err(Error::store_unavailable(format!(
                     "the {} store did not answer within {:?}",
-                    B::NAME,
+                    <B as Database>::NAME,
                     self.timeout
                 )))
             })
@@ -151,17 +135,17 @@ impl<B: Backend> SqlStore<B> {
 
 impl<B: Backend> SqlStore<B>
 where
-    for<'c> &'c mut <B::Db as Database>::Connection: Executor<'c, Database = B::Db>,
-    <B::Db as Database>::Arguments: IntoArguments<B::Db>,
-    i64: Type<B::Db> + for<'q> Encode<'q, B::Db>,
-    String: Type<B::Db> + for<'q> Encode<'q, B::Db>,
-    Vec<u8>: Type<B::Db> + for<'q> Encode<'q, B::Db>,
-    for<'r> (i64,): FromRow<'r, <B::Db as Database>::Row>,
-    for<'r> (i64, Option<Vec<u8>>, String): FromRow<'r, <B::Db as Database>::Row>,
+    for<'c> &'c mut B::Connection: Executor<'c, Database = B>,
+    B::Arguments: IntoArguments<B>,
+    i64: Type<B> + for<'q> Encode<'q, B>,
+    String: Type<B> + for<'q> Encode<'q, B>,
+    Vec<u8>: Type<B> + for<'q> Encode<'q, B>,
+    for<'r> (Option<i64>,): FromRow<'r, B::Row>,
+    for<'r> (i64, Option<Vec<u8>>, String): FromRow<'r, B::Row>,
 {
     /// A store on `pool`, its schema created or migrated, with the default
     /// operation timeout (which also bounds the migration).
-    pub(crate) async fn open(pool: Pool<B::Db>) -> Result<Self> {
+    pub(crate) async fn open(pool: Pool<B>) -> Result<Self> {
         let store = SqlStore {
             pool,
             timeout: DEFAULT_TIMEOUT,
@@ -182,7 +166,7 @@ where
             .map_err(Error::store_unavailable)?;
         let mut conn = Migrating {
             conn,
-            done: !B::SESSION_LOCK,
+            done: B::UNLOCK_MIGRATIONS.is_none(),
         };
         let mut tx = conn
             .conn
@@ -191,13 +175,50 @@ where
             .begin_with(B::BEGIN_MIGRATION.into_sql_str())
             .await
             .map_err(Error::store_unavailable)?;
-        B::lock_migrations(&mut tx).await?;
-        apply::<B>(&mut tx)
+        if let Some(lock) = B::LOCK_MIGRATIONS {
+            let (taken,): (Option<i64>,) = sqlx::query_as(lock)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(Error::store_unavailable)?;
+            if taken != Some(1) {
+                return Err(Error::store_unavailable(format!(
+                    "the {} migration lock could not be taken",
+                    <B as Database>::NAME
+                )));
+            }
+        }
+        Self::apply(&mut tx)
             .await
             .map_err(Error::store_unavailable)?;
         tx.commit().await.map_err(Error::store_unavailable)?;
-        B::unlock_migrations(&mut conn.conn).await?;
+        if let Some(unlock) = B::UNLOCK_MIGRATIONS {
+            sqlx::raw_sql(unlock)
+                .execute(&mut *conn.conn)
+                .await
+                .map_err(Error::store_unavailable)?;
+        }
         conn.done = true;
+        Ok(())
+    }
+
+    /// Creates the migrations table if needed and applies the pending steps,
+    /// each with the row that records it, inside the migration transaction.
+    async fn apply(tx: &mut Transaction<'_, B>) -> sqlx::Result<()> {
+        sqlx::raw_sql(B::CREATE_MIGRATIONS_TABLE)
+            .execute(&mut **tx)
+            .await?;
+        let (applied,): (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(version) FROM mfa_schema_migrations")
+                .fetch_one(&mut **tx)
+                .await?;
+        for ((version, description), sql) in pending(&B::MIGRATIONS, applied.unwrap_or(0)) {
+            sqlx::raw_sql(sql).execute(&mut **tx).await?;
+            sqlx::query(B::RECORD_MIGRATION)
+                .bind(version)
+                .bind(description.to_owned())
+                .execute(&mut **tx)
+                .await?;
+        }
         Ok(())
     }
 
@@ -255,7 +276,7 @@ where
                     // second first record outright.
                     Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(0),
                     Err(e) => Err(db_error(e)),
-                    Ok(done) => Ok(B::rows_affected(&done)),
+                    Ok(done) => Ok(B::ROWS_AFFECTED(&done)),
                 }
             })
             .await?;
@@ -278,34 +299,6 @@ impl<DB: Database> Drop for Migrating<DB> {
             self.conn.close_on_drop();
         }
     }
-}
-
-/// Creates the migrations table if needed and applies the pending steps,
-/// each with the row that records it, inside the migration transaction.
-async fn apply<B: Backend>(tx: &mut Transaction<'_, B::Db>) -> sqlx::Result<()>
-where
-    for<'c> &'c mut <B::Db as Database>::Connection: Executor<'c, Database = B::Db>,
-    <B::Db as Database>::Arguments: IntoArguments<B::Db>,
-    i64: Type<B::Db> + for<'q> Encode<'q, B::Db>,
-    String: Type<B::Db> + for<'q> Encode<'q, B::Db>,
-    for<'r> (i64,): FromRow<'r, <B::Db as Database>::Row>,
-{
-    sqlx::raw_sql(B::CREATE_MIGRATIONS_TABLE)
-        .execute(&mut **tx)
-        .await?;
-    let (applied,): (i64,) =
-        sqlx::query_as("SELECT COALESCE(MAX(version), 0) FROM mfa_schema_migrations")
-            .fetch_one(&mut **tx)
-            .await?;
-    for migration in pending(B::MIGRATIONS, applied) {
-        sqlx::raw_sql(migration.sql).execute(&mut **tx).await?;
-        sqlx::query(B::RECORD_MIGRATION)
-            .bind(migration.version)
-            .bind(migration.description.to_owned())
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
 }
 
 /// Declares the public type of a SQL store: a newtype over [`SqlStore`] with
@@ -379,16 +372,20 @@ macro_rules! sql_store {
 
 pub(crate) use sql_store;
 
-/// The migrations a store has not applied yet, given the highest applied version.
+/// The steps a store has not applied yet, given the highest applied version,
+/// each with its SQL from `migrations` (a backend's [`Backend::MIGRATIONS`]).
 ///
 /// A database migrated by a newer release (a higher version than this release
 /// knows) is used as it is: migrations only ever add, so older servers keep
 /// working during a rolling upgrade.
 pub(crate) fn pending(
-    migrations: &'static [Migration],
+    migrations: &'static [&'static str; STEPS.len()],
     applied: i64,
-) -> impl Iterator<Item = &'static Migration> {
-    migrations.iter().filter(move |m| m.version > applied)
+) -> impl Iterator<Item = ((i64, &'static str), &'static str)> {
+    STEPS
+        .into_iter()
+        .zip(migrations.iter().copied())
+        .filter(move |((version, _), _)| *version > applied)
 }
 
 /// Maps a database failure to [`Error::StoreUnavailable`], except values that
@@ -505,27 +502,19 @@ mod tests {
 
     #[test]
     fn pending_steps_are_the_newer_ones() {
-        const STEPS: &[Migration] = &[
-            Migration {
-                version: 1,
-                description: "one",
-                sql: "",
-            },
-            Migration {
-                version: 2,
-                description: "two",
-                sql: "",
-            },
-        ];
-        let versions = |applied| {
-            pending(STEPS, applied)
-                .map(|m| m.version)
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(versions(0), [1, 2]);
-        assert_eq!(versions(1), [2]);
-        assert_eq!(versions(2), [] as [i64; 0]);
+        const SQL: [&str; STEPS.len()] = ["one", "two"];
+        let pending = |applied| pending(&SQL, applied).collect::<Vec<_>>();
+        assert_eq!(pending(0), [(STEPS[0], "one"), (STEPS[1], "two")]);
+        assert_eq!(pending(1), [(STEPS[1], "two")]);
+        assert_eq!(pending(2), []);
         // A database migrated by a newer release is used as it is.
-        assert_eq!(versions(3), [] as [i64; 0]);
+        assert_eq!(pending(3), []);
+    }
+
+    #[test]
+    fn steps_are_numbered_from_one_without_gaps() {
+        for (i, (version, _)) in STEPS.iter().enumerate() {
+            assert_eq!(*version, i as i64 + 1);
+        }
     }
 }

@@ -5,37 +5,34 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteQueryResult,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
 };
 
-use super::sql::{Backend, Migration, sql_store};
+use super::sql::{Backend, STEPS, sql_store};
 use crate::error::{Error, Result};
 
-/// SQLite for [`SqlStore`](super::sql::SqlStore).
-#[derive(Debug, Clone)]
-pub(crate) struct Sqlite;
+impl Backend for sqlx::Sqlite {
+    const SELECT: &'static str =
+        "SELECT version, write_id, record FROM mfa_enrollments WHERE user_id = ?1";
+    const INSERT: &'static str =
+        "INSERT INTO mfa_enrollments (user_id, version, record, write_id, updated_at)
+         VALUES (?1, ?2, ?3, ?4, CAST(strftime('%s', 'now') AS INTEGER))
+         ON CONFLICT (user_id) DO NOTHING";
+    const UPDATE: &'static str = "UPDATE mfa_enrollments
+         SET version = ?1, record = ?2, write_id = ?3,
+             updated_at = CAST(strftime('%s', 'now') AS INTEGER)
+         WHERE user_id = ?4 AND version = ?5";
+    const ROWS_AFFECTED: fn(&SqliteQueryResult) -> u64 = SqliteQueryResult::rows_affected;
 
-impl Backend for Sqlite {
-    type Db = sqlx::Sqlite;
-    const NAME: &'static str = "SQLite";
-    const MIGRATIONS: &'static [Migration] = &[
-        Migration {
-            version: 1,
-            description: "mfa_enrollments",
-            sql: "CREATE TABLE mfa_enrollments (
-                  user_id    TEXT    NOT NULL PRIMARY KEY,
-                  version    INTEGER NOT NULL CHECK (version > 0),
-                  record     TEXT    NOT NULL,
-                  updated_at INTEGER NOT NULL
-              ) WITHOUT ROWID",
-        },
-        Migration {
-            version: 2,
-            description: "mfa_enrollments.write_id",
-            // NULL for rows written before: they load as `WriteId::NONE`.
-            sql: "ALTER TABLE mfa_enrollments ADD COLUMN write_id BLOB",
-        },
+    const MIGRATIONS: [&'static str; STEPS.len()] = [
+        "CREATE TABLE mfa_enrollments (
+             user_id    TEXT    NOT NULL PRIMARY KEY,
+             version    INTEGER NOT NULL CHECK (version > 0),
+             record     TEXT    NOT NULL,
+             updated_at INTEGER NOT NULL
+         ) WITHOUT ROWID",
+        // NULL for rows written before: they load as `WriteId::NONE`.
+        "ALTER TABLE mfa_enrollments ADD COLUMN write_id BLOB",
     ];
     const CREATE_MIGRATIONS_TABLE: &'static str =
         "CREATE TABLE IF NOT EXISTS mfa_schema_migrations (
@@ -49,25 +46,6 @@ impl Backend for Sqlite {
     /// The write lock is taken first, so a second process opening the same
     /// file at the same moment waits (busy timeout) and then finds the work done.
     const BEGIN_MIGRATION: &'static str = "BEGIN IMMEDIATE";
-    const SELECT: &'static str =
-        "SELECT version, write_id, record FROM mfa_enrollments WHERE user_id = ?1";
-    const INSERT: &'static str =
-        "INSERT INTO mfa_enrollments (user_id, version, record, write_id, updated_at)
-         VALUES (?1, ?2, ?3, ?4, CAST(strftime('%s', 'now') AS INTEGER))
-         ON CONFLICT (user_id) DO NOTHING";
-    const UPDATE: &'static str = "UPDATE mfa_enrollments
-         SET version = ?1, record = ?2, write_id = ?3,
-             updated_at = CAST(strftime('%s', 'now') AS INTEGER)
-         WHERE user_id = ?4 AND version = ?5";
-
-    async fn lock_migrations(_: &mut SqliteConnection) -> Result<()> {
-        // `BEGIN IMMEDIATE` holds the database's write lock already.
-        Ok(())
-    }
-
-    fn rows_affected(done: &SqliteQueryResult) -> u64 {
-        done.rows_affected()
-    }
 }
 
 /// How long a statement waits for another connection's write lock before the
@@ -117,7 +95,7 @@ sql_store! {
     /// # Ok::<(), mfa::Error>(())
     /// # }).unwrap();
     /// ```
-    pub struct SqliteStore(SqlStore<Sqlite>);
+    pub struct SqliteStore(SqlStore<sqlx::Sqlite>);
     pool: SqlitePool;
 }
 

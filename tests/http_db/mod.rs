@@ -155,20 +155,8 @@ pub async fn a_database_outage_gives_503_and_loses_nothing(kind: DbServer) {
     // It comes back: the server recovers by itself, the backup code sent
     // during the outage was not consumed, and it still works exactly once.
     proxy.restart().await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = server.get("/api/user/me/totp", Some(&token)).await;
-        if r.status == 200 {
-            assert_eq!(r.body["backupCodesRemaining"], 10, "{}", r.text);
-            break;
-        }
-        r.assert_problem(503, "STORE_UNAVAILABLE");
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no recovery after 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let r = wait_for_recovery(&server, &token).await;
+    assert_eq!(r.body["backupCodesRemaining"], 10, "{}", r.text);
     let r = login_mfa(&server, &mfa_token, "backupCode", &codes[0]).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["backupCodesRemaining"], 9);
@@ -179,6 +167,25 @@ pub async fn a_database_outage_gives_503_and_loses_nothing(kind: DbServer) {
     drop(server);
     proxy.down().await;
     db.finish().await;
+}
+
+/// Asks for the MFA status until the server answers 200 again, which it must
+/// within 60 s, with nothing but 503 `STORE_UNAVAILABLE` meanwhile; returns
+/// that answer.
+pub async fn wait_for_recovery(server: &Server, token: &str) -> Resp {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = server.get("/api/user/me/totp", Some(token)).await;
+        if r.status == 200 {
+            return r;
+        }
+        r.assert_problem(503, "STORE_UNAVAILABLE");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no recovery after 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 pub async fn login_mfa(server: &Server, mfa_token: &str, field: &str, code: &str) -> Resp {
