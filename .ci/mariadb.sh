@@ -50,14 +50,6 @@ _my_installed() {
         [ -x /usr/sbin/mariadbd ] || [ -x /usr/sbin/mysqld ]
 }
 
-_my_apt_install() {
-    echo "mariadb.sh: installing $* with apt-get"
-    _my_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq ||
-        _my_fail "apt-get update failed"
-    _my_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null ||
-        _my_fail "apt-get install $* failed"
-}
-
 _my_wait() {
     local i
     for i in $(seq 1 60); do
@@ -69,8 +61,10 @@ _my_wait() {
 
 if ! _my_answers; then
     if ! _my_installed; then
-        echo "mariadb.sh: MariaDB is not installed"
-        _my_apt_install mariadb-server
+        echo "mariadb.sh: MariaDB is not installed; installing mariadb-server with apt-get"
+        _my_root env DEBIAN_FRONTEND=noninteractive \
+            sh -c 'apt-get update -qq && apt-get install -y -qq mariadb-server >/dev/null' ||
+            _my_fail "could not install mariadb-server with apt-get"
     fi
     echo "mariadb.sh: starting MariaDB"
     # The init script may report failure when a server is already starting;

@@ -15,39 +15,30 @@ mod store_server;
 use std::str::FromStr;
 use std::time::Duration;
 
-use db_common::{Server, TestDb};
+use db_common::{Server, in_fresh_db};
+use mfa::testkit::conformance::{sample_records, user};
 use mfa::{Error, MfaEnrollment, MfaStore, PostgresStore, WriteId};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use store_server::{ServerStore, server_store_methods, server_store_suite};
+use store_server::{ServerStore, on_fresh_store, server_store_methods, server_store_suite};
 
 impl ServerStore for PostgresStore {
     const SERVER: Server = Server::Postgres;
 
-    server_store_methods!();
+    server_store_methods!(tables: "SELECT table_name::text FROM information_schema.tables
+         WHERE table_schema = current_schema() ORDER BY table_name");
 
-    async fn on_pool(url: &str, lock_wait: Option<Duration>) -> Self {
-        let mut options = PgConnectOptions::from_str(url).unwrap();
-        if let Some(wait) = lock_wait {
-            let timeout = format!("{}ms", wait.as_millis());
-            options = options.options([("statement_timeout", timeout.as_str())]);
-        }
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(2))
-            .connect_with(options)
-            .await
-            .unwrap();
-        PostgresStore::from_pool(pool).await.unwrap()
-    }
+    type Db = sqlx::Postgres;
 
-    async fn tables(&self) -> Vec<String> {
-        sqlx::query_scalar(
-            "SELECT table_name::text FROM information_schema.tables
-             WHERE table_schema = current_schema() ORDER BY table_name",
-        )
-        .fetch_all(self.pool())
-        .await
-        .unwrap()
+    fn pool_settings(url: &str, lock_wait: Option<Duration>) -> (PgPoolOptions, PgConnectOptions) {
+        let options = PgConnectOptions::from_str(url).unwrap();
+        let options = match lock_wait {
+            None => options,
+            Some(wait) => {
+                let timeout = format!("{}ms", wait.as_millis());
+                options.options([("statement_timeout", timeout.as_str())])
+            }
+        };
+        (PgPoolOptions::new(), options)
     }
 }
 
@@ -55,49 +46,39 @@ server_store_suite!(PostgresStore);
 
 #[tokio::test]
 async fn the_connect_pool_has_server_side_timeouts() {
-    let Some(db) = TestDb::new(Server::Postgres).await else {
-        return;
-    };
-    let store = PostgresStore::connect(&db.url).await.unwrap();
-    let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(timeout, "5s");
-    store.pool().close().await;
+    on_fresh_store(async |store: &PostgresStore, db| {
+        assert_eq!(statement_timeout(store).await, "5s");
+        // One set in the URL is kept.
+        let url = format!("{}%20-c%20statement_timeout%3D42s", db.url);
+        let configured = PostgresStore::connect(&url).await.unwrap();
+        assert_eq!(statement_timeout(&configured).await, "42s");
+        configured.close().await;
+    })
+    .await;
+}
 
-    // One set in the URL is kept.
-    let url = format!("{}%20-c%20statement_timeout%3D42s", db.url);
-    let store = PostgresStore::connect(&url).await.unwrap();
-    let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
+async fn statement_timeout(store: &PostgresStore) -> String {
+    sqlx::query_scalar("SHOW statement_timeout")
         .fetch_one(store.pool())
         .await
-        .unwrap();
-    assert_eq!(timeout, "42s");
-    store.pool().close().await;
-    db.finish().await;
+        .unwrap()
 }
 
 #[tokio::test]
 async fn user_ids_postgres_cannot_hold_are_typed_errors() {
-    let Some(db) = TestDb::new(Server::Postgres).await else {
-        return;
-    };
-    let store = PostgresStore::connect(&db.url).await.unwrap();
-    assert!(store.load("nul\0byte").await.unwrap().is_none());
-    assert!(matches!(
-        store
+    on_fresh_store(async |store: &PostgresStore, _| {
+        assert!(store.load("nul\0byte").await.unwrap().is_none());
+        let saved = store
             .save(
                 "nul\0byte",
                 None,
                 &MfaEnrollment::Disabled,
-                WriteId::random()
+                WriteId::random(),
             )
-            .await,
-        Err(Error::InvalidInput(_))
-    ));
-    store.pool().close().await;
-    db.finish().await;
+            .await;
+        assert!(matches!(saved, Err(Error::InvalidInput(_))), "{saved:?}");
+    })
+    .await;
 }
 
 /// A database the store migrated before write identities existed (step 1
@@ -105,54 +86,54 @@ async fn user_ids_postgres_cannot_hold_are_typed_errors() {
 /// `WriteId::NONE`, and saves go on from their versions.
 #[tokio::test]
 async fn a_database_from_before_write_ids_migrates_in_place() {
-    let Some(db) = TestDb::new(Server::Postgres).await else {
-        return;
-    };
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .connect_with(PgConnectOptions::from_str(&db.url).unwrap())
-        .await
-        .unwrap();
-    sqlx::raw_sql(
-        "CREATE TABLE mfa_schema_migrations (
-             version     BIGINT      NOT NULL PRIMARY KEY,
-             description TEXT        NOT NULL,
-             applied_at  TIMESTAMPTZ NOT NULL DEFAULT now()
-         );
-         CREATE TABLE mfa_enrollments (
-             user_id    TEXT        NOT NULL PRIMARY KEY,
-             version    BIGINT      NOT NULL CHECK (version > 0),
-             record     TEXT        NOT NULL,
-             updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
-         );
-         INSERT INTO mfa_schema_migrations (version, description) VALUES (1, 'mfa_enrollments')",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
-    let id = mfa::testkit::conformance::user("before-write-ids");
-    let record = mfa::testkit::conformance::sample_records(&id).remove(2);
-    sqlx::query("INSERT INTO mfa_enrollments (user_id, version, record) VALUES ($1, 3, $2)")
-        .bind(&id)
-        .bind(record.to_json())
+    in_fresh_db(Server::Postgres, async |db| {
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(PgConnectOptions::from_str(&db.url).unwrap())
+            .await
+            .unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE mfa_schema_migrations (
+                 version     BIGINT      NOT NULL PRIMARY KEY,
+                 description TEXT        NOT NULL,
+                 applied_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+             );
+             CREATE TABLE mfa_enrollments (
+                 user_id    TEXT        NOT NULL PRIMARY KEY,
+                 version    BIGINT      NOT NULL CHECK (version > 0),
+                 record     TEXT        NOT NULL,
+                 updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+             );
+             INSERT INTO mfa_schema_migrations (version, description)
+             VALUES (1, 'mfa_enrollments')",
+        )
         .execute(&pool)
         .await
         .unwrap();
-    pool.close().await;
+        let id = user("before-write-ids");
+        let record = sample_records(&id).remove(2);
+        sqlx::query("INSERT INTO mfa_enrollments (user_id, version, record) VALUES ($1, 3, $2)")
+            .bind(&id)
+            .bind(record.to_json())
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
 
-    let store = PostgresStore::connect(&db.url).await.unwrap();
-    assert_eq!(store.migration_rows().await, store_common::migrations());
-    let loaded = store.load(&id).await.unwrap().unwrap();
-    assert_eq!(
-        (loaded.version, loaded.write_id, &loaded.record),
-        (3, WriteId::NONE, &record)
-    );
-    let write_id = WriteId::random();
-    assert_eq!(
-        store.save(&id, Some(3), &record, write_id).await.unwrap(),
-        4
-    );
-    assert_eq!(store.load(&id).await.unwrap().unwrap().write_id, write_id);
-    store.pool().close().await;
-    db.finish().await;
+        let store = PostgresStore::connect(&db.url).await.unwrap();
+        assert_eq!(store.migration_rows().await, store_common::migrations());
+        let loaded = store.load(&id).await.unwrap().unwrap();
+        assert_eq!(
+            (loaded.version, loaded.write_id, &loaded.record),
+            (3, WriteId::NONE, &record)
+        );
+        let write_id = WriteId::random();
+        assert_eq!(
+            store.save(&id, Some(3), &record, write_id).await.unwrap(),
+            4
+        );
+        assert_eq!(store.load(&id).await.unwrap().unwrap().write_id, write_id);
+        store.close().await;
+    })
+    .await;
 }

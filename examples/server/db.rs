@@ -41,25 +41,20 @@ impl Location {
             Location::Memory => "SQLite in memory".into(),
             Location::File(path) => format!("SQLite {}", path.display()),
             Location::Postgres(url) => match PgConnectOptions::from_str(url) {
-                Ok(o) => format!(
-                    "PostgreSQL {}:{}/{}",
-                    o.get_host(),
-                    o.get_port(),
-                    o.get_database().unwrap_or("")
-                ),
+                Ok(o) => server_at("PostgreSQL", o.get_host(), o.get_port(), o.get_database()),
                 Err(_) => "PostgreSQL".into(),
             },
             Location::Mysql(url) => match MySqlConnectOptions::from_str(url) {
-                Ok(o) => format!(
-                    "MySQL {}:{}/{}",
-                    o.get_host(),
-                    o.get_port(),
-                    o.get_database().unwrap_or("")
-                ),
+                Ok(o) => server_at("MySQL", o.get_host(), o.get_port(), o.get_database()),
                 Err(_) => "MySQL".into(),
             },
         }
     }
+}
+
+/// `kind host:port/database`, for a log line.
+fn server_at(kind: &str, host: &str, port: u16, database: Option<&str>) -> String {
+    format!("{kind} {host}:{port}/{}", database.unwrap_or(""))
 }
 
 /// The connection pool, for the accounts table.

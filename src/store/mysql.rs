@@ -1,13 +1,12 @@
 //! The MySQL store (feature `mysql`; MariaDB 10.11 or later, MySQL 8): MySQL's
 //! statements, connection set-up and migration lock for the shared SQL store.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::Executor;
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlQueryResult};
+use sqlx::mysql::{MySqlPoolOptions, MySqlQueryResult};
 
-use super::sql::{Backend, STEPS, sql_store};
+use super::sql::{self, Backend, STEPS, sql_store};
 use crate::error::{Error, Result};
 
 /// The longest user id the `user_id` column holds, in bytes of UTF-8: at
@@ -27,6 +26,13 @@ impl Backend for sqlx::MySql {
          SET version = ?, record = ?, write_id = ?, updated_at = UTC_TIMESTAMP()
          WHERE user_id = ? AND version = ?";
     const ROWS_AFFECTED: fn(&MySqlQueryResult) -> u64 = MySqlQueryResult::rows_affected;
+
+    /// A named lock per database, held by the session across the commits that
+    /// DDL makes; given up after 10 s.
+    const LOCK_MIGRATIONS: Option<&'static str> =
+        Some("SELECT GET_LOCK(CONCAT('mfa_schema_migrations.', MD5(DATABASE())), 10)");
+    const UNLOCK_MIGRATIONS: Option<&'static str> =
+        Some("DO RELEASE_LOCK(CONCAT('mfa_schema_migrations.', MD5(DATABASE())))");
 
     /// MySQL commits before and after every DDL statement, so a step and the
     /// row recording it are not one transaction here: each step must be safe
@@ -54,12 +60,6 @@ impl Backend for sqlx::MySql {
     const RECORD_MIGRATION: &'static str =
         "INSERT INTO mfa_schema_migrations (version, description, applied_at)
          VALUES (?, ?, UTC_TIMESTAMP())";
-    /// A named lock per database, held by the session across the commits that
-    /// DDL makes; given up after 10 s.
-    const LOCK_MIGRATIONS: Option<&'static str> =
-        Some("SELECT GET_LOCK(CONCAT('mfa_schema_migrations.', MD5(DATABASE())), 10)");
-    const UNLOCK_MIGRATIONS: Option<&'static str> =
-        Some("DO RELEASE_LOCK(CONCAT('mfa_schema_migrations.', MD5(DATABASE())))");
 
     fn unstorable(user_id: &str) -> Option<&'static str> {
         (user_id.len() > MAX_USER_ID_BYTES)
@@ -107,7 +107,6 @@ sql_store! {
     /// # }
     /// ```
     pub struct MysqlStore(SqlStore<sqlx::MySql>);
-    pool: MySqlPool;
 }
 
 impl MysqlStore {
@@ -126,8 +125,7 @@ impl MysqlStore {
     /// [`Error::StoreUnavailable`] if the server cannot be reached or the schema
     /// cannot be migrated; [`Error::InvalidConfig`] if `url` is not a MySQL URL.
     pub async fn connect(url: &str) -> Result<Self> {
-        let options = MySqlConnectOptions::from_str(url)
-            .map_err(|_| Error::InvalidConfig("not a valid MySQL database URL"))?;
+        let options = sql::connect_options::<sqlx::MySql>(url, "not a valid MySQL database URL")?;
         let pool = MySqlPoolOptions::new()
             .max_connections(10)
             .acquire_timeout(ACQUIRE_TIMEOUT)

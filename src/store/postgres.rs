@@ -1,12 +1,11 @@
 //! The PostgreSQL store (feature `postgres`): PostgreSQL's statements,
 //! connection set-up and migration lock for the shared SQL store.
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgQueryResult};
+use sqlx::postgres::{PgPoolOptions, PgQueryResult};
 
-use super::sql::{Backend, STEPS, sql_store};
+use super::sql::{self, Backend, STEPS, sql_store};
 use crate::error::{Error, Result};
 
 impl Backend for sqlx::Postgres {
@@ -19,6 +18,12 @@ impl Backend for sqlx::Postgres {
          SET version = $1, record = $2, write_id = $3, updated_at = now()
          WHERE user_id = $4 AND version = $5";
     const ROWS_AFFECTED: fn(&PgQueryResult) -> u64 = PgQueryResult::rows_affected;
+
+    /// A transaction-scoped advisory lock, released by the commit, on a key of
+    /// the crate's own (0x6d66612d6d696772, "mfa-migr" in ASCII), so that
+    /// every process using the database migrates in turn.
+    const LOCK_MIGRATIONS: Option<&'static str> =
+        Some("SELECT 1::BIGINT FROM pg_advisory_xact_lock(7883095045495678834)");
 
     const MIGRATIONS: [&'static str; STEPS.len()] = [
         "CREATE TABLE mfa_enrollments (
@@ -38,11 +43,6 @@ impl Backend for sqlx::Postgres {
          )";
     const RECORD_MIGRATION: &'static str =
         "INSERT INTO mfa_schema_migrations (version, description) VALUES ($1, $2)";
-    /// A transaction-scoped advisory lock, released by the commit, on a key of
-    /// the crate's own (0x6d66612d6d696772, "mfa-migr" in ASCII), so that
-    /// every process using the database migrates in turn.
-    const LOCK_MIGRATIONS: Option<&'static str> =
-        Some("SELECT 1::BIGINT FROM pg_advisory_xact_lock(7883095045495678834)");
 
     fn unstorable(user_id: &str) -> Option<&'static str> {
         // PostgreSQL text cannot hold NUL, so no record has such an id.
@@ -89,7 +89,6 @@ sql_store! {
     /// # }
     /// ```
     pub struct PostgresStore(SqlStore<sqlx::Postgres>);
-    pool: PgPool;
 }
 
 impl PostgresStore {
@@ -109,8 +108,8 @@ impl PostgresStore {
     /// cannot be migrated; [`Error::InvalidConfig`] if `url` is not a
     /// PostgreSQL URL.
     pub async fn connect(url: &str) -> Result<Self> {
-        let mut options = PgConnectOptions::from_str(url)
-            .map_err(|_| Error::InvalidConfig("not a valid PostgreSQL database URL"))?;
+        let mut options =
+            sql::connect_options::<sqlx::Postgres>(url, "not a valid PostgreSQL database URL")?;
         // Settings the URL makes itself (`?options=-c statement_timeout=…`) win.
         for (setting, value) in [
             ("statement_timeout", STATEMENT_TIMEOUT),

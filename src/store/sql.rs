@@ -308,7 +308,6 @@ macro_rules! sql_store {
     (
         $(#[$attr:meta])*
         pub struct $name:ident(SqlStore<$backend:ty>);
-        pool: $pool:ty;
     ) => {
         $(#[$attr])*
         #[derive(Debug, Clone)]
@@ -327,7 +326,7 @@ macro_rules! sql_store {
             /// # Errors
             /// [`Error::StoreUnavailable`](crate::Error::StoreUnavailable) if the
             /// schema cannot be created or migrated within the operation timeout.
-            pub async fn from_pool(pool: $pool) -> crate::Result<Self> {
+            pub async fn from_pool(pool: sqlx::Pool<$backend>) -> crate::Result<Self> {
                 crate::store::sql::SqlStore::open(pool).await.map(Self)
             }
 
@@ -342,7 +341,7 @@ macro_rules! sql_store {
             }
 
             /// The underlying pool, for the host's own queries.
-            pub fn pool(&self) -> &$pool {
+            pub fn pool(&self) -> &sqlx::Pool<$backend> {
                 self.0.pool()
             }
         }
@@ -371,6 +370,15 @@ macro_rules! sql_store {
 }
 
 pub(crate) use sql_store;
+
+/// `url` as the connect options of backend `B`, or [`Error::InvalidConfig`]
+/// saying `invalid`.
+pub(crate) fn connect_options<B: Backend>(
+    url: &str,
+    invalid: &'static str,
+) -> Result<<B::Connection as Connection>::Options> {
+    url.parse().map_err(|_| Error::InvalidConfig(invalid))
+}
 
 /// The steps a store has not applied yet, given the highest applied version,
 /// each with its SQL from `migrations` (a backend's [`Backend::MIGRATIONS`]).

@@ -1,14 +1,11 @@
 //! The SQLite store (feature `sqlite`): SQLite's statements, connection
 //! set-up and migration lock for the shared SQL store.
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult};
 
-use super::sql::{Backend, STEPS, sql_store};
+use super::sql::{self, Backend, STEPS, sql_store};
 use crate::error::{Error, Result};
 
 impl Backend for sqlx::Sqlite {
@@ -23,6 +20,10 @@ impl Backend for sqlx::Sqlite {
              updated_at = CAST(strftime('%s', 'now') AS INTEGER)
          WHERE user_id = ?4 AND version = ?5";
     const ROWS_AFFECTED: fn(&SqliteQueryResult) -> u64 = SqliteQueryResult::rows_affected;
+
+    /// The write lock is taken first, so a second process opening the same
+    /// file at the same moment waits (busy timeout) and then finds the work done.
+    const BEGIN_MIGRATION: &'static str = "BEGIN IMMEDIATE";
 
     const MIGRATIONS: [&'static str; STEPS.len()] = [
         "CREATE TABLE mfa_enrollments (
@@ -43,9 +44,6 @@ impl Backend for sqlx::Sqlite {
     const RECORD_MIGRATION: &'static str =
         "INSERT INTO mfa_schema_migrations (version, description, applied_at)
          VALUES (?1, ?2, CAST(strftime('%s', 'now') AS INTEGER))";
-    /// The write lock is taken first, so a second process opening the same
-    /// file at the same moment waits (busy timeout) and then finds the work done.
-    const BEGIN_MIGRATION: &'static str = "BEGIN IMMEDIATE";
 }
 
 /// How long a statement waits for another connection's write lock before the
@@ -96,7 +94,6 @@ sql_store! {
     /// # }).unwrap();
     /// ```
     pub struct SqliteStore(SqlStore<sqlx::Sqlite>);
-    pool: SqlitePool;
 }
 
 impl SqliteStore {
@@ -114,8 +111,7 @@ impl SqliteStore {
     /// [`Error::StoreUnavailable`] if the database cannot be opened or migrated;
     /// [`Error::InvalidConfig`] if `url` is not a SQLite URL.
     pub async fn connect(url: &str) -> Result<Self> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|_| Error::InvalidConfig("not a valid SQLite database URL"))?;
+        let options = sql::connect_options::<sqlx::Sqlite>(url, "not a valid SQLite database URL")?;
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         Self::open(options, in_memory).await
     }

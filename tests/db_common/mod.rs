@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use mfa::testkit::conformance::{sample_records, user};
 use mfa::{Error, MfaEnrollment, MfaStore, WriteId};
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
+use sqlx::postgres::{PgConnectOptions, PgPool};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 
@@ -139,28 +139,22 @@ impl Admin {
     }
 }
 
+/// One connection to the server at `url`, for creating and dropping.
+async fn admin_pool<DB: sqlx::Database>(server: Server, url: &str) -> sqlx::Pool<DB> {
+    sqlx::pool::PoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach the test server at {}: {e}", server.url_var()))
+}
+
 impl TestDb {
     /// `None` when the suites that need `server` are left out.
     pub async fn new(server: Server) -> Option<TestDb> {
         let server_url = server.url()?;
-        let unreachable = |e: sqlx::Error| -> ! {
-            panic!("cannot reach the test server at {}: {e}", server.url_var())
-        };
         let admin = match server {
-            Server::Postgres => Admin::Postgres(
-                PgPoolOptions::new()
-                    .max_connections(1)
-                    .connect(&server_url)
-                    .await
-                    .unwrap_or_else(|e| unreachable(e)),
-            ),
-            Server::Mysql => Admin::Mysql(
-                MySqlPoolOptions::new()
-                    .max_connections(1)
-                    .connect(&server_url)
-                    .await
-                    .unwrap_or_else(|e| unreachable(e)),
-            ),
+            Server::Postgres => Admin::Postgres(admin_pool(server, &server_url).await),
+            Server::Mysql => Admin::Mysql(admin_pool(server, &server_url).await),
         };
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -220,6 +214,16 @@ impl TestDb {
         }
         self.admin.close().await;
     }
+}
+
+/// Runs `test` in a schema or database of its own on `server`, then drops
+/// it. Does nothing when the suites that need `server` are left out.
+pub async fn in_fresh_db(server: Server, test: impl AsyncFnOnce(&TestDb)) {
+    let Some(db) = TestDb::new(server).await else {
+        return;
+    };
+    test(&db).await;
+    db.finish().await;
 }
 
 /// `url` with `schema` first in the connections' search path.

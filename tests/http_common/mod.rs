@@ -343,21 +343,30 @@ impl Server {
     pub async fn enrolled_user(&self, email: &str) -> (String, Authenticator, Vec<String>) {
         self.register(email).await;
         let token = self.login(email).await;
+        let mut app = self.begin_totp_setup(&token).await;
+        let code = app.next_code().await;
+        let codes = self.confirm_totp_setup(&token, &code).await;
+        (token, app, codes)
+    }
+
+    /// Begins TOTP setup for the session's user: the authenticator app holding
+    /// the new secret.
+    pub async fn begin_totp_setup(&self, token: &str) -> Authenticator {
         let setup = self
-            .post("/api/user/me/totp/setup", Some(&token), None)
+            .post("/api/user/me/totp/setup", Some(token), None)
             .await;
         assert_eq!(setup.status, 200, "setup: {}", setup.text);
-        let mut app = Authenticator::new(setup.body["secret"].as_str().expect("a secret"));
-        let code = app.next_code().await;
+        Authenticator::new(setup.body["secret"].as_str().expect("a secret"))
+    }
+
+    /// Confirms the pending setup with `code`: the backup codes.
+    pub async fn confirm_totp_setup(&self, token: &str, code: &str) -> Vec<String> {
+        let body = json!({ "code": code });
         let confirm = self
-            .post(
-                "/api/user/me/totp/confirm",
-                Some(&token),
-                Some(json!({ "code": code })),
-            )
+            .post("/api/user/me/totp/confirm", Some(token), Some(body))
             .await;
         assert_eq!(confirm.status, 200, "confirm: {}", confirm.text);
-        (token, app, strings(&confirm.body["backupCodes"]))
+        strings(&confirm.body["backupCodes"])
     }
 }
 

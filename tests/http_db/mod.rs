@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::db_common::{Proxy, Server as DbServer, TestDb, with_host};
-use crate::http_common::{self, Authenticator, Options, Resp, Server, strings};
+use crate::http_common::{self, Options, Resp, Server};
 
 /// Two example servers on the test's database, with the same master key.
 pub fn two_servers(db: &TestDb) -> (Arc<Server>, Arc<Server>) {
@@ -42,19 +42,9 @@ pub async fn two_servers_on_one_database(kind: DbServer) {
     // Register on one, log in on the other; set up on one, confirm on the other.
     a.register("shared@example.com").await;
     let token = b.login("shared@example.com").await;
-    let setup = a.post("/api/user/me/totp/setup", Some(&token), None).await;
-    assert_eq!(setup.status, 200, "{}", setup.text);
-    let mut app = Authenticator::new(setup.body["secret"].as_str().unwrap());
+    let mut app = a.begin_totp_setup(&token).await;
     let confirming = app.next_code().await;
-    let r = b
-        .post(
-            "/api/user/me/totp/confirm",
-            Some(&token),
-            Some(json!({ "code": confirming })),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let codes = strings(&r.body["backupCodes"]);
+    let codes = b.confirm_totp_setup(&token, &confirming).await;
 
     // An mfaToken from one is good at the other; the confirming code is spent on both.
     let mfa_token = a.login_for_mfa("shared@example.com").await;

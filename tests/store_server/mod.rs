@@ -10,8 +10,11 @@ use std::time::{Duration, Instant};
 
 use mfa::testkit::conformance::{self, sample_records, user};
 use mfa::{Error, MfaEnrollment, MfaStore, WriteId};
+use sqlx::pool::PoolOptions;
 
-use crate::db_common::{Proxy, Server, TestDb, assert_unavailable, closed_port, with_host};
+use crate::db_common::{
+    Proxy, Server, TestDb, assert_unavailable, closed_port, in_fresh_db, with_host,
+};
 use crate::store_common;
 
 /// What the shared suite needs of a store beyond [`MfaStore`]: its
@@ -23,10 +26,19 @@ pub trait ServerStore: MfaStore + Clone + std::fmt::Debug + Sized + 'static {
     /// The store's own `connect`.
     fn connect(url: &str) -> impl Future<Output = mfa::Result<Self>> + Send;
 
-    /// A store through `from_pool` on a pool of the test's making on `url`: up
-    /// to 4 connections, a 2 s acquire timeout and, with `lock_wait`, the
-    /// server giving up waiting for a row lock after that long.
-    fn on_pool(url: &str, lock_wait: Option<Duration>) -> impl Future<Output = Self> + Send;
+    /// The store's driver.
+    type Db: sqlx::Database;
+
+    /// The settings of a pool of the test's making on `url` (see [`on_pool`]):
+    /// with `lock_wait`, the server gives up waiting for a row lock after
+    /// that long.
+    fn pool_settings(
+        url: &str,
+        lock_wait: Option<Duration>,
+    ) -> (PoolOptions<Self::Db>, ConnectOptionsOf<Self::Db>);
+
+    /// The store's `from_pool`.
+    fn from_pool(pool: sqlx::Pool<Self::Db>) -> impl Future<Output = mfa::Result<Self>> + Send;
 
     /// The store's `with_timeout`.
     fn with_timeout(self, timeout: Duration) -> Self;
@@ -52,17 +64,45 @@ pub trait ServerStore: MfaStore + Clone + std::fmt::Debug + Sized + 'static {
     fn close(&self) -> impl Future<Output = ()> + Send;
 }
 
+/// The connect options of driver `DB`.
+pub type ConnectOptionsOf<DB> = <<DB as sqlx::Database>::Connection as sqlx::Connection>::Options;
+
+/// A store through `from_pool` on a pool of the test's making on `url`: up to
+/// 4 connections, a 2 s acquire timeout and [`ServerStore::pool_settings`].
+pub async fn on_pool<S: ServerStore>(url: &str, lock_wait: Option<Duration>) -> S {
+    let (pool, connect) = S::pool_settings(url, lock_wait);
+    let pool = pool
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(2))
+        .connect_with(connect)
+        .await
+        .unwrap();
+    S::from_pool(pool).await.unwrap()
+}
+
 /// The methods of [`ServerStore`] that read the same for every store, to
 /// expand inside its `impl`: each store's inherent method of the same name,
-/// and SQL that every server takes.
+/// and SQL that every server takes, but for the query of the tables of the
+/// test's schema or database (one column, their names, in order).
 macro_rules! server_store_methods {
-    () => {
+    (tables: $tables:literal) => {
+        async fn tables(&self) -> Vec<String> {
+            sqlx::query_scalar($tables)
+                .fetch_all(self.pool())
+                .await
+                .unwrap()
+        }
+
         fn connect(url: &str) -> impl Future<Output = mfa::Result<Self>> + Send {
             Self::connect(url)
         }
 
         fn with_timeout(self, timeout: std::time::Duration) -> Self {
             Self::with_timeout(self, timeout)
+        }
+
+        fn from_pool(pool: sqlx::Pool<Self::Db>) -> impl Future<Output = mfa::Result<Self>> + Send {
+            Self::from_pool(pool)
         }
 
         async fn execute(&self, sql: &str) -> Result<(), sqlx::Error> {
@@ -137,194 +177,185 @@ async fn open<S: ServerStore>(db: &TestDb) -> S {
     S::connect(&db.url).await.expect("the store opens")
 }
 
+/// Runs `test` on a store opened with `connect` in a schema or database of
+/// its own, then closes the store and drops the schema or database. Does
+/// nothing when the suites of `S`'s server are left out.
+pub async fn on_fresh_store<S: ServerStore>(test: impl AsyncFnOnce(&S, &TestDb)) {
+    in_fresh_db(S::SERVER, async |db| {
+        let store = open::<S>(db).await;
+        test(&store, db).await;
+        store.close().await;
+    })
+    .await;
+}
+
+/// A user whose record (an active one) is stored at version 1.
+async fn stored_user<S: MfaStore>(store: &S, tag: &str) -> (String, MfaEnrollment) {
+    let id = user(tag);
+    let record = sample_records(&id).remove(2);
+    store
+        .save(&id, None, &record, WriteId::random())
+        .await
+        .unwrap();
+    (id, record)
+}
+
 pub async fn conformance<S: ServerStore>() {
-    let Some(db) = TestDb::new(S::SERVER).await else {
-        return;
-    };
-    let store: S = open(&db).await;
-    conformance::run(Arc::new(store.clone())).await;
-    store.close().await;
-    db.finish().await;
+    on_fresh_store(async |store: &S, _| conformance::run(Arc::new(store.clone())).await).await;
 }
 
 /// The host's pool and tables: the crate keeps to its own two tables.
 pub async fn conformance_through_a_host_pool<S: ServerStore>() {
-    let Some(db) = TestDb::new(S::SERVER).await else {
-        return;
-    };
-    let store = S::on_pool(&db.url, None).await;
-    store
-        .execute("CREATE TABLE users (id VARCHAR(64) PRIMARY KEY)")
-        .await
-        .unwrap();
-    conformance::run(Arc::new(store.clone())).await;
-    assert_eq!(
-        store.tables().await,
-        ["mfa_enrollments", "mfa_schema_migrations", "users"],
-        "the crate keeps to its own tables, beside the host's"
-    );
-    store.close().await;
-    db.finish().await;
+    in_fresh_db(S::SERVER, async |db| {
+        let store = on_pool::<S>(&db.url, None).await;
+        store
+            .execute("CREATE TABLE users (id VARCHAR(64) PRIMARY KEY)")
+            .await
+            .unwrap();
+        conformance::run(Arc::new(store.clone())).await;
+        assert_eq!(
+            store.tables().await,
+            ["mfa_enrollments", "mfa_schema_migrations", "users"],
+            "the crate keeps to its own tables, beside the host's"
+        );
+        store.close().await;
+    })
+    .await;
 }
 
 /// Two pools, as two processes would have: no lost update, one winner among
 /// racing first saves, and the service's races split across both.
 pub async fn two_stores_share_one_database<S: ServerStore>() {
-    let Some(db) = TestDb::new(S::SERVER).await else {
-        return;
-    };
-    let (a, b) = (
-        Arc::new(open::<S>(&db).await),
-        Arc::new(open::<S>(&db).await),
-    );
-    store_common::no_lost_updates_across_stores(Arc::clone(&a), Arc::clone(&b)).await;
-    store_common::first_saves_have_one_winner(Arc::clone(&a), Arc::clone(&b)).await;
-    store_common::races_across_stores(Arc::clone(&a), Arc::clone(&b)).await;
-    a.close().await;
-    b.close().await;
-    db.finish().await;
+    on_fresh_store(async |a: &S, db| {
+        let (a, b) = (Arc::new(a.clone()), Arc::new(open::<S>(db).await));
+        store_common::no_lost_updates_across_stores(Arc::clone(&a), Arc::clone(&b)).await;
+        store_common::first_saves_have_one_winner(Arc::clone(&a), Arc::clone(&b)).await;
+        store_common::races_across_stores(Arc::clone(&a), Arc::clone(&b)).await;
+        b.close().await;
+    })
+    .await;
 }
 
 pub async fn the_whole_service_flow<S: ServerStore>() {
-    let Some(db) = TestDb::new(S::SERVER).await else {
-        return;
-    };
-    let store: S = open(&db).await;
-    store_common::service_flow(store.clone()).await;
-    store.close().await;
-    db.finish().await;
+    on_fresh_store(async |store: &S, _| store_common::service_flow(store.clone()).await).await;
 }
 
 /// Eight servers starting at once on a fresh database: every open succeeds
 /// and each step is applied and recorded once.
 pub async fn concurrent_opens_migrate_once<S: ServerStore>() {
-    let Some(db) = TestDb::new(S::SERVER).await else {
-        return;
-    };
-    let opens: Vec<_> = (0..8)
-        .map(|_| {
-            let url = db.url.clone();
-            tokio::spawn(async move { S::connect(&url).await })
-        })
-        .collect();
-    let mut stores = Vec::new();
-    for open in opens {
-        stores.push(open.await.unwrap().expect("a concurrent open succeeds"));
-    }
-    assert_eq!(stores[0].migration_rows().await, store_common::migrations());
+    in_fresh_db(S::SERVER, async |db| {
+        let opens: Vec<_> = (0..8)
+            .map(|_| {
+                let url = db.url.clone();
+                tokio::spawn(async move { S::connect(&url).await })
+            })
+            .collect();
+        let mut stores = Vec::new();
+        for open in opens {
+            stores.push(open.await.unwrap().expect("a concurrent open succeeds"));
+        }
+        assert_eq!(stores[0].migration_rows().await, store_common::migrations());
 
-    let id = user("migrate");
-    stores[3]
-        .save(&id, None, &MfaEnrollment::Disabled, WriteId::random())
-        .await
-        .unwrap();
-    let again: S = open(&db).await;
-    assert_eq!(again.migration_rows().await, store_common::migrations());
-    assert_eq!(again.load(&id).await.unwrap().unwrap().version, 1);
-    for store in stores.iter().chain([&again]) {
-        store.close().await;
-    }
-    db.finish().await;
+        let id = user("migrate");
+        stores[3]
+            .save(&id, None, &MfaEnrollment::Disabled, WriteId::random())
+            .await
+            .unwrap();
+        let again: S = open(db).await;
+        assert_eq!(again.migration_rows().await, store_common::migrations());
+        assert_eq!(again.load(&id).await.unwrap().unwrap().version, 1);
+        for store in stores.iter().chain([&again]) {
+            store.close().await;
+        }
+    })
+    .await;
 }
 
 /// Rows written behind the store's back that do not decode load as
 /// `CorruptRecord`, never as a panic or a default.
 pub async fn corrupt_rows_are_corrupt_records<S: ServerStore>() {
-    let Some(db) = TestDb::new(S::SERVER).await else {
-        return;
-    };
-    let store: S = open(&db).await;
-    let insert = |id: &str, version: i64, record: &str| {
-        format!(
-            "INSERT INTO mfa_enrollments (user_id, version, record, updated_at)
-             VALUES ('{id}', {version}, '{record}', CURRENT_TIMESTAMP)"
-        )
-    };
-    for (tag, record) in [
-        ("not-json", "this is not json"),
-        ("truncated", r#"{"format":"mfa/1","state":"act"#),
-        (
-            "unknown-format",
-            r#"{"format":"mfa/999","state":"disabled"}"#,
-        ),
-        ("wrong-shape", r#"{"format":"mfa/1","state":"active"}"#),
-    ] {
-        let id = user(tag);
-        store.execute(&insert(&id, 1, record)).await.unwrap();
-        let loaded = store.load(&id).await;
+    on_fresh_store(async |store: &S, _| {
+        let insert = |id: &str, version: i64, record: &str| {
+            format!(
+                "INSERT INTO mfa_enrollments (user_id, version, record, updated_at)
+                 VALUES ('{id}', {version}, '{record}', CURRENT_TIMESTAMP)"
+            )
+        };
+        for (tag, record) in [
+            ("not-json", "this is not json"),
+            ("truncated", r#"{"format":"mfa/1","state":"act"#),
+            (
+                "unknown-format",
+                r#"{"format":"mfa/999","state":"disabled"}"#,
+            ),
+            ("wrong-shape", r#"{"format":"mfa/1","state":"active"}"#),
+        ] {
+            let id = user(tag);
+            store.execute(&insert(&id, 1, record)).await.unwrap();
+            let loaded = store.load(&id).await;
+            assert!(
+                matches!(loaded, Err(Error::CorruptRecord(_))),
+                "{tag}: {loaded:?}"
+            );
+        }
+        // The schema refuses versions below 1; without that check, decoding does.
+        let id = user("version");
+        let disabled = MfaEnrollment::Disabled.to_json();
         assert!(
-            matches!(loaded, Err(Error::CorruptRecord(_))),
-            "{tag}: {loaded:?}"
+            store.execute(&insert(&id, 0, &disabled)).await.is_err(),
+            "the CHECK constraint holds"
         );
-    }
-    // The schema refuses versions below 1; without that check, decoding does.
-    let id = user("version");
-    let disabled = MfaEnrollment::Disabled.to_json();
-    assert!(
-        store.execute(&insert(&id, 0, &disabled)).await.is_err(),
-        "the CHECK constraint holds"
-    );
-    store
-        .execute("ALTER TABLE mfa_enrollments DROP CONSTRAINT mfa_enrollments_version_check")
-        .await
-        .unwrap();
-    store.execute(&insert(&id, -1, &disabled)).await.unwrap();
-    assert!(matches!(
-        store.load(&id).await,
-        Err(Error::CorruptRecord(_))
-    ));
-    store.close().await;
-    db.finish().await;
+        store
+            .execute("ALTER TABLE mfa_enrollments DROP CONSTRAINT mfa_enrollments_version_check")
+            .await
+            .unwrap();
+        store.execute(&insert(&id, -1, &disabled)).await.unwrap();
+        assert!(matches!(
+            store.load(&id).await,
+            Err(Error::CorruptRecord(_))
+        ));
+    })
+    .await;
 }
 
 /// A save waiting on a row another session holds is given up by the server
 /// (its statement or lock-wait timeout): `StoreUnavailable`, fast, and
 /// nothing written.
 pub async fn a_row_locked_past_the_server_bound_writes_nothing<S: ServerStore>() {
-    let Some(db) = TestDb::new(S::SERVER).await else {
-        return;
-    };
-    let store = S::on_pool(&db.url, Some(Duration::from_millis(300))).await;
-    let id = user("row-lock");
-    let old = sample_records(&id).remove(1);
-    store
-        .save(&id, None, &old, WriteId::random())
-        .await
-        .unwrap();
-    store
-        .with_row_locked(&id, async {
-            let started = Instant::now();
-            assert_unavailable(
-                store
-                    .save(&id, Some(1), &MfaEnrollment::Disabled, WriteId::random())
-                    .await,
-                "row locked past the server's bound",
-            );
-            let elapsed = started.elapsed();
-            assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
-        })
-        .await;
-    let loaded = store.load(&id).await.unwrap().unwrap();
-    assert_eq!((loaded.version, loaded.record), (1, old));
-    store.close().await;
-    db.finish().await;
+    in_fresh_db(S::SERVER, async |db| {
+        let store = on_pool::<S>(&db.url, Some(Duration::from_millis(300))).await;
+        let (id, old) = stored_user(&store, "row-lock").await;
+        store
+            .with_row_locked(&id, async {
+                let started = Instant::now();
+                let disabled = MfaEnrollment::Disabled;
+                let saved = store.save(&id, Some(1), &disabled, WriteId::random()).await;
+                assert_unavailable(saved, "row locked past the server's bound");
+                let elapsed = started.elapsed();
+                assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+            })
+            .await;
+        let loaded = store.load(&id).await.unwrap().unwrap();
+        assert_eq!((loaded.version, loaded.record), (1, old));
+        store.close().await;
+    })
+    .await;
 }
 
 /// The server gone or hung, behind a proxy, at every store operation
 /// ([`crate::db_common::outage_matrix`]).
 pub async fn outages_are_unavailable_and_write_nothing<S: ServerStore>() {
-    let Some(db) = TestDb::new(S::SERVER).await else {
-        return;
-    };
-    let proxy = Proxy::start(db.server_addr().await).await;
-    let timeout = Duration::from_secs(3);
-    let store = S::on_pool(&with_host(&db.url, &proxy.authority()), None)
-        .await
-        .with_timeout(timeout);
-    crate::db_common::outage_matrix(&store, &proxy, timeout).await;
-    store.close().await;
-    proxy.down().await;
-    db.finish().await;
+    in_fresh_db(S::SERVER, async |db| {
+        let proxy = Proxy::start(db.server_addr().await).await;
+        let timeout = Duration::from_secs(3);
+        let store = on_pool::<S>(&with_host(&db.url, &proxy.authority()), None)
+            .await
+            .with_timeout(timeout);
+        crate::db_common::outage_matrix(&store, &proxy, timeout).await;
+        store.close().await;
+        proxy.down().await;
+    })
+    .await;
 }
 
 /// Needs no server: nothing listens on the port.
