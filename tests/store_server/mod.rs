@@ -9,9 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mfa::testkit::conformance::{self, sample_records, user};
+use mfa::testkit::{FaultyStore, LoadFault, SaveFault};
 use mfa::{Error, MfaEnrollment, MfaStore, WriteId};
 use sqlx::pool::PoolOptions;
 
+use crate::common::Harness;
 use crate::db_common::{
     Proxy, Server, TestDb, assert_unavailable, closed_port, in_fresh_db, with_host,
 };
@@ -153,6 +155,7 @@ macro_rules! server_store_suite {
             conformance_through_a_host_pool,
             two_stores_share_one_database,
             the_whole_service_flow,
+            backup_codes_under_save_faults,
             concurrent_opens_migrate_once,
             corrupt_rows_are_corrupt_records,
             a_row_locked_past_the_server_bound_writes_nothing,
@@ -238,6 +241,48 @@ pub async fn two_stores_share_one_database<S: ServerStore>() {
 
 pub async fn the_whole_service_flow<S: ServerStore>() {
     on_fresh_store(async |store: &S, _| store_common::service_flow(store.clone()).await).await;
+}
+
+/// The service over the real store wrapped in a [`FaultyStore`]: under each
+/// save fault a backup code is accepted at most once, and the caller gets the
+/// login only when the save that spent the code is known to have landed (I1,
+/// I3, I11).
+pub async fn backup_codes_under_save_faults<S: ServerStore>() {
+    on_fresh_store(async |store: &S, _| {
+        let faulty = Arc::new(FaultyStore::new(store.clone()));
+        let h = Harness::new(Arc::clone(&faulty), |_| {});
+        // The fault, whether the read-back after it fails too, whether the
+        // first attempt logs in, and whether the code is spent after it.
+        for (fault, read_back_fails, logs_in, spent) in [
+            (SaveFault::Unavailable, false, false, false),
+            (SaveFault::WrittenButFailed, false, true, true),
+            (SaveFault::Conflict, false, true, true),
+            (SaveFault::WrittenButFailed, true, false, true),
+        ] {
+            let ctx = format!("{fault:?}, read-back failing: {read_back_fails}");
+            let id = user("save-fault");
+            let (_, codes) = h.enroll(&id).await;
+            faulty.fail_save(1, fault);
+            if read_back_fails {
+                faulty.fail_load(2, LoadFault::Unavailable);
+            }
+            match h.mfa.verify(&id, &codes[0]).await {
+                Ok(login) if logs_in => assert_eq!(login.backup_codes_remaining, 9, "{ctx}"),
+                Err(Error::StoreUnavailable(_)) if !logs_in => {}
+                other => panic!("{ctx}: {other:?}"),
+            }
+            assert_eq!(faulty.pending_faults(), 0, "{ctx}: a fault never fired");
+            let again = h.mfa.verify(&id, &codes[0]).await;
+            if spent {
+                assert!(matches!(again, Err(Error::InvalidCode)), "{ctx}: {again:?}");
+            } else {
+                assert!(again.is_ok(), "{ctx}: the code was lost: {again:?}");
+            }
+            let status = h.mfa.status(&id).await.unwrap();
+            assert_eq!(status.backup_codes_remaining, 9, "{ctx}");
+        }
+    })
+    .await;
 }
 
 /// Eight servers starting at once on a fresh database: every open succeeds
