@@ -72,7 +72,9 @@
 //!
 //! - `qr` (default): QR codes of the otpauth URI ([`TotpSetup::qr_png`]).
 //! - `tokio` (default): Argon2 work runs on tokio's blocking pool, bounded.
-//! - `sqlite`, `postgres`: SQL stores on sqlx.
+//! - `sqlite`, `postgres`, `mysql`: SQL stores on sqlx (`SqliteStore`,
+//!   `PostgresStore`, and `MysqlStore` for MySQL 8 and MariaDB), all one
+//!   algorithm: the same migrations, compare-and-swap and operation timeout.
 //! - `testkit`: the store conformance suite, fault injection, a manual clock
 //!   and proptest strategies.
 #![forbid(unsafe_code)]
