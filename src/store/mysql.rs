@@ -75,8 +75,8 @@ const LOCK_WAIT_TIMEOUT_SECS: u32 = 5;
 
 sql_store! {
     /// Keeps enrollments in MySQL 8 or MariaDB (10.11 or later) through a
-    /// [`sqlx`] pool: like [`PostgresStore`](crate::PostgresStore), a store
-    /// for several application servers sharing one database.
+    /// [`sqlx`] pool: like `PostgresStore`, a store for several application
+    /// servers sharing one database.
     ///
     /// One row per user in `mfa_enrollments(user_id, version, record, write_id,
     /// updated_at)`, an InnoDB table, the record being

@@ -12,7 +12,6 @@
 //! migrations in the same database.
 
 use std::future::Future;
-use std::marker::PhantomData;
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
@@ -94,7 +93,6 @@ pub(crate) trait Backend: Database {
 pub(crate) struct SqlStore<B: Backend> {
     pool: Pool<B>,
     timeout: Duration,
-    backend: PhantomData<fn() -> B>,
 }
 
 impl<B: Backend> Clone for SqlStore<B> {
@@ -102,7 +100,6 @@ impl<B: Backend> Clone for SqlStore<B> {
         SqlStore {
             pool: self.pool.clone(),
             timeout: self.timeout,
-            backend: PhantomData,
         }
     }
 }
@@ -149,7 +146,6 @@ where
         let store = SqlStore {
             pool,
             timeout: DEFAULT_TIMEOUT,
-            backend: PhantomData,
         };
         store.bounded(store.migrate()).await?;
         Ok(store)
