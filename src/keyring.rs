@@ -68,11 +68,23 @@ impl MasterKey {
     }
 
     /// Derives 32 bytes for another purpose of the host's (HKDF-SHA-256 with
-    /// `label` as info), for example a JWT signing key. Labels beginning with
-    /// `mfa/` are reserved for the crate.
-    pub fn derive(&self, label: &str) -> Zeroizing<[u8; 32]> {
-        derive(&self.0, label.as_bytes())
+    /// `label` as info), for example a JWT signing key.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for a label beginning with
+    /// [`MasterKey::RESERVED_LABEL_PREFIX`]: those derive the crate's own
+    /// encryption key and pepper, which a host must never hold.
+    pub fn derive(&self, label: &str) -> Result<Zeroizing<[u8; 32]>> {
+        if label.starts_with(Self::RESERVED_LABEL_PREFIX) {
+            return Err(Error::InvalidConfig(
+                "labels beginning with `mfa/` are reserved for the crate's own keys",
+            ));
+        }
+        Ok(derive(&self.0, label.as_bytes()))
     }
+
+    /// The prefix of the labels the crate derives its own keys with.
+    pub const RESERVED_LABEL_PREFIX: &'static str = "mfa/";
 }
 
 impl fmt::Debug for MasterKey {
@@ -200,11 +212,29 @@ mod tests {
     }
 
     #[test]
+    fn hosts_cannot_derive_the_crates_own_keys() {
+        let key = MasterKey::from_bytes([3; 32]);
+        for label in ["mfa/v1/backup-code-pepper", "mfa/v1/aes-256-gcm", "mfa/"] {
+            assert!(
+                matches!(key.derive(label), Err(Error::InvalidConfig(_))),
+                "{label}"
+            );
+        }
+        let ring = Keyring::new(KeyId(1), MasterKey::from_bytes([3; 32]));
+        // Not a prefix match: the host's own `mfa-jwt` label is fine.
+        assert_ne!(
+            *key.derive("mfa-jwt").unwrap(),
+            *ring.pepper(KeyId(1)).unwrap()
+        );
+    }
+
+    #[test]
     fn derivations_are_distinct() {
         let key = MasterKey::from_bytes([3; 32]);
         let ring = Keyring::new(KeyId(1), MasterKey::from_bytes([3; 32]));
-        assert_ne!(*key.derive("jwt"), *ring.pepper(KeyId(1)).unwrap());
-        assert_ne!(*key.derive("jwt"), *key.derive("other"));
+        let jwt = key.derive("jwt").unwrap();
+        assert_ne!(*jwt, *ring.pepper(KeyId(1)).unwrap());
+        assert_ne!(*jwt, *key.derive("other").unwrap());
         assert!(matches!(
             ring.pepper(KeyId(9)),
             Err(Error::UnknownKey(KeyId(9)))

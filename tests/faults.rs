@@ -102,6 +102,10 @@ fn plans() -> Vec<Plan> {
     plans.extend(saves.map(Plan::SaveAndReadBack));
     plans.extend(saves.map(Plan::ConflictThenSave));
     plans.extend(loads.map(Plan::ConflictThenLoad));
+    // A save that times out and lands after the read-back, with or without
+    // the read-back failing too.
+    plans.push(Plan::Save(SaveFault::TimedOut));
+    plans.push(Plan::SaveAndReadBack(SaveFault::TimedOut));
     plans.push(Plan::SaveThenCorruptReadBack);
     plans.push(Plan::ConflictsExhaustRetries);
     plans
@@ -133,7 +137,9 @@ fn expectation(plan: Plan) -> Expect {
         | Plan::ConflictThenSave(SaveFault::WrittenButFailed | SaveFault::Conflict) => {
             Expect::Completes
         }
-        Plan::SaveAndReadBack(SaveFault::WrittenButFailed) => Expect::FailsLanded,
+        Plan::SaveAndReadBack(SaveFault::WrittenButFailed)
+        | Plan::Save(SaveFault::TimedOut)
+        | Plan::SaveAndReadBack(SaveFault::TimedOut) => Expect::FailsLanded,
         // Future fault kinds: no expectation yet.
         _ => unreachable!("unknown plan {plan:?}"),
     }

@@ -20,14 +20,16 @@ async fn whole_flow() {
             .starts_with("otpauth://totp/mfa-tests:alice%40example.com?")
     );
     assert_eq!(setup.secret_base32().len(), 32);
-    let png = setup.qr_png().unwrap();
+    // Both encode the secret, so both are wiped on drop.
+    let png: zeroize::Zeroizing<Vec<u8>> = setup.qr_png().unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    assert!(
-        setup
-            .qr_data_uri()
-            .unwrap()
-            .starts_with("data:image/png;base64,")
-    );
+    let uri: zeroize::Zeroizing<String> = setup.qr_data_uri().unwrap();
+    let encoded = uri.strip_prefix("data:image/png;base64,").unwrap();
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap();
+    assert_eq!(decoded, *png, "the data URI carries the same PNG");
     assert!(h.mfa.status(user).await.unwrap().pending_setup);
 
     let secret = mfa::TotpSecret::from_base32(setup.secret_base32()).unwrap();

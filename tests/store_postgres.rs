@@ -214,7 +214,13 @@ async fn concurrent_opens_migrate_once() {
         stores.push(open.await.unwrap().expect("a concurrent open succeeds"));
     }
     let rows = migration_rows(stores[0].pool()).await;
-    assert_eq!(rows, [(1, "mfa_enrollments".to_owned())]);
+    assert_eq!(
+        rows,
+        [
+            (1, "mfa_enrollments".to_owned()),
+            (2, "mfa_enrollments.write_id".to_owned())
+        ]
+    );
 
     let id = user("migrate");
     stores[3]
@@ -598,5 +604,54 @@ async fn a_server_that_goes_away_is_unavailable_and_comes_back_intact() {
     );
     store.pool().close().await;
     proxy.down().await;
+    db.finish().await;
+}
+
+/// A database written by a release without write identities (schema step 1
+/// only) is migrated in place: its rows load, as `WriteId::NONE`, and save.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_from_before_write_ids_migrates_in_place() {
+    let Some(db) = TestDb::new().await else {
+        return;
+    };
+    let id = user("schema1");
+    let active = sample_records(&id).remove(2);
+    let pool = db.host_pool().await;
+    sqlx::raw_sql(
+        "CREATE TABLE mfa_schema_migrations (
+             version BIGINT NOT NULL PRIMARY KEY,
+             description TEXT NOT NULL,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now());
+         INSERT INTO mfa_schema_migrations (version, description) VALUES (1, 'mfa_enrollments');
+         CREATE TABLE mfa_enrollments (
+             user_id TEXT NOT NULL PRIMARY KEY,
+             version BIGINT NOT NULL CHECK (version > 0),
+             record TEXT NOT NULL,
+             updated_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO mfa_enrollments (user_id, version, record) VALUES ($1, 4, $2)")
+        .bind(&id)
+        .bind(active.to_json())
+        .execute(&pool)
+        .await
+        .unwrap();
+    let store = PostgresStore::from_pool(pool.clone()).await.unwrap();
+    assert_eq!(migration_rows(&pool).await.len(), 2);
+    let old = store.load(&id).await.unwrap().unwrap();
+    assert_eq!((old.version, old.write_id), (4, WriteId::NONE));
+    assert_eq!(old.record, active);
+    let write_id = WriteId::random();
+    assert_eq!(
+        store
+            .save(&id, Some(4), &old.record, write_id)
+            .await
+            .unwrap(),
+        5
+    );
+    assert_eq!(store.load(&id).await.unwrap().unwrap().write_id, write_id);
+    pool.close().await;
     db.finish().await;
 }

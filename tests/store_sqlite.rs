@@ -188,7 +188,13 @@ async fn migrations_run_once() {
         .await
         .unwrap();
     let rows = migration_rows(&first).await;
-    assert_eq!(rows, [(1, "mfa_enrollments".to_owned())]);
+    assert_eq!(
+        rows,
+        [
+            (1, "mfa_enrollments".to_owned()),
+            (2, "mfa_enrollments.write_id".to_owned())
+        ]
+    );
     for _ in 0..3 {
         let again = open(&url).await;
         assert_eq!(migration_rows(&again).await, rows);
@@ -211,7 +217,7 @@ async fn concurrent_opens_of_a_fresh_file_all_succeed() {
         for open in opens {
             stores.push(open.await.unwrap().expect("a concurrent open succeeds"));
         }
-        assert_eq!(migration_rows(&stores[0]).await.len(), 1);
+        assert_eq!(migration_rows(&stores[0]).await.len(), 2);
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(stores[7].pool())
             .await
@@ -489,5 +495,54 @@ async fn processes_share_one_file() {
         store.load(&id).await.unwrap().unwrap().version,
         3 * CHILD_SAVES
     );
-    assert_eq!(migration_rows(&store).await.len(), 1);
+    assert_eq!(migration_rows(&store).await.len(), 2);
+}
+
+/// A database written by a release without write identities (schema step 1
+/// only) is migrated in place: its rows load, as `WriteId::NONE`, and save.
+#[tokio::test]
+async fn a_database_from_before_write_ids_migrates_in_place() {
+    let dir = TempDir::new();
+    let url = dir.url("schema1.db");
+    let id = user("schema1");
+    let active = sample_records(&id).remove(2);
+    {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE mfa_schema_migrations (
+                 version INTEGER NOT NULL PRIMARY KEY,
+                 description TEXT NOT NULL,
+                 applied_at INTEGER NOT NULL);
+             INSERT INTO mfa_schema_migrations VALUES (1, 'mfa_enrollments', 0);
+             CREATE TABLE mfa_enrollments (
+                 user_id TEXT NOT NULL PRIMARY KEY,
+                 version INTEGER NOT NULL CHECK (version > 0),
+                 record TEXT NOT NULL,
+                 updated_at INTEGER NOT NULL) WITHOUT ROWID",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO mfa_enrollments VALUES (?1, 4, ?2, 0)")
+            .bind(&id)
+            .bind(active.to_json())
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let store = open(&url).await;
+    assert_eq!(migration_rows(&store).await.len(), 2);
+    let old = store.load(&id).await.unwrap().unwrap();
+    assert_eq!((old.version, old.write_id), (4, WriteId::NONE));
+    assert_eq!(old.record, active);
+    let write_id = WriteId::random();
+    assert_eq!(
+        store
+            .save(&id, Some(4), &old.record, write_id)
+            .await
+            .unwrap(),
+        5
+    );
+    assert_eq!(store.load(&id).await.unwrap().unwrap().write_id, write_id);
 }

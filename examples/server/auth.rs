@@ -30,7 +30,9 @@ struct Kind {
 
 impl Kind {
     fn new(master: &MasterKey, label: &str, audience: &'static str, lifetime_secs: u64) -> Self {
-        let key = master.derive(label);
+        let key = master
+            .derive(label)
+            .expect("the server's labels are not reserved");
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[audience]);
         validation.set_issuer(&[ISSUER]);

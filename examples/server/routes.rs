@@ -177,7 +177,7 @@ async fn setup(State(app): State<AppState>, Session(user): Session) -> Answer {
     Ok(Json(json!({
         "otpauthUrl": setup.otpauth_uri(),
         "secret": setup.secret_base32(),
-        "qrCode": setup.qr_data_uri()?,
+        "qrCode": setup.qr_data_uri()?.as_str(),
     })))
 }
 

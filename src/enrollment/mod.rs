@@ -147,27 +147,37 @@ impl TotpSetup {
         self.expires_at
     }
 
-    /// A QR code of the URI as PNG bytes.
+    /// A QR code of the URI as PNG bytes, wiped on drop: anyone who reads
+    /// the image has the secret.
     ///
     /// # Errors
     /// [`Error::Internal`](crate::Error::Internal) if the URI cannot be encoded.
     #[cfg(feature = "qr")]
-    pub fn qr_png(&self) -> Result<Vec<u8>> {
+    pub fn qr_png(&self) -> Result<Zeroizing<Vec<u8>>> {
         self.totp
             .to_qr_png()
+            .map(Zeroizing::new)
             .map_err(|_| crate::Error::Internal("QR encoding failed"))
     }
 
-    /// The QR code as a `data:image/png;base64,…` URI, for an `<img src>`.
+    /// The QR code as a `data:image/png;base64,…` URI, for an `<img src>`;
+    /// wiped on drop, like the PNG it encodes.
     ///
     /// # Errors
     /// [`Error::Internal`](crate::Error::Internal) if the URI cannot be encoded.
     #[cfg(feature = "qr")]
-    pub fn qr_data_uri(&self) -> Result<String> {
-        self.totp
-            .to_qr_base64()
-            .map(|b64| format!("data:image/png;base64,{b64}"))
-            .map_err(|_| crate::Error::Internal("QR encoding failed"))
+    pub fn qr_data_uri(&self) -> Result<Zeroizing<String>> {
+        const PREFIX: &str = "data:image/png;base64,";
+        let base64 = Zeroizing::new(
+            self.totp
+                .to_qr_base64()
+                .map_err(|_| crate::Error::Internal("QR encoding failed"))?,
+        );
+        // Sized once, so no reallocation leaves a copy behind.
+        let mut uri = Zeroizing::new(String::with_capacity(PREFIX.len() + base64.len()));
+        uri.push_str(PREFIX);
+        uri.push_str(&base64);
+        Ok(uri)
     }
 }
 
