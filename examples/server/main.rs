@@ -31,13 +31,15 @@ use crate::users::{Passwords, Users};
 
 const USAGE: &str = "\
 usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://...]
-              [--key-file PATH] [--pending-ttl SECONDS]
+              [--key-file PATH] [--pending-ttl SECONDS] [--max-concurrent-hashes N]
 
   --addr         address to listen on (default 127.0.0.1:8080; port 0 picks a free one)
   --database     SQLite file, created with its schema if missing (default ./mfa-demo.db),
                  :memory: for a throwaway database, or a postgres:// URL
   --key-file     where the master key is kept (default: <database>.key for a SQLite file)
   --pending-ttl  seconds a TOTP setup stays confirmable (default 600)
+  --max-concurrent-hashes
+                 backup-code Argon2 evaluations in flight at once (default: one per CPU)
 
 The master key comes from MFA_MASTER_KEY (base64 of 32 bytes) if it is set,
 otherwise from the key file, which is created (mode 0600) on first run.
@@ -59,6 +61,7 @@ struct Args {
     database: Location,
     key_file: Option<PathBuf>,
     pending_ttl_secs: u64,
+    max_concurrent_hashes: Option<usize>,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
@@ -67,6 +70,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         database: Location::File(PathBuf::from("./mfa-demo.db")),
         key_file: None,
         pending_ttl_secs: 600,
+        max_concurrent_hashes: None,
     };
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -104,6 +108,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 parsed.pending_ttl_secs = v.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
                     format!("--pending-ttl: {v:?} is not a positive number of seconds")
                 })?;
+            }
+            "--max-concurrent-hashes" => {
+                let v = value()?;
+                parsed.max_concurrent_hashes =
+                    Some(v.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                        format!("--max-concurrent-hashes: {v:?} is not a positive number")
+                    })?);
             }
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -156,8 +167,12 @@ async fn run(args: Args) -> Result<(), String> {
     let passwords = Passwords::new()
         .await
         .map_err(|_| "cannot hash passwords".to_owned())?;
+    let mut mfa = Mfa::new(store, config);
+    if let Some(limit) = args.max_concurrent_hashes {
+        mfa = mfa.with_max_concurrent_hashes(limit);
+    }
     let app = Arc::new(App {
-        mfa: Mfa::new(store, config),
+        mfa,
         users,
         passwords,
         tokens,
