@@ -14,12 +14,22 @@
 //! evaluation. Wiping 19 MiB costs about a millisecond next to a hash of tens
 //! of milliseconds (BENCHMARKS.md).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use argon2::Block;
 use zeroize::Zeroize;
 
 static POOL: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
+/// Argon2 evaluations run in this process: every one goes through [`with_memory`].
+static EVALUATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many Argon2 evaluations this process has run.
+#[cfg_attr(not(feature = "testkit"), allow(dead_code))]
+pub(crate) fn evaluations() -> u64 {
+    EVALUATIONS.load(Ordering::Relaxed)
+}
 
 fn pool() -> MutexGuard<'static, Vec<Vec<Block>>> {
     // Buffers are plain memory: a panic elsewhere cannot leave one half-valid.
@@ -32,6 +42,7 @@ fn max_pooled() -> usize {
 
 /// Runs `f` with `blocks` blocks of working memory, reused when possible.
 pub(crate) fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+    EVALUATIONS.fetch_add(1, Ordering::Relaxed);
     let reused = {
         let mut pool = pool();
         let found = pool.iter().position(|b| b.len() == blocks);

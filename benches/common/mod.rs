@@ -138,7 +138,7 @@ pub fn wall_time() -> bool {
 pub struct ThreadCpuTime;
 
 #[cfg(target_os = "linux")]
-fn thread_cpu_ns() -> u64 {
+fn cpu_clock_ns(clock: i32) -> u64 {
     #[repr(C)]
     struct Timespec {
         tv_sec: i64,
@@ -147,15 +147,26 @@ fn thread_cpu_ns() -> u64 {
     unsafe extern "C" {
         fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
     }
-    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
     let mut ts = Timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `ts` is a valid, writable timespec; the clock id is Linux's.
-    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    // SAFETY: `ts` is a valid, writable timespec; the clock ids are Linux's.
+    let rc = unsafe { clock_gettime(clock, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime({clock})");
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// CPU time of the calling thread.
+#[cfg(target_os = "linux")]
+fn thread_cpu_ns() -> u64 {
+    cpu_clock_ns(3) // CLOCK_THREAD_CPUTIME_ID
+}
+
+/// CPU time of the whole process, every thread included.
+#[cfg(target_os = "linux")]
+pub fn process_cpu_ns() -> u64 {
+    cpu_clock_ns(2) // CLOCK_PROCESS_CPUTIME_ID
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -165,6 +176,11 @@ fn thread_cpu_ns() -> u64 {
         .get_or_init(std::time::Instant::now)
         .elapsed()
         .as_nanos() as u64
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn process_cpu_ns() -> u64 {
+    thread_cpu_ns()
 }
 
 impl criterion::measurement::Measurement for ThreadCpuTime {

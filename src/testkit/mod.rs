@@ -4,7 +4,8 @@
 //! - [`faults`]: [`FaultyStore`], a store wrapper that fails scripted operations;
 //! - [`ManualClock`]: a clock tests move by hand;
 //! - [`strategies`]: proptest strategies for the crate's types;
-//! - [`test_config`]: a configuration with fast (insecure) Argon2 parameters.
+//! - [`test_config`]: a configuration with fast (insecure) Argon2 parameters;
+//! - [`argon2_evaluations`]: the process's Argon2 count, for tests of bounded work.
 
 pub mod conformance;
 pub mod faults;
@@ -19,6 +20,14 @@ use crate::backup_codes::Argon2Params;
 use crate::keyring::{KeyId, Keyring, MasterKey};
 use crate::policy::{MfaConfig, Policy};
 use crate::service::Clock;
+
+/// How many Argon2 evaluations this process has run so far: backup codes
+/// hashed and checked. Tests of bounded work (I13) compare it before and
+/// after an operation; other tests of the same process hashing at the same
+/// time add to it.
+pub fn argon2_evaluations() -> u64 {
+    crate::hash_memory::evaluations()
+}
 
 /// A clock that only moves when told to. Clones share the same time.
 #[derive(Debug, Clone)]
