@@ -64,7 +64,7 @@ impl Default for BackupCodePolicy {
     }
 }
 
-/// All the defaults of DESIGN in one struct; every field can be overridden.
+/// Every default of the crate in one struct; every field can be overridden.
 ///
 /// ```
 /// let mut policy = mfa::Policy::new("Example Co");

@@ -1,4 +1,4 @@
-//! One test (at least) per invariant of DESIGN.md that would fail without it.
+//! One test (at least) per invariant of ARCHITECTURE.md that would fail without it.
 //! I1 (one-time output only after a durable save) is proven under injected
 //! faults in `tests/faults.rs`; I9 (records load forever) by `tests/golden.rs`.
 

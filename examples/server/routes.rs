@@ -1,4 +1,4 @@
-//! The routes of SERVER-API.md. Each MFA handler is a few lines over `mfa::Mfa`.
+//! The routes of the HTTP contract (the README's "The example server"). Each MFA handler is a few lines over `mfa::Mfa`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
