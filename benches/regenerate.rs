@@ -24,7 +24,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use mfa::{
-    Error, MemoryStore, Mfa, MfaConfig, MfaEnrollment, MfaStore, Reauth, SqliteStore, WriteId,
+    Error, MemoryStore, Mfa, MfaContext, MfaEnrollment, MfaStore, Reauth, SqliteStore,
+    store::WriteId,
 };
 use tokio::sync::{Barrier, Semaphore};
 
@@ -91,7 +92,7 @@ async fn concurrent<S: MfaStore + 'static>(mfa: &Arc<Mfa<S>>) -> usize {
 
 /// The baseline: every conflict re-runs the whole transition, hashes included,
 /// on the blocking pool behind the same bound of one hash per CPU.
-async fn concurrent_naive<S: MfaStore + 'static>(store: Arc<S>, config: Arc<MfaConfig>) -> usize {
+async fn concurrent_naive<S: MfaStore + 'static>(store: Arc<S>, config: Arc<MfaContext>) -> usize {
     let permits = Arc::new(Semaphore::new(
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     ));
@@ -151,7 +152,7 @@ async fn concurrent_naive<S: MfaStore + 'static>(store: Arc<S>, config: Arc<MfaC
     conflicts
 }
 
-async fn enrolled<S: MfaStore>(store: S, config: &MfaConfig) -> S {
+async fn enrolled<S: MfaStore>(store: S, config: &MfaContext) -> S {
     let active: MfaEnrollment = common::records(config).active;
     store
         .save(common::USER, None, &active, WriteId::random())

@@ -29,8 +29,8 @@ use std::sync::Arc;
 use mfa::testkit::conformance::user;
 use mfa::testkit::{FaultyStore, ManualClock, SaveFault, test_config};
 use mfa::{
-    MemoryStore, Mfa, MfaConfig, MfaEnrollment, MfaStore, PostgresStore, Reauth, SqliteStore,
-    TotpSecret, totp_generate,
+    MemoryStore, Mfa, MfaContext, MfaEnrollment, MfaStore, PostgresStore, Reauth, SqliteStore,
+    totp::{self, TotpSecret},
 };
 use rand::{SeedableRng, rngs::StdRng};
 
@@ -70,7 +70,7 @@ type Answer = Result<Option<Vec<String>>, &'static str>;
 struct Round<S> {
     store: Arc<FaultyStore<S>>,
     mfa: Arc<Mfa<Arc<FaultyStore<S>>>>,
-    config: MfaConfig,
+    config: MfaContext,
     user: String,
     secret: String,
     codes: Vec<String>,
@@ -105,7 +105,7 @@ impl<S: MfaStore + 'static> Round<S> {
 
     fn totp_at(&self, t: u64) -> String {
         let secret = TotpSecret::from_base32(&self.secret).unwrap();
-        totp_generate(&secret, self.config.policy().totp.params(), t).unwrap()
+        totp::generate(&secret, self.config.policy().totp.params(), t).unwrap()
     }
 
     /// A six-digit code that no step around `T0` accepts.

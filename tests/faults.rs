@@ -25,8 +25,9 @@ use std::sync::Arc;
 
 use mfa::testkit::{FaultyStore, LoadFault, ManualClock, SaveFault, test_config};
 use mfa::{
-    Error, MemoryStore, Mfa, MfaConfig, MfaEnrollment, MfaStore, Reauth, SqliteStore, TotpSecret,
-    Versioned, WriteId, totp_generate,
+    Error, MemoryStore, Mfa, MfaContext, MfaEnrollment, MfaStore, Reauth, SqliteStore,
+    store::{Versioned, WriteId},
+    totp::{self, TotpSecret},
 };
 use rand::{SeedableRng, rngs::StdRng};
 
@@ -192,7 +193,7 @@ struct Env<S> {
     store: Arc<FaultyStore<S>>,
     mfa: Mfa<Arc<FaultyStore<S>>>,
     clock: ManualClock,
-    config: MfaConfig,
+    config: MfaContext,
     user: String,
 }
 
@@ -226,7 +227,7 @@ impl<S: MfaStore + 'static> Env<S> {
 
     fn totp(&self, secret: &str) -> String {
         let secret = TotpSecret::from_base32(secret).unwrap();
-        totp_generate(
+        totp::generate(
             &secret,
             self.config.policy().totp.params(),
             self.clock.get(),
@@ -240,7 +241,7 @@ impl<S: MfaStore + 'static> Env<S> {
         let secret = TotpSecret::from_base32(secret).unwrap();
         let window: Vec<String> = [now - 30, now, now + 30]
             .iter()
-            .map(|t| totp_generate(&secret, self.config.policy().totp.params(), *t).unwrap())
+            .map(|t| totp::generate(&secret, self.config.policy().totp.params(), *t).unwrap())
             .collect();
         (0..1_000_000u32)
             .map(|n| format!("{n:06}"))

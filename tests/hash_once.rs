@@ -8,7 +8,10 @@
 use std::sync::Arc;
 
 use mfa::testkit::{FaultyStore, ManualClock, SaveFault, argon2_evaluations, test_config};
-use mfa::{Error, MemoryStore, Mfa, Reauth, TotpSecret, totp_generate};
+use mfa::{
+    Error, MemoryStore, Mfa, Reauth,
+    totp::{self, TotpSecret},
+};
 
 const T0: u64 = 1_700_000_000;
 
@@ -32,7 +35,7 @@ async fn new_codes_are_hashed_once_per_operation() {
     let user = "hash-once";
     let setup = mfa.begin_setup(user, "u@example.com").await.unwrap();
     let secret = TotpSecret::from_base32(setup.secret_base32()).unwrap();
-    let code_at = |t: u64| totp_generate(&secret, config.policy().totp.params(), t).unwrap();
+    let code_at = |t: u64| totp::generate(&secret, config.policy().totp.params(), t).unwrap();
     let wrong = if code_at(T0) == "000000" {
         "111111"
     } else {

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use mfa::testkit::conformance::{self, sample_records, user};
-use mfa::{Error, MfaEnrollment, MfaStore, PostgresStore, WriteId};
+use mfa::{Error, MfaEnrollment, MfaStore, PostgresStore, store::WriteId};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;

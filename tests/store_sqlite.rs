@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mfa::testkit::conformance::{self, sample_records, user};
-use mfa::{Error, MfaEnrollment, MfaStore, SqliteStore, WriteId};
+use mfa::{Error, MfaEnrollment, MfaStore, SqliteStore, store::WriteId};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 /// A fresh directory under the system's temporary directory, removed on drop.

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use mfa::{KeyId, Keyring, Mfa, MfaConfig, Policy};
+use mfa::{KeyId, Keyring, Mfa, MfaContext, Policy};
 
 use crate::auth::Tokens;
 use crate::db::{Location, Store};
@@ -162,7 +162,7 @@ async fn run(args: Args) -> Result<(), String> {
     let tokens = Tokens::new(&master_key);
     let mut policy = Policy::new("MFA Example");
     policy.pending_ttl_secs = args.pending_ttl_secs;
-    let config = MfaConfig::new(Keyring::new(KeyId(1), master_key), policy)
+    let config = MfaContext::new(Keyring::new(KeyId(1), master_key), policy)
         .map_err(|e| format!("invalid configuration: {e}"))?;
     let passwords = Passwords::new()
         .await

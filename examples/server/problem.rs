@@ -12,7 +12,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use mfa::ProblemDetails;
+use mfa::http::ProblemDetails;
 use serde::de::DeserializeOwned;
 
 /// The largest request body accepted, in bytes.

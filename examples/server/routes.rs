@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use mfa::{CodeFormatError, Reauth};
+use mfa::{Reauth, error::CodeFormatError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

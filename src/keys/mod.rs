@@ -12,6 +12,10 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{Error, Result};
 
+mod envelope;
+
+pub use envelope::Envelope;
+
 /// Names a key in a [`Keyring`]. Stored beside every ciphertext and hash set
 /// so that old data still finds its key after a rotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -119,7 +123,7 @@ struct Entry {
 /// schedule.
 ///
 /// ```
-/// use mfa::{Keyring, KeyId, MasterKey};
+/// use mfa::{KeyId, Keyring, MasterKey};
 /// let keyring = Keyring::new(KeyId(2), MasterKey::from_bytes([7; 32]))
 ///     .with_old_key(KeyId(1), MasterKey::from_bytes([1; 32]))
 ///     .unwrap();
@@ -166,7 +170,7 @@ impl Keyring {
         self.entries
             .iter()
             .find(|e| e.id == id)
-            .ok_or(Error::UnknownKey(id))
+            .ok_or(Error::UnknownKey(id.0))
     }
 
     pub(crate) fn cipher(&self, id: KeyId) -> Result<&Aes256Gcm> {
@@ -235,10 +239,7 @@ mod tests {
         let jwt = key.derive("jwt").unwrap();
         assert_ne!(*jwt, *ring.pepper(KeyId(1)).unwrap());
         assert_ne!(*jwt, *key.derive("other").unwrap());
-        assert!(matches!(
-            ring.pepper(KeyId(9)),
-            Err(Error::UnknownKey(KeyId(9)))
-        ));
+        assert!(matches!(ring.pepper(KeyId(9)), Err(Error::UnknownKey(9))));
         assert!(
             Keyring::new(KeyId(1), MasterKey::from_bytes([0; 32]))
                 .with_old_key(KeyId(1), MasterKey::from_bytes([1; 32]))
