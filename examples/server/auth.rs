@@ -14,7 +14,7 @@ use mfa::MasterKey;
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
-use crate::problem::ApiError;
+use crate::error::ApiError;
 use crate::users::User;
 
 const ISSUER: &str = "mfa-example-server";
@@ -57,7 +57,7 @@ impl Kind {
             exp: now + self.lifetime_secs,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|_| mfa::Error::Internal("a token could not be signed").into())
+            .map_err(|_| ApiError::internal("a token could not be signed"))
     }
 
     /// The user id of a valid token of this kind.

@@ -11,8 +11,10 @@
 
 mod auth;
 mod db;
+mod error;
+mod extract;
 mod keys;
-mod problem;
+mod middleware;
 mod routes;
 mod users;
 
@@ -179,8 +181,8 @@ async fn run(args: Args) -> Result<(), String> {
     });
 
     let router = routes::router(app)
-        .layer(DefaultBodyLimit::max(problem::BODY_LIMIT))
-        .layer(axum::middleware::from_fn(problem::request_context));
+        .layer(DefaultBodyLimit::max(middleware::BODY_LIMIT))
+        .layer(axum::middleware::from_fn(middleware::request_context));
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::Session;
-use crate::problem::{ApiError, JsonBody};
+use crate::error::ApiError;
+use crate::extract::JsonBody;
 use crate::users::Secret;
 
 pub fn router(app: AppState) -> Router {
