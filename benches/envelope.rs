@@ -10,7 +10,7 @@ use std::hint::black_box;
 
 use criterion::Criterion;
 use criterion::measurement::Measurement;
-use mfa::{Envelope, KeyId, Keyring, MasterKey};
+use mfa::{KeyId, Keyring, MasterKey, keys::Envelope};
 
 use common::{KEY, USER};
 

@@ -22,7 +22,12 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use mfa::{Clock, Error, MemoryStore, Mfa, MfaStore, SystemClock, WriteId};
+use mfa::testkit::fixtures::Enrolled;
+use mfa::{
+    Error, MemoryStore, Mfa, MfaStore,
+    service::{Clock, SystemClock},
+    store::WriteId,
+};
 
 const ATTEMPTS: usize = 200;
 const SCENARIO_VAR: &str = "MFA_FLOOD_SCENARIO";
@@ -48,23 +53,9 @@ fn child(scenario: &str) {
         let now = SystemClock.now();
         // One record with real default-Argon2 hashes, stored for every user: a
         // backup-code attempt never opens the (user-bound) secret.
-        let mut rng = common::rng();
-        let begun = mfa::MfaEnrollment::Disabled.begin_setup(
-            &config,
-            common::USER,
-            "someone@example.com",
-            now,
-            &mut rng,
-        );
-        let setup = begun.outcome.expect("setup");
-        let secret = mfa::TotpSecret::from_base32(setup.secret_base32()).expect("secret");
-        let code = mfa::totp_generate(&secret, config.policy().totp.params(), now).expect("code");
-        let confirmed = begun
-            .state
-            .confirm_setup(&config, common::USER, &code, now, &mut rng);
-        let codes = confirmed.outcome.expect("confirmed");
-        let record = confirmed.state;
-        let attempt = common::wrong_code_with_matching_locator(&codes);
+        let enrolled = Enrolled::new(&config, common::USER, now);
+        let record = enrolled.active;
+        let attempt = common::wrong_code_with_matching_locator(&enrolled.codes);
 
         let store = MemoryStore::new();
         for i in 0..ATTEMPTS {

@@ -4,14 +4,14 @@
 //!
 //! - `totp-rs check`: a prebuilt `totp_rs::Totp` (secret in the clear, in
 //!   memory), `Totp::check(code, now)`;
-//! - `mfa open_secret + totp_check`: what an active factor runs: decrypt the
+//! - `mfa open_secret + totp::check`: what an active factor runs: decrypt the
 //!   stored secret (AES-256-GCM, on the stack), parse the code, check the
 //!   window oldest step first, refuse steps at or below the last accepted one;
 //! - `mfa MfaEnrollment::verify_totp`: the whole pure transition on a stored
 //!   record (the above plus lockout bookkeeping and the security event); the
 //!   record is cloned outside the timed section.
 //!
-//! One more row attributes the cost (not a target): `mfa totp_check (secret
+//! One more row attributes the cost (not a target): `mfa totp::check (secret
 //! in the clear)`, the window and replay check without the decryption.
 //!
 //! Measured in the thread's CPU time by default (see `common::ThreadCpuTime`);
@@ -26,7 +26,11 @@ use std::hint::black_box;
 
 use criterion::measurement::Measurement;
 use criterion::{BatchSize, Criterion};
-use mfa::{Envelope, MfaEnrollment, TotpCode, totp_check, totp_generate};
+use mfa::{
+    MfaEnrollment,
+    keys::Envelope,
+    totp::{self, TotpCode},
+};
 
 use common::{NOW, USER};
 
@@ -50,10 +54,10 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
         .build()
         .expect("valid totp-rs factor");
 
-    let correct = totp_generate(&records.secret, params, NOW).expect("code");
+    let correct = totp::generate(&records.secret, params, NOW).expect("code");
     let window: Vec<String> = [NOW - 30, NOW, NOW + 30]
         .iter()
-        .map(|&t| totp_generate(&records.secret, params, t).expect("code"))
+        .map(|&t| totp::generate(&records.secret, params, t).expect("code"))
         .collect();
     let wrong = (1..)
         .map(|i| format!("{:06}", (correct.parse::<u32>().unwrap() + i) % 1_000_000))
@@ -67,20 +71,20 @@ fn bench<M: Measurement>(c: &mut Criterion<M>) {
         group.bench_function("totp-rs check", |b| {
             b.iter(|| bare.check(black_box(code), black_box(NOW)))
         });
-        group.bench_function("mfa open_secret + totp_check", |b| {
+        group.bench_function("mfa open_secret + totp::check", |b| {
             b.iter(|| {
                 let secret = black_box(&envelope)
                     .open_secret(config.keyring(), black_box(USER))
                     .expect("opens");
                 let code = TotpCode::parse(black_box(code), params.digits).expect("shape");
-                totp_check(&secret, params, skew, &code, black_box(NOW), last_step)
+                totp::check(&secret, params, skew, &code, black_box(NOW), last_step)
                     .expect("valid params")
             })
         });
-        group.bench_function("mfa totp_check (secret in the clear)", |b| {
+        group.bench_function("mfa totp::check (secret in the clear)", |b| {
             b.iter(|| {
                 let code = TotpCode::parse(black_box(code), params.digits).expect("shape");
-                totp_check(
+                totp::check(
                     black_box(&records.secret),
                     params,
                     skew,

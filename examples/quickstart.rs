@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mfa::{
-    Error, KeyId, Keyring, MasterKey, MemoryStore, Mfa, MfaConfig, Policy, Reauth, SecurityEvent,
-    TotpParams, TotpSecret, VerifiedBy, totp_generate,
+    Error, KeyId, Keyring, MasterKey, MemoryStore, Mfa, MfaContext, Policy, Reauth, VerifiedBy,
+    event::SecurityEvent,
+    totp::{self, TotpParams, TotpSecret},
 };
 
 fn system_now() -> u64 {
@@ -49,7 +50,7 @@ async fn main() -> Result<(), Error> {
 
     // In production the master key comes from a secret manager and stays fixed.
     let keyring = Keyring::new(KeyId(1), MasterKey::generate(&mut rand::rng()));
-    let config = MfaConfig::new(keyring, Policy::new("Quickstart"))?;
+    let config = MfaContext::new(keyring, Policy::new("Quickstart"))?;
     let mfa = Mfa::new(MemoryStore::new(), config)
         .with_clock(move || system_now() + clock_offset.load(Ordering::SeqCst))
         .with_event_sink(|user: &str, event: &SecurityEvent| {
@@ -70,7 +71,7 @@ async fn main() -> Result<(), Error> {
 
     // The "app": it knows the secret from the QR code.
     let app = TotpSecret::from_base32(setup.secret_base32())?;
-    let app_code = |t: u64| totp_generate(&app, TotpParams::default(), t);
+    let app_code = |t: u64| totp::generate(&app, TotpParams::default(), t);
 
     step("2. Confirm with the app's current code");
     let confirm_code = app_code(now())?;

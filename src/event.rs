@@ -7,7 +7,7 @@ use crate::totp::TotpMatch;
 /// Something a host may want to log or tell the user about out of band.
 ///
 /// Transitions report these beside their outcome; the service hands them to
-/// an [`EventSink`](crate::EventSink) once the state they describe is saved.
+/// an [`EventSink`] once the state they describe is saved.
 /// None carries a secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -55,4 +55,16 @@ pub enum SecurityEvent {
     },
     /// A secret written under an older key was re-encrypted under the primary key.
     SecretReencrypted,
+}
+
+/// Receives [`SecurityEvent`]s once the state they describe is saved.
+pub trait EventSink: Send + Sync + 'static {
+    /// Records one event for `user_id`. Must not block for long.
+    fn record(&self, user_id: &str, event: &SecurityEvent);
+}
+
+impl<F: Fn(&str, &SecurityEvent) + Send + Sync + 'static> EventSink for F {
+    fn record(&self, user_id: &str, event: &SecurityEvent) {
+        self(user_id, event)
+    }
 }

@@ -8,14 +8,14 @@
 //! code or skip the failure counter. An MFA endpoint is a few lines of glue.
 //!
 //! ```
-//! use mfa::{Keyring, KeyId, MasterKey, MemoryStore, Mfa, MfaConfig, Policy, Reauth};
-//! use mfa::{TotpParams, TotpSecret, totp_generate};
+//! use mfa::{KeyId, Keyring, MasterKey, MemoryStore, Mfa, MfaContext, Policy, Reauth};
+//! use mfa::totp::{self, TotpParams, TotpSecret};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), mfa::Error> {
 //! // Once, at start-up: keys from your secret manager, a policy, a store.
 //! let keyring = Keyring::new(KeyId(1), MasterKey::generate(&mut rand::rng()));
-//! let config = MfaConfig::new(keyring, Policy::new("Example Co"))?;
+//! let config = MfaContext::new(keyring, Policy::new("Example Co"))?;
 //! let mfa = Mfa::new(MemoryStore::new(), config);
 //!
 //! // POST /totp/setup: show the QR code (or the base32 secret) to the user.
@@ -25,7 +25,7 @@
 //! // The authenticator app computes the code (here we play its part).
 //! let app = TotpSecret::from_base32(setup.secret_base32())?;
 //! let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-//! let code = totp_generate(&app, TotpParams::default(), now())?;
+//! let code = totp::generate(&app, TotpParams::default(), now())?;
 //!
 //! // POST /totp/confirm: MFA is on; the backup codes are returned this once.
 //! let backup_codes = mfa.confirm_setup("user-42", &code).await?;
@@ -51,22 +51,44 @@
 //!
 //! # Layers
 //!
-//! - **Pure core** (no I/O, no clock, no global RNG): [`TotpSecret`],
-//!   [`Keyring`] and [`Envelope`], [`totp_check`], [`BackupCodeSet`],
-//!   and [`MfaEnrollment`], the record a host stores, whose transitions take
-//!   `now` and an RNG and return a [`Transition`]. A host with its own
-//!   persistence can use these alone.
-//! - **Store**: [`MfaStore`], an async compare-and-swap store keyed by the host's
-//!   user id; [`MemoryStore`] built in, SQL stores behind features.
+//! - **Pure core** (no I/O, no clock, no global RNG): [`MfaEnrollment`], the
+//!   record a host stores, whose transitions take `now` and an RNG and return
+//!   an [`enrollment::Transition`]. A host with its own persistence can use
+//!   it alone.
+//! - **Store**: [`MfaStore`], an async compare-and-swap store keyed by the
+//!   host's user id; [`MemoryStore`] built in, SQL stores behind features.
 //! - **Service**: [`Mfa`], which runs each operation as load → transition →
 //!   compare-and-swap save, retries on conflict, and returns one-time output
 //!   only after the save.
 //!
+//! The design, the store contract and the invariants (I1–I13) the code cites
+//! are in [`architecture`] (the repository's ARCHITECTURE.md).
+//!
+//! # Modules
+//!
+//! The types every host touches are re-exported here; the rest live in one
+//! module per concept:
+//!
+//! | module | concept |
+//! |---|---|
+//! | [`totp`] | TOTP secrets, parameters, code parsing, verification ([`totp::check`]) and generation |
+//! | [`backup`] | backup codes: the one-time plaintext set, the stored hashes, Argon2 parameters |
+//! | [`keys`] | the master key, the keyring and the encrypted [`keys::Envelope`] |
+//! | [`enrollment`] | the stored record, its transitions and their outputs |
+//! | [`lockout`] | the failure counter and the lockout schedule |
+//! | [`policy`] | every default in one [`Policy`], and the [`MfaContext`] built from it |
+//! | [`store`] | the store contract, write identities and the stores |
+//! | [`service`] | [`Mfa`] and its clock |
+//! | [`event`] | security events and where they go |
+//! | [`error`] | the one [`Error`] type and its machine codes |
+//! | [`http`] | HTTP statuses and RFC 9457 problem documents for any framework |
+//!
 //! # Errors
 //!
 //! Every failure is an [`Error`] variant with a stable machine code
-//! ([`Error::code`]), an HTTP status and an RFC 9457 [`ProblemDetails`]. No
-//! error message contains a secret or a submitted code.
+//! ([`Error::code`]), an HTTP status ([`Error::http_status`]) and an RFC 9457
+//! [`http::ProblemDetails`]. No error message contains a secret or a
+//! submitted code.
 //!
 //! # Features
 //!
@@ -79,45 +101,41 @@
 //!   and proptest strategies.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod backup_codes;
+#[doc = include_str!("../ARCHITECTURE.md")]
+pub mod architecture {}
+pub mod backup;
 mod encoding;
-mod enrollment;
-mod envelope;
-mod error;
-mod event;
-mod hash_memory;
-mod keyring;
-mod lockout;
-mod policy;
-mod secret;
-mod service;
-mod store;
+pub mod enrollment;
+pub mod error;
+pub mod event;
+pub mod http;
+pub mod keys;
+pub mod lockout;
+pub mod policy;
+pub mod service;
+pub mod store;
 #[cfg(feature = "testkit")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
-mod totp;
+pub mod totp;
 
-pub use backup_codes::{
-    ALPHABET, Argon2Params, BackupCode, BackupCodeInput, BackupCodeSet, BackupCodes, CODE_LEN,
-    LOCATOR_LEN, MAX_CODES,
-};
+pub use backup::BackupCodes;
 pub use enrollment::{
-    ActiveFactor, MfaEnrollment, MfaMethod, MfaStatus, PendingSetup, RECORD_FORMAT, Reauth,
-    TotpSetup, Transition, Verified, VerifiedBy,
+    MfaEnrollment, MfaMethod, MfaStatus, Reauth, TotpSetup, Verified, VerifiedBy,
 };
-pub use envelope::Envelope;
-pub use error::{CodeFormatError, Error, PROBLEM_TYPE_BASE, ProblemDetails, Result};
-pub use event::SecurityEvent;
-pub use keyring::{KeyId, Keyring, MasterKey};
-pub use lockout::{Attempts, LockoutPolicy};
-pub use policy::{BackupCodePolicy, MfaConfig, Policy, TotpPolicy};
-pub use secret::TotpSecret;
-pub use service::{Clock, EventSink, Mfa, SystemClock};
+pub use error::{Error, Result};
+pub use keys::{KeyId, Keyring, MasterKey};
+pub use policy::{MfaContext, Policy};
+pub use service::Mfa;
 #[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
 pub use store::MysqlStore;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use store::PostgresStore;
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::SqliteStore;
-pub use store::{MemoryStore, MfaStore, Versioned, WriteId};
-pub use totp::{Algorithm, TotpCheck, TotpCode, TotpMatch, TotpParams, totp_check, totp_generate};
+pub use store::{MemoryStore, MfaStore};

@@ -95,36 +95,54 @@ impl Attempts {
         }
     }
 
-    /// The lock in force at `now`, if any: `Some(None)` for a hard lock.
-    pub(crate) fn locked(&self, policy: &LockoutPolicy, now: u64) -> Option<Option<u64>> {
+    /// The lock in force at `now`, if any.
+    pub(crate) fn locked(&self, policy: &LockoutPolicy, now: u64) -> Option<Lock> {
         match self.check(policy, now) {
-            Err(Error::LockedOut { retry_after }) => Some(retry_after),
+            Err(Error::LockedOut {
+                retry_after: Some(secs),
+            }) => Some(Lock::For(secs)),
+            Err(Error::LockedOut { retry_after: None }) => Some(Lock::UntilReset),
             _ => None,
         }
     }
 
     /// Counts a failure; returns the lock it starts, if any.
-    pub(crate) fn record_failure(
-        &mut self,
-        policy: &LockoutPolicy,
-        now: u64,
-    ) -> Option<Option<u64>> {
+    pub(crate) fn record_failure(&mut self, policy: &LockoutPolicy, now: u64) -> Option<Lock> {
         self.failures = self.failures.saturating_add(1);
         if self.failures >= policy.max_consecutive_failures {
             self.locked_until = None;
-            return Some(None);
+            return Some(Lock::UntilReset);
         }
         let delay = policy.delay_after(self.failures);
         if delay == 0 {
             return None;
         }
         self.locked_until = Some(now.saturating_add(delay));
-        Some(Some(delay))
+        Some(Lock::For(delay))
     }
 
     /// Clears the counter after a success or an administrative reset.
     pub(crate) fn reset(&mut self) {
         *self = Attempts::default();
+    }
+}
+
+/// A lock on a factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lock {
+    /// Codes are refused for this many more seconds.
+    For(u64),
+    /// The hard limit was reached: codes are refused until a reset.
+    UntilReset,
+}
+
+impl Lock {
+    /// Seconds until codes are accepted again; `None` until a reset.
+    pub(crate) fn retry_after(self) -> Option<u64> {
+        match self {
+            Lock::For(secs) => Some(secs),
+            Lock::UntilReset => None,
+        }
     }
 }
 
@@ -149,7 +167,7 @@ mod tests {
             assert_eq!(a.record_failure(&p, now), None);
             a.check(&p, now).unwrap();
         }
-        assert_eq!(a.record_failure(&p, now), Some(Some(30)));
+        assert_eq!(a.record_failure(&p, now), Some(Lock::For(30)));
         assert!(matches!(
             a.check(&p, now + 29),
             Err(Error::LockedOut {
@@ -161,7 +179,7 @@ mod tests {
             now += 1000;
             a.record_failure(&p, now);
         }
-        assert_eq!(a.record_failure(&p, now), Some(None));
+        assert_eq!(a.record_failure(&p, now), Some(Lock::UntilReset));
         assert!(matches!(
             a.check(&p, u64::MAX),
             Err(Error::LockedOut { retry_after: None })

@@ -1,8 +1,8 @@
 //! Every tunable default in one place, and the context transitions run in.
 
-use crate::backup_codes::{Argon2Params, MAX_CODES};
+use crate::backup::{Argon2Params, StoredBackupCodes};
 use crate::error::{Error, Result};
-use crate::keyring::Keyring;
+use crate::keys::Keyring;
 use crate::lockout::LockoutPolicy;
 use crate::totp::{Algorithm, TotpParams};
 
@@ -64,7 +64,7 @@ impl Default for BackupCodePolicy {
     }
 }
 
-/// All the defaults of DESIGN in one struct; every field can be overridden.
+/// Every default of the crate in one struct; every field can be overridden.
 ///
 /// ```
 /// let mut policy = mfa::Policy::new("Example Co");
@@ -114,7 +114,7 @@ impl Policy {
         if !(16..=64).contains(&self.totp.secret_len) {
             return Err(Error::InvalidConfig("a TOTP secret has 16 to 64 bytes"));
         }
-        if !(1..=MAX_CODES).contains(&self.backup_codes.count) {
+        if !(1..=StoredBackupCodes::MAX).contains(&self.backup_codes.count) {
             return Err(Error::InvalidConfig("a backup-code set has 1 to 64 codes"));
         }
         if self.pending_ttl_secs == 0 {
@@ -129,25 +129,25 @@ impl Policy {
 /// What every transition needs besides the record: the keys and the policy.
 ///
 /// ```
-/// use mfa::{Keyring, KeyId, MasterKey, MfaConfig, Policy};
+/// use mfa::{KeyId, Keyring, MasterKey, MfaContext, Policy};
 /// let keyring = Keyring::new(KeyId(1), MasterKey::generate(&mut rand::rng()));
-/// let config = MfaConfig::new(keyring, Policy::new("Example Co")).unwrap();
+/// let config = MfaContext::new(keyring, Policy::new("Example Co")).unwrap();
 /// assert_eq!(config.policy().totp.digits, 6);
 /// ```
 #[derive(Debug)]
-pub struct MfaConfig {
+pub struct MfaContext {
     keyring: Keyring,
     policy: Policy,
 }
 
-impl MfaConfig {
+impl MfaContext {
     /// Validates the policy and bundles it with the keyring.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] if the policy is invalid.
     pub fn new(keyring: Keyring, policy: Policy) -> Result<Self> {
         policy.validate()?;
-        Ok(MfaConfig { keyring, policy })
+        Ok(MfaContext { keyring, policy })
     }
 
     /// The keyring.

@@ -1,16 +1,18 @@
 //! The service: every operation as load → pure transition → compare-and-swap save.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::rngs::ThreadRng;
 use zeroize::Zeroizing;
 
-use crate::backup_codes::{BackupCodes, FreshCodes};
-use crate::enrollment::{MfaEnrollment, MfaStatus, Reauth, TotpSetup, Transition, Verified};
+use crate::backup::{BackupCodes, FreshCodes};
+use crate::enrollment::{
+    Argon2Work, MfaEnrollment, MfaStatus, Reauth, TotpSetup, Transition, Verified,
+};
 use crate::error::{Error, Result};
-use crate::event::SecurityEvent;
-use crate::policy::MfaConfig;
+use crate::event::{EventSink, SecurityEvent};
+use crate::policy::MfaContext;
 use crate::store::{MfaStore, WriteId};
 
 /// The current time in unix seconds.
@@ -37,40 +39,12 @@ impl<F: Fn() -> u64 + Send + Sync + 'static> Clock for F {
     }
 }
 
-/// Receives [`SecurityEvent`]s once the state they describe is saved.
-pub trait EventSink: Send + Sync + 'static {
-    /// Records one event for `user_id`. Must not block for long.
-    fn record(&self, user_id: &str, event: &SecurityEvent);
-}
-
-impl<F: Fn(&str, &SecurityEvent) + Send + Sync + 'static> EventSink for F {
-    fn record(&self, user_id: &str, event: &SecurityEvent) {
-        self(user_id, event)
-    }
-}
-
 /// A transition that takes the user id and a submitted code.
 type CodeTransition<T> =
-    fn(MfaEnrollment, &MfaConfig, &str, &str, u64, &mut ThreadRng) -> Transition<T>;
-
-/// Whether an operation may run Argon2.
-enum Hashing<'a> {
-    Never,
-    /// Only until the operation's new backup codes exist.
-    Minting(&'a Minted),
-    /// Only if this code would be checked against a stored hash.
-    ForCode(&'a str),
-}
+    fn(MfaEnrollment, &MfaContext, &str, &str, u64, &mut ThreadRng) -> Transition<T>;
 
 /// The new backup codes of one operation, shared by its retries.
 type Minted = Arc<Mutex<FreshCodes>>;
-
-fn minted(fresh: &Minted) -> MutexGuard<'_, FreshCodes> {
-    // Generation either stored a whole set or nothing.
-    fresh
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// Runs MFA operations against a store.
 ///
@@ -91,7 +65,7 @@ fn minted(fresh: &Minted) -> MutexGuard<'_, FreshCodes> {
 /// Share one `Mfa` behind an `Arc` (or your framework's state).
 pub struct Mfa<S> {
     store: S,
-    config: Arc<MfaConfig>,
+    config: Arc<MfaContext>,
     clock: Arc<dyn Clock>,
     events: Arc<dyn EventSink>,
     conflict_retries: u32,
@@ -102,7 +76,7 @@ pub struct Mfa<S> {
 impl<S: MfaStore> Mfa<S> {
     /// A service over `store` with the system clock, no event sink, 16 conflict
     /// retries and one concurrent Argon2 evaluation per CPU.
-    pub fn new(store: S, config: MfaConfig) -> Self {
+    pub fn new(store: S, config: MfaContext) -> Self {
         Mfa {
             store,
             config: Arc::new(config),
@@ -153,7 +127,7 @@ impl<S: MfaStore> Mfa<S> {
     }
 
     /// The configuration.
-    pub fn config(&self) -> &MfaConfig {
+    pub fn config(&self) -> &MfaContext {
         &self.config
     }
 
@@ -168,7 +142,7 @@ impl<S: MfaStore> Mfa<S> {
     /// As the transition, plus store errors.
     pub async fn begin_setup(&self, user_id: &str, account_name: &str) -> Result<TotpSetup> {
         let (user, account) = (user_id.to_owned(), account_name.to_owned());
-        self.run(user_id, Hashing::Never, move |record, config, now| {
+        self.run(user_id, Argon2Work::None, move |record, config, now| {
             record.begin_setup(config, &user, &account, now, &mut rand::rng())
         })
         .await
@@ -184,9 +158,9 @@ impl<S: MfaStore> Mfa<S> {
         let codes = Arc::clone(&fresh);
         self.run(
             user_id,
-            Hashing::Minting(&fresh),
+            Argon2Work::NewCodes(&fresh),
             move |record, config, now| {
-                let mut codes = minted(&codes);
+                let mut codes = FreshCodes::lock(&codes);
                 record.confirm_setup_with(config, &user, &code, &mut codes, now, &mut rand::rng())
             },
         )
@@ -198,7 +172,7 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// As the transition, plus store errors.
     pub async fn cancel_setup(&self, user_id: &str) -> Result<()> {
-        self.run(user_id, Hashing::Never, |record, _, _| {
+        self.run(user_id, Argon2Work::None, |record, _, _| {
             record.cancel_setup()
         })
         .await
@@ -209,7 +183,7 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// As the transition, plus store errors.
     pub async fn verify_totp(&self, user_id: &str, code: &str) -> Result<Verified> {
-        self.run_with_code(user_id, code, Hashing::Never, MfaEnrollment::verify_totp)
+        self.run_with_code(user_id, code, Argon2Work::None, MfaEnrollment::verify_totp)
             .await
     }
 
@@ -221,7 +195,7 @@ impl<S: MfaStore> Mfa<S> {
         self.run_with_code(
             user_id,
             code,
-            Hashing::ForCode(code),
+            Argon2Work::Code(code),
             MfaEnrollment::verify_backup_code,
         )
         .await
@@ -232,7 +206,7 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// As the transition, plus store errors.
     pub async fn verify(&self, user_id: &str, code: &str) -> Result<Verified> {
-        self.run_with_code(user_id, code, Hashing::ForCode(code), MfaEnrollment::verify)
+        self.run_with_code(user_id, code, Argon2Work::Code(code), MfaEnrollment::verify)
             .await
     }
 
@@ -255,12 +229,12 @@ impl<S: MfaStore> Mfa<S> {
         let codes = Arc::clone(&fresh);
         self.run(
             user_id,
-            Hashing::Minting(&fresh),
+            Argon2Work::NewCodes(&fresh),
             move |record, config, now| {
                 let reauth = code
                     .as_deref()
                     .map_or(Reauth::SessionOnly, |c| Reauth::TotpCode(c));
-                let mut codes = minted(&codes);
+                let mut codes = FreshCodes::lock(&codes);
                 record.regenerate_backup_codes_with(
                     config,
                     &user,
@@ -282,7 +256,7 @@ impl<S: MfaStore> Mfa<S> {
         self.run_with_code(
             user_id,
             code,
-            Hashing::ForCode(code),
+            Argon2Work::Code(code),
             MfaEnrollment::disable,
         )
         .await
@@ -293,7 +267,7 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// Store errors.
     pub async fn reset_lockout(&self, user_id: &str) -> Result<()> {
-        self.run(user_id, Hashing::Never, |record, _, _| {
+        self.run(user_id, Argon2Work::None, |record, _, _| {
             record.reset_lockout()
         })
         .await
@@ -318,7 +292,7 @@ impl<S: MfaStore> Mfa<S> {
         &self,
         user_id: &str,
         code: &str,
-        hashing: Hashing<'_>,
+        hashing: Argon2Work<'_>,
         transition: CodeTransition<T>,
     ) -> Result<T> {
         let (user, code) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
@@ -328,10 +302,10 @@ impl<S: MfaStore> Mfa<S> {
         .await
     }
 
-    async fn run<T, F>(&self, user_id: &str, hashing: Hashing<'_>, transition: F) -> Result<T>
+    async fn run<T, F>(&self, user_id: &str, hashing: Argon2Work<'_>, transition: F) -> Result<T>
     where
         T: Send + 'static,
-        F: Fn(MfaEnrollment, &MfaConfig, u64) -> Transition<T> + Send + Sync + 'static,
+        F: Fn(MfaEnrollment, &MfaContext, u64) -> Transition<T> + Send + Sync + 'static,
     {
         let transition = Arc::new(transition);
         for _ in 0..=self.conflict_retries {
@@ -340,11 +314,7 @@ impl<S: MfaStore> Mfa<S> {
                 None => (None, MfaEnrollment::Disabled),
             };
             let now = self.clock.now();
-            let hashes = match hashing {
-                Hashing::Never => false,
-                Hashing::Minting(fresh) => !minted(fresh).is_minted(),
-                Hashing::ForCode(code) => record.would_hash(&self.config, code, now),
-            };
+            let hashes = record.needs_argon2(hashing, &self.config, now);
             let step = if hashes {
                 self.run_hashing(Arc::clone(&transition), record, now)
                     .await?
@@ -394,7 +364,7 @@ impl<S: MfaStore> Mfa<S> {
     ) -> Result<Transition<T>>
     where
         T: Send + 'static,
-        F: Fn(MfaEnrollment, &MfaConfig, u64) -> Transition<T> + Send + Sync + 'static,
+        F: Fn(MfaEnrollment, &MfaContext, u64) -> Transition<T> + Send + Sync + 'static,
     {
         let permit = Arc::clone(&self.hash_permits)
             .acquire_owned()
@@ -421,7 +391,7 @@ impl<S: MfaStore> Mfa<S> {
     ) -> Result<Transition<T>>
     where
         T: Send + 'static,
-        F: Fn(MfaEnrollment, &MfaConfig, u64) -> Transition<T> + Send + Sync + 'static,
+        F: Fn(MfaEnrollment, &MfaContext, u64) -> Transition<T> + Send + Sync + 'static,
     {
         Ok(transition(record, &self.config, now))
     }

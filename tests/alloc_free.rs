@@ -8,8 +8,9 @@ use std::cell::Cell;
 
 use mfa::testkit::test_config;
 use mfa::{
-    Algorithm, Envelope, KeyId, Keyring, MasterKey, MfaEnrollment, TotpCode, TotpParams,
-    TotpSecret, totp_check, totp_generate,
+    KeyId, Keyring, MasterKey,
+    keys::Envelope,
+    totp::{self, Algorithm, TotpCode, TotpParams, TotpSecret},
 };
 
 struct Counting;
@@ -76,17 +77,21 @@ fn case(secret_len: usize, algorithm: Algorithm) -> Case {
     // The baseline is built once, outside the counted section, as a host
     // keeping its factors in memory would.
     let bare = totp_rs::Builder::new()
-        .with_algorithm(algorithm.into())
+        .with_algorithm(match algorithm {
+            Algorithm::Sha1 => totp_rs::Algorithm::SHA1,
+            Algorithm::Sha256 => totp_rs::Algorithm::SHA256,
+            _ => totp_rs::Algorithm::SHA512,
+        })
         .with_digits(params.digits)
         .with_step_duration(params.period)
         .with_skew(1)
         .with_secret(totp_rs::Secret::from(secret.as_bytes()))
         .build()
         .unwrap();
-    let correct = totp_generate(&secret, params, NOW).unwrap();
+    let correct = totp::generate(&secret, params, NOW).unwrap();
     let window: Vec<String> = [NOW - 30, NOW, NOW + 30]
         .iter()
-        .map(|&t| totp_generate(&secret, params, t).unwrap())
+        .map(|&t| totp::generate(&secret, params, t).unwrap())
         .collect();
     let wrong = (1..)
         .map(|i| format!("{:06}", (correct.parse::<u32>().unwrap() + i) % 1_000_000))
@@ -110,8 +115,8 @@ fn crate_verify(case: &Case, code: &str) -> bool {
     let code = TotpCode::parse(code, case.params.digits).unwrap();
     let last_step = Some(NOW / 30 - 10);
     matches!(
-        totp_check(&secret, case.params, 1, &code, NOW, last_step).unwrap(),
-        mfa::TotpCheck::Accepted(_)
+        totp::check(&secret, case.params, 1, &code, NOW, last_step).unwrap(),
+        mfa::totp::TotpCheck::Accepted(_)
     )
 }
 
@@ -149,7 +154,7 @@ fn every_step_of_the_path_is_heap_free_for_160_bit_secrets() {
     assert_eq!(allocations(|| TotpCode::parse(" 123 456 ", 6).unwrap()), 0);
     let code = TotpCode::parse(&case.wrong, 6).unwrap();
     assert_eq!(
-        allocations(|| totp_check(&case.secret, case.params, 1, &code, NOW, None).unwrap()),
+        allocations(|| totp::check(&case.secret, case.params, 1, &code, NOW, None).unwrap()),
         0
     );
     // The general-purpose `open` returns the plaintext in a (zeroizing) Vec.
@@ -186,24 +191,11 @@ fn other_secret_lengths_allocate_no_more_than_totp_rs() {
 #[test]
 fn the_verify_transition_allocates_only_its_event_list() {
     let config = test_config();
-    let mut rng = rand::rng();
     let now = NOW;
-    let begun = MfaEnrollment::Disabled.begin_setup(
-        &config,
-        USER,
-        "someone@example.com",
-        now - 300,
-        &mut rng,
-    );
-    let secret = TotpSecret::from_base32(begun.outcome.unwrap().secret_base32()).unwrap();
+    let enrolled = mfa::testkit::fixtures::Enrolled::new(&config, USER, now - 300);
+    let (secret, active) = (enrolled.secret, enrolled.active);
     let params = TotpParams::default();
-    let first = totp_generate(&secret, params, now - 300).unwrap();
-    let active = begun
-        .state
-        .confirm_setup(&config, USER, &first, now - 300, &mut rng)
-        .state;
-    assert!(active.is_active());
-    let correct = totp_generate(&secret, params, now).unwrap();
+    let correct = totp::generate(&secret, params, now).unwrap();
     let wrong = format!(
         "{:06}",
         (correct.parse::<u32>().unwrap() + 500_000) % 1_000_000

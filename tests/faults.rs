@@ -25,8 +25,9 @@ use std::sync::Arc;
 
 use mfa::testkit::{FaultyStore, LoadFault, ManualClock, SaveFault, test_config};
 use mfa::{
-    Error, MemoryStore, Mfa, MfaConfig, MfaEnrollment, MfaStore, Reauth, SqliteStore, TotpSecret,
-    Versioned, WriteId, totp_generate,
+    Error, MemoryStore, Mfa, MfaContext, MfaEnrollment, MfaStore, Reauth, SqliteStore,
+    store::{Versioned, WriteId},
+    totp::{self, TotpSecret},
 };
 use rand::{SeedableRng, rngs::StdRng};
 
@@ -102,6 +103,10 @@ fn plans() -> Vec<Plan> {
     plans.extend(saves.map(Plan::SaveAndReadBack));
     plans.extend(saves.map(Plan::ConflictThenSave));
     plans.extend(loads.map(Plan::ConflictThenLoad));
+    // A save that times out and lands after the read-back, with or without
+    // the read-back failing too.
+    plans.push(Plan::Save(SaveFault::TimedOut));
+    plans.push(Plan::SaveAndReadBack(SaveFault::TimedOut));
     plans.push(Plan::SaveThenCorruptReadBack);
     plans.push(Plan::ConflictsExhaustRetries);
     plans
@@ -133,7 +138,9 @@ fn expectation(plan: Plan) -> Expect {
         | Plan::ConflictThenSave(SaveFault::WrittenButFailed | SaveFault::Conflict) => {
             Expect::Completes
         }
-        Plan::SaveAndReadBack(SaveFault::WrittenButFailed) => Expect::FailsLanded,
+        Plan::SaveAndReadBack(SaveFault::WrittenButFailed)
+        | Plan::Save(SaveFault::TimedOut)
+        | Plan::SaveAndReadBack(SaveFault::TimedOut) => Expect::FailsLanded,
         // Future fault kinds: no expectation yet.
         _ => unreachable!("unknown plan {plan:?}"),
     }
@@ -186,7 +193,7 @@ struct Env<S> {
     store: Arc<FaultyStore<S>>,
     mfa: Mfa<Arc<FaultyStore<S>>>,
     clock: ManualClock,
-    config: MfaConfig,
+    config: MfaContext,
     user: String,
 }
 
@@ -220,7 +227,7 @@ impl<S: MfaStore + 'static> Env<S> {
 
     fn totp(&self, secret: &str) -> String {
         let secret = TotpSecret::from_base32(secret).unwrap();
-        totp_generate(
+        totp::generate(
             &secret,
             self.config.policy().totp.params(),
             self.clock.get(),
@@ -234,7 +241,7 @@ impl<S: MfaStore + 'static> Env<S> {
         let secret = TotpSecret::from_base32(secret).unwrap();
         let window: Vec<String> = [now - 30, now, now + 30]
             .iter()
-            .map(|t| totp_generate(&secret, self.config.policy().totp.params(), *t).unwrap())
+            .map(|t| totp::generate(&secret, self.config.policy().totp.params(), *t).unwrap())
             .collect();
         (0..1_000_000u32)
             .map(|n| format!("{n:06}"))

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Harness, wrong_code};
-use mfa::{Error, MfaMethod, Reauth, SecurityEvent, VerifiedBy};
+use mfa::{Error, MfaMethod, Reauth, VerifiedBy, event::SecurityEvent};
 
 #[tokio::test]
 async fn whole_flow() {
@@ -20,17 +20,19 @@ async fn whole_flow() {
             .starts_with("otpauth://totp/mfa-tests:alice%40example.com?")
     );
     assert_eq!(setup.secret_base32().len(), 32);
-    let png = setup.qr_png().unwrap();
+    // Both encode the secret, so both are wiped on drop.
+    let png: zeroize::Zeroizing<Vec<u8>> = setup.qr_png().unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    assert!(
-        setup
-            .qr_data_uri()
-            .unwrap()
-            .starts_with("data:image/png;base64,")
-    );
+    let uri: zeroize::Zeroizing<String> = setup.qr_data_uri().unwrap();
+    let encoded = uri.strip_prefix("data:image/png;base64,").unwrap();
+    use base64::Engine as _;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap();
+    assert_eq!(decoded, *png, "the data URI carries the same PNG");
     assert!(h.mfa.status(user).await.unwrap().pending_setup);
 
-    let secret = mfa::TotpSecret::from_base32(setup.secret_base32()).unwrap();
+    let secret = mfa::totp::TotpSecret::from_base32(setup.secret_base32()).unwrap();
     let confirm_code = h.code(&secret);
     let codes = h.mfa.confirm_setup(user, &confirm_code).await.unwrap();
     assert_eq!(codes.len(), 10);
@@ -127,7 +129,7 @@ async fn errors_of_each_state() {
     let user = "user-2";
     assert!(matches!(
         h.mfa.confirm_setup(user, "123456").await,
-        Err(Error::NoPendingSecret)
+        Err(Error::NoPendingSetup)
     ));
     assert!(matches!(
         h.mfa
@@ -141,7 +143,7 @@ async fn errors_of_each_state() {
     ));
     assert!(matches!(
         h.mfa.cancel_setup(user).await,
-        Err(Error::NoPendingSecret)
+        Err(Error::NoPendingSetup)
     ));
     assert!(matches!(
         h.mfa.begin_setup(user, "").await,
@@ -193,9 +195,9 @@ async fn cancel_and_restart_setup() {
     let second = h.mfa.begin_setup(user, "a@example.com").await.unwrap();
     assert_ne!(first.secret_base32(), second.secret_base32());
     // Only the latest pending secret confirms.
-    let old = mfa::TotpSecret::from_base32(first.secret_base32()).unwrap();
+    let old = mfa::totp::TotpSecret::from_base32(first.secret_base32()).unwrap();
     let code = h.code(&old);
-    let new = mfa::TotpSecret::from_base32(second.secret_base32()).unwrap();
+    let new = mfa::totp::TotpSecret::from_base32(second.secret_base32()).unwrap();
     if code != h.code(&new) {
         assert!(matches!(
             h.mfa.confirm_setup(user, &code).await,
@@ -206,6 +208,6 @@ async fn cancel_and_restart_setup() {
     assert!(!h.mfa.status(user).await.unwrap().pending_setup);
     assert!(matches!(
         h.mfa.confirm_setup(user, &h.code(&new)).await,
-        Err(Error::NoPendingSecret)
+        Err(Error::NoPendingSetup)
     ));
 }

@@ -22,8 +22,9 @@ use std::path::{Path, PathBuf};
 
 use mfa::testkit::{test_config, test_keyring};
 use mfa::{
-    Envelope, Error, MfaConfig, MfaEnrollment, RECORD_FORMAT, TotpParams, TotpSecret, VerifiedBy,
-    totp_generate,
+    Error, MfaContext, MfaEnrollment, VerifiedBy,
+    keys::Envelope,
+    totp::{self, TotpParams, TotpSecret},
 };
 use rand::{SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
@@ -85,7 +86,7 @@ fn codes(codes: &mfa::BackupCodes) -> Vec<String> {
 }
 
 fn secret_code(secret: &str, at: u64) -> String {
-    totp_generate(
+    totp::generate(
         &TotpSecret::from_base32(secret).unwrap(),
         TotpParams::default(),
         at,
@@ -270,7 +271,7 @@ fn write_if_asked(format_dir: &Path) {
 }
 
 fn format_dir() -> PathBuf {
-    dir().join(RECORD_FORMAT.replace('/', "-"))
+    dir().join(MfaEnrollment::FORMAT.replace('/', "-"))
 }
 
 fn load_facts(format_dir: &Path) -> Facts {
@@ -283,7 +284,7 @@ fn rng() -> StdRng {
     StdRng::seed_from_u64(0)
 }
 
-fn check_record(config: &MfaConfig, name: &str, text: &str, facts: &RecordFacts) {
+fn check_record(config: &MfaContext, name: &str, text: &str, facts: &RecordFacts) {
     let record = MfaEnrollment::from_json(text).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(
         record.to_json(),

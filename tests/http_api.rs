@@ -1,5 +1,5 @@
 //! The example server over real HTTP: every route and every error of the
-//! contract (SERVER-API.md), driven by a real client against the built binary
+//! contract (the README's "The example server"), driven by a real client against the built binary
 //! on a temporary SQLite database, with codes from the test's own TOTP.
 
 mod http_common;
@@ -892,5 +892,83 @@ fn postgres_needs_a_shared_master_key() {
     assert!(
         stderr.contains("MFA_MASTER_KEY") && stderr.contains("--key-file"),
         "{stderr}"
+    );
+}
+
+/// A race meets a failing database (I11): two logins with one backup code
+/// load the same record, the first one's save lands, and the second one's
+/// save waits on a write lock held from another connection until SQLite's
+/// busy timeout fails it. Its record is byte-identical to the one that landed
+/// (same code, same second); the server must still not count it as saved.
+///
+/// One hashing permit (`--max-concurrent-hashes 1`) orders the two: the
+/// second login loads while the first hashes, then hashes while the first
+/// saves and answers, which is when the test takes the lock. Should the
+/// second save win that race anyway, the round says so and the next code
+/// tries again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_twin_login_whose_save_fails_is_not_a_second_success() {
+    use sqlx::Connection as _;
+    let server = Arc::new(Server::start_with(Options {
+        extra_args: vec!["--max-concurrent-hashes".into(), "1".into()],
+        ..Options::default()
+    }));
+    let (token, _, codes) = server.enrolled_user("twin@example.com").await;
+    let database = server.dir.as_ref().unwrap().path().join("server.db");
+    let mut remaining = 10;
+    let mut blocked_rounds = 0;
+    for code in codes.iter().take(3) {
+        let mfa_token = server.login_for_mfa("twin@example.com").await;
+        let body = json!({"mfaToken": mfa_token, "backupCode": code});
+        let send = |delay: u64| {
+            let (server, body) = (Arc::clone(&server), body.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+                server.post(LOGIN_MFA, None, Some(body)).await
+            })
+        };
+        let (mut a, mut b) = (send(0), send(5));
+        let (first, second) = tokio::select! {
+            r = &mut a => (r.unwrap(), b),
+            r = &mut b => (r.unwrap(), a),
+        };
+        let mut lock = sqlx::SqliteConnection::connect_with(
+            &sqlx::sqlite::SqliteConnectOptions::new().filename(&database),
+        )
+        .await
+        .unwrap();
+        sqlx::raw_sql("BEGIN IMMEDIATE")
+            .execute(&mut lock)
+            .await
+            .unwrap();
+        let second = second.await.unwrap();
+        sqlx::raw_sql("ROLLBACK").execute(&mut lock).await.unwrap();
+        lock.close().await.unwrap();
+
+        assert_eq!(first.status, 200, "{}", first.text);
+        if second.status == 503 {
+            second.assert_problem(503, "STORE_UNAVAILABLE");
+            blocked_rounds += 1;
+        } else {
+            // The second save came before the lock: an ordinary race.
+            second.assert_problem(401, "INVALID_CODE");
+        }
+        remaining -= 1;
+        assert_eq!(
+            status(&server, &token).await["backupCodesRemaining"],
+            remaining,
+            "the code was used exactly once"
+        );
+        let mfa_token = server.login_for_mfa("twin@example.com").await;
+        mfa_login(&server, &mfa_token, "backupCode", code)
+            .await
+            .assert_problem(401, "INVALID_CODE");
+        if blocked_rounds > 0 {
+            break;
+        }
+    }
+    assert!(
+        blocked_rounds > 0,
+        "no round made the second save meet the lock: the scenario was not exercised"
     );
 }

@@ -1,4 +1,4 @@
-//! One test (at least) per invariant of DESIGN.md that would fail without it.
+//! One test (at least) per invariant of ARCHITECTURE.md that would fail without it.
 //! I1 (one-time output only after a durable save) is proven under injected
 //! faults in `tests/faults.rs`; I9 (records load forever) by `tests/golden.rs`.
 
@@ -9,8 +9,8 @@ use std::sync::Arc;
 use common::{Harness, T0, wrong_code};
 use mfa::testkit::test_config_with;
 use mfa::{
-    Error, KeyId, Keyring, MasterKey, MemoryStore, Mfa, MfaConfig, MfaEnrollment, MfaStore, Policy,
-    Reauth, SecurityEvent, WriteId,
+    Error, KeyId, Keyring, MasterKey, MemoryStore, Mfa, MfaContext, MfaEnrollment, MfaStore,
+    Policy, Reauth, event::SecurityEvent, store::WriteId,
 };
 
 // ---------- I2: a TOTP time step is accepted at most once ----------
@@ -19,7 +19,7 @@ use mfa::{
 async fn i2_confirming_step_cannot_log_in() {
     let h = Harness::memory();
     let setup = h.mfa.begin_setup("u", "u@example.com").await.unwrap();
-    let secret = mfa::TotpSecret::from_base32(setup.secret_base32()).unwrap();
+    let secret = mfa::totp::TotpSecret::from_base32(setup.secret_base32()).unwrap();
     let code = h.code(&secret);
     h.mfa.confirm_setup("u", &code).await.unwrap();
     assert!(matches!(
@@ -39,7 +39,8 @@ async fn i2_older_step_after_newer_is_refused_and_replays_are_not_failures() {
     let h = Harness::memory();
     let (secret, _) = h.enroll("u").await;
     let now = h.clock.get();
-    let previous = mfa::totp_generate(&secret, mfa::TotpParams::default(), now - 30).unwrap();
+    let previous =
+        mfa::totp::generate(&secret, mfa::totp::TotpParams::default(), now - 30).unwrap();
     let current = h.code(&secret);
     if previous == current {
         return; // one in a million: the two steps share a code
@@ -272,7 +273,7 @@ async fn i4_failures_count_across_routes() {
 async fn i5_pending_secret_never_authenticates_and_wrong_confirm_enables_nothing() {
     let h = Harness::memory();
     let setup = h.mfa.begin_setup("u", "u@example.com").await.unwrap();
-    let secret = mfa::TotpSecret::from_base32(setup.secret_base32()).unwrap();
+    let secret = mfa::totp::TotpSecret::from_base32(setup.secret_base32()).unwrap();
     assert!(matches!(
         h.mfa.verify("u", &h.code(&secret)).await,
         Err(Error::MfaNotEnabled)
@@ -309,7 +310,7 @@ async fn i5_pending_setup_expires() {
     let h = Harness::memory();
     let setup = h.mfa.begin_setup("u", "u@example.com").await.unwrap();
     assert_eq!(setup.expires_at(), T0 + 600);
-    let secret = mfa::TotpSecret::from_base32(setup.secret_base32()).unwrap();
+    let secret = mfa::totp::TotpSecret::from_base32(setup.secret_base32()).unwrap();
     h.clock.advance(600);
     assert!(!h.mfa.status("u").await.unwrap().pending_setup);
     assert!(matches!(
@@ -326,7 +327,7 @@ async fn i6_outputs_and_records_never_print_secrets() {
     let h = Harness::memory();
     let setup = h.mfa.begin_setup("u", "u@example.com").await.unwrap();
     let b32 = setup.secret_base32().to_owned();
-    let secret = mfa::TotpSecret::from_base32(&b32).unwrap();
+    let secret = mfa::totp::TotpSecret::from_base32(&b32).unwrap();
     let codes = h.mfa.confirm_setup("u", &h.code(&secret)).await.unwrap();
     let record = h.mfa.store().load("u").await.unwrap().unwrap().record;
     let printed = [
@@ -376,20 +377,23 @@ async fn i7_old_key_still_decrypts_and_rotation_reencrypts_on_next_write() {
     let clock = mfa::testkit::ManualClock::new(T0);
     let old = Mfa::new(Arc::clone(&store), test_config_with(|_| {})).with_clock(clock.clone());
     let setup = old.begin_setup("u", "u@example.com").await.unwrap();
-    let secret = mfa::TotpSecret::from_base32(setup.secret_base32()).unwrap();
-    let code = |t| mfa::totp_generate(&secret, mfa::TotpParams::default(), t).unwrap();
+    let secret = mfa::totp::TotpSecret::from_base32(setup.secret_base32()).unwrap();
+    let code = |t| mfa::totp::generate(&secret, mfa::totp::TotpParams::default(), t).unwrap();
     let codes = old.confirm_setup("u", &code(T0)).await.unwrap();
 
     let mut policy = Policy::new("mfa-tests");
-    policy.backup_codes.argon2 = mfa::Argon2Params::insecure_for_tests(64, 1, 1).unwrap();
+    policy.backup_codes.argon2 = mfa::backup::Argon2Params::insecure_for_tests(64, 1, 1).unwrap();
     let rotated = Keyring::new(KeyId(2), MasterKey::from_bytes([9; 32]))
         .with_old_key(KeyId(1), MasterKey::from_bytes([0x42; 32]))
         .unwrap();
     let events = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = Arc::clone(&events);
-    let new = Mfa::new(Arc::clone(&store), MfaConfig::new(rotated, policy).unwrap())
-        .with_clock(clock.clone())
-        .with_event_sink(move |_: &str, e: &SecurityEvent| sink.lock().unwrap().push(e.clone()));
+    let new = Mfa::new(
+        Arc::clone(&store),
+        MfaContext::new(rotated, policy).unwrap(),
+    )
+    .with_clock(clock.clone())
+    .with_event_sink(move |_: &str, e: &SecurityEvent| sink.lock().unwrap().push(e.clone()));
     clock.advance(30);
     new.verify_totp("u", &code(T0 + 30)).await.unwrap();
     let MfaEnrollment::Active(active) = store.load("u").await.unwrap().unwrap().record else {
@@ -411,7 +415,7 @@ async fn i7_old_key_still_decrypts_and_rotation_reencrypts_on_next_write() {
     clock.advance(30);
     assert!(matches!(
         only_old.verify_totp("u", &code(T0 + 60)).await,
-        Err(Error::UnknownKey(KeyId(2)))
+        Err(Error::UnknownKey(2))
     ));
 }
 
@@ -459,19 +463,19 @@ async fn i8_hostile_inputs_are_typed_errors() {
 /// This guards the source against a regression to `==`.
 #[test]
 fn i10_secret_comparisons_are_constant_time() {
-    let source = include_str!("../src/backup_codes.rs");
+    let source = include_str!("../src/backup/mod.rs");
     assert!(source.contains("hash.ct_eq(&stored.hash)"));
     assert!(!source.contains("== stored.hash") && !source.contains("stored.hash =="));
-    let totp = include_str!("../src/totp.rs");
+    let totp = include_str!("../src/totp/mod.rs");
     assert!(totp.contains("value.ct_eq(&submitted)"));
     assert!(!totp.contains("value == submitted"));
 }
 
 #[test]
 fn default_policy_uses_owasp_argon2_and_refuses_weaker() {
-    assert!(mfa::Argon2Params::new(1024, 1, 1).is_err());
+    assert!(mfa::backup::Argon2Params::new(1024, 1, 1).is_err());
     assert_eq!(
         Policy::new("x").backup_codes.argon2,
-        mfa::Argon2Params::default()
+        mfa::backup::Argon2Params::default()
     );
 }

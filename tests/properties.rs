@@ -2,7 +2,12 @@
 
 use mfa::testkit::strategies::{code_input, seeded_rng, totp_params};
 use mfa::testkit::{test_config, test_keyring};
-use mfa::{BackupCodeInput, Envelope, Error, MfaEnrollment, TotpCode, TotpSecret, totp_check};
+use mfa::{
+    Error, MfaEnrollment,
+    backup::SubmittedBackupCode,
+    keys::Envelope,
+    totp::{self, TotpCode, TotpSecret},
+};
 use proptest::prelude::*;
 use rand::SeedableRng;
 
@@ -47,15 +52,15 @@ proptest! {
     fn backup_code_input_is_case_and_separator_insensitive(chars in "[0-9a-hjkmnp-tv-z]{10}", gaps in prop::collection::vec(any::<u8>(), 11), upper in any::<bool>()) {
         let with_dash = format!("{}-{}", &chars[..5], &chars[5..]);
         let variant = if upper { with_dash.to_uppercase() } else { with_dash.clone() };
-        let a = BackupCodeInput::parse(&spaced(&variant, &gaps));
+        let a = SubmittedBackupCode::parse(&spaced(&variant, &gaps));
         prop_assert!(a.is_ok());
-        prop_assert!(BackupCodeInput::parse(&chars).is_ok());
+        prop_assert!(SubmittedBackupCode::parse(&chars).is_ok());
     }
 
     #[test]
     fn parsers_never_panic(input in code_input(), digits in any::<u8>()) {
         let _ = TotpCode::parse(&input, digits);
-        let _ = BackupCodeInput::parse(&input);
+        let _ = SubmittedBackupCode::parse(&input);
         let _ = TotpSecret::from_base32(&input);
         let _ = mfa::MasterKey::from_base64(&input);
         let _ = Envelope::from_base64(&input);
@@ -90,14 +95,14 @@ proptest! {
     #[test]
     fn totp_check_accepts_its_own_codes(params in totp_params(), now in 0u64..4_000_000_000, key in prop::collection::vec(any::<u8>(), 16..=64)) {
         let secret = TotpSecret::from_bytes(&key).unwrap();
-        let code = mfa::totp_generate(&secret, params, now).unwrap();
+        let code = mfa::totp::generate(&secret, params, now).unwrap();
         let parsed = TotpCode::parse(&code, params.digits).unwrap();
         let step = now / params.period;
-        match totp_check(&secret, params, 1, &parsed, now, None).unwrap() {
-            mfa::TotpCheck::Accepted(m) => prop_assert!(m.step.abs_diff(step) <= 1),
+        match totp::check(&secret, params, 1, &parsed, now, None).unwrap() {
+            mfa::totp::TotpCheck::Accepted(m) => prop_assert!(m.step.abs_diff(step) <= 1),
             other => prop_assert!(false, "own code refused: {other:?}"),
         }
-        prop_assert!(!matches!(totp_check(&secret, params, 1, &parsed, now, Some(step + 1)).unwrap(), mfa::TotpCheck::Accepted(_)));
+        prop_assert!(!matches!(totp::check(&secret, params, 1, &parsed, now, Some(step + 1)).unwrap(), mfa::totp::TotpCheck::Accepted(_)));
     }
 }
 
@@ -111,8 +116,8 @@ proptest! {
         let secret = TotpSecret::from_bytes(&key).unwrap();
         let reference = totp_rs::Builder::new()
             .with_algorithm(match params.algorithm {
-                mfa::Algorithm::Sha1 => totp_rs::Algorithm::SHA1,
-                mfa::Algorithm::Sha256 => totp_rs::Algorithm::SHA256,
+                mfa::totp::Algorithm::Sha1 => totp_rs::Algorithm::SHA1,
+                mfa::totp::Algorithm::Sha256 => totp_rs::Algorithm::SHA256,
                 _ => totp_rs::Algorithm::SHA512,
             })
             .with_digits(params.digits)
@@ -124,8 +129,8 @@ proptest! {
         let at = now.saturating_add_signed(offset * params.period as i64);
         let code = reference.generate(at).to_string();
         let parsed = TotpCode::parse(&code, params.digits).unwrap();
-        let ours = match totp_check(&secret, params, skew, &parsed, now, None).unwrap() {
-            mfa::TotpCheck::Accepted(m) => Some(m.step),
+        let ours = match totp::check(&secret, params, skew, &parsed, now, None).unwrap() {
+            mfa::totp::TotpCheck::Accepted(m) => Some(m.step),
             _ => None,
         };
         prop_assert_eq!(ours, reference.check(&code, now));

@@ -28,8 +28,10 @@ use std::time::Instant;
 use mfa::testkit::conformance::user;
 use mfa::testkit::{ManualClock, test_config, test_config_with};
 use mfa::{
-    Error, MemoryStore, Mfa, MfaConfig, MfaEnrollment, MfaStore, PostgresStore, Reauth,
-    SqliteStore, TotpSecret, Versioned, WriteId, totp_generate,
+    Error, MemoryStore, Mfa, MfaContext, MfaEnrollment, MfaStore, PostgresStore, Reauth,
+    SqliteStore,
+    store::{Versioned, WriteId},
+    totp::{self, TotpSecret},
 };
 use rand::{SeedableRng, rngs::StdRng};
 
@@ -160,7 +162,7 @@ struct Suite<S> {
     /// No delays before the hard limit of 100 failures: counts every failure.
     lenient: Arc<Mfa<Arc<Recording<S>>>>,
     clock: ManualClock,
-    config: MfaConfig,
+    config: MfaContext,
 }
 
 impl<S: MfaStore + 'static> Suite<S> {
@@ -189,7 +191,7 @@ impl<S: MfaStore + 'static> Suite<S> {
     }
 
     fn totp(&self, secret: &TotpSecret) -> String {
-        totp_generate(secret, self.config.policy().totp.params(), self.clock.get()).unwrap()
+        totp::generate(secret, self.config.policy().totp.params(), self.clock.get()).unwrap()
     }
 
     /// `n` distinct codes, all wrong for `secret` around now.
@@ -197,7 +199,7 @@ impl<S: MfaStore + 'static> Suite<S> {
         let now = self.clock.get();
         let window: Vec<String> = [now - 30, now, now + 30]
             .iter()
-            .map(|t| totp_generate(secret, self.config.policy().totp.params(), *t).unwrap())
+            .map(|t| totp::generate(secret, self.config.policy().totp.params(), *t).unwrap())
             .collect();
         (0..1_000_000u32)
             .map(|c| format!("{c:06}"))

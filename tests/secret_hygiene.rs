@@ -17,9 +17,14 @@ use std::sync::{Arc, Mutex};
 use base64::Engine as _;
 use mfa::testkit::{FaultyStore, ManualClock};
 use mfa::{
-    Argon2Params, BackupCodeInput, CodeFormatError, Envelope, Error, KeyId, Keyring, MasterKey,
-    MemoryStore, Mfa, MfaConfig, MfaEnrollment, MfaStore, Policy, ProblemDetails, Reauth,
-    SecurityEvent, TotpCode, TotpParams, TotpSecret, totp_generate,
+    Error, KeyId, Keyring, MasterKey, MemoryStore, Mfa, MfaContext, MfaEnrollment, MfaStore,
+    Policy, Reauth,
+    backup::{Argon2Params, SubmittedBackupCode},
+    error::CodeFormatError,
+    event::SecurityEvent,
+    http::ProblemDetails,
+    keys::Envelope,
+    totp::{self, TotpCode, TotpParams, TotpSecret},
 };
 use rand::RngExt;
 use serde::Serialize;
@@ -165,7 +170,7 @@ fn every_error() -> Vec<Error> {
             found: 7,
         }),
         Error::MalformedCode(CodeFormatError::InvalidCharacter),
-        Error::NoPendingSecret,
+        Error::NoPendingSetup,
         Error::PendingExpired,
         Error::MfaNotEnabled,
         Error::MfaAlreadyEnabled,
@@ -177,7 +182,7 @@ fn every_error() -> Vec<Error> {
         Error::store_unavailable("connection refused"),
         Error::CorruptRecord("expected value at line 1 column 1".into()),
         Error::DecryptionFailed,
-        Error::UnknownKey(KeyId(9)),
+        Error::UnknownKey(9),
         Error::InvalidInput("the account name is not allowed"),
         Error::InvalidConfig("bad"),
         Error::Internal("a hashing task failed"),
@@ -191,8 +196,16 @@ async fn no_secret_in_any_output() {
     rand::rng().fill(&mut key_bytes);
     let master = MasterKey::from_bytes(key_bytes);
     audit.secret_bytes("master key", &key_bytes);
-    audit.secret_bytes("encryption key", &*master.derive("mfa/v1/aes-256-gcm"));
-    audit.secret_bytes("pepper", &*master.derive("mfa/v1/backup-code-pepper"));
+    // The crate's own keys, derived independently (hosts cannot derive them).
+    let own_key = |label: &[u8]| {
+        let mut out = [0u8; 32];
+        hkdf::Hkdf::<sha2::Sha256>::new(Some(b"mfa keyring v1"), &key_bytes)
+            .expand(label, &mut out)
+            .unwrap();
+        out
+    };
+    audit.secret_bytes("encryption key", &own_key(b"mfa/v1/aes-256-gcm"));
+    audit.secret_bytes("pepper", &own_key(b"mfa/v1/backup-code-pepper"));
     audit.secret_bytes("master key (base64)", master.to_base64().as_bytes());
     audit.debug("MasterKey", &master);
 
@@ -200,8 +213,8 @@ async fn no_secret_in_any_output() {
     audit.debug("Keyring", &keyring);
     let mut policy = Policy::new("Hygiene Co");
     policy.backup_codes.argon2 = Argon2Params::insecure_for_tests(64, 1, 1).unwrap();
-    let config = MfaConfig::new(keyring, policy).unwrap();
-    audit.debug("MfaConfig", &config);
+    let config = MfaContext::new(keyring, policy).unwrap();
+    audit.debug("MfaContext", &config);
 
     let clock = ManualClock::new(T0);
     let events: Arc<Mutex<Vec<SecurityEvent>>> = Arc::default();
@@ -219,7 +232,7 @@ async fn no_secret_in_any_output() {
     audit.secret_bytes("TOTP secret", secret.as_bytes());
     audit.debug("TotpSecret", &secret);
     audit.display("TotpSecret", &secret);
-    let code_at = |t: u64| totp_generate(&secret, TotpParams::default(), t).unwrap();
+    let code_at = |t: u64| totp::generate(&secret, TotpParams::default(), t).unwrap();
     for t in (T0 - 300..T0 + 3_000).step_by(30) {
         audit.codes.push(code_at(t));
     }
@@ -314,8 +327,8 @@ async fn no_secret_in_any_output() {
     };
     audit.debug("ActiveFactor", factor);
     audit.json("ActiveFactor", factor);
-    audit.debug("BackupCodeSet", factor.backup_codes());
-    audit.json("BackupCodeSet", factor.backup_codes());
+    audit.debug("StoredBackupCodes", factor.backup_codes());
+    audit.json("StoredBackupCodes", factor.backup_codes());
     audit.debug("Attempts", &factor.attempts());
 
     // Pure transitions and parsed inputs.
@@ -332,8 +345,8 @@ async fn no_secret_in_any_output() {
     }
     let parsed = TotpCode::parse(&fresh_code, 6).unwrap();
     audit.debug("TotpCode", &parsed);
-    let input = BackupCodeInput::parse(&code_strings[5]).unwrap();
-    audit.debug("BackupCodeInput", &input);
+    let input = SubmittedBackupCode::parse(&code_strings[5]).unwrap();
+    audit.debug("SubmittedBackupCode", &input);
     let envelope = Envelope::seal(
         config.keyring(),
         "note",
@@ -421,11 +434,19 @@ fn secret_types_are_neither_serialize_nor_clone() {
     assert_eq!(probe!(TotpSecret), (false, false), "TotpSecret");
     assert_eq!(probe!(MasterKey), (false, false), "MasterKey");
     assert_eq!(probe!(Keyring), (false, false), "Keyring");
-    assert_eq!(probe!(mfa::BackupCode), (false, false), "BackupCode");
+    assert_eq!(
+        probe!(mfa::backup::BackupCode),
+        (false, false),
+        "BackupCode"
+    );
     assert_eq!(probe!(mfa::BackupCodes), (false, false), "BackupCodes");
-    assert_eq!(probe!(BackupCodeInput), (false, false), "BackupCodeInput");
+    assert_eq!(
+        probe!(SubmittedBackupCode),
+        (false, false),
+        "SubmittedBackupCode"
+    );
     assert_eq!(probe!(mfa::TotpSetup), (false, false), "TotpSetup");
-    assert_eq!(probe!(MfaConfig), (false, false), "MfaConfig");
+    assert_eq!(probe!(MfaContext), (false, false), "MfaContext");
     // A typed code is not serializable (it is a small `Copy` value on the stack).
     assert!(!probe!(TotpCode).0, "TotpCode");
 }

@@ -14,10 +14,13 @@ struct LastWriterWins(
 );
 
 impl mfa::MfaStore for LastWriterWins {
-    async fn load(&self, user_id: &str) -> mfa::Result<Option<mfa::Versioned<mfa::MfaEnrollment>>> {
+    async fn load(
+        &self,
+        user_id: &str,
+    ) -> mfa::Result<Option<mfa::store::Versioned<mfa::MfaEnrollment>>> {
         let map = self.0.lock().unwrap();
         Ok(map.get(user_id).map(|(version, record)| {
-            mfa::Versioned::new(*version, mfa::WriteId::NONE, record.clone())
+            mfa::store::Versioned::new(*version, mfa::store::WriteId::NONE, record.clone())
         }))
     }
 
@@ -26,7 +29,7 @@ impl mfa::MfaStore for LastWriterWins {
         user_id: &str,
         _expected: Option<u64>,
         record: &mfa::MfaEnrollment,
-        _write_id: mfa::WriteId,
+        _write_id: mfa::store::WriteId,
     ) -> mfa::Result<u64> {
         let mut map = self.0.lock().unwrap();
         let version = map.get(user_id).map_or(1, |(v, _)| v + 1);
@@ -51,12 +54,15 @@ async fn conformance_rejects_a_store_without_compare_and_swap() {
 struct ForgetsWriteIds(mfa::MemoryStore);
 
 impl mfa::MfaStore for ForgetsWriteIds {
-    async fn load(&self, user_id: &str) -> mfa::Result<Option<mfa::Versioned<mfa::MfaEnrollment>>> {
+    async fn load(
+        &self,
+        user_id: &str,
+    ) -> mfa::Result<Option<mfa::store::Versioned<mfa::MfaEnrollment>>> {
         Ok(self
             .0
             .load(user_id)
             .await?
-            .map(|v| mfa::Versioned::new(v.version, mfa::WriteId::NONE, v.record)))
+            .map(|v| mfa::store::Versioned::new(v.version, mfa::store::WriteId::NONE, v.record)))
     }
 
     async fn save(
@@ -64,7 +70,7 @@ impl mfa::MfaStore for ForgetsWriteIds {
         user_id: &str,
         expected: Option<u64>,
         record: &mfa::MfaEnrollment,
-        write_id: mfa::WriteId,
+        write_id: mfa::store::WriteId,
     ) -> mfa::Result<u64> {
         self.0.save(user_id, expected, record, write_id).await
     }

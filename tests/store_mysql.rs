@@ -19,8 +19,9 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use db_common::{Server, in_fresh_db};
+use mfa::store::WriteId;
 use mfa::testkit::conformance::{sample_records, user};
-use mfa::{Error, MfaEnrollment, MfaStore, MysqlStore, WriteId};
+use mfa::{Error, MfaEnrollment, MfaStore, MysqlStore};
 use sqlx::Executor;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use store_server::{ServerStore, on_fresh_store, server_store_methods, server_store_suite};

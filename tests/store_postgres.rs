@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use db_common::{Server, in_fresh_db};
 use mfa::testkit::conformance::{sample_records, user};
-use mfa::{Error, MfaEnrollment, MfaStore, PostgresStore, WriteId};
+use mfa::{Error, MfaEnrollment, MfaStore, PostgresStore, store::WriteId};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use store_server::{ServerStore, on_fresh_store, server_store_methods, server_store_suite};
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mfa::testkit::conformance::{self, sample_records, user};
-use mfa::{Error, MfaEnrollment, MfaStore, SqliteStore, WriteId};
+use mfa::{Error, MfaEnrollment, MfaStore, SqliteStore, store::WriteId};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
 /// A fresh directory under the system's temporary directory, removed on drop.
@@ -491,4 +491,54 @@ async fn processes_share_one_file() {
         3 * CHILD_SAVES
     );
     assert_eq!(migration_rows(&store).await, store_common::migrations());
+    assert_eq!(migration_rows(&store).await.len(), 2);
+}
+
+/// A database written by a release without write identities (schema step 1
+/// only) is migrated in place: its rows load, as `WriteId::NONE`, and save.
+#[tokio::test]
+async fn a_database_from_before_write_ids_migrates_in_place() {
+    let dir = TempDir::new();
+    let url = dir.url("schema1.db");
+    let id = user("schema1");
+    let active = sample_records(&id).remove(2);
+    {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE mfa_schema_migrations (
+                 version INTEGER NOT NULL PRIMARY KEY,
+                 description TEXT NOT NULL,
+                 applied_at INTEGER NOT NULL);
+             INSERT INTO mfa_schema_migrations VALUES (1, 'mfa_enrollments', 0);
+             CREATE TABLE mfa_enrollments (
+                 user_id TEXT NOT NULL PRIMARY KEY,
+                 version INTEGER NOT NULL CHECK (version > 0),
+                 record TEXT NOT NULL,
+                 updated_at INTEGER NOT NULL) WITHOUT ROWID",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO mfa_enrollments VALUES (?1, 4, ?2, 0)")
+            .bind(&id)
+            .bind(active.to_json())
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let store = open(&url).await;
+    assert_eq!(migration_rows(&store).await, store_common::migrations());
+    let old = store.load(&id).await.unwrap().unwrap();
+    assert_eq!((old.version, old.write_id), (4, WriteId::NONE));
+    assert_eq!(old.record, active);
+    let write_id = WriteId::random();
+    assert_eq!(
+        store
+            .save(&id, Some(4), &old.record, write_id)
+            .await
+            .unwrap(),
+        5
+    );
+    assert_eq!(store.load(&id).await.unwrap().unwrap().write_id, write_id);
 }

@@ -5,10 +5,8 @@
 use std::time::Duration;
 
 use criterion::Criterion;
-use mfa::{
-    BackupCodes, KeyId, Keyring, MasterKey, MfaConfig, MfaEnrollment, Policy, TotpSecret,
-    totp_generate,
-};
+use mfa::testkit::fixtures::Enrolled;
+use mfa::{BackupCodes, KeyId, Keyring, MasterKey, MfaContext, Policy};
 use rand::{SeedableRng, rngs::StdRng};
 
 /// The time every bench runs at (unix seconds).
@@ -24,8 +22,8 @@ pub fn keyring() -> Keyring {
 
 /// The default policy: SHA-1, 6 digits, 30 s, skew 1, 10 backup codes,
 /// Argon2id m = 19456 KiB, t = 2, p = 1.
-pub fn default_config() -> MfaConfig {
-    MfaConfig::new(keyring(), Policy::new("bench")).expect("default policy is valid")
+pub fn default_config() -> MfaContext {
+    MfaContext::new(keyring(), Policy::new("bench")).expect("default policy is valid")
 }
 
 /// A deterministic RNG for set-up.
@@ -33,43 +31,10 @@ pub fn rng() -> StdRng {
     StdRng::seed_from_u64(4)
 }
 
-/// A record in each of the two interesting states, built through the public
-/// transitions: the pending setup, the active factor it was confirmed into
-/// (at `NOW - 300`), the plaintext backup codes, and the TOTP secret.
-pub struct Records {
-    pub pending: MfaEnrollment,
-    pub active: MfaEnrollment,
-    pub codes: BackupCodes,
-    pub secret: TotpSecret,
-    pub confirmed_at: u64,
-}
-
-pub fn records(config: &MfaConfig) -> Records {
-    let mut rng = rng();
-    let confirmed_at = NOW - 300;
-    let begun = MfaEnrollment::Disabled.begin_setup(
-        config,
-        USER,
-        "someone@example.com",
-        confirmed_at,
-        &mut rng,
-    );
-    let setup = begun.outcome.expect("setup begins");
-    let secret = TotpSecret::from_base32(setup.secret_base32()).expect("base32 secret");
-    let pending = begun.state;
-    let code = totp_generate(&secret, config.policy().totp.params(), confirmed_at).expect("code");
-    let confirmed = pending
-        .clone()
-        .confirm_setup(config, USER, &code, confirmed_at, &mut rng);
-    let codes = confirmed.outcome.expect("setup confirms");
-    assert!(confirmed.state.is_active());
-    Records {
-        pending,
-        active: confirmed.state,
-        codes,
-        secret,
-        confirmed_at,
-    }
+/// The pending setup, the active factor it was confirmed into (at
+/// `NOW - 300`), the plaintext backup codes and the TOTP secret.
+pub fn records(config: &MfaContext) -> Enrolled {
+    Enrolled::new(config, USER, NOW - 300)
 }
 
 /// A backup code whose locator (first two characters) matches a stored,
@@ -85,7 +50,7 @@ pub fn wrong_code_with_matching_locator(codes: &BackupCodes) -> String {
 /// Argon2 evaluation at all.
 pub fn code_with_unknown_locator(codes: &BackupCodes) -> String {
     let taken: Vec<String> = codes.iter().map(|c| c.as_str()[..2].to_owned()).collect();
-    let alphabet = std::str::from_utf8(mfa::ALPHABET).expect("ASCII");
+    let alphabet = std::str::from_utf8(mfa::backup::BackupCode::ALPHABET).expect("ASCII");
     for a in alphabet.chars() {
         for b in alphabet.chars() {
             let locator = format!("{a}{b}");
@@ -138,7 +103,7 @@ pub fn wall_time() -> bool {
 pub struct ThreadCpuTime;
 
 #[cfg(target_os = "linux")]
-fn thread_cpu_ns() -> u64 {
+fn cpu_clock_ns(clock: i32) -> u64 {
     #[repr(C)]
     struct Timespec {
         tv_sec: i64,
@@ -147,15 +112,26 @@ fn thread_cpu_ns() -> u64 {
     unsafe extern "C" {
         fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
     }
-    const CLOCK_THREAD_CPUTIME_ID: i32 = 3;
     let mut ts = Timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `ts` is a valid, writable timespec; the clock id is Linux's.
-    let rc = unsafe { clock_gettime(CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    // SAFETY: `ts` is a valid, writable timespec; the clock ids are Linux's.
+    let rc = unsafe { clock_gettime(clock, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime({clock})");
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// CPU time of the calling thread.
+#[cfg(target_os = "linux")]
+fn thread_cpu_ns() -> u64 {
+    cpu_clock_ns(3) // CLOCK_THREAD_CPUTIME_ID
+}
+
+/// CPU time of the whole process, every thread included.
+#[cfg(target_os = "linux")]
+pub fn process_cpu_ns() -> u64 {
+    cpu_clock_ns(2) // CLOCK_PROCESS_CPUTIME_ID
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -165,6 +141,11 @@ fn thread_cpu_ns() -> u64 {
         .get_or_init(std::time::Instant::now)
         .elapsed()
         .as_nanos() as u64
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn process_cpu_ns() -> u64 {
+    thread_cpu_ns()
 }
 
 impl criterion::measurement::Measurement for ThreadCpuTime {

@@ -14,7 +14,7 @@ use mfa::MasterKey;
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
-use crate::problem::ApiError;
+use crate::error::ApiError;
 use crate::users::User;
 
 const ISSUER: &str = "mfa-example-server";
@@ -30,7 +30,9 @@ struct Kind {
 
 impl Kind {
     fn new(master: &MasterKey, label: &str, audience: &'static str, lifetime_secs: u64) -> Self {
-        let key = master.derive(label);
+        let key = master
+            .derive(label)
+            .expect("the server's labels are not reserved");
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[audience]);
         validation.set_issuer(&[ISSUER]);
@@ -55,7 +57,7 @@ impl Kind {
             exp: now + self.lifetime_secs,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|_| mfa::Error::Internal("a token could not be signed").into())
+            .map_err(|_| ApiError::internal("a token could not be signed"))
     }
 
     /// The user id of a valid token of this kind.

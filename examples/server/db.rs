@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use mfa::{MfaEnrollment, MfaStore, Versioned, WriteId};
+use mfa::{
+    MfaEnrollment, MfaStore,
+    store::{Versioned, WriteId},
+};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::sqlite::SqlitePool;

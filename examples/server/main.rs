@@ -11,8 +11,10 @@
 
 mod auth;
 mod db;
+mod error;
+mod extract;
 mod keys;
-mod problem;
+mod middleware;
 mod routes;
 mod users;
 
@@ -23,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use mfa::{KeyId, Keyring, Mfa, MfaConfig, Policy};
+use mfa::{KeyId, Keyring, Mfa, MfaContext, Policy};
 
 use crate::auth::Tokens;
 use crate::db::{Location, Store};
@@ -31,13 +33,15 @@ use crate::users::{Passwords, Users};
 
 const USAGE: &str = "\
 usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://... | mysql://...]
-              [--key-file PATH] [--pending-ttl SECONDS]
+              [--key-file PATH] [--pending-ttl SECONDS] [--max-concurrent-hashes N]
 
   --addr         address to listen on (default 127.0.0.1:8080; port 0 picks a free one)
   --database     SQLite file, created with its schema if missing (default ./mfa-demo.db),
                  :memory: for a throwaway database, or a postgres:// or mysql:// URL
   --key-file     where the master key is kept (default: <database>.key for a SQLite file)
   --pending-ttl  seconds a TOTP setup stays confirmable (default 600)
+  --max-concurrent-hashes
+                 backup-code Argon2 evaluations in flight at once (default: one per CPU)
 
 The master key comes from MFA_MASTER_KEY (base64 of 32 bytes) if it is set,
 otherwise from the key file, which is created (mode 0600) on first run.
@@ -59,6 +63,7 @@ struct Args {
     database: Location,
     key_file: Option<PathBuf>,
     pending_ttl_secs: u64,
+    max_concurrent_hashes: Option<usize>,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
@@ -67,6 +72,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         database: Location::File(PathBuf::from("./mfa-demo.db")),
         key_file: None,
         pending_ttl_secs: 600,
+        max_concurrent_hashes: None,
     };
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -104,6 +110,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 parsed.pending_ttl_secs = v.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
                     format!("--pending-ttl: {v:?} is not a positive number of seconds")
                 })?;
+            }
+            "--max-concurrent-hashes" => {
+                let v = value()?;
+                parsed.max_concurrent_hashes =
+                    Some(v.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                        format!("--max-concurrent-hashes: {v:?} is not a positive number")
+                    })?);
             }
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -151,21 +164,25 @@ async fn run(args: Args) -> Result<(), String> {
     let tokens = Tokens::new(&master_key);
     let mut policy = Policy::new("MFA Example");
     policy.pending_ttl_secs = args.pending_ttl_secs;
-    let config = MfaConfig::new(Keyring::new(KeyId(1), master_key), policy)
+    let config = MfaContext::new(Keyring::new(KeyId(1), master_key), policy)
         .map_err(|e| format!("invalid configuration: {e}"))?;
     let passwords = Passwords::new()
         .await
         .map_err(|_| "cannot hash passwords".to_owned())?;
+    let mut mfa = Mfa::new(store, config);
+    if let Some(limit) = args.max_concurrent_hashes {
+        mfa = mfa.with_max_concurrent_hashes(limit);
+    }
     let app = Arc::new(App {
-        mfa: Mfa::new(store, config),
+        mfa,
         users,
         passwords,
         tokens,
     });
 
     let router = routes::router(app)
-        .layer(DefaultBodyLimit::max(problem::BODY_LIMIT))
-        .layer(axum::middleware::from_fn(problem::request_context));
+        .layer(DefaultBodyLimit::max(middleware::BODY_LIMIT))
+        .layer(axum::middleware::from_fn(middleware::request_context));
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;

@@ -1,16 +1,17 @@
-//! The routes of SERVER-API.md. Each MFA handler is a few lines over `mfa::Mfa`.
+//! The routes of the HTTP contract (the README's "The example server"). Each MFA handler is a few lines over `mfa::Mfa`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use mfa::{CodeFormatError, Reauth};
+use mfa::{Reauth, error::CodeFormatError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::auth::Session;
-use crate::problem::{ApiError, JsonBody};
+use crate::error::ApiError;
+use crate::extract::JsonBody;
 use crate::users::Secret;
 
 pub fn router(app: AppState) -> Router {
@@ -177,7 +178,7 @@ async fn setup(State(app): State<AppState>, Session(user): Session) -> Answer {
     Ok(Json(json!({
         "otpauthUrl": setup.otpauth_uri(),
         "secret": setup.secret_base32(),
-        "qrCode": setup.qr_data_uri()?,
+        "qrCode": setup.qr_data_uri()?.as_str(),
     })))
 }
 

@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 use zeroize::Zeroize;
 
 use crate::db::Db;
-use crate::problem::ApiError;
+use crate::error::ApiError;
 
 /// A stored account.
 pub struct User {
@@ -61,7 +61,7 @@ macro_rules! on_pool {
 }
 
 fn unavailable(e: sqlx::Error) -> ApiError {
-    mfa::Error::store_unavailable(e).into()
+    ApiError::unavailable(e)
 }
 
 impl Users {
@@ -226,13 +226,13 @@ impl Passwords {
                 .is_ok()
         })
         .await
-        .map_err(|_| mfa::Error::Internal("a password task failed"))?;
+        .map_err(|_| ApiError::internal("a password task failed"))?;
         Ok(ok && user.is_some())
     }
 }
 
 fn closed() -> ApiError {
-    mfa::Error::Internal("the password limiter was closed").into()
+    ApiError::internal("the password limiter was closed")
 }
 
 async fn hash_blocking(permits: &Semaphore, password: Secret) -> Result<String, ApiError> {
@@ -243,6 +243,6 @@ async fn hash_blocking(permits: &Semaphore, password: Secret) -> Result<String, 
             .map(|hash| hash.to_string())
     })
     .await
-    .map_err(|_| mfa::Error::Internal("a password task failed"))?
-    .map_err(|_| mfa::Error::Internal("a password could not be hashed").into())
+    .map_err(|_| ApiError::internal("a password task failed"))?
+    .map_err(|_| ApiError::internal("a password could not be hashed"))
 }

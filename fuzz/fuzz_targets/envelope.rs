@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use mfa::{Envelope, Keyring, testkit::test_keyring};
+use mfa::{Keyring, keys::Envelope, testkit::test_keyring};
 
 fn keyring() -> &'static Keyring {
     static KEYRING: OnceLock<Keyring> = OnceLock::new();

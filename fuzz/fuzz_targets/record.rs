@@ -6,11 +6,11 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use mfa::{MfaConfig, MfaEnrollment, testkit::test_config};
+use mfa::{MfaContext, MfaEnrollment, testkit::test_config};
 use rand::{SeedableRng, rngs::StdRng};
 
-fn config() -> &'static MfaConfig {
-    static CONFIG: OnceLock<MfaConfig> = OnceLock::new();
+fn config() -> &'static MfaContext {
+    static CONFIG: OnceLock<MfaContext> = OnceLock::new();
     CONFIG.get_or_init(test_config)
 }
 
@@ -22,7 +22,7 @@ fuzz_target!(|text: &str| {
     let back = MfaEnrollment::from_json(&json).expect("a loaded record reloads");
     assert_eq!(back, record);
     let value: serde_json::Value = serde_json::from_str(&json).expect("JSON");
-    assert_eq!(value["format"], mfa::RECORD_FORMAT);
+    assert_eq!(value["format"], mfa::MfaEnrollment::FORMAT);
     let config = config();
     let now = 1_700_000_000;
     let _ = record.status(config, now);

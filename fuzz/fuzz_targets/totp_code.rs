@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mfa::TotpCode;
+use mfa::totp::TotpCode;
 
 fuzz_target!(|input: (u8, &str)| {
     let (digits, text) = input;

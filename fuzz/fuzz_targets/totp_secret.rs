@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mfa::TotpSecret;
+use mfa::totp::TotpSecret;
 
 fuzz_target!(|text: &str| {
     if let Ok(secret) = TotpSecret::from_base32(text) {

@@ -12,9 +12,10 @@ use std::sync::OnceLock;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use mfa::testkit::test_config;
+use mfa::testkit::{fixtures::Enrolled, test_config};
 use mfa::{
-    BackupCodes, Error, MfaConfig, MfaEnrollment, Reauth, TotpSecret, VerifiedBy, totp_generate,
+    BackupCodes, Error, MfaContext, MfaEnrollment, Reauth, VerifiedBy,
+    totp::{self, TotpSecret},
 };
 use rand::{SeedableRng, rngs::StdRng};
 
@@ -22,7 +23,7 @@ const USER: &str = "fuzz-user";
 const T0: u64 = 1_700_000_000;
 
 struct Fixture {
-    config: MfaConfig,
+    config: MfaContext,
     secret: TotpSecret,
     pending: MfaEnrollment,
     active: MfaEnrollment,
@@ -33,28 +34,13 @@ fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let config = test_config();
-        let mut rng = StdRng::seed_from_u64(1);
-        let begun = MfaEnrollment::Disabled.begin_setup(&config, USER, "fuzz", T0, &mut rng);
-        let setup = begun.outcome.expect("setup");
-        let secret = TotpSecret::from_base32(setup.secret_base32()).expect("base32");
-        let pending = begun.state;
-        let code = totp_generate(&secret, config.policy().totp.params(), T0).expect("code");
-        let confirmed = pending
-            .clone()
-            .confirm_setup(&config, USER, &code, T0, &mut rng);
-        let codes = confirmed
-            .outcome
-            .expect("confirm")
-            .as_strs()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        let enrolled = Enrolled::new(&config, USER, T0);
         Fixture {
+            codes: enrolled.code_strings(),
+            secret: enrolled.secret,
+            pending: enrolled.pending,
+            active: enrolled.active,
             config,
-            secret,
-            pending,
-            active: confirmed.state,
-            codes,
         }
     })
 }
@@ -101,7 +87,7 @@ fuzz_target!(|input: Input| {
     for op in input.ops.into_iter().take(24) {
         let before = record.clone();
         let locked = record.status(config, now).locked_out;
-        let totp_now = || totp_generate(&f.secret, config.policy().totp.params(), now).unwrap();
+        let totp_now = || totp::generate(&f.secret, config.policy().totp.params(), now).unwrap();
         let (state, changed, outcome, verified, new_codes) = match &op {
             Op::Advance(s) => {
                 now += u64::from(*s);

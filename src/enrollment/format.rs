@@ -7,7 +7,7 @@ use super::{ActiveFactor, MfaEnrollment, PendingSetup};
 use crate::error::{Error, Result};
 
 /// The format tag this release writes.
-pub const RECORD_FORMAT: &str = "mfa/1";
+pub(crate) const RECORD_FORMAT: &str = "mfa/1";
 
 #[derive(Serialize)]
 #[serde(tag = "format")]
@@ -64,6 +64,9 @@ impl<'de> Deserialize<'de> for MfaEnrollment {
 }
 
 impl MfaEnrollment {
+    /// The format tag this release writes into every record (`"mfa/1"`).
+    pub const FORMAT: &'static str = RECORD_FORMAT;
+
     fn validate(&self) -> std::result::Result<(), &'static str> {
         match self {
             MfaEnrollment::Disabled => Ok(()),

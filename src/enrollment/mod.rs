@@ -1,20 +1,21 @@
 //! The record the host stores, and its one-time outputs.
 
 mod format;
-pub use format::RECORD_FORMAT;
 mod transitions;
+
+pub(crate) use transitions::Argon2Work;
 
 use std::fmt;
 
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::backup_codes::BackupCodeSet;
-use crate::envelope::Envelope;
+use crate::backup::StoredBackupCodes;
 use crate::error::Result;
 use crate::event::SecurityEvent;
+use crate::keys::Envelope;
 use crate::lockout::Attempts;
-use crate::policy::MfaConfig;
+use crate::policy::MfaContext;
 use crate::totp::{TotpMatch, TotpParams};
 
 /// A user's MFA state: the record the host stores, one per user.
@@ -72,7 +73,7 @@ pub struct ActiveFactor {
     pub(crate) enabled_at: u64,
     /// The last accepted time step: no step at or below it is accepted again (I2).
     pub(crate) last_step: Option<u64>,
-    pub(crate) backup_codes: BackupCodeSet,
+    pub(crate) backup_codes: StoredBackupCodes,
     #[serde(default)]
     pub(crate) attempts: Attempts,
 }
@@ -91,7 +92,7 @@ impl ActiveFactor {
         self.totp
     }
     /// The stored backup codes.
-    pub fn backup_codes(&self) -> &BackupCodeSet {
+    pub fn backup_codes(&self) -> &StoredBackupCodes {
         &self.backup_codes
     }
     /// The failure counter.
@@ -147,27 +148,39 @@ impl TotpSetup {
         self.expires_at
     }
 
-    /// A QR code of the URI as PNG bytes.
+    /// A QR code of the URI as PNG bytes, wiped on drop: anyone who reads
+    /// the image has the secret.
     ///
     /// # Errors
     /// [`Error::Internal`](crate::Error::Internal) if the URI cannot be encoded.
     #[cfg(feature = "qr")]
-    pub fn qr_png(&self) -> Result<Vec<u8>> {
+    #[cfg_attr(docsrs, doc(cfg(feature = "qr")))]
+    pub fn qr_png(&self) -> Result<Zeroizing<Vec<u8>>> {
         self.totp
             .to_qr_png()
+            .map(Zeroizing::new)
             .map_err(|_| crate::Error::Internal("QR encoding failed"))
     }
 
-    /// The QR code as a `data:image/png;base64,…` URI, for an `<img src>`.
+    /// The QR code as a `data:image/png;base64,…` URI, for an `<img src>`;
+    /// wiped on drop, like the PNG it encodes.
     ///
     /// # Errors
     /// [`Error::Internal`](crate::Error::Internal) if the URI cannot be encoded.
     #[cfg(feature = "qr")]
-    pub fn qr_data_uri(&self) -> Result<String> {
-        self.totp
-            .to_qr_base64()
-            .map(|b64| format!("data:image/png;base64,{b64}"))
-            .map_err(|_| crate::Error::Internal("QR encoding failed"))
+    #[cfg_attr(docsrs, doc(cfg(feature = "qr")))]
+    pub fn qr_data_uri(&self) -> Result<Zeroizing<String>> {
+        const PREFIX: &str = "data:image/png;base64,";
+        let base64 = Zeroizing::new(
+            self.totp
+                .to_qr_base64()
+                .map_err(|_| crate::Error::Internal("QR encoding failed"))?,
+        );
+        // Sized once, so no reallocation leaves a copy behind.
+        let mut uri = Zeroizing::new(String::with_capacity(PREFIX.len() + base64.len()));
+        uri.push_str(PREFIX);
+        uri.push_str(&base64);
+        Ok(uri)
     }
 }
 
@@ -191,6 +204,7 @@ pub enum VerifiedBy {
 
 /// A successful second-factor verification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Verified {
     /// Which kind of code it was.
     pub by: VerifiedBy,
@@ -228,6 +242,7 @@ pub enum MfaMethod {
 /// What a status endpoint shows. Serializes to the product's field names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct MfaStatus {
     /// Whether a factor is active.
     pub mfa_enabled: bool,
@@ -243,7 +258,7 @@ pub struct MfaStatus {
 
 impl MfaEnrollment {
     /// The status at `now`.
-    pub fn status(&self, config: &MfaConfig, now: u64) -> MfaStatus {
+    pub fn status(&self, config: &MfaContext, now: u64) -> MfaStatus {
         let lockout = &config.policy().lockout;
         match self {
             MfaEnrollment::Disabled => MfaStatus {

@@ -1,19 +1,33 @@
 //! The pure transitions of [`MfaEnrollment`].
 
+use std::sync::Mutex;
+
 use rand::CryptoRng;
 use zeroize::Zeroizing;
 
 use super::{
     ActiveFactor, MfaEnrollment, PendingSetup, Reauth, TotpSetup, Transition, Verified, VerifiedBy,
 };
-use crate::backup_codes::{BackupCodeInput, BackupCodes, FreshCodes, Lookup};
-use crate::envelope::Envelope;
+use crate::backup::{BackupCodes, FreshCodes, Lookup, SubmittedBackupCode};
 use crate::error::{Error, Result};
 use crate::event::SecurityEvent;
+use crate::keys::Envelope;
 use crate::lockout::Attempts;
-use crate::policy::MfaConfig;
-use crate::secret::TotpSecret;
-use crate::totp::{TotpCheck, TotpCode, labelled, totp_check};
+use crate::policy::MfaContext;
+use crate::totp::TotpSecret;
+use crate::totp::{self, TotpCheck, TotpCode, labelled};
+
+/// The Argon2 work an operation may do, for [`MfaEnrollment::needs_argon2`].
+#[derive(Clone, Copy)]
+pub(crate) enum Argon2Work<'a> {
+    /// None: setup, cancel, TOTP codes, resets.
+    None,
+    /// Hashing the operation's new backup codes (confirm, regenerate),
+    /// shared by the operation's retries.
+    NewCodes(&'a Mutex<FreshCodes>),
+    /// Possibly checking this code against a stored backup-code hash.
+    Code(&'a str),
+}
 
 /// Which codes a verification accepts.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -45,46 +59,67 @@ impl Effects {
     }
 
     /// Counts a failed attempt and returns the error to report.
-    fn fail(&mut self, attempts: &mut Attempts, config: &MfaConfig, now: u64) -> Error {
+    fn fail(&mut self, attempts: &mut Attempts, config: &MfaContext, now: u64) -> Error {
         let lock = attempts.record_failure(&config.policy().lockout, now);
         self.changed = true;
         let consecutive_failures = attempts.failures();
         self.events.push(SecurityEvent::AttemptFailed {
             consecutive_failures,
         });
-        if let Some(retry_after) = lock {
+        if let Some(lock) = lock {
             self.events.push(SecurityEvent::LockoutStarted {
-                retry_after,
+                retry_after: lock.retry_after(),
                 consecutive_failures,
             });
         }
         Error::InvalidCode
     }
 
-    /// Re-encrypts a secret left under an old key (I7), then builds the transition.
+    /// Ends a transition that may have changed a record holding a secret:
+    /// a changed record is about to be written, so it first gets the named
+    /// step [`Effects::reseal_under_primary`]; then the one exit.
     fn finish<T, R: CryptoRng + ?Sized>(
         mut self,
         mut state: MfaEnrollment,
         outcome: Result<T>,
-        config: &MfaConfig,
+        ctx: &MfaContext,
         user_id: &str,
         rng: &mut R,
     ) -> Transition<T> {
         if self.changed {
-            let keyring = config.keyring();
-            let envelope = match &mut state {
-                MfaEnrollment::Pending(p) => Some(&mut p.secret),
-                MfaEnrollment::Active(a) => Some(&mut a.secret),
-                MfaEnrollment::Disabled => None,
-            };
-            if let Some(envelope) = envelope.filter(|e| e.key_id() != keyring.primary_id())
-                && let Ok(secret) = envelope.open_secret(keyring, user_id)
-                && let Ok(resealed) = Envelope::seal_secret(keyring, user_id, &secret, rng)
-            {
-                *envelope = resealed;
-                self.events.push(SecurityEvent::SecretReencrypted);
-            }
+            self.reseal_under_primary(&mut state, ctx, user_id, rng);
         }
+        self.exit(state, outcome)
+    }
+
+    /// Key rotation (I7): a secret still sealed under an older key is
+    /// re-encrypted under the keyring's primary key, on the write that
+    /// happens anyway. Left as it is if it cannot be opened (the outcome of
+    /// the transition reports that already).
+    fn reseal_under_primary<R: CryptoRng + ?Sized>(
+        &mut self,
+        state: &mut MfaEnrollment,
+        ctx: &MfaContext,
+        user_id: &str,
+        rng: &mut R,
+    ) {
+        let keyring = ctx.keyring();
+        let envelope = match state {
+            MfaEnrollment::Pending(p) => &mut p.secret,
+            MfaEnrollment::Active(a) => &mut a.secret,
+            MfaEnrollment::Disabled => return,
+        };
+        if envelope.key_id() != keyring.primary_id()
+            && let Ok(secret) = envelope.open_secret(keyring, user_id)
+            && let Ok(resealed) = Envelope::seal_secret(keyring, user_id, &secret, rng)
+        {
+            *envelope = resealed;
+            self.events.push(SecurityEvent::SecretReencrypted);
+        }
+    }
+
+    /// The one exit of every transition.
+    fn exit<T>(self, state: MfaEnrollment, outcome: Result<T>) -> Transition<T> {
         Transition {
             state,
             changed: self.changed,
@@ -94,13 +129,9 @@ impl Effects {
     }
 }
 
+/// A transition that refuses before changing anything.
 fn unchanged<T>(state: MfaEnrollment, error: Error) -> Transition<T> {
-    Transition {
-        state,
-        changed: false,
-        outcome: Err(error),
-        events: Vec::new(),
-    }
+    Effects::none().exit(state, Err(error))
 }
 
 impl MfaEnrollment {
@@ -112,7 +143,7 @@ impl MfaEnrollment {
     /// account name that is empty or contains `:`.
     pub fn begin_setup<R: CryptoRng + ?Sized>(
         self,
-        config: &MfaConfig,
+        config: &MfaContext,
         user_id: &str,
         account_name: &str,
         now: u64,
@@ -148,14 +179,10 @@ impl MfaEnrollment {
             Ok((pending, setup))
         })();
         match built {
-            Ok((pending, setup)) => Transition {
-                events: vec![SecurityEvent::SetupStarted {
-                    expires_at: pending.expires_at,
-                }],
-                state: MfaEnrollment::Pending(pending),
-                changed: true,
-                outcome: Ok(setup),
-            },
+            Ok((pending, setup)) => Effects::changed(vec![SecurityEvent::SetupStarted {
+                expires_at: pending.expires_at,
+            }])
+            .exit(MfaEnrollment::Pending(pending), Ok(setup)),
             Err(e) => unchanged(self, e),
         }
     }
@@ -164,12 +191,12 @@ impl MfaEnrollment {
     /// the factor becomes active, the confirming time step counts as used (I2),
     /// and a fresh set of backup codes is returned: the only time they are shown.
     ///
-    /// Errors: [`Error::NoPendingSecret`], [`Error::MfaAlreadyEnabled`],
+    /// Errors: [`Error::NoPendingSetup`], [`Error::MfaAlreadyEnabled`],
     /// [`Error::LockedOut`], [`Error::PendingExpired`], [`Error::MalformedCode`],
     /// [`Error::InvalidCode`] (counted; nothing is enabled).
     pub fn confirm_setup<R: CryptoRng + ?Sized>(
         self,
-        config: &MfaConfig,
+        config: &MfaContext,
         user_id: &str,
         code: &str,
         now: u64,
@@ -182,7 +209,7 @@ impl MfaEnrollment {
     /// that a retry does not hash them again.
     pub(crate) fn confirm_setup_with<R: CryptoRng + ?Sized>(
         self,
-        config: &MfaConfig,
+        config: &MfaContext,
         user_id: &str,
         code: &str,
         fresh: &mut FreshCodes,
@@ -191,7 +218,7 @@ impl MfaEnrollment {
     ) -> Transition<BackupCodes> {
         let mut pending = match self {
             MfaEnrollment::Pending(p) => p,
-            MfaEnrollment::Disabled => return unchanged(self, Error::NoPendingSecret),
+            MfaEnrollment::Disabled => return unchanged(self, Error::NoPendingSetup),
             MfaEnrollment::Active(_) => return unchanged(self, Error::MfaAlreadyEnabled),
         };
         let policy = config.policy();
@@ -202,7 +229,7 @@ impl MfaEnrollment {
             }
             let code = TotpCode::parse(code, pending.totp.digits)?;
             let secret = pending.secret.open_secret(config.keyring(), user_id)?;
-            totp_check(&secret, pending.totp, policy.totp.skew, &code, now, None)
+            totp::check(&secret, pending.totp, policy.totp.skew, &code, now, None)
         })();
         let mut effects = Effects::none();
         let outcome = match checked {
@@ -252,16 +279,13 @@ impl MfaEnrollment {
 
     /// Abandons a pending setup.
     ///
-    /// Errors: [`Error::NoPendingSecret`] unless a setup is pending.
+    /// Errors: [`Error::NoPendingSetup`] unless a setup is pending.
     pub fn cancel_setup(self) -> Transition<()> {
         match self {
-            MfaEnrollment::Pending(_) => Transition {
-                state: MfaEnrollment::Disabled,
-                changed: true,
-                outcome: Ok(()),
-                events: Vec::new(),
-            },
-            other => unchanged(other, Error::NoPendingSecret),
+            MfaEnrollment::Pending(_) => {
+                Effects::changed(Vec::new()).exit(MfaEnrollment::Disabled, Ok(()))
+            }
+            other => unchanged(other, Error::NoPendingSetup),
         }
     }
 
@@ -272,7 +296,7 @@ impl MfaEnrollment {
     /// [`Error::MalformedCode`], [`Error::InvalidCode`].
     pub fn verify_totp<R: CryptoRng + ?Sized>(
         self,
-        config: &MfaConfig,
+        config: &MfaContext,
         user_id: &str,
         code: &str,
         now: u64,
@@ -287,7 +311,7 @@ impl MfaEnrollment {
     /// Errors: as [`MfaEnrollment::verify_totp`].
     pub fn verify_backup_code<R: CryptoRng + ?Sized>(
         self,
-        config: &MfaConfig,
+        config: &MfaContext,
         user_id: &str,
         code: &str,
         now: u64,
@@ -302,7 +326,7 @@ impl MfaEnrollment {
     /// Errors: as [`MfaEnrollment::verify_totp`].
     pub fn verify<R: CryptoRng + ?Sized>(
         self,
-        config: &MfaConfig,
+        config: &MfaContext,
         user_id: &str,
         code: &str,
         now: u64,
@@ -314,7 +338,7 @@ impl MfaEnrollment {
     fn verify_as<R: CryptoRng + ?Sized>(
         self,
         accept: Accept,
-        config: &MfaConfig,
+        config: &MfaContext,
         user_id: &str,
         code: &str,
         now: u64,
@@ -339,7 +363,7 @@ impl MfaEnrollment {
     /// [`MfaEnrollment::verify_totp`] (nothing is regenerated then).
     pub fn regenerate_backup_codes<R: CryptoRng + ?Sized>(
         self,
-        config: &MfaConfig,
+        config: &MfaContext,
         user_id: &str,
         reauth: Reauth<'_>,
         now: u64,
@@ -359,7 +383,7 @@ impl MfaEnrollment {
     /// codes, so that a retry does not hash them again.
     pub(crate) fn regenerate_backup_codes_with<R: CryptoRng + ?Sized>(
         self,
-        config: &MfaConfig,
+        config: &MfaContext,
         user_id: &str,
         reauth: Reauth<'_>,
         fresh: &mut FreshCodes,
@@ -396,7 +420,7 @@ impl MfaEnrollment {
     /// Errors: as [`MfaEnrollment::verify`].
     pub fn disable<R: CryptoRng + ?Sized>(
         self,
-        config: &MfaConfig,
+        config: &MfaContext,
         user_id: &str,
         code: &str,
         now: u64,
@@ -422,39 +446,40 @@ impl MfaEnrollment {
         let attempts = match &mut state {
             MfaEnrollment::Pending(p) => &mut p.attempts,
             MfaEnrollment::Active(a) => &mut a.attempts,
-            MfaEnrollment::Disabled => {
-                return Transition {
-                    state,
-                    changed: false,
-                    outcome: Ok(()),
-                    events: Vec::new(),
-                };
-            }
+            MfaEnrollment::Disabled => return Effects::none().exit(state, Ok(())),
         };
-        let changed = *attempts != Attempts::default();
+        let effects = if *attempts == Attempts::default() {
+            Effects::none()
+        } else {
+            Effects::changed(vec![SecurityEvent::LockoutReset])
+        };
         attempts.reset();
-        Transition {
-            state,
-            changed,
-            outcome: Ok(()),
-            events: if changed {
-                vec![SecurityEvent::LockoutReset]
-            } else {
-                Vec::new()
-            },
-        }
+        effects.exit(state, Ok(()))
     }
 
     /// Whether verifying `code` against this record would run Argon2: only for
     /// a well-formed backup code whose locator names an unused code of an
     /// unlocked factor. Lets a service keep cheap attempts off its hashing pool.
-    pub fn would_hash(&self, config: &MfaConfig, code: &str, now: u64) -> bool {
+    pub fn would_hash(&self, config: &MfaContext, code: &str, now: u64) -> bool {
+        self.needs_argon2(Argon2Work::Code(code), config, now)
+    }
+
+    /// The one place that decides whether an operation's transition on this
+    /// record runs Argon2, so that a service sends exactly those to its
+    /// bounded hashing pool (I13).
+    pub(crate) fn needs_argon2(&self, work: Argon2Work<'_>, config: &MfaContext, now: u64) -> bool {
+        let code = match work {
+            Argon2Work::None => return false,
+            // New codes are hashed once per operation: only until they exist.
+            Argon2Work::NewCodes(fresh) => return !FreshCodes::lock(fresh).is_minted(),
+            Argon2Work::Code(code) => code,
+        };
         let MfaEnrollment::Active(active) = self else {
             return false;
         };
         active.attempts.check(&config.policy().lockout, now).is_ok()
             && TotpCode::parse(code, active.totp.digits).is_err()
-            && BackupCodeInput::parse(code).is_ok_and(|input| {
+            && SubmittedBackupCode::parse(code).is_ok_and(|input| {
                 matches!(active.backup_codes.lookup(&input), Lookup::Candidate(_))
             })
     }
@@ -465,7 +490,7 @@ impl ActiveFactor {
     fn check_code(
         &mut self,
         accept: Accept,
-        config: &MfaConfig,
+        config: &MfaContext,
         user_id: &str,
         code: &str,
         now: u64,
@@ -477,7 +502,7 @@ impl ActiveFactor {
             Accept::Totp => Some(TotpCode::parse(code, self.totp.digits)?),
             Accept::Either => match TotpCode::parse(code, self.totp.digits) {
                 Ok(c) => Some(c),
-                Err(totp_err) => match BackupCodeInput::parse(code) {
+                Err(totp_err) => match SubmittedBackupCode::parse(code) {
                     Ok(_) => None,
                     Err(_)
                         if code
@@ -499,13 +524,13 @@ impl ActiveFactor {
     fn check_totp(
         &mut self,
         code: &TotpCode,
-        config: &MfaConfig,
+        config: &MfaContext,
         user_id: &str,
         now: u64,
         effects: &mut Effects,
     ) -> Result<VerifiedBy> {
         let secret = self.secret.open_secret(config.keyring(), user_id)?;
-        match totp_check(
+        match totp::check(
             &secret,
             self.totp,
             config.policy().totp.skew,
@@ -531,11 +556,11 @@ impl ActiveFactor {
     fn check_backup_code(
         &mut self,
         code: &str,
-        config: &MfaConfig,
+        config: &MfaContext,
         now: u64,
         effects: &mut Effects,
     ) -> Result<VerifiedBy> {
-        let input = BackupCodeInput::parse(code)?;
+        let input = SubmittedBackupCode::parse(code)?;
         match self.backup_codes.lookup(&input) {
             // A used code can never succeed again: refused, but not a guess.
             Lookup::Used => Err(Error::InvalidCode),

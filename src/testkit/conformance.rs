@@ -11,13 +11,13 @@
 
 use std::sync::Arc;
 
-use rand::{RngExt, SeedableRng, rngs::StdRng};
+use rand::RngExt;
 
+use super::fixtures::Enrolled;
 use super::test_config;
 use crate::enrollment::MfaEnrollment;
 use crate::error::Error;
 use crate::store::{MfaStore, WriteId};
-use crate::totp::totp_generate;
 
 /// Runs every check against `store`. Needs a multi-threaded tokio runtime.
 pub async fn run<S: MfaStore + 'static>(store: Arc<S>) {
@@ -38,26 +38,8 @@ pub fn user(tag: &str) -> String {
 
 /// One record in each state, with real ciphertext and hashes.
 pub fn sample_records(user_id: &str) -> Vec<MfaEnrollment> {
-    let config = test_config();
-    let mut rng = StdRng::seed_from_u64(7);
-    let now = 1_700_000_000;
-    let pending = MfaEnrollment::Disabled
-        .begin_setup(&config, user_id, "someone@example.com", now, &mut rng)
-        .state;
-    let MfaEnrollment::Pending(p) = &pending else {
-        unreachable!("setup from disabled is pending")
-    };
-    let secret = p
-        .secret
-        .open_secret(config.keyring(), user_id)
-        .expect("opens");
-    let code = totp_generate(&secret, p.totp, now).expect("valid params");
-    let active = pending
-        .clone()
-        .confirm_setup(&config, user_id, &code, now, &mut rng)
-        .state;
-    assert!(active.is_active(), "sample confirm must succeed");
-    vec![MfaEnrollment::Disabled, pending, active]
+    let enrolled = Enrolled::new(&test_config(), user_id, 1_700_000_000);
+    vec![MfaEnrollment::Disabled, enrolled.pending, enrolled.active]
 }
 
 async fn missing_user_loads_none<S: MfaStore>(store: &S) {

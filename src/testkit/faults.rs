@@ -17,7 +17,7 @@
 //!
 //! ```
 //! use mfa::testkit::faults::{FaultyStore, SaveFault};
-//! use mfa::{Error, MemoryStore, MfaEnrollment, MfaStore, WriteId};
+//! use mfa::{Error, MemoryStore, MfaEnrollment, MfaStore, store::WriteId};
 //!
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let store = FaultyStore::new(MemoryStore::new());

@@ -2,12 +2,15 @@
 //!
 //! - [`conformance`]: the suite every [`MfaStore`](crate::MfaStore) must pass;
 //! - [`faults`]: [`FaultyStore`], a store wrapper that fails scripted operations;
+//! - [`fixtures`]: a user enrolled through the public transitions;
 //! - [`ManualClock`]: a clock tests move by hand;
 //! - [`strategies`]: proptest strategies for the crate's types;
-//! - [`test_config`]: a configuration with fast (insecure) Argon2 parameters.
+//! - [`test_config`]: a configuration with fast (insecure) Argon2 parameters;
+//! - [`argon2_evaluations`]: the process's Argon2 count, for tests of bounded work.
 
 pub mod conformance;
 pub mod faults;
+pub mod fixtures;
 pub mod strategies;
 
 pub use faults::{FaultyStore, LoadFault, SaveFault};
@@ -15,10 +18,18 @@ pub use faults::{FaultyStore, LoadFault, SaveFault};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::backup_codes::Argon2Params;
-use crate::keyring::{KeyId, Keyring, MasterKey};
-use crate::policy::{MfaConfig, Policy};
+use crate::backup::Argon2Params;
+use crate::keys::{KeyId, Keyring, MasterKey};
+use crate::policy::{MfaContext, Policy};
 use crate::service::Clock;
+
+/// How many Argon2 evaluations this process has run so far: backup codes
+/// hashed and checked. Tests of bounded work (I13) compare it before and
+/// after an operation; other tests of the same process hashing at the same
+/// time add to it.
+pub fn argon2_evaluations() -> u64 {
+    crate::backup::evaluations()
+}
 
 /// A clock that only moves when told to. Clones share the same time.
 #[derive(Debug, Clone)]
@@ -51,16 +62,16 @@ impl Clock for ManualClock {
 
 /// **Insecure.** A configuration for tests: a fixed key (id 1) and Argon2 at
 /// 64 KiB and one pass, so that tests that are not about Argon2 run fast.
-pub fn test_config() -> MfaConfig {
+pub fn test_config() -> MfaContext {
     test_config_with(|_| {})
 }
 
 /// [`test_config`] with the policy adjusted by `adjust`.
-pub fn test_config_with(adjust: impl FnOnce(&mut Policy)) -> MfaConfig {
+pub fn test_config_with(adjust: impl FnOnce(&mut Policy)) -> MfaContext {
     let mut policy = Policy::new("mfa-tests");
     policy.backup_codes.argon2 = Argon2Params::insecure_for_tests(64, 1, 1).expect("valid");
     adjust(&mut policy);
-    MfaConfig::new(test_keyring(), policy).expect("valid test policy")
+    MfaContext::new(test_keyring(), policy).expect("valid test policy")
 }
 
 /// The keyring of [`test_config`]: key id 1, 32 bytes of `0x42`.

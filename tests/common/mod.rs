@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use mfa::testkit::{ManualClock, test_config, test_config_with};
 use mfa::{
-    MemoryStore, Mfa, MfaStore, Policy, SecurityEvent, TotpParams, TotpSecret, totp_generate,
+    MemoryStore, Mfa, MfaStore, Policy,
+    event::SecurityEvent,
+    totp::{self, TotpParams, TotpSecret},
 };
 
 pub const T0: u64 = 1_700_000_000;
@@ -58,7 +60,7 @@ impl<S: MfaStore + 'static> Harness<S> {
 
     /// The current TOTP code.
     pub fn code(&self, secret: &TotpSecret) -> String {
-        totp_generate(secret, TotpParams::default(), self.clock.get()).unwrap()
+        totp::generate(secret, TotpParams::default(), self.clock.get()).unwrap()
     }
 
     pub fn events_for(&self, user: &str) -> Vec<SecurityEvent> {
@@ -76,7 +78,7 @@ impl<S: MfaStore + 'static> Harness<S> {
 pub fn wrong_code(secret: &TotpSecret, now: u64) -> String {
     let window: Vec<String> = [now - 30, now, now + 30]
         .iter()
-        .map(|t| totp_generate(secret, TotpParams::default(), *t).unwrap())
+        .map(|t| totp::generate(secret, TotpParams::default(), *t).unwrap())
         .collect();
     (0..1_000_000u32)
         .map(|n| format!("{n:06}"))
@@ -84,6 +86,6 @@ pub fn wrong_code(secret: &TotpSecret, now: u64) -> String {
         .unwrap()
 }
 
-pub fn config() -> mfa::MfaConfig {
+pub fn config() -> mfa::MfaContext {
     test_config()
 }

@@ -11,8 +11,9 @@ use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use mfa::store::WriteId;
 use mfa::testkit::conformance::{sample_records, user};
-use mfa::{Error, MfaEnrollment, MfaStore, WriteId};
+use mfa::{Error, MfaEnrollment, MfaStore};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};

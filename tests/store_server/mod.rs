@@ -8,9 +8,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mfa::store::WriteId;
 use mfa::testkit::conformance::{self, sample_records, user};
 use mfa::testkit::{FaultyStore, LoadFault, SaveFault};
-use mfa::{Error, MfaEnrollment, MfaStore, WriteId};
+use mfa::{Error, MfaEnrollment, MfaStore};
 use sqlx::pool::PoolOptions;
 
 use crate::common::Harness;

@@ -13,7 +13,10 @@ use totp_rs::{Builder, Secret, Totp};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::error::{CodeFormatError, Error, Result};
-use crate::secret::TotpSecret;
+
+mod secret;
+
+pub use secret::TotpSecret;
 
 /// The HMAC algorithm of a TOTP factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -31,9 +34,10 @@ pub enum Algorithm {
     Sha512,
 }
 
-impl From<Algorithm> for totp_rs::Algorithm {
-    fn from(value: Algorithm) -> Self {
-        match value {
+impl Algorithm {
+    /// The same algorithm in `totp-rs`'s terms (kept out of the public API).
+    fn to_totp_rs(self) -> totp_rs::Algorithm {
+        match self {
             Algorithm::Sha1 => totp_rs::Algorithm::SHA1,
             Algorithm::Sha256 => totp_rs::Algorithm::SHA256,
             Algorithm::Sha512 => totp_rs::Algorithm::SHA512,
@@ -98,7 +102,7 @@ impl TotpCode {
     /// Normalizes `input` for a factor with `digits` digits.
     ///
     /// ```
-    /// use mfa::TotpCode;
+    /// use mfa::totp::TotpCode;
     /// assert_eq!(TotpCode::parse(" 123 456 ", 6).unwrap().as_str(), "123456");
     /// assert!(TotpCode::parse("12345", 6).is_err());
     /// assert!(TotpCode::parse("12345a", 6).is_err());
@@ -189,19 +193,19 @@ pub enum TotpCheck {
 /// with `totp-rs` (tested against it and against RFC 6238 Appendix B).
 ///
 /// ```
-/// use mfa::{totp_check, TotpCheck, TotpCode, TotpParams, TotpSecret};
+/// use mfa::totp::{self, TotpCheck, TotpCode, TotpParams, TotpSecret};
 /// // RFC 6238 Appendix B, SHA-1, T = 59: 94287082 (8 digits).
 /// let secret = TotpSecret::from_bytes(b"12345678901234567890").unwrap();
 /// let params = TotpParams { digits: 8, ..TotpParams::default() };
 /// let code = TotpCode::parse("94287082", 8).unwrap();
-/// let TotpCheck::Accepted(m) = totp_check(&secret, params, 1, &code, 59, None).unwrap() else { panic!() };
+/// let TotpCheck::Accepted(m) = totp::check(&secret, params, 1, &code, 59, None).unwrap() else { panic!() };
 /// assert_eq!((m.step, m.drift), (1, 0));
-/// assert_eq!(totp_check(&secret, params, 1, &code, 59, Some(1)).unwrap(), TotpCheck::Replayed { step: 1 });
+/// assert_eq!(totp::check(&secret, params, 1, &code, 59, Some(1)).unwrap(), TotpCheck::Replayed { step: 1 });
 /// ```
 ///
 /// # Errors
 /// [`Error::InvalidConfig`] if the parameters are out of range.
-pub fn totp_check(
+pub fn check(
     secret: &TotpSecret,
     params: TotpParams,
     skew: u8,
@@ -278,13 +282,13 @@ fn truncate(digest: &[u8]) -> u32 {
 ///
 /// # Errors
 /// [`Error::InvalidConfig`] if the parameters are out of range.
-pub fn totp_generate(secret: &TotpSecret, params: TotpParams, now: u64) -> Result<String> {
+pub fn generate(secret: &TotpSecret, params: TotpParams, now: u64) -> Result<String> {
     Ok(build(secret, params)?.generate(now).to_string())
 }
 
 fn builder(secret: &TotpSecret, params: TotpParams) -> Builder {
     Builder::new()
-        .with_algorithm(params.algorithm.into())
+        .with_algorithm(params.algorithm.to_totp_rs())
         .with_digits(params.digits)
         .with_step_duration(params.period)
         .with_skew(0)
@@ -350,9 +354,9 @@ mod tests {
                     digits: 8,
                     period: 30,
                 };
-                assert_eq!(totp_generate(&secret, params, time).unwrap(), want);
+                assert_eq!(generate(&secret, params, time).unwrap(), want);
                 let code = TotpCode::parse(want, 8).unwrap();
-                let check = totp_check(&secret, params, 0, &code, time, None).unwrap();
+                let check = check(&secret, params, 0, &code, time, None).unwrap();
                 assert_eq!(
                     check,
                     TotpCheck::Accepted(TotpMatch {
@@ -372,9 +376,9 @@ mod tests {
         let step = now / 30;
         for offset in [-1i64, 0, 1] {
             let t = (now as i64 + offset * 30) as u64;
-            let code = TotpCode::parse(&totp_generate(&secret, params, t).unwrap(), 6).unwrap();
+            let code = TotpCode::parse(&generate(&secret, params, t).unwrap(), 6).unwrap();
             assert_eq!(
-                totp_check(&secret, params, 1, &code, now, None).unwrap(),
+                check(&secret, params, 1, &code, now, None).unwrap(),
                 TotpCheck::Accepted(TotpMatch {
                     step: (step as i64 + offset) as u64,
                     drift: offset
@@ -383,24 +387,24 @@ mod tests {
             // Outside a zero-skew window.
             if offset != 0 {
                 assert_eq!(
-                    totp_check(&secret, params, 0, &code, now, None).unwrap(),
+                    check(&secret, params, 0, &code, now, None).unwrap(),
                     TotpCheck::Rejected
                 );
             }
         }
-        let current = TotpCode::parse(&totp_generate(&secret, params, now).unwrap(), 6).unwrap();
+        let current = TotpCode::parse(&generate(&secret, params, now).unwrap(), 6).unwrap();
         assert_eq!(
-            totp_check(&secret, params, 1, &current, now, Some(step)).unwrap(),
+            check(&secret, params, 1, &current, now, Some(step)).unwrap(),
             TotpCheck::Replayed { step }
         );
         // A step older than the last accepted one is refused too.
         assert_eq!(
-            totp_check(&secret, params, 1, &current, now, Some(step + 1)).unwrap(),
+            check(&secret, params, 1, &current, now, Some(step + 1)).unwrap(),
             TotpCheck::Replayed { step }
         );
-        let far = TotpCode::parse(&totp_generate(&secret, params, now + 90).unwrap(), 6).unwrap();
+        let far = TotpCode::parse(&generate(&secret, params, now + 90).unwrap(), 6).unwrap();
         assert_eq!(
-            totp_check(&secret, params, 1, &far, now, None).unwrap(),
+            check(&secret, params, 1, &far, now, None).unwrap(),
             TotpCheck::Rejected
         );
     }
@@ -443,7 +447,7 @@ mod tests {
         let secret = TotpSecret::from_bytes(SHA1).unwrap();
         let code = TotpCode::parse("123456", 6).unwrap();
         for now in [0, 29, u64::MAX, u64::MAX - 30] {
-            let _ = totp_check(
+            let _ = check(
                 &secret,
                 TotpParams::default(),
                 10,

@@ -12,6 +12,10 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{Error, Result};
 
+mod envelope;
+
+pub use envelope::Envelope;
+
 /// Names a key in a [`Keyring`]. Stored beside every ciphertext and hash set
 /// so that old data still finds its key after a rotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -68,11 +72,23 @@ impl MasterKey {
     }
 
     /// Derives 32 bytes for another purpose of the host's (HKDF-SHA-256 with
-    /// `label` as info), for example a JWT signing key. Labels beginning with
-    /// `mfa/` are reserved for the crate.
-    pub fn derive(&self, label: &str) -> Zeroizing<[u8; 32]> {
-        derive(&self.0, label.as_bytes())
+    /// `label` as info), for example a JWT signing key.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for a label beginning with
+    /// [`MasterKey::RESERVED_LABEL_PREFIX`]: those derive the crate's own
+    /// encryption key and pepper, which a host must never hold.
+    pub fn derive(&self, label: &str) -> Result<Zeroizing<[u8; 32]>> {
+        if label.starts_with(Self::RESERVED_LABEL_PREFIX) {
+            return Err(Error::InvalidConfig(
+                "labels beginning with `mfa/` are reserved for the crate's own keys",
+            ));
+        }
+        Ok(derive(&self.0, label.as_bytes()))
     }
+
+    /// The prefix of the labels the crate derives its own keys with.
+    pub const RESERVED_LABEL_PREFIX: &'static str = "mfa/";
 }
 
 impl fmt::Debug for MasterKey {
@@ -107,7 +123,7 @@ struct Entry {
 /// schedule.
 ///
 /// ```
-/// use mfa::{Keyring, KeyId, MasterKey};
+/// use mfa::{KeyId, Keyring, MasterKey};
 /// let keyring = Keyring::new(KeyId(2), MasterKey::from_bytes([7; 32]))
 ///     .with_old_key(KeyId(1), MasterKey::from_bytes([1; 32]))
 ///     .unwrap();
@@ -154,7 +170,7 @@ impl Keyring {
         self.entries
             .iter()
             .find(|e| e.id == id)
-            .ok_or(Error::UnknownKey(id))
+            .ok_or(Error::UnknownKey(id.0))
     }
 
     pub(crate) fn cipher(&self, id: KeyId) -> Result<&Aes256Gcm> {
@@ -200,15 +216,30 @@ mod tests {
     }
 
     #[test]
+    fn hosts_cannot_derive_the_crates_own_keys() {
+        let key = MasterKey::from_bytes([3; 32]);
+        for label in ["mfa/v1/backup-code-pepper", "mfa/v1/aes-256-gcm", "mfa/"] {
+            assert!(
+                matches!(key.derive(label), Err(Error::InvalidConfig(_))),
+                "{label}"
+            );
+        }
+        let ring = Keyring::new(KeyId(1), MasterKey::from_bytes([3; 32]));
+        // Not a prefix match: the host's own `mfa-jwt` label is fine.
+        assert_ne!(
+            *key.derive("mfa-jwt").unwrap(),
+            *ring.pepper(KeyId(1)).unwrap()
+        );
+    }
+
+    #[test]
     fn derivations_are_distinct() {
         let key = MasterKey::from_bytes([3; 32]);
         let ring = Keyring::new(KeyId(1), MasterKey::from_bytes([3; 32]));
-        assert_ne!(*key.derive("jwt"), *ring.pepper(KeyId(1)).unwrap());
-        assert_ne!(*key.derive("jwt"), *key.derive("other"));
-        assert!(matches!(
-            ring.pepper(KeyId(9)),
-            Err(Error::UnknownKey(KeyId(9)))
-        ));
+        let jwt = key.derive("jwt").unwrap();
+        assert_ne!(*jwt, *ring.pepper(KeyId(1)).unwrap());
+        assert_ne!(*jwt, *key.derive("other").unwrap());
+        assert!(matches!(ring.pepper(KeyId(9)), Err(Error::UnknownKey(9))));
         assert!(
             Keyring::new(KeyId(1), MasterKey::from_bytes([0; 32]))
                 .with_old_key(KeyId(1), MasterKey::from_bytes([1; 32]))

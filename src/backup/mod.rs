@@ -23,6 +23,11 @@
 //! Argon2's secret input. An attempt costs at most one Argon2 evaluation
 //! whatever the number of codes, and none when its locator matches no unused code.
 
+mod memory;
+
+#[cfg(feature = "testkit")]
+pub(crate) use memory::evaluations;
+
 use std::fmt;
 
 use argon2::Argon2;
@@ -32,17 +37,13 @@ use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{CodeFormatError, Error, Result};
-use crate::hash_memory::with_memory;
-use crate::keyring::{KeyId, Keyring};
+use crate::keys::{KeyId, Keyring};
+use memory::with_memory;
 
-/// The alphabet of backup codes: Crockford's base32 in lower case.
-pub const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
-/// Significant characters in a backup code.
-pub const CODE_LEN: usize = 10;
-/// Leading characters that locate a code's hash (not secret).
-pub const LOCATOR_LEN: usize = 2;
-/// The largest number of codes a set may hold.
-pub const MAX_CODES: usize = 64;
+const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+const CODE_LEN: usize = 10;
+const LOCATOR_LEN: usize = 2;
+const MAX_CODES: usize = 64;
 
 const SALT_LEN: usize = 16;
 const HASH_LEN: usize = 32;
@@ -134,6 +135,13 @@ pub struct BackupCode {
 }
 
 impl BackupCode {
+    /// The alphabet of backup codes: Crockford's base32 in lower case.
+    pub const ALPHABET: &'static [u8; 32] = ALPHABET;
+    /// Significant characters in a backup code (dashes and spaces aside).
+    pub const LEN: usize = CODE_LEN;
+    /// Leading characters that locate a code's hash (not secret).
+    pub const LOCATOR_LEN: usize = LOCATOR_LEN;
+
     /// The code as shown to users: `xxxxx-xxxxx`.
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.text).expect("ASCII")
@@ -188,9 +196,17 @@ impl BackupCodes {
 /// compare-and-swap conflict (I13): the hashes do not depend on the record,
 /// so a retry only re-runs the cheap swap.
 #[derive(Default)]
-pub(crate) struct FreshCodes(Option<(BackupCodeSet, BackupCodes)>);
+pub(crate) struct FreshCodes(Option<(StoredBackupCodes, BackupCodes)>);
 
 impl FreshCodes {
+    /// Locks codes shared by an operation's retries. Generation stores a
+    /// whole set or nothing, so a poisoned lock holds a consistent value.
+    pub(crate) fn lock(shared: &std::sync::Mutex<Self>) -> std::sync::MutexGuard<'_, Self> {
+        shared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Whether codes were generated already, so that using them hashes nothing.
     pub(crate) fn is_minted(&self) -> bool {
         self.0.is_some()
@@ -205,9 +221,11 @@ impl FreshCodes {
         count: usize,
         now: u64,
         rng: &mut R,
-    ) -> Result<(BackupCodeSet, BackupCodes)> {
+    ) -> Result<(StoredBackupCodes, BackupCodes)> {
         if self.0.is_none() {
-            self.0 = Some(BackupCodeSet::generate(keyring, params, count, now, rng)?);
+            self.0 = Some(StoredBackupCodes::generate(
+                keyring, params, count, now, rng,
+            )?);
         }
         let (set, codes) = self.0.as_ref().expect("generated above");
         Ok((set.clone(), codes.duplicate()))
@@ -231,25 +249,25 @@ impl fmt::Debug for BackupCodes {
 /// A submitted backup code in canonical form (lower case, look-alikes mapped,
 /// separators dropped). Wiped on drop, never printed.
 #[derive(Zeroize, ZeroizeOnDrop)]
-pub struct BackupCodeInput {
+pub struct SubmittedBackupCode {
     chars: [u8; CODE_LEN],
 }
 
-impl BackupCodeInput {
+impl SubmittedBackupCode {
     /// Normalizes user input: case-insensitive, spaces and dashes ignored,
     /// `o` read as `0` and `i`/`l` as `1`.
     ///
     /// ```
-    /// use mfa::BackupCodeInput;
-    /// assert!(BackupCodeInput::parse(" A1B2C-D3E4F ").is_ok());
-    /// assert!(BackupCodeInput::parse("a1b2c-d3e4").is_err());
-    /// assert!(BackupCodeInput::parse("a1b2c-d3e4u").is_err()); // `u` is not in the alphabet
+    /// use mfa::backup::SubmittedBackupCode;
+    /// assert!(SubmittedBackupCode::parse(" A1B2C-D3E4F ").is_ok());
+    /// assert!(SubmittedBackupCode::parse("a1b2c-d3e4").is_err());
+    /// assert!(SubmittedBackupCode::parse("a1b2c-d3e4u").is_err()); // `u` is not in the alphabet
     /// ```
     ///
     /// # Errors
     /// A [`CodeFormatError`] describing the shape of the input.
     pub fn parse(input: &str) -> std::result::Result<Self, CodeFormatError> {
-        let mut code = BackupCodeInput {
+        let mut code = SubmittedBackupCode {
             chars: [0; CODE_LEN],
         };
         let mut found = 0usize;
@@ -278,9 +296,9 @@ impl BackupCodeInput {
     }
 }
 
-impl fmt::Debug for BackupCodeInput {
+impl fmt::Debug for SubmittedBackupCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("BackupCodeInput(REDACTED)")
+        f.write_str("SubmittedBackupCode(REDACTED)")
     }
 }
 
@@ -298,7 +316,7 @@ fn canonical(c: char) -> Option<u8> {
 
 /// The stored, hashed form of a set of backup codes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BackupCodeSet {
+pub struct StoredBackupCodes {
     key_id: KeyId,
     argon2: Argon2Params,
     generated_at: u64,
@@ -336,7 +354,10 @@ pub(crate) enum Lookup {
     Candidate(usize),
 }
 
-impl BackupCodeSet {
+impl StoredBackupCodes {
+    /// The largest number of codes a set may hold.
+    pub const MAX: usize = MAX_CODES;
+
     /// Generates `count` codes, hashing each once. Returns the stored set and
     /// the plaintext codes.
     pub(crate) fn generate<R: CryptoRng + ?Sized>(
@@ -353,7 +374,7 @@ impl BackupCodeSet {
         let mut codes = Vec::with_capacity(count);
         let mut plain = Vec::with_capacity(count);
         while codes.len() < count {
-            let mut input = BackupCodeInput {
+            let mut input = SubmittedBackupCode {
                 chars: [0; CODE_LEN],
             };
             let mut random = Zeroizing::new([0u8; CODE_LEN]);
@@ -379,7 +400,7 @@ impl BackupCodeSet {
             });
             plain.push(display_form(&input));
         }
-        let set = BackupCodeSet {
+        let set = StoredBackupCodes {
             key_id,
             argon2: params,
             generated_at: now,
@@ -389,7 +410,7 @@ impl BackupCodeSet {
     }
 
     /// Finds the one stored code an attempt could match, without hashing.
-    pub(crate) fn lookup(&self, input: &BackupCodeInput) -> Lookup {
+    pub(crate) fn lookup(&self, input: &SubmittedBackupCode) -> Lookup {
         let locator = input.locator();
         match self.codes.iter().position(|c| c.locator == locator) {
             None => Lookup::NoMatch,
@@ -403,7 +424,7 @@ impl BackupCodeSet {
     pub(crate) fn verify(
         &self,
         index: usize,
-        input: &BackupCodeInput,
+        input: &SubmittedBackupCode,
         keyring: &Keyring,
     ) -> Result<bool> {
         let stored = self
@@ -457,7 +478,7 @@ impl BackupCodeSet {
     }
 }
 
-fn display_form(input: &BackupCodeInput) -> BackupCode {
+fn display_form(input: &SubmittedBackupCode) -> BackupCode {
     let mut text = [b'-'; CODE_LEN + 1];
     text[..5].copy_from_slice(&input.chars[..5]);
     text[6..].copy_from_slice(&input.chars[5..]);
@@ -468,7 +489,7 @@ fn hash_code(
     keyring: &Keyring,
     key_id: KeyId,
     params: &Argon2Params,
-    input: &BackupCodeInput,
+    input: &SubmittedBackupCode,
     salt: &[u8; SALT_LEN],
 ) -> Result<Zeroizing<[u8; HASH_LEN]>> {
     let argon = Argon2::new_with_secret(
@@ -516,7 +537,7 @@ mod locator_text {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keyring::MasterKey;
+    use crate::keys::MasterKey;
 
     fn keyring() -> Keyring {
         Keyring::new(KeyId(1), MasterKey::from_bytes([1; 32]))
@@ -530,7 +551,7 @@ mod tests {
     fn generate_and_verify() {
         let ring = keyring();
         let (mut set, codes) =
-            BackupCodeSet::generate(&ring, weak(), 10, 5, &mut rand::rng()).unwrap();
+            StoredBackupCodes::generate(&ring, weak(), 10, 5, &mut rand::rng()).unwrap();
         assert_eq!(codes.len(), 10);
         assert_eq!(set.remaining(), 10);
         set.validate().unwrap();
@@ -538,7 +559,7 @@ mod tests {
             let text = code.as_str();
             assert_eq!(text.len(), 11);
             assert_eq!(&text[5..6], "-");
-            let input = BackupCodeInput::parse(&text.to_uppercase()).unwrap();
+            let input = SubmittedBackupCode::parse(&text.to_uppercase()).unwrap();
             let Lookup::Candidate(i) = set.lookup(&input) else {
                 panic!("no candidate")
             };
@@ -552,39 +573,40 @@ mod tests {
     #[test]
     fn wrong_secret_part_fails_and_pepper_matters() {
         let ring = keyring();
-        let (set, codes) = BackupCodeSet::generate(&ring, weak(), 10, 5, &mut rand::rng()).unwrap();
+        let (set, codes) =
+            StoredBackupCodes::generate(&ring, weak(), 10, 5, &mut rand::rng()).unwrap();
         let text = codes.iter().next().unwrap().as_str().to_owned();
         let last = text.chars().last().unwrap();
         let other = if last == '2' { '3' } else { '2' };
         let wrong = format!("{}{}", &text[..10], other);
-        let input = BackupCodeInput::parse(&wrong).unwrap();
+        let input = SubmittedBackupCode::parse(&wrong).unwrap();
         let Lookup::Candidate(i) = set.lookup(&input) else {
             panic!()
         };
         assert!(!set.verify(i, &input, &ring).unwrap());
-        let right = BackupCodeInput::parse(&text).unwrap();
+        let right = SubmittedBackupCode::parse(&text).unwrap();
         let other_pepper = Keyring::new(KeyId(1), MasterKey::from_bytes([2; 32]));
         assert!(!set.verify(i, &right, &other_pepper).unwrap());
     }
 
     #[test]
     fn look_alikes_and_separators() {
-        let a = BackupCodeInput::parse("o1i2l-3456a").unwrap();
-        let b = BackupCodeInput::parse("0 1 1 2 1 3 4 5 6 A").unwrap();
+        let a = SubmittedBackupCode::parse("o1i2l-3456a").unwrap();
+        let b = SubmittedBackupCode::parse("0 1 1 2 1 3 4 5 6 A").unwrap();
         assert_eq!(a.chars, b.chars);
         assert_eq!(
-            BackupCodeInput::parse("--").unwrap_err(),
+            SubmittedBackupCode::parse("--").unwrap_err(),
             CodeFormatError::Empty
         );
         assert_eq!(
-            BackupCodeInput::parse("abcde-fghjkm").unwrap_err(),
+            SubmittedBackupCode::parse("abcde-fghjkm").unwrap_err(),
             CodeFormatError::WrongLength {
                 expected: 10,
                 found: 11
             }
         );
         assert_eq!(
-            BackupCodeInput::parse("abcde-fghjé").unwrap_err(),
+            SubmittedBackupCode::parse("abcde-fghjé").unwrap_err(),
             CodeFormatError::InvalidCharacter
         );
     }
@@ -601,12 +623,13 @@ mod tests {
 
     #[test]
     fn serde_round_trip_and_validation() {
-        let (set, _) = BackupCodeSet::generate(&keyring(), weak(), 3, 5, &mut rand::rng()).unwrap();
+        let (set, _) =
+            StoredBackupCodes::generate(&keyring(), weak(), 3, 5, &mut rand::rng()).unwrap();
         let json = serde_json::to_string(&set).unwrap();
-        let back: BackupCodeSet = serde_json::from_str(&json).unwrap();
+        let back: StoredBackupCodes = serde_json::from_str(&json).unwrap();
         assert_eq!(back, set);
         let bad = json.replacen("\"locator\":\"", "\"locator\":\"u", 1);
-        assert!(serde_json::from_str::<BackupCodeSet>(&bad).is_err());
+        assert!(serde_json::from_str::<StoredBackupCodes>(&bad).is_err());
         assert!(!format!("{set:?}").contains("salt"));
     }
 }

@@ -12,10 +12,10 @@ use crate::error::{Error, Result};
 /// 160 random bits by default (RFC 4226 §4), at least 128 and at most 512.
 /// The bytes live on the stack, are wiped on drop, and never print:
 /// `Debug` and `Display` show `REDACTED`. The type has no `Clone` and no
-/// `Serialize`; it is stored only inside an encrypted [`Envelope`](crate::Envelope).
+/// `Serialize`; it is stored only inside an encrypted [`Envelope`](crate::keys::Envelope).
 ///
 /// ```
-/// use mfa::TotpSecret;
+/// use mfa::totp::TotpSecret;
 /// let secret = TotpSecret::generate(&mut rand::rng());
 /// assert_eq!(secret.as_bytes().len(), 20);
 /// assert_eq!(format!("{secret:?}"), "TotpSecret(REDACTED)");

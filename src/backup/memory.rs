@@ -8,15 +8,28 @@
 //! resident Argon2 memory is the peak number of concurrent hashes (which
 //! [`Mfa`](crate::Mfa) bounds) times `m`, up to four buffers per CPU.
 //!
-//! A buffer holds Argon2's internal state of its last hash until the next one
-//! overwrites it, as freed memory would; it reveals nothing without the
-//! pepper, which is an input to every block.
+//! A buffer is wiped as soon as its hash is done, before it goes back to the
+//! pool: Argon2's last blocks would otherwise let a memory dump test a
+//! candidate code with a few BLAKE2b calls instead of a whole Argon2
+//! evaluation. Wiping 19 MiB costs about a millisecond next to a hash of tens
+//! of milliseconds (BENCHMARKS.md).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use argon2::Block;
+use zeroize::Zeroize;
 
 static POOL: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
+/// Argon2 evaluations run in this process: every one goes through [`with_memory`].
+static EVALUATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many Argon2 evaluations this process has run.
+#[cfg_attr(not(feature = "testkit"), allow(dead_code))]
+pub(crate) fn evaluations() -> u64 {
+    EVALUATIONS.load(Ordering::Relaxed)
+}
 
 fn pool() -> MutexGuard<'static, Vec<Vec<Block>>> {
     // Buffers are plain memory: a panic elsewhere cannot leave one half-valid.
@@ -29,6 +42,7 @@ fn max_pooled() -> usize {
 
 /// Runs `f` with `blocks` blocks of working memory, reused when possible.
 pub(crate) fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+    EVALUATIONS.fetch_add(1, Ordering::Relaxed);
     let reused = {
         let mut pool = pool();
         let found = pool.iter().position(|b| b.len() == blocks);
@@ -36,6 +50,7 @@ pub(crate) fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -
     };
     let mut memory = reused.unwrap_or_else(|| vec![Block::default(); blocks]);
     let out = f(&mut memory);
+    memory.iter_mut().for_each(Zeroize::zeroize);
     let mut pool = pool();
     if pool.len() < max_pooled() {
         pool.push(memory);
@@ -57,5 +72,32 @@ mod tests {
         }
         assert!(pool().len() <= max_pooled());
         assert!(pool().iter().any(|b| b.len() == 16));
+    }
+
+    #[test]
+    fn buffers_are_wiped_before_reuse() {
+        // A size no other test uses, so this test finds its own buffer.
+        const BLOCKS: usize = 23;
+        let mut seen = None;
+        with_memory(BLOCKS, |m| {
+            m.iter_mut().for_each(|b| *b = argon2_state());
+            seen = Some(m.as_ptr() as usize);
+        });
+        let pool = pool();
+        let buffer = pool
+            .iter()
+            .find(|b| b.as_ptr() as usize == seen.unwrap())
+            .expect("the buffer went back to the pool");
+        assert!(
+            buffer.iter().all(|b| b.as_ref().iter().all(|w| *w == 0)),
+            "a pooled buffer still holds the last hash's state"
+        );
+    }
+
+    /// A block that is not all zeros, like Argon2's working state.
+    fn argon2_state() -> Block {
+        let mut block = Block::default();
+        block.as_mut().fill(0xa5a5_a5a5_a5a5_a5a5);
+        block
     }
 }

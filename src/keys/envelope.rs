@@ -9,8 +9,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::keyring::{KeyId, Keyring};
-use crate::secret::TotpSecret;
+use crate::keys::{KeyId, Keyring};
+use crate::totp::TotpSecret;
 
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
@@ -36,14 +36,14 @@ pub(crate) const TOTP_SECRET: &str = "totp-secret";
 /// encryption per enrollment or rotation, collisions are out of reach.
 ///
 /// ```
-/// use mfa::{Envelope, Keyring, KeyId, MasterKey};
+/// use mfa::{KeyId, Keyring, MasterKey, keys::Envelope};
 /// let keyring = Keyring::new(KeyId(1), MasterKey::from_bytes([5; 32]));
 /// let mut rng = rand::rng();
 /// let sealed = Envelope::seal(&keyring, "note", "user-1", b"attack at dawn", &mut rng).unwrap();
 /// assert_eq!(&*sealed.open(&keyring, "note", "user-1").unwrap(), b"attack at dawn");
 /// assert!(sealed.open(&keyring, "note", "user-2").is_err());
 /// let bytes = sealed.to_bytes();
-/// assert_eq!(mfa::Envelope::from_bytes(&bytes).unwrap(), sealed);
+/// assert_eq!(mfa::keys::Envelope::from_bytes(&bytes).unwrap(), sealed);
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct Envelope {
@@ -123,11 +123,11 @@ impl Envelope {
 
     /// Opens a TOTP secret sealed with [`Envelope::seal_secret`] into stack
     /// memory, without touching the heap: the decryption step of TOTP
-    /// verification, for hosts that check codes with [`totp_check`](crate::totp_check)
+    /// verification, for hosts that check codes with [`totp::check`](crate::totp::check)
     /// themselves.
     ///
     /// ```
-    /// use mfa::{Envelope, Keyring, KeyId, MasterKey, TotpSecret};
+    /// use mfa::{KeyId, Keyring, MasterKey, keys::Envelope, totp::TotpSecret};
     /// let keyring = Keyring::new(KeyId(1), MasterKey::from_bytes([5; 32]));
     /// let secret = TotpSecret::from_bytes(&[9; 20]).unwrap();
     /// let sealed = Envelope::seal_secret(&keyring, "user-1", &secret, &mut rand::rng()).unwrap();
@@ -286,7 +286,7 @@ impl<'de> Deserialize<'de> for Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keyring::MasterKey;
+    use crate::keys::MasterKey;
 
     fn ring(id: u32, byte: u8) -> Keyring {
         Keyring::new(KeyId(id), MasterKey::from_bytes([byte; 32]))
@@ -322,7 +322,7 @@ mod tests {
         ));
         assert!(matches!(
             env.open(&ring(2, 1), TOTP_SECRET, "alice"),
-            Err(Error::UnknownKey(KeyId(1)))
+            Err(Error::UnknownKey(1))
         ));
         // A forged key id fails authentication even where the key exists.
         let mut bytes = env.to_bytes();

@@ -1,0 +1,188 @@
+//! The server's error answers: RFC 9457 problem documents, from the crate's
+//! errors or the server's own.
+//!
+//! Handlers return [`ApiError`]; its response carries the problem as an
+//! extension, which the request-context layer (`middleware.rs`) renders with
+//! the request's id and path.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mfa::http::ProblemDetails;
+
+/// An error answer: a problem document plus the headers that go with it.
+#[derive(Debug)]
+pub struct ApiError {
+    problem: Box<ProblemDetails>,
+    retry_after: Option<u64>,
+    bearer_challenge: bool,
+    /// For the log, on server-side failures: what went wrong. Never sent.
+    cause: Option<String>,
+}
+
+/// The problem of an error response (and its cause, for the log), waiting
+/// for the request-context layer to add the request id and path.
+#[derive(Clone)]
+pub struct PendingProblem(pub ProblemDetails, pub Option<String>);
+
+impl ApiError {
+    /// The problem document, for the request-context layer.
+    pub fn into_problem(self) -> ProblemDetails {
+        *self.problem
+    }
+
+    /// An error of the server's own (not one of the crate's).
+    pub fn new(status: StatusCode, code: &str, title: &str, detail: impl Into<String>) -> Self {
+        ApiError {
+            problem: Box::new(
+                ProblemDetails::new(status.as_u16(), code, title, detail).with_type(format!(
+                    "urn:mfa-example-server:problem:{}",
+                    code.to_ascii_lowercase().replace('_', "-")
+                )),
+            ),
+            retry_after: None,
+            bearer_challenge: false,
+            cause: None,
+        }
+    }
+
+    /// 400 `VALIDATION_FAILED`.
+    pub fn validation(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+            "Validation failed",
+            detail,
+        )
+    }
+
+    /// 401 `UNAUTHENTICATED`, with a `WWW-Authenticate: Bearer` challenge.
+    pub fn unauthenticated() -> Self {
+        let mut e = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "Authentication required",
+            "A valid bearer token is required.",
+        );
+        e.bearer_challenge = true;
+        e
+    }
+
+    /// The code a route answers with for this error differs from the crate's
+    /// default: at the login second step a wrong code is 401, not 400.
+    pub fn code_is_unauthorized(mut self) -> Self {
+        if self.problem.code == "INVALID_CODE" {
+            self.problem.status = StatusCode::UNAUTHORIZED.as_u16();
+        }
+        self
+    }
+
+    /// 500 `INTERNAL`: a failure of the server's own (signing a token,
+    /// hashing a password). The client gets a generic sentence; `cause` goes
+    /// to the log.
+    pub fn internal(cause: impl Into<String>) -> Self {
+        let mut e = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "Internal error",
+            "An internal error occurred.",
+        );
+        e.cause = Some(cause.into());
+        e
+    }
+
+    /// 503 `STORE_UNAVAILABLE`, the code the crate gives its own store's
+    /// failures: the server's database (the accounts table) did not answer.
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "STORE_UNAVAILABLE",
+            "Service unavailable",
+            "The service is temporarily unavailable.",
+        );
+        e.cause = Some(cause.to_string());
+        e
+    }
+
+    /// A problem for an error response that carried none (axum's own rejections).
+    pub fn for_status(status: StatusCode) -> Self {
+        let (code, detail) = match status {
+            StatusCode::NOT_FOUND => ("NOT_FOUND", "No route matches this path."),
+            StatusCode::METHOD_NOT_ALLOWED => (
+                "METHOD_NOT_ALLOWED",
+                "This route does not accept this method.",
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => (
+                "PAYLOAD_TOO_LARGE",
+                "The request body is larger than 16 KiB.",
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                "UNSUPPORTED_MEDIA_TYPE",
+                "The request body must be application/json.",
+            ),
+            StatusCode::UNAUTHORIZED => return Self::unauthenticated(),
+            s if s.is_server_error() => ("INTERNAL", "An internal error occurred."),
+            _ => ("BAD_REQUEST", "The request could not be understood."),
+        };
+        let title = status.canonical_reason().unwrap_or("Error");
+        Self::new(status, code, title, detail)
+    }
+
+    pub fn not_found() -> Self {
+        Self::for_status(StatusCode::NOT_FOUND)
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::for_status(StatusCode::METHOD_NOT_ALLOWED)
+    }
+
+    pub fn payload_too_large() -> Self {
+        Self::for_status(StatusCode::PAYLOAD_TOO_LARGE)
+    }
+}
+
+impl From<mfa::Error> for ApiError {
+    fn from(error: mfa::Error) -> Self {
+        // The client gets a generic sentence; the log gets the cause.
+        let cause = (!error.is_client_error()).then(|| {
+            let mut cause = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(s) = source {
+                let text = s.to_string();
+                if !cause.contains(&text) {
+                    cause.push_str(": ");
+                    cause.push_str(&text);
+                }
+                source = s.source();
+            }
+            cause
+        });
+        ApiError {
+            problem: Box::new(ProblemDetails::from(&error)),
+            retry_after: error.retry_after(),
+            bearer_challenge: false,
+            cause,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = status.into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.bearer_challenge {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+            .extensions_mut()
+            .insert(PendingProblem(*self.problem, self.cause));
+        response
+    }
+}

@@ -1,0 +1,214 @@
+//! Errors over HTTP: the status each [`Error`] answers with, and RFC 9457
+//! (formerly RFC 7807) problem documents, for any web framework.
+//!
+//! ```
+//! use mfa::http::ProblemDetails;
+//!
+//! let error = mfa::Error::LockedOut { retry_after: Some(60) };
+//! assert_eq!(error.http_status(), 429);
+//! let problem = ProblemDetails::from(&error).with_instance("/api/auth/login/mfa");
+//! assert_eq!(problem.code, "LOCKED_OUT");
+//! assert_eq!(problem.extensions["retryAfter"], 60);
+//! ```
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+impl Error {
+    /// The HTTP status an API should answer with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::InvalidCode
+            | Error::MalformedCode(_)
+            | Error::NoPendingSetup
+            | Error::PendingExpired
+            | Error::MfaNotEnabled
+            | Error::InvalidInput(_) => 400,
+            Error::MfaAlreadyEnabled | Error::StoreConflict => 409,
+            Error::LockedOut { .. } => 429,
+            Error::StoreUnavailable(_) => 503,
+            Error::CorruptRecord(_)
+            | Error::DecryptionFailed
+            | Error::UnknownKey(_)
+            | Error::InvalidConfig(_)
+            | Error::Internal(_) => 500,
+        }
+    }
+
+    /// A short, human-readable summary of the problem type (RFC 9457 `title`).
+    pub fn title(&self) -> &'static str {
+        match self {
+            Error::InvalidCode | Error::MalformedCode(_) => "Invalid code",
+            Error::NoPendingSetup => "No pending MFA setup",
+            Error::PendingExpired => "MFA setup expired",
+            Error::MfaNotEnabled => "MFA not enabled",
+            Error::MfaAlreadyEnabled => "MFA already enabled",
+            Error::LockedOut { .. } => "Too many failed attempts",
+            Error::StoreConflict => "Concurrent modification",
+            Error::StoreUnavailable(_) => "Service unavailable",
+            _ => "Internal error",
+        }
+    }
+
+    /// A sentence for end users (RFC 9457 `detail`). Server-side failures get a
+    /// generic sentence so that nothing internal reaches a client.
+    pub fn public_detail(&self) -> String {
+        match self {
+            Error::InvalidCode => "The code is not valid.".into(),
+            Error::MalformedCode(reason) => format!("The code is malformed: {reason}."),
+            Error::NoPendingSetup => "There is no pending MFA setup to confirm.".into(),
+            Error::PendingExpired => "The MFA setup has expired; start the setup again.".into(),
+            Error::MfaNotEnabled => "MFA is not enabled for this account.".into(),
+            Error::MfaAlreadyEnabled => "MFA is already enabled for this account.".into(),
+            Error::LockedOut {
+                retry_after: Some(secs),
+            } => format!("Too many failed attempts; try again in {secs} seconds."),
+            Error::LockedOut { retry_after: None } => {
+                "Too many failed attempts; the factor is locked until it is reset.".into()
+            }
+            Error::StoreConflict => "The request conflicted with another; retry it.".into(),
+            Error::StoreUnavailable(_) => "The service is temporarily unavailable.".into(),
+            Error::InvalidInput(what) => format!("Invalid input: {what}."),
+            _ => "An internal error occurred.".into(),
+        }
+    }
+
+    /// Whether the error is the end user's doing (4xx) rather than the server's.
+    pub fn is_client_error(&self) -> bool {
+        (400..500).contains(&self.http_status())
+    }
+
+    fn variant_name(&self) -> &'static str {
+        match self {
+            Error::InvalidCode => "InvalidCode",
+            Error::MalformedCode(_) => "MalformedCode",
+            Error::NoPendingSetup => "NoPendingSetup",
+            Error::PendingExpired => "PendingExpired",
+            Error::MfaNotEnabled => "MfaNotEnabled",
+            Error::MfaAlreadyEnabled => "MfaAlreadyEnabled",
+            Error::LockedOut { .. } => "LockedOut",
+            Error::StoreConflict => "StoreConflict",
+            Error::StoreUnavailable(_) => "StoreUnavailable",
+            Error::CorruptRecord(_) => "CorruptRecord",
+            Error::DecryptionFailed => "DecryptionFailed",
+            Error::UnknownKey(_) => "UnknownKey",
+            Error::InvalidInput(_) => "InvalidInput",
+            Error::InvalidConfig(_) => "InvalidConfig",
+            Error::Internal(_) => "Internal",
+        }
+    }
+}
+
+/// An RFC 9457 (formerly RFC 7807) problem document built from an [`Error`].
+///
+/// ```
+/// let problem = mfa::http::ProblemDetails::from(&mfa::Error::InvalidCode)
+///     .with_instance("/api/user/me/totp/confirm")
+///     .with_extension("requestId", "req-1");
+/// let json = serde_json::to_value(&problem).unwrap();
+/// assert_eq!(json["status"], 400);
+/// assert_eq!(json["code"], "INVALID_CODE");
+/// assert_eq!(json["requestId"], "req-1");
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProblemDetails {
+    /// A URI naming the problem type.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    /// A short summary of the problem type.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// An explanation of this occurrence, safe to show to the end user.
+    pub detail: String,
+    /// A URI reference naming this occurrence (usually the request path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// The crate's stable machine code.
+    pub code: String,
+    /// Extension members, such as `requestId` or `retryAfter`.
+    #[serde(flatten)]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ProblemDetails {
+    /// The base of the `type` URI of the crate's problem documents: the
+    /// documentation of [`Error`], whose variant is the URI's fragment.
+    pub const TYPE_BASE: &'static str = "https://docs.rs/mfa/latest/mfa/error/enum.Error.html";
+
+    /// A problem of the host's own (for errors that are not the crate's, such
+    /// as a wrong password), with `type` `about:blank` until [`ProblemDetails::with_type`].
+    ///
+    /// ```
+    /// let p = mfa::http::ProblemDetails::new(409, "EMAIL_TAKEN", "Email taken", "That email is in use.");
+    /// assert_eq!((p.status, p.type_uri.as_str()), (409, "about:blank"));
+    /// ```
+    pub fn new(status: u16, code: &str, title: &str, detail: impl Into<String>) -> Self {
+        ProblemDetails {
+            type_uri: "about:blank".to_owned(),
+            title: title.to_owned(),
+            status,
+            detail: detail.into(),
+            instance: None,
+            code: code.to_owned(),
+            extensions: serde_json::Map::new(),
+        }
+    }
+
+    /// Sets `type`.
+    pub fn with_type(mut self, type_uri: impl Into<String>) -> Self {
+        self.type_uri = type_uri.into();
+        self
+    }
+
+    /// Sets `status`, for a route whose contract answers an error with
+    /// another status than [`Error::http_status`] (for example 401 for a wrong
+    /// code at a login step).
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Sets `instance`.
+    pub fn with_instance(mut self, instance: impl Into<String>) -> Self {
+        self.instance = Some(instance.into());
+        self
+    }
+
+    /// Adds an extension member.
+    pub fn with_extension(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<serde_json::Value>,
+    ) -> Self {
+        self.extensions.insert(key.into(), value.into());
+        self
+    }
+}
+
+impl From<&Error> for ProblemDetails {
+    fn from(error: &Error) -> Self {
+        let mut problem = ProblemDetails {
+            type_uri: format!("{}#variant.{}", Self::TYPE_BASE, error.variant_name()),
+            title: error.title().to_owned(),
+            status: error.http_status(),
+            detail: error.public_detail(),
+            instance: None,
+            code: error.code().to_owned(),
+            extensions: serde_json::Map::new(),
+        };
+        if let Some(secs) = error.retry_after() {
+            problem.extensions.insert("retryAfter".into(), secs.into());
+        }
+        problem
+    }
+}
+
+impl fmt::Display for ProblemDetails {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.status, self.code, self.detail)
+    }
+}

@@ -1,0 +1,362 @@
+//! A race meeting a failing database (I11, with I1–I4).
+//!
+//! The reliability suites each test one trouble at a time: `races.rs` many
+//! racers against a healthy store, `faults.rs` one operation against a failing
+//! one. Here both happen at once, scripted with [`FaultyStore`] rather than
+//! left to timing: `n` racers submit the same input, their loads are gated so
+//! that all read the same version, the first save lands, and every later save
+//! fails with a fault that is not a plain conflict:
+//!
+//! - `Unavailable`: nothing written, the save reports an error;
+//! - `WrittenButFailed`: the save's compare-and-swap runs (and loses to the
+//!   twin that landed first), as a connection dropped around a commit;
+//! - `TimedOut`: the save reports an error and its write is tried late, after
+//!   the read-back.
+//!
+//! A twin that lost its save builds a record byte-identical to the one that
+//! landed (same code, same second). A service that judged an interrupted save
+//! by the stored record's content would claim the twin's write as its own and
+//! report a second success; with write identities exactly one racer succeeds,
+//! every consumption and every counted failure is stored once, and the other
+//! racers' answers are exact.
+//!
+//! Every operation that consumes or counts runs on `MemoryStore`, a SQLite
+//! file and (with `MFA_TEST_POSTGRES_URL`; required when `CI` is set)
+//! PostgreSQL, with 2 and 3 racers.
+
+use std::sync::Arc;
+
+use mfa::testkit::conformance::user;
+use mfa::testkit::{FaultyStore, ManualClock, SaveFault, test_config};
+use mfa::{
+    MemoryStore, Mfa, MfaContext, MfaEnrollment, MfaStore, PostgresStore, Reauth, SqliteStore,
+    totp::{self, TotpSecret},
+};
+use rand::{SeedableRng, rngs::StdRng};
+
+const T0: u64 = 1_700_000_000;
+
+/// The operations that consume a code or count a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    ConfirmSetup,
+    VerifyTotp,
+    VerifyBackupCode,
+    WrongCode,
+    RegenerateWithTotp,
+    DisableWithTotp,
+    DisableWithBackupCode,
+}
+
+const OPS: [Op; 7] = [
+    Op::ConfirmSetup,
+    Op::VerifyTotp,
+    Op::VerifyBackupCode,
+    Op::WrongCode,
+    Op::RegenerateWithTotp,
+    Op::DisableWithTotp,
+    Op::DisableWithBackupCode,
+];
+
+const FAULTS: [SaveFault; 3] = [
+    SaveFault::Unavailable,
+    SaveFault::WrittenButFailed,
+    SaveFault::TimedOut,
+];
+
+/// What one racer got back: success, or the error's machine code.
+type Answer = Result<Option<Vec<String>>, &'static str>;
+
+struct Round<S> {
+    store: Arc<FaultyStore<S>>,
+    mfa: Arc<Mfa<Arc<FaultyStore<S>>>>,
+    config: MfaContext,
+    user: String,
+    secret: String,
+    codes: Vec<String>,
+}
+
+impl<S: MfaStore + 'static> Round<S> {
+    /// A fresh user in the state `op` needs: pending for confirm, else active.
+    async fn new(inner: S, op: Op) -> Self {
+        let store = Arc::new(FaultyStore::new(inner));
+        let config = test_config();
+        let mfa = Mfa::new(Arc::clone(&store), test_config()).with_clock(ManualClock::new(T0));
+        // Set up half a minute before the race, so that the step the racers use is unused.
+        let early =
+            Mfa::new(Arc::clone(&store), test_config()).with_clock(ManualClock::new(T0 - 30));
+        let user = user("combined");
+        let setup = early.begin_setup(&user, "user@example.com").await.unwrap();
+        let mut round = Round {
+            store,
+            mfa: Arc::new(mfa),
+            config,
+            user,
+            secret: setup.secret_base32().to_owned(),
+            codes: Vec::new(),
+        };
+        if op != Op::ConfirmSetup {
+            let code = round.totp_at(T0 - 30);
+            let codes = early.confirm_setup(&round.user, &code).await.unwrap();
+            round.codes = codes.as_strs().into_iter().map(Into::into).collect();
+        }
+        round
+    }
+
+    fn totp_at(&self, t: u64) -> String {
+        let secret = TotpSecret::from_base32(&self.secret).unwrap();
+        totp::generate(&secret, self.config.policy().totp.params(), t).unwrap()
+    }
+
+    /// A six-digit code that no step around `T0` accepts.
+    fn wrong(&self) -> String {
+        let window: Vec<String> = [T0 - 60, T0 - 30, T0, T0 + 30]
+            .iter()
+            .map(|t| self.totp_at(*t))
+            .collect();
+        (0..1_000_000u32)
+            .map(|n| format!("{n:06}"))
+            .find(|c| !window.contains(c))
+            .unwrap()
+    }
+
+    /// The input every racer submits.
+    fn input(&self, op: Op) -> String {
+        match op {
+            Op::VerifyBackupCode | Op::DisableWithBackupCode => self.codes[0].clone(),
+            Op::WrongCode => self.wrong(),
+            _ => self.totp_at(T0),
+        }
+    }
+
+    async fn race(&self, op: Op, racers: usize) -> Vec<Answer> {
+        let input = self.input(op);
+        let tasks: Vec<_> = (0..racers)
+            .map(|_| {
+                let (mfa, user, code) = (Arc::clone(&self.mfa), self.user.clone(), input.clone());
+                tokio::spawn(async move {
+                    let codes = |c: mfa::BackupCodes| {
+                        Some(c.as_strs().into_iter().map(String::from).collect())
+                    };
+                    let answer = match op {
+                        Op::ConfirmSetup => mfa.confirm_setup(&user, &code).await.map(codes),
+                        Op::VerifyTotp => mfa.verify_totp(&user, &code).await.map(|_| None),
+                        Op::VerifyBackupCode => {
+                            mfa.verify_backup_code(&user, &code).await.map(|_| None)
+                        }
+                        Op::WrongCode => mfa.verify(&user, &code).await.map(|_| None),
+                        Op::RegenerateWithTotp => mfa
+                            .regenerate_backup_codes(&user, Reauth::TotpCode(&code))
+                            .await
+                            .map(codes),
+                        Op::DisableWithTotp | Op::DisableWithBackupCode => {
+                            mfa.disable(&user, &code).await.map(|()| None)
+                        }
+                    };
+                    answer.map_err(|e| e.code())
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for task in tasks {
+            answers.push(task.await.expect("racer"));
+        }
+        answers
+    }
+
+    async fn stored(&self) -> (u64, MfaEnrollment) {
+        let v = self.store.inner().load(&self.user).await.unwrap().unwrap();
+        (v.version, v.record)
+    }
+
+    fn backup_code_works(&self, record: &MfaEnrollment, code: &str) -> bool {
+        record
+            .clone()
+            .verify_backup_code(
+                &self.config,
+                &self.user,
+                code,
+                T0 + 60,
+                &mut StdRng::seed_from_u64(0),
+            )
+            .outcome
+            .is_ok()
+    }
+}
+
+/// The answer a racer whose save lost gets once it retried on the new state.
+fn after_retry(op: Op) -> &'static str {
+    match op {
+        Op::ConfirmSetup => "MFA_ALREADY_ENABLED",
+        Op::DisableWithTotp | Op::DisableWithBackupCode => "MFA_NOT_ENABLED",
+        _ => "INVALID_CODE",
+    }
+}
+
+/// One race under one fault.
+async fn scenario<S: MfaStore + 'static>(inner: S, op: Op, fault: SaveFault, racers: usize) {
+    let round = Round::new(inner, op).await;
+    let ctx = format!("{op:?}, {racers} racers, later saves {fault:?}");
+    let (version_before, _) = round.stored().await;
+    round.store.gate_loads(racers);
+    round
+        .store
+        .plan_saves(std::iter::once(None).chain((1..racers).map(|_| Some(fault))));
+    let answers = round.race(op, racers).await;
+    let (version_after, record) = round.stored().await;
+
+    let successes: Vec<_> = answers.iter().filter_map(|a| a.as_ref().ok()).collect();
+    let mut errors: Vec<&str> = answers
+        .iter()
+        .filter_map(|a| a.as_ref().err())
+        .copied()
+        .collect();
+    errors.sort_unstable();
+    let losers = racers - 1;
+    // Whether the losers retried on fresh state (their save conflicted) or
+    // gave up with the store's error (their save's fate was unknown, and the
+    // stored write was provably not theirs).
+    let loser_answer = match fault {
+        SaveFault::WrittenButFailed => {
+            if op == Op::WrongCode {
+                "INVALID_CODE"
+            } else {
+                after_retry(op)
+            }
+        }
+        _ => "STORE_UNAVAILABLE",
+    };
+
+    if op == Op::WrongCode {
+        assert!(successes.is_empty(), "{ctx}: a wrong code succeeded");
+        let mut expected = vec!["INVALID_CODE"];
+        expected.extend(std::iter::repeat_n(loser_answer, losers));
+        expected.sort_unstable();
+        assert_eq!(errors, expected, "{ctx}: answers");
+        let counted = match fault {
+            SaveFault::WrittenButFailed => racers,
+            _ => 1,
+        };
+        let MfaEnrollment::Active(active) = &record else {
+            panic!("{ctx}: not active")
+        };
+        assert_eq!(
+            active.attempts().failures() as usize,
+            counted,
+            "{ctx}: every answered failure is counted exactly once (I4)"
+        );
+        assert_eq!(version_after, version_before + counted as u64, "{ctx}");
+        return;
+    }
+
+    assert_eq!(
+        successes.len(),
+        1,
+        "{ctx}: exactly one racer succeeds (I2, I3, I11), got {answers:?}"
+    );
+    assert_eq!(
+        errors,
+        vec![loser_answer; losers],
+        "{ctx}: the other racers' answers"
+    );
+    assert_eq!(
+        version_after,
+        version_before + 1,
+        "{ctx}: exactly one write landed"
+    );
+    match op {
+        Op::ConfirmSetup | Op::RegenerateWithTotp => {
+            let codes = successes[0].as_ref().expect("codes");
+            for code in codes {
+                assert!(
+                    round.backup_code_works(&record, code),
+                    "{ctx}: the codes shown are the codes stored (I1)"
+                );
+            }
+            for old in &round.codes {
+                assert!(!round.backup_code_works(&record, old), "{ctx}: old code");
+            }
+        }
+        Op::VerifyTotp => {
+            let MfaEnrollment::Active(active) = &record else {
+                panic!("{ctx}")
+            };
+            assert_eq!(active.last_step(), Some(T0 / 30), "{ctx}: step burned (I2)");
+        }
+        Op::VerifyBackupCode => {
+            let MfaEnrollment::Active(active) = &record else {
+                panic!("{ctx}")
+            };
+            assert_eq!(
+                active.backup_codes().remaining(),
+                9,
+                "{ctx}: used once (I3)"
+            );
+            assert!(!round.backup_code_works(&record, &round.codes[0]), "{ctx}");
+        }
+        Op::DisableWithTotp | Op::DisableWithBackupCode => {
+            assert_eq!(record, MfaEnrollment::Disabled, "{ctx}");
+        }
+        Op::WrongCode => unreachable!(),
+    }
+    assert_eq!(
+        round.store.pending_faults(),
+        0,
+        "{ctx}: a fault never fired"
+    );
+}
+
+async fn matrix<S, F, Fut>(make_store: F, tag: &str)
+where
+    S: MfaStore + 'static,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = S>,
+{
+    let mut scenarios = 0;
+    for op in OPS {
+        for fault in FAULTS {
+            for racers in [2, 3] {
+                scenario(make_store().await, op, fault, racers).await;
+                scenarios += 1;
+            }
+        }
+    }
+    eprintln!("{tag}: {scenarios} race-and-fault scenarios");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn memory_store_race_meets_failing_save() {
+    let store = Arc::new(MemoryStore::new());
+    matrix(|| std::future::ready(Arc::clone(&store)), "memory").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_store_race_meets_failing_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(
+        SqliteStore::open_file(dir.path().join("combined.db"))
+            .await
+            .unwrap(),
+    );
+    matrix(|| std::future::ready(Arc::clone(&store)), "sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_store_race_meets_failing_save() {
+    let url = match std::env::var("MFA_TEST_POSTGRES_URL") {
+        Ok(url) => url,
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!(
+                "CI is set but MFA_TEST_POSTGRES_URL is not: the PostgreSQL combination matrix cannot run"
+            )
+        }
+        Err(_) => {
+            eprintln!(
+                "MFA_TEST_POSTGRES_URL is unset: the PostgreSQL combination matrix was left out"
+            );
+            return;
+        }
+    };
+    let store = Arc::new(PostgresStore::connect(&url).await.unwrap());
+    matrix(|| std::future::ready(Arc::clone(&store)), "postgres").await;
+}
