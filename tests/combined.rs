@@ -21,8 +21,10 @@
 //! racers' answers are exact.
 //!
 //! Every operation that consumes or counts runs on `MemoryStore`, a SQLite
-//! file and (with `MFA_TEST_POSTGRES_URL`; required when `CI` is set)
-//! PostgreSQL, with 2 and 3 racers.
+//! file and (with `MFA_TEST_POSTGRES_URL` and `MFA_TEST_MYSQL_URL`; required
+//! when `CI` is set) PostgreSQL and MariaDB, with 2 and 3 racers.
+
+mod db_common;
 
 use std::sync::Arc;
 
@@ -343,20 +345,18 @@ async fn sqlite_store_race_meets_failing_save() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_store_race_meets_failing_save() {
-    let url = match std::env::var("MFA_TEST_POSTGRES_URL") {
-        Ok(url) => url,
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!(
-                "CI is set but MFA_TEST_POSTGRES_URL is not: the PostgreSQL combination matrix cannot run"
-            )
-        }
-        Err(_) => {
-            eprintln!(
-                "MFA_TEST_POSTGRES_URL is unset: the PostgreSQL combination matrix was left out"
-            );
-            return;
-        }
+    let Some(url) = db_common::Server::Postgres.url() else {
+        return;
     };
     let store = Arc::new(PostgresStore::connect(&url).await.unwrap());
     matrix(|| std::future::ready(Arc::clone(&store)), "postgres").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mysql_store_race_meets_failing_save() {
+    let Some(url) = db_common::Server::Mysql.url() else {
+        return;
+    };
+    let store = Arc::new(mfa::MysqlStore::connect(&url).await.unwrap());
+    matrix(|| std::future::ready(Arc::clone(&store)), "mysql").await;
 }

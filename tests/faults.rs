@@ -18,7 +18,10 @@
 //! the stored record, so checking never consumes them.
 //!
 //! The matrix runs on `MemoryStore`, `SqliteStore` and (with
-//! `MFA_TEST_POSTGRES_URL`; required when `CI` is set) `PostgresStore`.
+//! `MFA_TEST_POSTGRES_URL` and `MFA_TEST_MYSQL_URL`; required when `CI` is
+//! set) `PostgresStore` and `MysqlStore`.
+
+mod db_common;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -603,20 +606,21 @@ async fn sqlite_store_every_operation_every_fault() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_store_every_operation_every_fault() {
-    let url = match std::env::var("MFA_TEST_POSTGRES_URL") {
-        Ok(url) => url,
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!(
-                "CI is set but MFA_TEST_POSTGRES_URL is not: the PostgreSQL fault suite cannot run"
-            )
-        }
-        Err(_) => {
-            eprintln!("MFA_TEST_POSTGRES_URL is unset: the PostgreSQL fault suite was left out");
-            return;
-        }
+    let Some(url) = db_common::Server::Postgres.url() else {
+        return;
     };
     let db = Arc::new(mfa::PostgresStore::connect(&url).await.unwrap());
     let n = every_operation_every_fault(|| async { Arc::clone(&db) }, "postgres").await;
+    assert_eq!(n, OPS.len() * plans().len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_store_every_operation_every_fault() {
+    let Some(url) = db_common::Server::Mysql.url() else {
+        return;
+    };
+    let db = Arc::new(mfa::MysqlStore::connect(&url).await.unwrap());
+    let n = every_operation_every_fault(|| async { Arc::clone(&db) }, "mysql").await;
     assert_eq!(n, OPS.len() * plans().len());
 }
 

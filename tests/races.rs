@@ -20,6 +20,8 @@
 //!
 //! Adding a store is one line at the bottom: `race_suite!(name, async { Some((store, guard)) })`.
 
+mod db_common;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -606,21 +608,15 @@ async fn sqlite_file() -> Option<(SqliteStore, TempDir)> {
 }
 
 async fn postgres() -> Option<(PostgresStore, TempDir)> {
-    match std::env::var("MFA_TEST_POSTGRES_URL") {
-        Ok(url) => Some((
-            PostgresStore::connect(&url).await.expect("postgres"),
-            TempDir(None),
-        )),
-        Err(_) if std::env::var_os("CI").is_some() => {
-            panic!(
-                "CI is set but MFA_TEST_POSTGRES_URL is not: the PostgreSQL race suite cannot run"
-            )
-        }
-        Err(_) => {
-            eprintln!("MFA_TEST_POSTGRES_URL is unset: the PostgreSQL race suite was left out");
-            None
-        }
-    }
+    let url = db_common::Server::Postgres.url()?;
+    let store = PostgresStore::connect(&url).await.expect("postgres");
+    Some((store, TempDir(None)))
+}
+
+async fn mysql() -> Option<(mfa::MysqlStore, TempDir)> {
+    let url = db_common::Server::Mysql.url()?;
+    let store = mfa::MysqlStore::connect(&url).await.expect("mysql");
+    Some((store, TempDir(None)))
 }
 
 race_suite!(memory_store, async {
@@ -628,3 +624,4 @@ race_suite!(memory_store, async {
 });
 race_suite!(sqlite_store, sqlite_file());
 race_suite!(postgres_store, postgres());
+race_suite!(mysql_store, mysql());
