@@ -1,6 +1,6 @@
 //! The whole MFA flow, self-running, on the in-memory store.
 //!
-//! `cargo run --example quickstart`
+//! `cargo run --bin quickstart`
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -21,39 +21,10 @@ pub const MASTER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// The example server's binary, built by `cargo test` beside the test binaries.
-///
-/// A plain `cargo test` builds the examples first; `cargo test --test NAME`
-/// does not, so a missing binary, or one older than the server's sources, is
-/// reported with the command that builds it.
+/// The example server's binary: cargo builds it before this package's
+/// integration tests, always from the current sources.
 pub fn server_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("the test binary lives in target/<profile>/deps");
-    let binary = dir
-        .join("examples")
-        .join(format!("server{}", std::env::consts::EXE_SUFFIX));
-    let build = "build it with `cargo build --example server` (a plain `cargo test` does)";
-    let built = std::fs::metadata(&binary)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|_| panic!("{} is missing: {build}", binary.display()));
-    let sources = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/server");
-    for entry in std::fs::read_dir(&sources)
-        .expect("examples/server")
-        .flatten()
-    {
-        let changed = entry.metadata().and_then(|m| m.modified());
-        if changed.is_ok_and(|changed| changed > built) {
-            panic!(
-                "{} is older than {}: {build}",
-                binary.display(),
-                entry.path().display()
-            );
-        }
-    }
-    binary
+    PathBuf::from(env!("CARGO_BIN_EXE_server"))
 }
 
 /// A running server process, killed on drop.

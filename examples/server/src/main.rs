@@ -4,7 +4,7 @@
 //! records in one SQLite, PostgreSQL or MySQL (MariaDB) database.
 //!
 //! ```text
-//! cargo run --example server -- --addr 127.0.0.1:8080 --database ./mfa-demo.db
+//! cargo run --bin server -- --addr 127.0.0.1:8080 --database ./mfa-demo.db
 //! ```
 //!
 //! See the README's "The example server" section for a walk through with curl.

@@ -11,6 +11,7 @@
 //! schema of that database and drops it afterwards. Without the variable these tests
 //! are left out with a note on stderr, unless `CI` is set: then they fail.
 
+#[path = "../../../tests/db_common/mod.rs"]
 mod db_common;
 mod http_common;
 mod http_db;

@@ -1,0 +1,69 @@
+//! The crate under the feature set this package was built with: run it as
+//! `cargo test -p mfa-feature-tests --no-default-features --features "…"`
+//! (CI runs every combination; see `.ci/run`).
+
+use mfa_feature_tests::{block_on, memory_service, whole_flow};
+
+/// Without any runtime — and, built without the `tokio` feature, without
+/// tokio at all — the service runs every operation inline.
+#[test]
+fn the_whole_flow_without_a_runtime() {
+    let mfa = memory_service();
+    block_on(whole_flow(&mfa, "no-runtime"));
+}
+
+/// The pure core alone: a host with its own persistence.
+#[test]
+fn the_pure_core_alone() {
+    let ctx = mfa_feature_tests::context();
+    let t = mfa::MfaEnrollment::Disabled.begin_setup(
+        &ctx,
+        "u",
+        "u@example.com",
+        1_700_000_000,
+        &mut rand::rng(),
+    );
+    assert!(t.changed && t.outcome.is_ok());
+    let json = t.state.to_json();
+    assert_eq!(mfa::MfaEnrollment::from_json(&json).unwrap(), t.state);
+}
+
+/// With the `qr` feature, the QR code of the otpauth URI; without it, the
+/// methods do not exist (this test is not even compiled).
+#[cfg(feature = "qr")]
+#[test]
+fn qr_codes() {
+    let mfa = memory_service();
+    let setup = block_on(mfa.begin_setup("qr", "qr@example.com")).unwrap();
+    assert!(setup.qr_png().unwrap().starts_with(b"\x89PNG"));
+    assert!(
+        setup
+            .qr_data_uri()
+            .unwrap()
+            .starts_with("data:image/png;base64,")
+    );
+}
+
+/// With `tokio`, inside a runtime: hashing goes to the blocking pool.
+#[cfg(feature = "tokio")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_flow_on_tokio() {
+    let mfa = memory_service().with_max_concurrent_hashes(1);
+    whole_flow(&mfa, "on-tokio").await;
+}
+
+/// With `sqlite` (which brings tokio): the flow on an in-memory database.
+#[cfg(feature = "sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_flow_on_sqlite() {
+    let store = mfa::SqliteStore::connect("sqlite::memory:").await.unwrap();
+    let mfa = mfa::Mfa::new(store, mfa_feature_tests::context());
+    whole_flow(&mfa, "on-sqlite").await;
+}
+
+/// With `testkit`: the conformance suite on the in-memory store.
+#[cfg(feature = "testkit")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_testkit_conformance_suite() {
+    mfa::testkit::conformance::run(std::sync::Arc::new(mfa::MemoryStore::new())).await;
+}
