@@ -154,16 +154,9 @@ impl<S: MfaStore> Mfa<S> {
     /// As the transition, plus store errors.
     pub async fn confirm_setup(&self, user_id: &str, code: &str) -> Result<BackupCodes> {
         let (user, code) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
-        let fresh = Minted::default();
-        let codes = Arc::clone(&fresh);
-        self.run(
-            user_id,
-            Argon2Work::NewCodes(&fresh),
-            move |record, config, now| {
-                let mut codes = FreshCodes::lock(&codes);
-                record.confirm_setup_with(config, &user, &code, &mut codes, now, &mut rand::rng())
-            },
-        )
+        self.run_minting(user_id, move |record, config, codes, now| {
+            record.confirm_setup_with(config, &user, &code, codes, now, &mut rand::rng())
+        })
         .await
     }
 
@@ -225,26 +218,12 @@ impl<S: MfaStore> Mfa<S> {
             Reauth::SessionOnly => None,
             Reauth::TotpCode(code) => Some(Zeroizing::new(code.to_owned())),
         };
-        let fresh = Minted::default();
-        let codes = Arc::clone(&fresh);
-        self.run(
-            user_id,
-            Argon2Work::NewCodes(&fresh),
-            move |record, config, now| {
-                let reauth = code
-                    .as_deref()
-                    .map_or(Reauth::SessionOnly, |c| Reauth::TotpCode(c));
-                let mut codes = FreshCodes::lock(&codes);
-                record.regenerate_backup_codes_with(
-                    config,
-                    &user,
-                    reauth,
-                    &mut codes,
-                    now,
-                    &mut rand::rng(),
-                )
-            },
-        )
+        self.run_minting(user_id, move |record, config, codes, now| {
+            let reauth = code
+                .as_deref()
+                .map_or(Reauth::SessionOnly, |c| Reauth::TotpCode(c));
+            record.regenerate_backup_codes_with(config, &user, reauth, codes, now, &mut rand::rng())
+        })
         .await
     }
 
@@ -285,6 +264,27 @@ impl<S: MfaStore> Mfa<S> {
             .map(|v| v.record)
             .unwrap_or_default();
         Ok(record.status(&self.config, self.clock.now()))
+    }
+
+    /// Runs a transition that issues new backup codes: they are generated and
+    /// hashed at most once for the operation, however often it is retried (I13).
+    async fn run_minting<F>(&self, user_id: &str, transition: F) -> Result<BackupCodes>
+    where
+        F: Fn(MfaEnrollment, &MfaContext, &mut FreshCodes, u64) -> Transition<BackupCodes>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let fresh = Minted::default();
+        let codes = Arc::clone(&fresh);
+        self.run(
+            user_id,
+            Argon2Work::NewCodes(&fresh),
+            move |record, config, now| {
+                transition(record, config, &mut FreshCodes::lock(&codes), now)
+            },
+        )
+        .await
     }
 
     /// Runs a transition that takes the user's code.
