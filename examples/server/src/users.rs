@@ -219,8 +219,14 @@ impl Passwords {
             None => Arc::clone(&self.dummy_hash),
         };
         let password = Secret(password.expose().to_owned());
-        let _permit = self.permits.acquire().await.map_err(|_| closed())?;
+        // The permit moves into the blocking job: a client that hangs up
+        // drops this future, but the hash runs on and keeps its permit.
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| closed())?;
         let ok = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             Argon2::default()
                 .verify_password(password.expose().as_bytes(), &*hash)
                 .is_ok()
@@ -235,9 +241,14 @@ fn closed() -> ApiError {
     ApiError::internal("the password limiter was closed")
 }
 
-async fn hash_blocking(permits: &Semaphore, password: Secret) -> Result<String, ApiError> {
-    let _permit = permits.acquire().await.map_err(|_| closed())?;
+async fn hash_blocking(permits: &Arc<Semaphore>, password: Secret) -> Result<String, ApiError> {
+    // As in `verify`: the permit lives as long as the hash, not the request.
+    let permit = Arc::clone(permits)
+        .acquire_owned()
+        .await
+        .map_err(|_| closed())?;
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         Argon2::default()
             .hash_password(password.expose().as_bytes())
             .map(|hash| hash.to_string())
