@@ -126,8 +126,8 @@ impl<S: MfaStore> Mfa<S> {
         }
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &MfaContext {
+    /// The context: keys and policy.
+    pub fn context(&self) -> &MfaContext {
         &self.config
     }
 

@@ -223,7 +223,7 @@ async fn no_secret_in_any_output() {
     let mfa = Mfa::new(Arc::clone(&store), config)
         .with_clock(clock.clone())
         .with_event_sink(move |_: &str, e: &SecurityEvent| sink.lock().unwrap().push(e.clone()));
-    let config = mfa.config();
+    let config = mfa.context();
 
     // Setup.
     let setup = mfa.begin_setup(USER, "someone@example.com").await.unwrap();

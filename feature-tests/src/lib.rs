@@ -39,7 +39,7 @@ pub fn context() -> MfaContext {
 pub async fn whole_flow<S: MfaStore>(mfa: &Mfa<S>, user: &str) {
     let setup = mfa.begin_setup(user, "user@example.com").await.unwrap();
     let secret = TotpSecret::from_base32(setup.secret_base32()).unwrap();
-    let params = mfa.config().policy().totp.params();
+    let params = mfa.context().policy().totp.params();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
