@@ -127,6 +127,16 @@ impl ApiError {
         Self::new(status, code, title, detail)
     }
 
+    /// 408 `REQUEST_TIMEOUT`: the request's body did not arrive in time.
+    pub fn request_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "REQUEST_TIMEOUT",
+            "Request timeout",
+            "The request body did not arrive in time.",
+        )
+    }
+
     pub fn not_found() -> Self {
         Self::for_status(StatusCode::NOT_FOUND)
     }

@@ -10,6 +10,7 @@
 //! See the README's "The example server" section for a walk through with curl.
 
 mod auth;
+mod connections;
 mod db;
 mod error;
 mod extract;
@@ -26,6 +27,7 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use mfa::{KeyId, Keyring, Mfa, MfaContext, Policy};
+use tokio::sync::Semaphore;
 
 use crate::auth::Tokens;
 use crate::db::{Location, Store};
@@ -34,6 +36,8 @@ use crate::users::{Passwords, Users};
 const USAGE: &str = "\
 usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://... | mysql://...]
               [--key-file PATH] [--pending-ttl SECONDS] [--max-concurrent-hashes N]
+              [--header-timeout SECONDS] [--body-timeout SECONDS]
+              [--idle-timeout SECONDS] [--max-connections N]
 
   --addr         address to listen on (default 127.0.0.1:8080; port 0 picks a free one)
   --database     SQLite file, created with its schema if missing (default ./mfa-demo.db),
@@ -42,6 +46,17 @@ usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://... | 
   --pending-ttl  seconds a TOTP setup stays confirmable (default 600)
   --max-concurrent-hashes
                  backup-code Argon2 evaluations in flight at once (default: one per CPU)
+  --header-timeout
+                 seconds a request's headers may take to arrive (default 10): from
+                 the connection's start for its first request, from the first byte
+                 for later ones; a connection that misses it is closed
+  --body-timeout seconds a request's body may take after its headers (default 10);
+                 a late body gets 408 REQUEST_TIMEOUT and the connection is closed
+  --idle-timeout seconds a kept-alive connection may wait between requests
+                 (default 60)
+  --max-connections
+                 connections served at once (default 1024); further ones wait in
+                 the listening socket's backlog until one ends
 
 The master key comes from MFA_MASTER_KEY (base64 of 32 bytes) if it is set,
 otherwise from the key file, which is created (mode 0600) on first run.
@@ -64,6 +79,15 @@ struct Args {
     key_file: Option<PathBuf>,
     pending_ttl_secs: u64,
     max_concurrent_hashes: Option<usize>,
+    limits: connections::Limits,
+}
+
+fn positive_secs(flag: &str, v: &str) -> Result<Duration, String> {
+    v.parse()
+        .ok()
+        .filter(|&n| n > 0 && n <= 86_400)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{flag}: {v:?} is not a number of seconds from 1 to 86400"))
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
@@ -73,6 +97,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         key_file: None,
         pending_ttl_secs: 600,
         max_concurrent_hashes: None,
+        limits: connections::Limits {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+        },
     };
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -117,6 +147,25 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                     Some(v.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
                         format!("--max-concurrent-hashes: {v:?} is not a positive number")
                     })?);
+            }
+            "--header-timeout" => {
+                parsed.limits.header_timeout = positive_secs("--header-timeout", &value()?)?;
+            }
+            "--body-timeout" => {
+                parsed.limits.body_timeout = positive_secs("--body-timeout", &value()?)?;
+            }
+            "--idle-timeout" => {
+                parsed.limits.idle_timeout = positive_secs("--idle-timeout", &value()?)?;
+            }
+            "--max-connections" => {
+                let v = value()?;
+                parsed.limits.max_connections = v
+                    .parse()
+                    .ok()
+                    .filter(|&n| (1..=Semaphore::MAX_PERMITS.min(1 << 20)).contains(&n))
+                    .ok_or_else(|| {
+                        format!("--max-connections: {v:?} is not a number from 1 to 1048576")
+                    })?;
             }
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -182,7 +231,10 @@ async fn run(args: Args) -> Result<(), String> {
 
     let router = routes::router(app)
         .layer(DefaultBodyLimit::max(middleware::BODY_LIMIT))
-        .layer(axum::middleware::from_fn(middleware::request_context));
+        .layer(axum::middleware::from_fn_with_state(
+            args.limits.body_timeout,
+            middleware::request_context,
+        ));
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
@@ -192,18 +244,16 @@ async fn run(args: Args) -> Result<(), String> {
     println!("listening on http://{local}");
     // On a signal, stop accepting, let requests in flight finish, and close
     // connections that are still open 10 seconds later.
-    let (stopping, mut stopped) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        let _ = stopping.send(true);
-    });
-    let deadline = async move {
-        let _ = stopped.wait_for(|&stop| stop).await;
-        tokio::time::sleep(Duration::from_secs(10)).await;
-    };
-    tokio::select! {
-        served = server => served.map_err(|e| format!("server error: {e}"))?,
-        () = deadline => eprintln!("warning: connections still open 10 s after the signal were closed"),
+    let finished = connections::serve(
+        listener,
+        router,
+        args.limits,
+        shutdown_signal(),
+        Duration::from_secs(10),
+    )
+    .await;
+    if !finished {
+        eprintln!("warning: connections still open 10 s after the signal were closed");
     }
     db.close().await;
     println!("shut down");

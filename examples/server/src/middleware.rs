@@ -3,7 +3,7 @@
 //! included, so no error ever leaves the server in another shape.
 
 use axum::body::{Body, Bytes};
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -43,6 +43,7 @@ fn request_id(headers: &HeaderMap) -> String {
 enum BodyFault {
     TooLarge,
     Unreadable,
+    Late,
 }
 
 /// Reads a body whole if it is within [`BODY_LIMIT`]. Larger bodies are read
@@ -74,10 +75,15 @@ async fn read_body(mut body: Body) -> Result<Bytes, BodyFault> {
 
 /// The outermost layer: assigns the request id, reads the body whole (so
 /// that no answer leaves part of a request unread on a kept-alive
-/// connection) and refuses it over the limit, renders every error as a
+/// connection) and refuses it over the limit or when it has not arrived
+/// `body_timeout` after the headers, renders every error as a
 /// problem document with that id, and sets `x-request-id` and
 /// `cache-control: no-store` on every response.
-pub async fn request_context(request: Request, next: Next) -> Response {
+pub async fn request_context(
+    State(body_timeout): State<std::time::Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
     let id = request_id(request.headers());
     let path = request.uri().path().to_owned();
     let declared = request
@@ -89,7 +95,9 @@ pub async fn request_context(request: Request, next: Next) -> Response {
     let body = if declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
         Err(BodyFault::TooLarge)
     } else {
-        read_body(body).await
+        tokio::time::timeout(body_timeout, read_body(body))
+            .await
+            .unwrap_or(Err(BodyFault::Late))
     };
     let mut response = match body {
         Ok(bytes) => {
@@ -102,6 +110,7 @@ pub async fn request_context(request: Request, next: Next) -> Response {
                 BodyFault::Unreadable => {
                     ApiError::validation("The request body could not be read.")
                 }
+                BodyFault::Late => ApiError::request_timeout(),
             }
             .into_response();
             response
