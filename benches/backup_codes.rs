@@ -299,7 +299,7 @@ fn generation<M: Measurement>(c: &mut Criterion<M>) {
                 record.regenerate_backup_codes(
                     &config,
                     USER,
-                    Reauth::SessionOnly,
+                    Reauth::RecentProof(&records.proof),
                     NOW,
                     &mut rand::rng(),
                 )

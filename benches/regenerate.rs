@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use mfa::{
-    Error, MemoryStore, Mfa, MfaContext, MfaEnrollment, MfaStore, Reauth, SqliteStore,
+    Error, MemoryStore, Mfa, MfaContext, MfaEnrollment, MfaStore, Proof, Reauth, SqliteStore,
     store::WriteId,
 };
 use tokio::sync::{Barrier, Semaphore};
@@ -58,26 +58,27 @@ fn conflicted<T>(result: &Result<T, Error>) -> usize {
     }
 }
 
-async fn sequential<S: MfaStore + 'static>(mfa: &Mfa<S>) -> usize {
+async fn sequential<S: MfaStore + 'static>(mfa: &Mfa<S>, proof: &Proof) -> usize {
     let mut conflicts = 0;
     for _ in 0..BURST {
         conflicts += conflicted(
-            &mfa.regenerate_backup_codes(common::USER, Reauth::SessionOnly)
+            &mfa.regenerate_backup_codes(common::USER, Reauth::RecentProof(proof))
                 .await,
         );
     }
     conflicts
 }
 
-async fn concurrent<S: MfaStore + 'static>(mfa: &Arc<Mfa<S>>) -> usize {
+async fn concurrent<S: MfaStore + 'static>(mfa: &Arc<Mfa<S>>, proof: Proof) -> usize {
     let start = Arc::new(Barrier::new(BURST));
     let tasks: Vec<_> = (0..BURST)
         .map(|_| {
             let (mfa, start) = (Arc::clone(mfa), Arc::clone(&start));
             tokio::spawn(async move {
+                let proof = &proof;
                 start.wait().await;
                 conflicted(
-                    &mfa.regenerate_backup_codes(common::USER, Reauth::SessionOnly)
+                    &mfa.regenerate_backup_codes(common::USER, Reauth::RecentProof(proof))
                         .await,
                 )
             })
@@ -92,7 +93,11 @@ async fn concurrent<S: MfaStore + 'static>(mfa: &Arc<Mfa<S>>) -> usize {
 
 /// The baseline: every conflict re-runs the whole transition, hashes included,
 /// on the blocking pool behind the same bound of one hash per CPU.
-async fn concurrent_naive<S: MfaStore + 'static>(store: Arc<S>, config: Arc<MfaContext>) -> usize {
+async fn concurrent_naive<S: MfaStore + 'static>(
+    store: Arc<S>,
+    config: Arc<MfaContext>,
+    proof: Proof,
+) -> usize {
     let permits = Arc::new(Semaphore::new(
         std::thread::available_parallelism().map_or(1, |n| n.get()),
     ));
@@ -120,7 +125,7 @@ async fn concurrent_naive<S: MfaStore + 'static>(store: Arc<S>, config: Arc<MfaC
                         stored.record.regenerate_backup_codes(
                             &config,
                             common::USER,
-                            Reauth::SessionOnly,
+                            Reauth::RecentProof(&proof),
                             common::NOW,
                             &mut rand::rng(),
                         )
@@ -173,13 +178,21 @@ fn report(store: &str, name: &str, run: &Run, sequential_cpu: f64) {
 
 async fn bench<S: MfaStore + 'static>(name: &str, store: Arc<S>, rounds: usize) {
     let config = common::default_config();
-    let mfa = Arc::new(Mfa::new(Arc::clone(&store), common::default_config()));
+    // The proof of the enrollment, at `NOW - 300`: recent at `NOW`.
+    let proof = common::records(&config).proof;
+    let mfa =
+        Arc::new(Mfa::new(Arc::clone(&store), common::default_config()).with_clock(|| common::NOW));
     let (mut seq, mut conc) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
-        seq.push(measure(sequential(&mfa)).await);
-        conc.push(measure(concurrent(&mfa)).await);
+        seq.push(measure(sequential(&mfa, &proof)).await);
+        conc.push(measure(concurrent(&mfa, proof)).await);
     }
-    let naive = measure(concurrent_naive(Arc::clone(&store), Arc::new(config))).await;
+    let naive = measure(concurrent_naive(
+        Arc::clone(&store),
+        Arc::new(config),
+        proof,
+    ))
+    .await;
     let median = |runs: &mut Vec<Run>| {
         runs.sort_by(|a, b| a.cpu.total_cmp(&b.cpu));
         runs.remove(runs.len() / 2)

@@ -59,6 +59,19 @@ pub enum Error {
         /// of consecutive failures is reached and only a reset unlocks the factor.
         retry_after: Option<u64>,
     },
+    /// A login challenge is not open: completed already (here or on another
+    /// server), expired, for another user, or from before the factor last
+    /// changed. Not counted as a failed attempt.
+    #[error("the login challenge is not valid")]
+    InvalidChallenge,
+    /// A session or proof was issued under an earlier epoch: the factor was
+    /// enabled, disabled or reset since.
+    #[error("the session was revoked by a change to MFA")]
+    Revoked,
+    /// The operation needs a recent proof of the second factor, and the
+    /// one presented is too old.
+    #[error("a recent verification of the second factor is required")]
+    StepUpRequired,
     /// The record changed concurrently more often than the retry budget allows.
     #[error("the MFA record was changed concurrently")]
     StoreConflict,
@@ -99,6 +112,9 @@ impl Error {
             Error::MfaNotEnabled => "MFA_NOT_ENABLED",
             Error::MfaAlreadyEnabled => "MFA_ALREADY_ENABLED",
             Error::LockedOut { .. } => "LOCKED_OUT",
+            Error::InvalidChallenge => "INVALID_MFA_TOKEN",
+            Error::Revoked => "SESSION_REVOKED",
+            Error::StepUpRequired => "STEP_UP_REQUIRED",
             Error::StoreConflict => "STORE_CONFLICT",
             Error::StoreUnavailable(_) => "STORE_UNAVAILABLE",
             Error::CorruptRecord(_) => "CORRUPT_RECORD",

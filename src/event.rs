@@ -46,8 +46,21 @@ pub enum SecurityEvent {
         /// Consecutive failures so far.
         consecutive_failures: u32,
     },
-    /// The lockout was reset by the host.
-    LockoutReset,
+    /// An operator cleared the lockout.
+    OperatorUnlocked {
+        /// Who did it, as the host named them.
+        actor: String,
+        /// Why, as the operator gave it.
+        reason: String,
+    },
+    /// An operator reset the user's MFA: factor and codes deleted, every
+    /// session and login challenge revoked.
+    OperatorReset {
+        /// Who did it, as the host named them.
+        actor: String,
+        /// Why, as the operator gave it.
+        reason: String,
+    },
     /// A TOTP code for an already-used time step was refused (RFC 6238 §5.2).
     ReplayRefused {
         /// The reused time step.

@@ -27,6 +27,8 @@ impl Error {
             | Error::PendingExpired
             | Error::MfaNotEnabled
             | Error::InvalidInput(_) => 400,
+            Error::InvalidChallenge | Error::Revoked => 401,
+            Error::StepUpRequired => 403,
             Error::MfaAlreadyEnabled | Error::StoreConflict => 409,
             Error::LockedOut { .. } => 429,
             Error::StoreUnavailable(_) => 503,
@@ -47,6 +49,9 @@ impl Error {
             Error::MfaNotEnabled => "MFA not enabled",
             Error::MfaAlreadyEnabled => "MFA already enabled",
             Error::LockedOut { .. } => "Too many failed attempts",
+            Error::InvalidChallenge => "Invalid MFA token",
+            Error::Revoked => "Session revoked",
+            Error::StepUpRequired => "Step-up required",
             Error::StoreConflict => "Concurrent modification",
             Error::StoreUnavailable(_) => "Service unavailable",
             _ => "Internal error",
@@ -69,6 +74,13 @@ impl Error {
             Error::LockedOut { retry_after: None } => {
                 "Too many failed attempts; the factor is locked until it is reset.".into()
             }
+            Error::InvalidChallenge => {
+                "The login has expired or was already completed; sign in again.".into()
+            }
+            Error::Revoked => {
+                "MFA settings changed since this session began; sign in again.".into()
+            }
+            Error::StepUpRequired => "Verify your second factor again to continue.".into(),
             Error::StoreConflict => "The request conflicted with another; retry it.".into(),
             Error::StoreUnavailable(_) => "The service is temporarily unavailable.".into(),
             Error::InvalidInput(what) => format!("Invalid input: {what}."),
@@ -90,6 +102,9 @@ impl Error {
             Error::MfaNotEnabled => "MfaNotEnabled",
             Error::MfaAlreadyEnabled => "MfaAlreadyEnabled",
             Error::LockedOut { .. } => "LockedOut",
+            Error::InvalidChallenge => "InvalidChallenge",
+            Error::Revoked => "Revoked",
+            Error::StepUpRequired => "StepUpRequired",
             Error::StoreConflict => "StoreConflict",
             Error::StoreUnavailable(_) => "StoreUnavailable",
             Error::CorruptRecord(_) => "CorruptRecord",

@@ -8,7 +8,7 @@
 //! code or skip the failure counter. An MFA endpoint is a few lines of glue.
 //!
 //! ```
-//! use mfa::{KeyId, Keyring, MasterKey, MemoryStore, Mfa, MfaContext, Policy, Reauth};
+//! use mfa::{KeyId, Keyring, LoginStep, MasterKey, MemoryStore, Mfa, MfaContext, Policy, Reauth};
 //! use mfa::totp::{self, TotpParams, TotpSecret};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -27,24 +27,37 @@
 //! let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
 //! let code = totp::generate(&app, TotpParams::default(), now())?;
 //!
-//! // POST /totp/confirm: MFA is on; the backup codes are returned this once.
-//! let backup_codes = mfa.confirm_setup("user-42", &code).await?;
-//! assert_eq!(backup_codes.len(), 10);
+//! // POST /totp/confirm: MFA is on; the backup codes are returned this once,
+//! // with a proof for the new session (every older session is now revoked).
+//! let enabled = mfa.confirm_setup("user-42", &code).await?;
+//! assert_eq!(enabled.backup_codes.len(), 10);
 //!
-//! // Login, second step: the confirming code was used, so it is refused...
-//! assert!(matches!(mfa.verify("user-42", &code).await, Err(mfa::Error::InvalidCode)));
-//! // ...while a backup code works exactly once.
-//! let first = backup_codes.as_strs()[0].to_owned();
-//! assert_eq!(mfa.verify("user-42", &first).await?.backup_codes_remaining, 9);
-//! assert!(mfa.verify("user-42", &first).await.is_err());
+//! // Login: after the password, a single-use challenge for the second step.
+//! let LoginStep::SecondFactor(challenge) = mfa.begin_login("user-42").await? else {
+//!     unreachable!("MFA is on");
+//! };
+//! // The confirming code was used, so it is refused...
+//! assert!(matches!(mfa.complete_login(&challenge, &code).await, Err(mfa::Error::InvalidCode)));
+//! // ...while a backup code works exactly once, and the challenge too.
+//! let first = enabled.backup_codes.as_strs()[0];
+//! let login = mfa.complete_login(&challenge, first).await?;
+//! assert_eq!(login.backup_codes_remaining, 9);
+//! assert!(matches!(
+//!     mfa.complete_login(&challenge, enabled.backup_codes.as_strs()[1]).await,
+//!     Err(mfa::Error::InvalidChallenge)
+//! ));
 //!
-//! // Regenerate: every earlier code stops working.
-//! let fresh = mfa.regenerate_backup_codes("user-42", Reauth::SessionOnly).await?;
-//! assert!(mfa.verify("user-42", backup_codes.as_strs()[1]).await.is_err());
+//! // The session keeps `login.proof`: within the step-up window it may
+//! // regenerate the codes, and every earlier code stops working.
+//! let fresh = mfa.regenerate_backup_codes("user-42", Reauth::RecentProof(&login.proof)).await?;
+//! assert!(mfa.verify("user-42", enabled.backup_codes.as_strs()[1]).await.is_err());
 //!
-//! // Disable with a current code.
-//! mfa.disable("user-42", fresh.as_strs()[0]).await?;
-//! assert!(!mfa.status("user-42").await?.mfa_enabled);
+//! // Disable with a current code: the epoch moves on, so sessions bound to
+//! // the old one are refused.
+//! let after = mfa.disable("user-42", fresh.as_strs()[0]).await?;
+//! let record = mfa.load("user-42").await?;
+//! assert!(record.check_epoch(login.proof.epoch).is_err());
+//! assert!(record.check_epoch(after.epoch).is_ok());
 //! # Ok(())
 //! # }
 //! ```
@@ -78,6 +91,7 @@
 //! | [`lockout`] | the failure counter and the lockout schedule |
 //! | [`policy`] | every default in one [`Policy`], and the [`MfaContext`] built from it |
 //! | [`store`] | the store contract, write identities and the stores |
+//! | [`session`] | what a host keeps in its sessions: epochs, proofs, login challenges |
 //! | [`service`] | [`Mfa`] and its clock |
 //! | [`event`] | security events and where they go |
 //! | [`error`] | the one [`Error`] type and its machine codes |
@@ -115,6 +129,7 @@ pub mod keys;
 pub mod lockout;
 pub mod policy;
 pub mod service;
+pub mod session;
 pub mod store;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
@@ -123,12 +138,14 @@ pub mod totp;
 
 pub use backup::BackupCodes;
 pub use enrollment::{
-    MfaEnrollment, MfaMethod, MfaStatus, Reauth, TotpSetup, Verified, VerifiedBy,
+    Enabled, FactorState, MfaEnrollment, MfaMethod, MfaStatus, Reauth, TotpSetup, Verified,
+    VerifiedBy,
 };
 pub use error::{Error, Result};
 pub use keys::{KeyId, Keyring, MasterKey};
 pub use policy::{MfaContext, Policy};
 pub use service::Mfa;
+pub use session::{Epoch, LoginChallenge, LoginStep, Proof, ProofMethod};
 #[cfg(feature = "mysql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
 pub use store::MysqlStore;

@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 /// Default: the 5th consecutive failure locks the factor for 30 s, and each
 /// further failure locks it for twice as long as the one before, up to 15 min;
 /// after 100 consecutive failures every code is refused until
-/// [`MfaEnrollment::reset_lockout`](crate::MfaEnrollment::reset_lockout).
+/// an operator unlocks it
+/// ([`MfaEnrollment::operator_unlock`](crate::MfaEnrollment::operator_unlock)).
 /// While locked, even a correct code is refused, and a success resets the count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

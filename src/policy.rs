@@ -85,6 +85,11 @@ pub struct Policy {
     pub lockout: LockoutPolicy,
     /// How long a setup may stay pending (default 10 minutes).
     pub pending_ttl_secs: u64,
+    /// How long a login challenge may wait for its code (default 5 minutes).
+    pub login_challenge_ttl_secs: u64,
+    /// How old a proof may be for managing the factor without a code
+    /// (default 10 minutes; [`Reauth::RecentProof`](crate::Reauth::RecentProof)).
+    pub step_up_window_secs: u64,
 }
 
 impl Policy {
@@ -96,6 +101,8 @@ impl Policy {
             backup_codes: BackupCodePolicy::default(),
             lockout: LockoutPolicy::default(),
             pending_ttl_secs: 10 * 60,
+            login_challenge_ttl_secs: 5 * 60,
+            step_up_window_secs: 10 * 60,
         }
     }
 
@@ -121,6 +128,14 @@ impl Policy {
             return Err(Error::InvalidConfig(
                 "the pending-setup lifetime must be positive",
             ));
+        }
+        if self.login_challenge_ttl_secs == 0 {
+            return Err(Error::InvalidConfig(
+                "the login-challenge lifetime must be positive",
+            ));
+        }
+        if self.step_up_window_secs == 0 {
+            return Err(Error::InvalidConfig("the step-up window must be positive"));
         }
         self.lockout.validate()
     }
@@ -180,6 +195,8 @@ mod tests {
         assert!(bad(|p| p.totp.secret_len = 10));
         assert!(bad(|p| p.backup_codes.count = 0));
         assert!(bad(|p| p.pending_ttl_secs = 0));
+        assert!(bad(|p| p.login_challenge_ttl_secs = 0));
+        assert!(bad(|p| p.step_up_window_secs = 0));
         assert!(bad(|p| p.lockout.max_consecutive_failures = 101));
     }
 }

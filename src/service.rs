@@ -8,11 +8,12 @@ use zeroize::Zeroizing;
 
 use crate::backup::{BackupCodes, FreshCodes};
 use crate::enrollment::{
-    Argon2Work, MfaEnrollment, MfaStatus, Reauth, TotpSetup, Transition, Verified,
+    Argon2Work, Enabled, MfaEnrollment, MfaStatus, Reauth, TotpSetup, Transition, Verified,
 };
 use crate::error::{Error, Result};
 use crate::event::{EventSink, SecurityEvent};
 use crate::policy::MfaContext;
+use crate::session::{LoginChallenge, LoginStep, Proof};
 use crate::store::{MfaStore, WriteId};
 
 /// The current time in unix seconds.
@@ -152,7 +153,7 @@ impl<S: MfaStore> Mfa<S> {
     ///
     /// # Errors
     /// As the transition, plus store errors.
-    pub async fn confirm_setup(&self, user_id: &str, code: &str) -> Result<BackupCodes> {
+    pub async fn confirm_setup(&self, user_id: &str, code: &str) -> Result<Enabled> {
         let (user, code) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
         self.run_minting(user_id, move |record, config, codes, now| {
             record.confirm_setup_with(config, &user, &code, codes, now, &mut rand::rng())
@@ -167,6 +168,32 @@ impl<S: MfaStore> Mfa<S> {
     pub async fn cancel_setup(&self, user_id: &str) -> Result<()> {
         self.run(user_id, Argon2Work::None, |record, _, _| {
             record.cancel_setup()
+        })
+        .await
+    }
+
+    /// The step after a correct password; see [`MfaEnrollment::begin_login`].
+    /// Reads the record and writes nothing.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn begin_login(&self, user_id: &str) -> Result<LoginStep> {
+        let record = self.load(user_id).await?;
+        Ok(record.begin_login(&self.config, user_id, self.clock.now()))
+    }
+
+    /// Completes the login `challenge` with a TOTP or backup code, at most
+    /// once; see [`MfaEnrollment::complete_login`].
+    ///
+    /// # Errors
+    /// As the transition, plus store errors.
+    pub async fn complete_login(&self, challenge: &LoginChallenge, code: &str) -> Result<Verified> {
+        let hashing = Argon2Work::Code(code);
+        let user_id = challenge.user_id().to_owned();
+        let (challenge, code) = (challenge.clone(), Zeroizing::new(code.to_owned()));
+        let user = user_id.clone();
+        self.run(&user_id, hashing, move |record, config, now| {
+            record.complete_login(config, &user, &challenge, &code, now, &mut rand::rng())
         })
         .await
     }
@@ -214,14 +241,15 @@ impl<S: MfaStore> Mfa<S> {
         reauth: Reauth<'_>,
     ) -> Result<BackupCodes> {
         let user = user_id.to_owned();
-        let code = match reauth {
-            Reauth::SessionOnly => None,
-            Reauth::TotpCode(code) => Some(Zeroizing::new(code.to_owned())),
+        let reauth = match reauth {
+            Reauth::RecentProof(proof) => Ok(*proof),
+            Reauth::TotpCode(code) => Err(Zeroizing::new(code.to_owned())),
         };
         self.run_minting(user_id, move |record, config, codes, now| {
-            let reauth = code
-                .as_deref()
-                .map_or(Reauth::SessionOnly, |c| Reauth::TotpCode(c));
+            let reauth = match &reauth {
+                Ok(proof) => Reauth::RecentProof(proof),
+                Err(code) => Reauth::TotpCode(code),
+            };
             record.regenerate_backup_codes_with(config, &user, reauth, codes, now, &mut rand::rng())
         })
         .await
@@ -231,7 +259,7 @@ impl<S: MfaStore> Mfa<S> {
     ///
     /// # Errors
     /// As the transition, plus store errors.
-    pub async fn disable(&self, user_id: &str, code: &str) -> Result<()> {
+    pub async fn disable(&self, user_id: &str, code: &str) -> Result<Proof> {
         self.run_with_code(
             user_id,
             code,
@@ -241,15 +269,45 @@ impl<S: MfaStore> Mfa<S> {
         .await
     }
 
-    /// Clears a lockout (an administrative action); see [`MfaEnrollment::reset_lockout`].
+    /// Clears the lockout, on an operator's word; see
+    /// [`MfaEnrollment::operator_unlock`].
+    ///
+    /// # Errors
+    /// As the transition, plus store errors.
+    pub async fn operator_unlock(&self, user_id: &str, actor: &str, reason: &str) -> Result<()> {
+        let (actor, reason) = (actor.to_owned(), reason.to_owned());
+        self.run(user_id, Argon2Work::None, move |record, _, _| {
+            record.operator_unlock(&actor, &reason)
+        })
+        .await
+    }
+
+    /// Resets the user's MFA and revokes everything bound to its epoch, on an
+    /// operator's word; see [`MfaEnrollment::operator_reset`].
+    ///
+    /// # Errors
+    /// As the transition, plus store errors.
+    pub async fn operator_reset(&self, user_id: &str, actor: &str, reason: &str) -> Result<()> {
+        let (actor, reason) = (actor.to_owned(), reason.to_owned());
+        self.run(user_id, Argon2Work::None, move |record, _, _| {
+            record.operator_reset(&actor, &reason)
+        })
+        .await
+    }
+
+    /// The user's record as stored now ([`MfaEnrollment::default`] if there is
+    /// none): for the per-request checks of a session,
+    /// [`MfaEnrollment::check_epoch`] and [`MfaEnrollment::check_proof`].
     ///
     /// # Errors
     /// Store errors.
-    pub async fn reset_lockout(&self, user_id: &str) -> Result<()> {
-        self.run(user_id, Argon2Work::None, |record, _, _| {
-            record.reset_lockout()
-        })
-        .await
+    pub async fn load(&self, user_id: &str) -> Result<MfaEnrollment> {
+        Ok(self
+            .store
+            .load(user_id)
+            .await?
+            .map(|v| v.record)
+            .unwrap_or_default())
     }
 
     /// The user's status.
@@ -257,20 +315,22 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// Store errors.
     pub async fn status(&self, user_id: &str) -> Result<MfaStatus> {
-        let record = self
-            .store
-            .load(user_id)
-            .await?
-            .map(|v| v.record)
-            .unwrap_or_default();
+        let record = self.load(user_id).await?;
         Ok(record.status(&self.config, self.clock.now()))
+    }
+
+    /// The current time by the service's clock, for
+    /// [`MfaEnrollment::check_proof`].
+    pub fn now(&self) -> u64 {
+        self.clock.now()
     }
 
     /// Runs a transition that issues new backup codes: they are generated and
     /// hashed at most once for the operation, however often it is retried (I13).
-    async fn run_minting<F>(&self, user_id: &str, transition: F) -> Result<BackupCodes>
+    async fn run_minting<T, F>(&self, user_id: &str, transition: F) -> Result<T>
     where
-        F: Fn(MfaEnrollment, &MfaContext, &mut FreshCodes, u64) -> Transition<BackupCodes>
+        T: Send + 'static,
+        F: Fn(MfaEnrollment, &MfaContext, &mut FreshCodes, u64) -> Transition<T>
             + Send
             + Sync
             + 'static,
@@ -311,7 +371,7 @@ impl<S: MfaStore> Mfa<S> {
         for _ in 0..=self.conflict_retries {
             let (expected, record) = match self.store.load(user_id).await? {
                 Some(stored) => (Some(stored.version), stored.record),
-                None => (None, MfaEnrollment::Disabled),
+                None => (None, MfaEnrollment::default()),
             };
             let now = self.clock.now();
             let hashes = record.needs_argon2(hashing, &self.config, now);

@@ -407,7 +407,7 @@ impl<S: MfaStore + 'static> Env<S> {
                     }
                 }
             }
-            MfaEnrollment::Disabled => {}
+            MfaEnrollment::default() => {}
         }
     }
 
@@ -449,7 +449,7 @@ impl<S: MfaStore + 'static> Env<S> {
                 Op::CancelSetup | Op::DisableWithTotp | Op::DisableWithBackupCode,
                 Ok(Output::Done),
             ) => {
-                assert_eq!(after, &MfaEnrollment::Disabled, "{ctx}");
+                assert_eq!(after, &MfaEnrollment::default(), "{ctx}");
             }
             (Op::VerifyTotp | Op::VerifyWithTotp, Ok(Output::Verified(step))) => {
                 let MfaEnrollment::Active(a) = after else {
@@ -667,7 +667,7 @@ async fn status_under_a_load_fault_is_an_error() {
 #[tokio::test]
 async fn faulty_store_does_what_it_is_told() {
     let store = FaultyStore::new(MemoryStore::new());
-    let rec = MfaEnrollment::Disabled;
+    let rec = MfaEnrollment::default();
     store.plan_saves([
         None,
         Some(SaveFault::Unavailable),

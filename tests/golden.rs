@@ -114,12 +114,12 @@ fn generate() -> (BTreeMap<String, String>, Facts) {
         expires_at: None,
     };
 
-    files.insert("disabled.json".into(), MfaEnrollment::Disabled.to_json());
+    files.insert("disabled.json".into(), MfaEnrollment::default().to_json());
     records.insert("disabled.json".into(), blank("disabled"));
 
     // Pending, with two failed confirmations.
     let begun =
-        MfaEnrollment::Disabled.begin_setup(&config, USER, "golden@example.com", T0, &mut rng);
+        MfaEnrollment::default().begin_setup(&config, USER, "golden@example.com", T0, &mut rng);
     let secret = begun.outcome.as_ref().unwrap().secret_base32().to_owned();
     let pending = begun.state;
     let wrong = |at: u64| {
@@ -293,7 +293,7 @@ fn check_record(config: &MfaContext, name: &str, text: &str, facts: &RecordFacts
     );
     let user = facts.user_id.as_str();
     match (&record, facts.state.as_str()) {
-        (MfaEnrollment::Disabled, "disabled") => {
+        (MfaEnrollment::default(), "disabled") => {
             let status = record.status(config, T0);
             assert!(!status.mfa_enabled && !status.pending_setup, "{name}");
         }

@@ -761,7 +761,7 @@ impl World {
             .map(|v| v.record)
             .unwrap_or_default();
         let (failures, last_step) = match &stored {
-            MfaEnrollment::Disabled => (None, None),
+            MfaEnrollment::default() => (None, None),
             MfaEnrollment::Pending(p) => (Some(p.attempts_failures()), None),
             MfaEnrollment::Active(a) => (Some(a.attempts().failures()), a.last_step()),
         };

@@ -111,7 +111,7 @@ async fn user_ids_beyond_the_column_are_typed_errors() {
     on_fresh_store(async |store: &MysqlStore, _| {
         let longest = format!("{}{}", "é".repeat(500), user("").repeat(24))[..1024].to_owned();
         let too_long = format!("{longest}x");
-        let disabled = MfaEnrollment::Disabled;
+        let disabled = MfaEnrollment::default();
         store
             .save(&longest, None, &disabled, WriteId::random())
             .await

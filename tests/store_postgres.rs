@@ -72,7 +72,7 @@ async fn user_ids_postgres_cannot_hold_are_typed_errors() {
             .save(
                 "nul\0byte",
                 None,
-                &MfaEnrollment::Disabled,
+                &MfaEnrollment::default(),
                 WriteId::random(),
             )
             .await;

@@ -93,7 +93,7 @@ async fn two_pools_share_one_file() {
     // A compare-and-swap raced from both pools has one winner.
     let id = user("two-pools");
     let record = sample_records(&id).remove(2);
-    a.save(&id, None, &MfaEnrollment::Disabled, WriteId::random())
+    a.save(&id, None, &MfaEnrollment::default(), WriteId::random())
         .await
         .unwrap();
     let tasks: Vec<_> = (0..16)
@@ -185,7 +185,7 @@ async fn migrations_run_once() {
     let id = user("migrate");
     let first = open(&url).await;
     first
-        .save(&id, None, &MfaEnrollment::Disabled, WriteId::random())
+        .save(&id, None, &MfaEnrollment::default(), WriteId::random())
         .await
         .unwrap();
     let rows = migration_rows(&first).await;
@@ -339,7 +339,7 @@ async fn a_file_corrupted_while_open_is_unavailable() {
     let store = open(&url).await;
     let id = user("corrupted");
     store
-        .save(&id, None, &MfaEnrollment::Disabled, WriteId::random())
+        .save(&id, None, &MfaEnrollment::default(), WriteId::random())
         .await
         .unwrap();
     // Another program drops the table under the open pool.
@@ -350,7 +350,7 @@ async fn a_file_corrupted_while_open_is_unavailable() {
     assert_unavailable(store.load(&id).await, "dropped table: load");
     assert_unavailable(
         store
-            .save(&id, Some(1), &MfaEnrollment::Disabled, WriteId::random())
+            .save(&id, Some(1), &MfaEnrollment::default(), WriteId::random())
             .await,
         "dropped table: save",
     );
@@ -386,7 +386,7 @@ async fn a_locked_database_is_unavailable_and_nothing_is_written() {
     let started = Instant::now();
     assert_unavailable(
         store
-            .save(&id, Some(1), &MfaEnrollment::Disabled, WriteId::random())
+            .save(&id, Some(1), &MfaEnrollment::default(), WriteId::random())
             .await,
         "exclusive lock held",
     );
@@ -404,7 +404,7 @@ async fn a_short_lock_is_waited_out() {
     let store = open(&url).await;
     let id = user("busy");
     store
-        .save(&id, None, &MfaEnrollment::Disabled, WriteId::random())
+        .save(&id, None, &MfaEnrollment::default(), WriteId::random())
         .await
         .unwrap();
 
@@ -417,7 +417,7 @@ async fn a_short_lock_is_waited_out() {
     let started = Instant::now();
     assert_eq!(
         store
-            .save(&id, Some(1), &MfaEnrollment::Disabled, WriteId::random())
+            .save(&id, Some(1), &MfaEnrollment::default(), WriteId::random())
             .await
             .unwrap(),
         2
@@ -456,7 +456,7 @@ async fn processes_share_one_file() {
                 let current = store.load(&id).await.unwrap();
                 let expected = current.as_ref().map(|c| c.version);
                 match store
-                    .save(&id, expected, &MfaEnrollment::Disabled, WriteId::random())
+                    .save(&id, expected, &MfaEnrollment::default(), WriteId::random())
                     .await
                 {
                     Ok(_) => break,

@@ -7,7 +7,9 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use mfa::totp::{self, TotpSecret};
-use mfa::{KeyId, Keyring, MasterKey, MemoryStore, Mfa, MfaContext, MfaStore, Policy, Reauth};
+use mfa::{
+    KeyId, Keyring, LoginStep, MasterKey, MemoryStore, Mfa, MfaContext, MfaStore, Policy, Reauth,
+};
 
 /// Runs a future to completion on this thread by polling it. The crate's
 /// service over `MemoryStore` without tokio never waits on anything, so
@@ -34,8 +36,9 @@ pub fn context() -> MfaContext {
     .unwrap()
 }
 
-/// The whole flow through `Mfa`: setup, confirm, a TOTP login, a backup code
-/// used once, regeneration, disable. `now` is the wall clock of the service.
+/// The whole flow through `Mfa`: setup, confirm, a login through its
+/// challenge, a backup code used once, regeneration on a recent proof,
+/// disable. `now` is the wall clock of the service.
 pub async fn whole_flow<S: MfaStore>(mfa: &Mfa<S>, user: &str) {
     let setup = mfa.begin_setup(user, "user@example.com").await.unwrap();
     let secret = TotpSecret::from_base32(setup.secret_base32()).unwrap();
@@ -45,31 +48,41 @@ pub async fn whole_flow<S: MfaStore>(mfa: &Mfa<S>, user: &str) {
         .unwrap()
         .as_secs();
     let code = totp::generate(&secret, params, now).unwrap();
-    let codes = mfa.confirm_setup(user, &code).await.unwrap();
+    let enabled = mfa.confirm_setup(user, &code).await.unwrap();
+    let codes = enabled.backup_codes;
     assert_eq!(codes.len(), 10);
+    let LoginStep::SecondFactor(challenge) = mfa.begin_login(user).await.unwrap() else {
+        panic!("an active factor asks for a second step");
+    };
     // The confirming step is used up.
-    assert!(mfa.verify(user, &code).await.is_err());
+    assert!(mfa.complete_login(&challenge, &code).await.is_err());
     let first = codes.as_strs()[0].to_owned();
-    assert_eq!(
-        mfa.verify(user, &first)
-            .await
-            .unwrap()
-            .backup_codes_remaining,
-        9
+    let verified = mfa.complete_login(&challenge, &first).await.unwrap();
+    assert_eq!(verified.backup_codes_remaining, 9);
+    assert!(
+        matches!(
+            mfa.complete_login(&challenge, codes.as_strs()[1]).await,
+            Err(mfa::Error::InvalidChallenge)
+        ),
+        "a challenge completes once"
     );
     assert!(
         mfa.verify(user, &first).await.is_err(),
         "a backup code works once"
     );
     let fresh = mfa
-        .regenerate_backup_codes(user, Reauth::SessionOnly)
+        .regenerate_backup_codes(user, Reauth::RecentProof(&verified.proof))
         .await
         .unwrap();
     assert!(
         mfa.verify(user, codes.as_strs()[1]).await.is_err(),
         "old codes die"
     );
-    mfa.disable(user, fresh.as_strs()[0]).await.unwrap();
+    let proof = mfa.disable(user, fresh.as_strs()[0]).await.unwrap();
+    assert_ne!(
+        proof.epoch, enabled.proof.epoch,
+        "disabling moves the epoch on"
+    );
     assert!(!mfa.status(user).await.unwrap().mfa_enabled);
 }
 

@@ -16,7 +16,7 @@ fn the_whole_flow_without_a_runtime() {
 #[test]
 fn the_pure_core_alone() {
     let ctx = mfa_feature_tests::context();
-    let t = mfa::MfaEnrollment::Disabled.begin_setup(
+    let t = mfa::MfaEnrollment::default().begin_setup(
         &ctx,
         "u",
         "u@example.com",

@@ -3,22 +3,31 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{ActiveFactor, MfaEnrollment, PendingSetup};
+use super::{ActiveFactor, FactorState, MfaEnrollment, PendingSetup};
 use crate::error::{Error, Result};
+use crate::session::Epoch;
 
 /// The format tag this release writes.
-pub(crate) const RECORD_FORMAT: &str = "mfa/1";
+pub(crate) const RECORD_FORMAT: &str = "mfa/2";
 
 #[derive(Serialize)]
 #[serde(tag = "format")]
 enum WireRef<'a> {
-    #[serde(rename = "mfa/1")]
-    V1(StateRefV1<'a>),
+    #[serde(rename = "mfa/2")]
+    V2(RecordRefV2<'a>),
+}
+
+/// `mfa/2`: the factor, and beside it the epoch and the login count (I12).
+#[derive(Serialize)]
+struct RecordRefV2<'a> {
+    epoch: Epoch,
+    logins: u64,
+    factor: FactorRef<'a>,
 }
 
 #[derive(Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
-enum StateRefV1<'a> {
+enum FactorRef<'a> {
     Disabled,
     Pending(&'a PendingSetup),
     Active(&'a ActiveFactor),
@@ -27,36 +36,71 @@ enum StateRefV1<'a> {
 #[derive(Deserialize)]
 #[serde(tag = "format")]
 enum Wire {
+    /// `mfa/1`: the factor alone, at the tag's level.
     #[serde(rename = "mfa/1")]
-    V1(StateV1),
+    V1(Factor),
+    #[serde(rename = "mfa/2")]
+    V2(RecordV2),
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordV2 {
+    epoch: Epoch,
+    logins: u64,
+    factor: Factor,
+}
+
+/// The factor, as both formats write it.
+#[derive(Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
-enum StateV1 {
+enum Factor {
     Disabled,
     Pending(PendingSetup),
     Active(ActiveFactor),
 }
 
+impl From<Factor> for FactorState {
+    fn from(factor: Factor) -> Self {
+        match factor {
+            Factor::Disabled => FactorState::Disabled,
+            Factor::Pending(p) => FactorState::Pending(p),
+            Factor::Active(a) => FactorState::Active(a),
+        }
+    }
+}
+
 impl Serialize for MfaEnrollment {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let state = match self {
-            MfaEnrollment::Disabled => StateRefV1::Disabled,
-            MfaEnrollment::Pending(p) => StateRefV1::Pending(p),
-            MfaEnrollment::Active(a) => StateRefV1::Active(a),
+        let factor = match &self.factor {
+            FactorState::Disabled => FactorRef::Disabled,
+            FactorState::Pending(p) => FactorRef::Pending(p),
+            FactorState::Active(a) => FactorRef::Active(a),
         };
-        WireRef::V1(state).serialize(serializer)
+        WireRef::V2(RecordRefV2 {
+            epoch: self.epoch,
+            logins: self.logins,
+            factor,
+        })
+        .serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for MfaEnrollment {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        let Wire::V1(state) = Wire::deserialize(deserializer)?;
-        let record = match state {
-            StateV1::Disabled => MfaEnrollment::Disabled,
-            StateV1::Pending(p) => MfaEnrollment::Pending(p),
-            StateV1::Active(a) => MfaEnrollment::Active(a),
+        let record = match Wire::deserialize(deserializer)? {
+            // Written before epochs existed: every session and challenge of
+            // that release is bound to the first epoch.
+            Wire::V1(factor) => MfaEnrollment {
+                factor: factor.into(),
+                epoch: Epoch::default(),
+                logins: 0,
+            },
+            Wire::V2(v2) => MfaEnrollment {
+                factor: v2.factor.into(),
+                epoch: v2.epoch,
+                logins: v2.logins,
+            },
         };
         record.validate().map_err(serde::de::Error::custom)?;
         Ok(record)
@@ -64,20 +108,20 @@ impl<'de> Deserialize<'de> for MfaEnrollment {
 }
 
 impl MfaEnrollment {
-    /// The format tag this release writes into every record (`"mfa/1"`).
+    /// The format tag this release writes into every record (`"mfa/2"`).
     pub const FORMAT: &'static str = RECORD_FORMAT;
 
     fn validate(&self) -> std::result::Result<(), &'static str> {
-        match self {
-            MfaEnrollment::Disabled => Ok(()),
-            MfaEnrollment::Pending(p) => {
+        match &self.factor {
+            FactorState::Disabled => Ok(()),
+            FactorState::Pending(p) => {
                 p.totp.validate().map_err(|_| "invalid TOTP parameters")?;
                 if p.expires_at < p.created_at {
                     return Err("a pending setup expires before it was created");
                 }
                 Ok(())
             }
-            MfaEnrollment::Active(a) => {
+            FactorState::Active(a) => {
                 a.totp.validate().map_err(|_| "invalid TOTP parameters")?;
                 a.backup_codes.validate()
             }
@@ -104,17 +148,25 @@ mod tests {
 
     #[test]
     fn disabled_round_trip_and_rejections() {
-        let json = MfaEnrollment::Disabled.to_json();
-        assert_eq!(json, r#"{"format":"mfa/1","state":"disabled"}"#);
+        let json = MfaEnrollment::default().to_json();
+        assert_eq!(
+            json,
+            r#"{"format":"mfa/2","epoch":0,"logins":0,"factor":{"state":"disabled"}}"#
+        );
         assert_eq!(
             MfaEnrollment::from_json(&json).unwrap(),
-            MfaEnrollment::Disabled
+            MfaEnrollment::default()
         );
+        let v1 = MfaEnrollment::from_json(r#"{"format":"mfa/1","state":"disabled"}"#).unwrap();
+        assert_eq!(v1, MfaEnrollment::default());
         for bad in [
             "",
             "null",
             "{}",
+            r#"{"format":"mfa/3","state":"disabled"}"#,
             r#"{"format":"mfa/2","state":"disabled"}"#,
+            r#"{"format":"mfa/2","epoch":-1,"logins":0,"factor":{"state":"disabled"}}"#,
+            r#"{"format":"mfa/2","epoch":0,"logins":0,"factor":{"state":"disabled"},"x":1}"#,
             r#"{"format":"mfa/1","state":"active"}"#,
             r#"{"format":"mfa/1","state":"pending","secret":"AA"}"#,
         ] {

@@ -1,6 +1,8 @@
 //! The record the host stores, and its one-time outputs.
 
 mod format;
+mod login;
+mod operator;
 mod transitions;
 
 pub(crate) use transitions::Argon2Work;
@@ -10,27 +12,44 @@ use std::fmt;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::backup::StoredBackupCodes;
+use crate::backup::{BackupCodes, StoredBackupCodes};
 use crate::error::Result;
 use crate::event::SecurityEvent;
 use crate::keys::Envelope;
 use crate::lockout::Attempts;
 use crate::policy::MfaContext;
+use crate::session::{Epoch, Proof};
 use crate::totp::{TotpMatch, TotpParams};
 
 /// A user's MFA state: the record the host stores, one per user.
 ///
-/// `Disabled → Pending → Active → Disabled`. Transitions are pure methods that
-/// consume the record and return a [`Transition`]: the next record, whether it
-/// changed, the outcome, and security events. Time (`now`, unix seconds) and
-/// randomness are parameters, so the same inputs give the same result.
+/// The factor goes `Disabled → Pending → Active → Disabled` ([`FactorState`]);
+/// beside it the record keeps the security [`Epoch`], which moves on whenever
+/// the factor is enabled, disabled or reset by an operator (I12), and the
+/// count of completed logins that makes each
+/// [`LoginChallenge`](crate::session::LoginChallenge) single-use.
+///
+/// Transitions are pure methods that consume the record and return a
+/// [`Transition`]: the next record, whether it changed, the outcome, and
+/// security events. Time (`now`, unix seconds) and randomness are
+/// parameters, so the same inputs give the same result.
 ///
 /// Serialized with serde in a versioned, self-describing format (`"format":
-/// "mfa/1"`); see [`MfaEnrollment::to_json`]. Secrets inside are encrypted
+/// "mfa/2"`); see [`MfaEnrollment::to_json`]. Secrets inside are encrypted
 /// and backup codes hashed, so a record can be stored as it is.
+/// [`MfaEnrollment::default`] is the record of a user who never had one.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum MfaEnrollment {
-    /// No factor: the state of a user without a record.
+pub struct MfaEnrollment {
+    pub(crate) factor: FactorState,
+    pub(crate) epoch: Epoch,
+    /// Logins completed through a login challenge (I12).
+    pub(crate) logins: u64,
+}
+
+/// Where the factor stands.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum FactorState {
+    /// No factor.
     #[default]
     Disabled,
     /// Setup begun, waiting for the first code. Never authenticates (I5).
@@ -210,13 +229,34 @@ pub struct Verified {
     pub by: VerifiedBy,
     /// Unused backup codes left.
     pub backup_codes_remaining: usize,
+    /// The proof to keep in the session this verification opens or refreshes.
+    pub proof: Proof,
 }
 
-/// What regenerating backup codes demands beyond the host's own checks.
+/// The output of a confirmed setup: the backup codes, shown this once, and
+/// the proof of the code that confirmed it. Not `Clone`: the codes are
+/// one-time secrets.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Enabled {
+    /// The new backup codes.
+    pub backup_codes: BackupCodes,
+    /// A proof under the new epoch, for the session the host issues now.
+    pub proof: Proof,
+}
+
+/// What regenerating backup codes demands: a code now, or a recent proof.
+///
+/// Either way a locked factor refuses, and a proof counts only under the
+/// record's current epoch and within
+/// [`Policy::step_up_window_secs`](crate::Policy::step_up_window_secs) (I12):
+/// a session opened before MFA was enabled, or before the last change,
+/// cannot manage the factor.
 #[derive(Clone, Copy)]
 pub enum Reauth<'a> {
-    /// Nothing more than the host's authenticated session.
-    SessionOnly,
+    /// A proof from the session, recent enough
+    /// ([`MfaEnrollment::check_proof`]).
+    RecentProof(&'a Proof),
     /// A current TOTP code (checked, counted and consumed like a login).
     TotpCode(&'a str),
 }
@@ -224,7 +264,7 @@ pub enum Reauth<'a> {
 impl fmt::Debug for Reauth<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Reauth::SessionOnly => f.write_str("SessionOnly"),
+            Reauth::RecentProof(proof) => f.debug_tuple("RecentProof").field(proof).finish(),
             Reauth::TotpCode(_) => f.write_str("TotpCode(REDACTED)"),
         }
     }
@@ -260,22 +300,22 @@ impl MfaEnrollment {
     /// The status at `now`.
     pub fn status(&self, config: &MfaContext, now: u64) -> MfaStatus {
         let lockout = &config.policy().lockout;
-        match self {
-            MfaEnrollment::Disabled => MfaStatus {
+        match &self.factor {
+            FactorState::Disabled => MfaStatus {
                 mfa_enabled: false,
                 mfa_method: None,
                 pending_setup: false,
                 backup_codes_remaining: 0,
                 locked_out: false,
             },
-            MfaEnrollment::Pending(p) => MfaStatus {
+            FactorState::Pending(p) => MfaStatus {
                 mfa_enabled: false,
                 mfa_method: None,
                 pending_setup: now < p.expires_at,
                 backup_codes_remaining: 0,
                 locked_out: p.attempts.locked(lockout, now).is_some(),
             },
-            MfaEnrollment::Active(a) => MfaStatus {
+            FactorState::Active(a) => MfaStatus {
                 mfa_enabled: true,
                 mfa_method: Some(MfaMethod::Totp),
                 pending_setup: false,
@@ -287,6 +327,53 @@ impl MfaEnrollment {
 
     /// Whether a factor is active.
     pub fn is_active(&self) -> bool {
-        matches!(self, MfaEnrollment::Active(_))
+        matches!(self.factor, FactorState::Active(_))
     }
+
+    /// Where the factor stands.
+    pub fn factor(&self) -> &FactorState {
+        &self.factor
+    }
+
+    /// The security epoch (I12).
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
+    /// Checks that a session bound to `epoch` is still valid: that the
+    /// factor has not been enabled, disabled or reset since it was issued.
+    ///
+    /// # Errors
+    /// [`Error::Revoked`](crate::Error::Revoked) if the epoch moved on.
+    pub fn check_epoch(&self, epoch: Epoch) -> Result<()> {
+        if epoch == self.epoch {
+            Ok(())
+        } else {
+            Err(crate::Error::Revoked)
+        }
+    }
+
+    /// Checks that `proof` is recent enough to manage the factor without a
+    /// code: issued under the current epoch, at most
+    /// [`Policy::step_up_window_secs`](crate::Policy::step_up_window_secs)
+    /// ago, and not in the future.
+    ///
+    /// # Errors
+    /// [`Error::Revoked`](crate::Error::Revoked) under another epoch;
+    /// [`Error::StepUpRequired`](crate::Error::StepUpRequired) if too old.
+    pub fn check_proof(&self, config: &MfaContext, proof: &Proof, now: u64) -> Result<()> {
+        check_proof(config, self.epoch, proof, now)
+    }
+}
+
+/// [`MfaEnrollment::check_proof`] against a record at `epoch`.
+fn check_proof(config: &MfaContext, epoch: Epoch, proof: &Proof, now: u64) -> Result<()> {
+    if proof.epoch != epoch {
+        return Err(crate::Error::Revoked);
+    }
+    let window = config.policy().step_up_window_secs;
+    if proof.verified_at > now || now - proof.verified_at > window {
+        return Err(crate::Error::StepUpRequired);
+    }
+    Ok(())
 }

@@ -5,8 +5,10 @@ use std::sync::Mutex;
 use rand::CryptoRng;
 use zeroize::Zeroizing;
 
+use super::check_proof;
 use super::{
-    ActiveFactor, MfaEnrollment, PendingSetup, Reauth, TotpSetup, Transition, Verified, VerifiedBy,
+    ActiveFactor, Enabled, FactorState, MfaEnrollment, PendingSetup, Reauth, TotpSetup, Transition,
+    Verified, VerifiedBy,
 };
 use crate::backup::{BackupCodes, FreshCodes, Lookup, SubmittedBackupCode};
 use crate::error::{Error, Result};
@@ -14,6 +16,7 @@ use crate::event::SecurityEvent;
 use crate::keys::Envelope;
 use crate::lockout::Attempts;
 use crate::policy::MfaContext;
+use crate::session::{Proof, ProofMethod};
 use crate::totp::TotpSecret;
 use crate::totp::{self, TotpCheck, TotpCode, labelled};
 
@@ -31,27 +34,27 @@ pub(crate) enum Argon2Work<'a> {
 
 /// Which codes a verification accepts.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Accept {
+pub(super) enum Accept {
     Totp,
     BackupCode,
     Either,
 }
 
 /// Collects what a transition did before it is turned into a [`Transition`].
-struct Effects {
-    changed: bool,
-    events: Vec<SecurityEvent>,
+pub(super) struct Effects {
+    pub(super) changed: bool,
+    pub(super) events: Vec<SecurityEvent>,
 }
 
 impl Effects {
-    fn none() -> Self {
+    pub(super) fn none() -> Self {
         Effects {
             changed: false,
             events: Vec::new(),
         }
     }
 
-    fn changed(events: Vec<SecurityEvent>) -> Self {
+    pub(super) fn changed(events: Vec<SecurityEvent>) -> Self {
         Effects {
             changed: true,
             events,
@@ -78,7 +81,7 @@ impl Effects {
     /// Ends a transition that may have changed a record holding a secret:
     /// a changed record is about to be written, so it first gets the named
     /// step [`Effects::reseal_under_primary`]; then the one exit.
-    fn finish<T, R: CryptoRng + ?Sized>(
+    pub(super) fn finish<T, R: CryptoRng + ?Sized>(
         mut self,
         mut state: MfaEnrollment,
         outcome: Result<T>,
@@ -104,10 +107,10 @@ impl Effects {
         rng: &mut R,
     ) {
         let keyring = ctx.keyring();
-        let envelope = match state {
-            MfaEnrollment::Pending(p) => &mut p.secret,
-            MfaEnrollment::Active(a) => &mut a.secret,
-            MfaEnrollment::Disabled => return,
+        let envelope = match &mut state.factor {
+            FactorState::Pending(p) => &mut p.secret,
+            FactorState::Active(a) => &mut a.secret,
+            FactorState::Disabled => return,
         };
         if envelope.key_id() != keyring.primary_id()
             && let Ok(secret) = envelope.open_secret(keyring, user_id)
@@ -119,7 +122,7 @@ impl Effects {
     }
 
     /// The one exit of every transition.
-    fn exit<T>(self, state: MfaEnrollment, outcome: Result<T>) -> Transition<T> {
+    pub(super) fn exit<T>(self, state: MfaEnrollment, outcome: Result<T>) -> Transition<T> {
         Transition {
             state,
             changed: self.changed,
@@ -130,8 +133,17 @@ impl Effects {
 }
 
 /// A transition that refuses before changing anything.
-fn unchanged<T>(state: MfaEnrollment, error: Error) -> Transition<T> {
+pub(super) fn unchanged<T>(state: MfaEnrollment, error: Error) -> Transition<T> {
     Effects::none().exit(state, Err(error))
+}
+
+/// The proof a successful check of a code gives.
+pub(super) fn proof_of(by: VerifiedBy, now: u64, epoch: crate::session::Epoch) -> Proof {
+    let method = match by {
+        VerifiedBy::Totp(_) => ProofMethod::Totp,
+        VerifiedBy::BackupCode => ProofMethod::BackupCode,
+    };
+    Proof::new(method, now, epoch)
 }
 
 impl MfaEnrollment {
@@ -149,10 +161,10 @@ impl MfaEnrollment {
         now: u64,
         rng: &mut R,
     ) -> Transition<TotpSetup> {
-        let attempts = match &self {
-            MfaEnrollment::Active(_) => return unchanged(self, Error::MfaAlreadyEnabled),
-            MfaEnrollment::Pending(p) => p.attempts,
-            MfaEnrollment::Disabled => Attempts::default(),
+        let attempts = match &self.factor {
+            FactorState::Active(_) => return unchanged(self, Error::MfaAlreadyEnabled),
+            FactorState::Pending(p) => p.attempts,
+            FactorState::Disabled => Attempts::default(),
         };
         let policy = config.policy();
         let built = (|| {
@@ -182,14 +194,21 @@ impl MfaEnrollment {
             Ok((pending, setup)) => Effects::changed(vec![SecurityEvent::SetupStarted {
                 expires_at: pending.expires_at,
             }])
-            .exit(MfaEnrollment::Pending(pending), Ok(setup)),
+            .exit(
+                MfaEnrollment {
+                    factor: FactorState::Pending(pending),
+                    ..self
+                },
+                Ok(setup),
+            ),
             Err(e) => unchanged(self, e),
         }
     }
 
     /// Confirms a pending setup with the first code from the app. On success
     /// the factor becomes active, the confirming time step counts as used (I2),
-    /// and a fresh set of backup codes is returned: the only time they are shown.
+    /// the epoch moves on (I12), and a fresh set of backup codes is returned:
+    /// the only time they are shown.
     ///
     /// Errors: [`Error::NoPendingSetup`], [`Error::MfaAlreadyEnabled`],
     /// [`Error::LockedOut`], [`Error::PendingExpired`], [`Error::MalformedCode`],
@@ -201,7 +220,7 @@ impl MfaEnrollment {
         code: &str,
         now: u64,
         rng: &mut R,
-    ) -> Transition<BackupCodes> {
+    ) -> Transition<Enabled> {
         self.confirm_setup_with(config, user_id, code, &mut FreshCodes::default(), now, rng)
     }
 
@@ -215,11 +234,11 @@ impl MfaEnrollment {
         fresh: &mut FreshCodes,
         now: u64,
         rng: &mut R,
-    ) -> Transition<BackupCodes> {
-        let mut pending = match self {
-            MfaEnrollment::Pending(p) => p,
-            MfaEnrollment::Disabled => return unchanged(self, Error::NoPendingSetup),
-            MfaEnrollment::Active(_) => return unchanged(self, Error::MfaAlreadyEnabled),
+    ) -> Transition<Enabled> {
+        let mut pending = match self.factor {
+            FactorState::Pending(p) => p,
+            FactorState::Disabled => return unchanged(self, Error::NoPendingSetup),
+            FactorState::Active(_) => return unchanged(self, Error::MfaAlreadyEnabled),
         };
         let policy = config.policy();
         let checked = (|| {
@@ -252,14 +271,18 @@ impl MfaEnrollment {
                             backup_codes,
                             attempts: Attempts::default(),
                         };
+                        let epoch = self.epoch.next();
+                        let enabled = Enabled {
+                            backup_codes: codes,
+                            proof: Proof::new(ProofMethod::SetupConfirmation, now, epoch),
+                        };
                         let effects = Effects::changed(vec![SecurityEvent::FactorEnabled]);
-                        return effects.finish(
-                            MfaEnrollment::Active(active),
-                            Ok(codes),
-                            config,
-                            user_id,
-                            rng,
-                        );
+                        let state = MfaEnrollment {
+                            factor: FactorState::Active(active),
+                            epoch,
+                            ..self
+                        };
+                        return effects.finish(state, Ok(enabled), config, user_id, rng);
                     }
                     Err(e) => Err(e),
                 }
@@ -268,24 +291,26 @@ impl MfaEnrollment {
                 Err(effects.fail(&mut pending.attempts, config, now))
             }
         };
-        effects.finish(
-            MfaEnrollment::Pending(pending),
-            outcome,
-            config,
-            user_id,
-            rng,
-        )
+        let state = MfaEnrollment {
+            factor: FactorState::Pending(pending),
+            ..self
+        };
+        effects.finish(state, outcome, config, user_id, rng)
     }
 
     /// Abandons a pending setup.
     ///
     /// Errors: [`Error::NoPendingSetup`] unless a setup is pending.
     pub fn cancel_setup(self) -> Transition<()> {
-        match self {
-            MfaEnrollment::Pending(_) => {
-                Effects::changed(Vec::new()).exit(MfaEnrollment::Disabled, Ok(()))
-            }
-            other => unchanged(other, Error::NoPendingSetup),
+        match self.factor {
+            FactorState::Pending(_) => Effects::changed(Vec::new()).exit(
+                MfaEnrollment {
+                    factor: FactorState::Disabled,
+                    ..self
+                },
+                Ok(()),
+            ),
+            _ => unchanged(self, Error::NoPendingSetup),
         }
     }
 
@@ -335,7 +360,7 @@ impl MfaEnrollment {
         self.verify_as(Accept::Either, config, user_id, code, now, rng)
     }
 
-    fn verify_as<R: CryptoRng + ?Sized>(
+    pub(super) fn verify_as<R: CryptoRng + ?Sized>(
         self,
         accept: Accept,
         config: &MfaContext,
@@ -344,8 +369,9 @@ impl MfaEnrollment {
         now: u64,
         rng: &mut R,
     ) -> Transition<Verified> {
-        let MfaEnrollment::Active(mut active) = self else {
-            return unchanged(self, Error::MfaNotEnabled);
+        let mut active = match self.factor {
+            FactorState::Active(active) => active,
+            _ => return unchanged(self, Error::MfaNotEnabled),
         };
         let mut effects = Effects::none();
         let outcome = active
@@ -353,14 +379,21 @@ impl MfaEnrollment {
             .map(|by| Verified {
                 by,
                 backup_codes_remaining: active.backup_codes.remaining(),
+                proof: proof_of(by, now, self.epoch),
             });
-        effects.finish(MfaEnrollment::Active(active), outcome, config, user_id, rng)
+        let state = MfaEnrollment {
+            factor: FactorState::Active(active),
+            ..self
+        };
+        effects.finish(state, outcome, config, user_id, rng)
     }
 
     /// Replaces every backup code, used or not, with a fresh set returned once.
     ///
-    /// Errors: [`Error::MfaNotEnabled`]; with [`Reauth::TotpCode`], those of
-    /// [`MfaEnrollment::verify_totp`] (nothing is regenerated then).
+    /// Errors: [`Error::MfaNotEnabled`]; [`Error::LockedOut`]; with
+    /// [`Reauth::RecentProof`], those of [`MfaEnrollment::check_proof`]; with
+    /// [`Reauth::TotpCode`], those of [`MfaEnrollment::verify_totp`]. Nothing
+    /// is regenerated then.
     pub fn regenerate_backup_codes<R: CryptoRng + ?Sized>(
         self,
         config: &MfaContext,
@@ -390,15 +423,26 @@ impl MfaEnrollment {
         now: u64,
         rng: &mut R,
     ) -> Transition<BackupCodes> {
-        let MfaEnrollment::Active(mut active) = self else {
-            return unchanged(self, Error::MfaNotEnabled);
+        let mut active = match self.factor {
+            FactorState::Active(active) => active,
+            _ => return unchanged(self, Error::MfaNotEnabled),
         };
         let mut effects = Effects::none();
-        if let Reauth::TotpCode(code) = reauth
-            && let Err(e) =
-                active.check_code(Accept::Totp, config, user_id, code, now, &mut effects)
-        {
-            return effects.finish(MfaEnrollment::Active(active), Err(e), config, user_id, rng);
+        let reauthenticated = match reauth {
+            Reauth::RecentProof(proof) => active
+                .attempts
+                .check(&config.policy().lockout, now)
+                .and_then(|()| check_proof(config, self.epoch, proof, now)),
+            Reauth::TotpCode(code) => active
+                .check_code(Accept::Totp, config, user_id, code, now, &mut effects)
+                .map(drop),
+        };
+        if let Err(e) = reauthenticated {
+            let state = MfaEnrollment {
+                factor: FactorState::Active(active),
+                ..self
+            };
+            return effects.finish(state, Err(e), config, user_id, rng);
         }
         let policy = &config.policy().backup_codes;
         let outcome = fresh
@@ -411,11 +455,17 @@ impl MfaEnrollment {
                     .push(SecurityEvent::BackupCodesRegenerated { count: codes.len() });
                 codes
             });
-        effects.finish(MfaEnrollment::Active(active), outcome, config, user_id, rng)
+        let state = MfaEnrollment {
+            factor: FactorState::Active(active),
+            ..self
+        };
+        effects.finish(state, outcome, config, user_id, rng)
     }
 
     /// Turns the factor off after a current TOTP or backup code; the secret
-    /// and every backup code are deleted.
+    /// and every backup code are deleted and the epoch moves on (I12). The
+    /// proof returned belongs to the new epoch, for the session the host
+    /// issues now.
     ///
     /// Errors: as [`MfaEnrollment::verify`].
     pub fn disable<R: CryptoRng + ?Sized>(
@@ -425,36 +475,31 @@ impl MfaEnrollment {
         code: &str,
         now: u64,
         rng: &mut R,
-    ) -> Transition<()> {
-        let MfaEnrollment::Active(mut active) = self else {
-            return unchanged(self, Error::MfaNotEnabled);
+    ) -> Transition<Proof> {
+        let mut active = match self.factor {
+            FactorState::Active(active) => active,
+            _ => return unchanged(self, Error::MfaNotEnabled),
         };
         let mut effects = Effects::none();
         match active.check_code(Accept::Either, config, user_id, code, now, &mut effects) {
-            Ok(_) => {
+            Ok(by) => {
                 effects.events.push(SecurityEvent::FactorDisabled);
-                effects.finish(MfaEnrollment::Disabled, Ok(()), config, user_id, rng)
+                let epoch = self.epoch.next();
+                let state = MfaEnrollment {
+                    factor: FactorState::Disabled,
+                    epoch,
+                    ..self
+                };
+                effects.finish(state, Ok(proof_of(by, now, epoch)), config, user_id, rng)
             }
-            Err(e) => effects.finish(MfaEnrollment::Active(active), Err(e), config, user_id, rng),
+            Err(e) => {
+                let state = MfaEnrollment {
+                    factor: FactorState::Active(active),
+                    ..self
+                };
+                effects.finish(state, Err(e), config, user_id, rng)
+            }
         }
-    }
-
-    /// Clears the failure counter and any lockout: an administrative action
-    /// for after the user's identity was established another way.
-    pub fn reset_lockout(self) -> Transition<()> {
-        let mut state = self;
-        let attempts = match &mut state {
-            MfaEnrollment::Pending(p) => &mut p.attempts,
-            MfaEnrollment::Active(a) => &mut a.attempts,
-            MfaEnrollment::Disabled => return Effects::none().exit(state, Ok(())),
-        };
-        let effects = if *attempts == Attempts::default() {
-            Effects::none()
-        } else {
-            Effects::changed(vec![SecurityEvent::LockoutReset])
-        };
-        attempts.reset();
-        effects.exit(state, Ok(()))
     }
 
     /// Whether verifying `code` against this record would run Argon2: only for
@@ -474,7 +519,7 @@ impl MfaEnrollment {
             Argon2Work::NewCodes(fresh) => return !FreshCodes::lock(fresh).is_minted(),
             Argon2Work::Code(code) => code,
         };
-        let MfaEnrollment::Active(active) = self else {
+        let FactorState::Active(active) = &self.factor else {
             return false;
         };
         active.attempts.check(&config.policy().lockout, now).is_ok()
@@ -487,7 +532,7 @@ impl MfaEnrollment {
 
 impl ActiveFactor {
     /// Checks one code, updating the replay mark and failure counter in place.
-    fn check_code(
+    pub(super) fn check_code(
         &mut self,
         accept: Accept,
         config: &MfaContext,

@@ -128,7 +128,7 @@ impl<T> Versioned<T> {
 ///   unreadable records are [`Error::CorruptRecord`](crate::Error::CorruptRecord).
 ///
 /// Records are never deleted through this trait: a disabled factor is saved as
-/// [`MfaEnrollment::Disabled`], which keeps versions increasing and so rules
+/// [`MfaEnrollment::default()`], which keeps versions increasing and so rules
 /// out ABA races.
 pub trait MfaStore: Send + Sync {
     /// Loads the user's record and its version.

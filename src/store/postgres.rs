@@ -83,7 +83,7 @@ sql_store! {
     ///
     /// # async fn demo() -> mfa::Result<()> {
     /// let store = PostgresStore::connect("postgres://app@db.internal/app").await?;
-    /// let version = store.save("alice", None, &mfa::MfaEnrollment::Disabled, mfa::store::WriteId::random()).await?;
+    /// let version = store.save("alice", None, &mfa::MfaEnrollment::default(), mfa::store::WriteId::random()).await?;
     /// assert_eq!(store.load("alice").await?.map(|r| r.version), Some(version));
     /// # Ok(())
     /// # }

@@ -462,11 +462,11 @@ mod tests {
 
     #[test]
     fn rows_decode_or_report_corruption() {
-        let disabled = MfaEnrollment::Disabled.to_json();
+        let disabled = MfaEnrollment::default().to_json();
         let ok = decode_row(3, Some(&[7; 16]), &disabled).expect("valid row");
         assert_eq!(
             (ok.version, ok.write_id, ok.record),
-            (3, WriteId::from_bytes([7; 16]), MfaEnrollment::Disabled)
+            (3, WriteId::from_bytes([7; 16]), MfaEnrollment::default())
         );
         let legacy = decode_row(3, None, &disabled).expect("row from before write ids");
         assert_eq!(legacy.write_id, WriteId::NONE);

@@ -83,11 +83,11 @@ sql_store! {
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// let store = SqliteStore::connect("sqlite::memory:").await?;
     /// assert!(store.load("alice").await?.is_none());
-    /// let version = store.save("alice", None, &mfa::MfaEnrollment::Disabled, mfa::store::WriteId::random()).await?;
+    /// let version = store.save("alice", None, &mfa::MfaEnrollment::default(), mfa::store::WriteId::random()).await?;
     /// assert_eq!(version, 1);
     /// // A stale version writes nothing.
     /// assert!(matches!(
-    ///     store.save("alice", None, &mfa::MfaEnrollment::Disabled, mfa::store::WriteId::random()).await,
+    ///     store.save("alice", None, &mfa::MfaEnrollment::default(), mfa::store::WriteId::random()).await,
     ///     Err(mfa::Error::StoreConflict)
     /// ));
     /// # Ok::<(), mfa::Error>(())

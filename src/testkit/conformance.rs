@@ -39,7 +39,7 @@ pub fn user(tag: &str) -> String {
 /// One record in each state, with real ciphertext and hashes.
 pub fn sample_records(user_id: &str) -> Vec<MfaEnrollment> {
     let enrolled = Enrolled::new(&test_config(), user_id, 1_700_000_000);
-    vec![MfaEnrollment::Disabled, enrolled.pending, enrolled.active]
+    vec![MfaEnrollment::default(), enrolled.pending, enrolled.active]
 }
 
 async fn missing_user_loads_none<S: MfaStore>(store: &S) {
@@ -91,14 +91,14 @@ async fn insert_then_compare_and_swap<S: MfaStore>(store: &S) {
     let loaded = store.load(&id).await.expect("load").expect("present");
     assert_eq!((loaded.version, &loaded.record), (2, &records[2]));
     let v3 = store
-        .save(&id, Some(2), &MfaEnrollment::Disabled, WriteId::random())
+        .save(&id, Some(2), &MfaEnrollment::default(), WriteId::random())
         .await
         .expect("disable");
     assert_eq!(v3, 3);
     let loaded = store.load(&id).await.expect("load").expect("present");
     assert_eq!(
         (loaded.version, loaded.record),
-        (3, MfaEnrollment::Disabled),
+        (3, MfaEnrollment::default()),
         "conformance: a disabled record is kept, not deleted"
     );
 }
@@ -144,7 +144,7 @@ async fn users_are_isolated<S: MfaStore>(store: &S) {
         "conformance: users are isolated"
     );
     store
-        .save(&b, None, &MfaEnrollment::Disabled, WriteId::random())
+        .save(&b, None, &MfaEnrollment::default(), WriteId::random())
         .await
         .expect("insert b");
     assert!(
@@ -186,7 +186,7 @@ async fn awkward_user_ids<S: MfaStore>(store: &S) {
     ];
     for id in &ids {
         store
-            .save(id, None, &MfaEnrollment::Disabled, WriteId::random())
+            .save(id, None, &MfaEnrollment::default(), WriteId::random())
             .await
             .expect("insert");
         let loaded = store.load(id).await.expect("load");
@@ -237,7 +237,7 @@ async fn look_alike_user_ids<S: MfaStore>(store: &S) {
         for id in ids {
             let write_id = WriteId::random();
             let result = store
-                .save(id, None, &MfaEnrollment::Disabled, write_id)
+                .save(id, None, &MfaEnrollment::default(), write_id)
                 .await;
             assert!(
                 matches!(result, Ok(1)),
@@ -263,7 +263,7 @@ async fn concurrent_saves_have_one_winner<S: MfaStore + 'static>(store: Arc<S>) 
     for round in 0..10 {
         let id = user(&format!("race{round}"));
         store
-            .save(&id, None, &MfaEnrollment::Disabled, WriteId::random())
+            .save(&id, None, &MfaEnrollment::default(), WriteId::random())
             .await
             .expect("insert");
         let record = sample_records(&id).remove(1);
@@ -294,7 +294,7 @@ async fn concurrent_saves_have_one_winner<S: MfaStore + 'static>(store: Arc<S>) 
 async fn no_lost_updates<S: MfaStore + 'static>(store: Arc<S>) {
     let id = user("counter");
     store
-        .save(&id, None, &MfaEnrollment::Disabled, WriteId::random())
+        .save(&id, None, &MfaEnrollment::default(), WriteId::random())
         .await
         .expect("insert");
     let (tasks, per_task) = (8, 25);

@@ -23,7 +23,7 @@
 //! let store = FaultyStore::new(MemoryStore::new());
 //! // The next save is written, but reported as failed.
 //! store.fail_save(1, SaveFault::WrittenButFailed);
-//! let saved = store.save("u", None, &MfaEnrollment::Disabled, WriteId::random()).await;
+//! let saved = store.save("u", None, &MfaEnrollment::default(), WriteId::random()).await;
 //! assert!(matches!(saved, Err(Error::StoreUnavailable(_))));
 //! assert_eq!(store.load("u").await.unwrap().unwrap().version, 1);
 //! assert_eq!((store.saves(), store.loads(), store.faults_injected()), (1, 1, 1));
@@ -323,7 +323,7 @@ impl<S: MfaStore> MfaStore for FaultyStore<S> {
                     let current = self.inner.load(user_id).await?;
                     let (version, other) = match current {
                         Some(v) => (Some(v.version), v.record),
-                        None => (None, MfaEnrollment::Disabled),
+                        None => (None, MfaEnrollment::default()),
                     };
                     self.inner
                         .save(user_id, version, &other, WriteId::random())

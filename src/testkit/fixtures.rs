@@ -15,6 +15,7 @@ use rand::{SeedableRng, rngs::StdRng};
 use crate::backup::BackupCodes;
 use crate::enrollment::MfaEnrollment;
 use crate::policy::MfaContext;
+use crate::session::Proof;
 use crate::totp::{self, TotpSecret};
 
 /// One user's pending setup, the active factor it was confirmed into, the
@@ -31,6 +32,8 @@ pub struct Enrolled {
     pub secret: TotpSecret,
     /// The backup codes the confirmation returned.
     pub codes: BackupCodes,
+    /// The proof the confirmation returned (verified at `confirmed_at`).
+    pub proof: Proof,
     /// When setup began and was confirmed (unix seconds).
     pub confirmed_at: u64,
 }
@@ -43,7 +46,7 @@ impl Enrolled {
     /// If the context's policy cannot enroll anyone (a fixture, not an API).
     pub fn new(ctx: &MfaContext, user_id: &str, confirmed_at: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(7);
-        let begun = MfaEnrollment::Disabled.begin_setup(
+        let begun = MfaEnrollment::default().begin_setup(
             ctx,
             user_id,
             "someone@example.com",
@@ -59,12 +62,13 @@ impl Enrolled {
                 .state
                 .clone()
                 .confirm_setup(ctx, user_id, &code, confirmed_at, &mut rng);
-        let codes = confirmed.outcome.expect("setup confirms");
+        let enabled = confirmed.outcome.expect("setup confirms");
         Enrolled {
             pending: begun.state,
             active: confirmed.state,
             secret,
-            codes,
+            codes: enabled.backup_codes,
+            proof: enabled.proof,
             confirmed_at,
         }
     }

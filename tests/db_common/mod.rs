@@ -411,7 +411,7 @@ pub async fn outage_matrix<S: MfaStore>(store: &S, proxy: &Proxy, timeout: Durat
                 proxy.down().await;
             }
             let started = Instant::now();
-            let disabled = MfaEnrollment::Disabled;
+            let disabled = MfaEnrollment::default();
             match op {
                 Op::Load => assert_unavailable(store.load(&id).await, &ctx),
                 Op::Insert => assert_unavailable(

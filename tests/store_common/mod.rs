@@ -123,7 +123,7 @@ pub async fn first_saves_have_one_winner<S: MfaStore + 'static>(a: Arc<S>, b: Ar
                     let write_id = WriteId::random();
                     barrier.wait().await;
                     let saved = store
-                        .save(&id, None, &mfa::MfaEnrollment::Disabled, write_id)
+                        .save(&id, None, &mfa::MfaEnrollment::default(), write_id)
                         .await;
                     (saved, write_id)
                 })
@@ -146,7 +146,7 @@ pub async fn first_saves_have_one_winner<S: MfaStore + 'static>(a: Arc<S>, b: Ar
 /// Two stores on one database increment one record concurrently; no update is lost.
 pub async fn no_lost_updates_across_stores<S: MfaStore + 'static>(a: Arc<S>, b: Arc<S>) {
     let id = user("shared-counter");
-    a.save(&id, None, &mfa::MfaEnrollment::Disabled, WriteId::random())
+    a.save(&id, None, &mfa::MfaEnrollment::default(), WriteId::random())
         .await
         .unwrap();
     let (tasks, per_task) = (8u64, 20u64);

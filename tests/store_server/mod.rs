@@ -304,7 +304,7 @@ pub async fn concurrent_opens_migrate_once<S: ServerStore>() {
 
         let id = user("migrate");
         stores[3]
-            .save(&id, None, &MfaEnrollment::Disabled, WriteId::random())
+            .save(&id, None, &MfaEnrollment::default(), WriteId::random())
             .await
             .unwrap();
         let again: S = open(db).await;
@@ -346,7 +346,7 @@ pub async fn corrupt_rows_are_corrupt_records<S: ServerStore>() {
         }
         // The schema refuses versions below 1; without that check, decoding does.
         let id = user("version");
-        let disabled = MfaEnrollment::Disabled.to_json();
+        let disabled = MfaEnrollment::default().to_json();
         assert!(
             store.execute(&insert(&id, 0, &disabled)).await.is_err(),
             "the CHECK constraint holds"
@@ -374,7 +374,7 @@ pub async fn a_row_locked_past_the_server_bound_writes_nothing<S: ServerStore>()
         store
             .with_row_locked(&id, async {
                 let started = Instant::now();
-                let disabled = MfaEnrollment::Disabled;
+                let disabled = MfaEnrollment::default();
                 let saved = store.save(&id, Some(1), &disabled, WriteId::random()).await;
                 assert_unavailable(saved, "row locked past the server's bound");
                 let elapsed = started.elapsed();

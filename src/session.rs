@@ -1,0 +1,139 @@
+//! What a host keeps in its sessions and login flows: the security
+//! [`Epoch`], [`Proof`]s of verification and single-use [`LoginChallenge`]s.
+//!
+//! The crate mints these; the host stores them (in a server-side session, or
+//! in a token it signs) and hands them back. Invariant I12: a session, a
+//! login challenge or a proof minted under one epoch is worth nothing once
+//! the factor has moved to another.
+
+use serde::{Deserialize, Serialize};
+
+/// The security epoch of a user's MFA record.
+///
+/// It moves on whenever the factor is enabled, disabled, replaced or reset
+/// by an operator, and at no other time. A host binds every session to the
+/// epoch it was issued under and refuses the session once the record's
+/// epoch differs ([`MfaEnrollment::check_epoch`](crate::MfaEnrollment::check_epoch)):
+/// one change revokes every earlier session, login challenge and proof, on
+/// every server that shares the store. A user without a record is at
+/// [`Epoch::default`].
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Epoch(u64);
+
+impl Epoch {
+    /// An epoch from the number a host stored (for example in a session
+    /// table column); [`Epoch::get`] gives it back.
+    pub const fn new(value: u64) -> Self {
+        Epoch(value)
+    }
+
+    /// The epoch as a number, for storage.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The next epoch.
+    pub(crate) fn next(self) -> Self {
+        Epoch(self.0.saturating_add(1))
+    }
+}
+
+/// How a [`Proof`] was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ProofMethod {
+    /// A TOTP code from the authenticator app.
+    Totp,
+    /// A backup code, now used up.
+    BackupCode,
+    /// The first code of a new app, which confirmed its setup.
+    SetupConfirmation,
+}
+
+/// Proof that the user verified the second factor: how, when, and under
+/// which epoch.
+///
+/// Every successful code check returns one. A host puts it into the session
+/// it issues, and passes it back to operations that demand a recent
+/// verification ([`Reauth::RecentProof`](crate::Reauth::RecentProof)); it
+/// checks one itself with
+/// [`MfaEnrollment::check_proof`](crate::MfaEnrollment::check_proof).
+///
+/// It holds no secret, but it is a credential of sorts: keep it where the
+/// client cannot change it (a server-side session, or a token the host signs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Proof {
+    /// How the user proved the factor.
+    pub method: ProofMethod,
+    /// When (unix seconds).
+    pub verified_at: u64,
+    /// The epoch the proof belongs to: it is void under any other.
+    pub epoch: Epoch,
+}
+
+impl Proof {
+    pub(crate) fn new(method: ProofMethod, verified_at: u64, epoch: Epoch) -> Self {
+        Proof {
+            method,
+            verified_at,
+            epoch,
+        }
+    }
+}
+
+/// A login waiting for its second step: begun after the password was
+/// checked, completed by at most one successful code.
+///
+/// Bound to the user and the epoch, and expiring
+/// ([`Policy::login_challenge_ttl_secs`](crate::Policy::login_challenge_ttl_secs)).
+/// A wrong code does not use it up; a successful completion uses up every
+/// challenge of the user that was begun before it, so completing one twice
+/// is impossible, however the completions race and on however many servers.
+///
+/// Like webauthn-rs's ceremony states it is stored by the host between the
+/// two steps, and must come back unaltered: keep it server-side, or inside a
+/// token the host signs (the example server puts it in its signed
+/// `mfaToken`). Whoever could alter it could skip the password step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginChallenge {
+    pub(crate) user_id: String,
+    pub(crate) epoch: Epoch,
+    /// The number of logins the record had completed when this one began.
+    pub(crate) serial: u64,
+    pub(crate) expires_at: u64,
+}
+
+impl LoginChallenge {
+    /// The user the challenge belongs to.
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+
+    /// The epoch it was begun under.
+    pub fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+
+    /// When it stops being completable (unix seconds).
+    pub fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+}
+
+/// What the password step of a login leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoginStep {
+    /// The user has no active factor: issue a session bound to this epoch,
+    /// without a proof.
+    Complete(Epoch),
+    /// The user has an active factor: keep the challenge and ask for a code.
+    SecondFactor(LoginChallenge),
+}
