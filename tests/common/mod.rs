@@ -51,8 +51,13 @@ impl<S: MfaStore + 'static> Harness<S> {
             .unwrap();
         let secret = TotpSecret::from_base32(setup.secret_base32()).unwrap();
         let code = self.code(&secret);
-        let codes = self.mfa.confirm_setup(user, &code).await.unwrap();
-        let codes = codes.as_strs().into_iter().map(str::to_owned).collect();
+        let enabled = self.mfa.confirm_setup(user, &code).await.unwrap();
+        let codes = enabled
+            .backup_codes
+            .as_strs()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
         // The confirming step is used: move to the next one.
         self.clock.advance(30);
         (secret, codes)
