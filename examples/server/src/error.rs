@@ -67,6 +67,13 @@ impl ApiError {
         e
     }
 
+    /// Adds the `WWW-Authenticate: Bearer` challenge (a session that is no
+    /// longer good).
+    pub fn with_bearer_challenge(mut self) -> Self {
+        self.bearer_challenge = true;
+        self
+    }
+
     /// The code a route answers with for this error differs from the crate's
     /// default: at the login second step a wrong code is 401, not 400.
     pub fn code_is_unauthorized(mut self) -> Self {

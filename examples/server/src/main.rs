@@ -1,7 +1,14 @@
 //! A small but real backend on the crate: every endpoint of the HTTP contract
 //! (register, login with a second step, TOTP setup and confirmation, status,
-//! both backup-code regenerations, disable) over axum, with accounts and MFA
-//! records in one SQLite, PostgreSQL or MySQL (MariaDB) database.
+//! both backup-code regenerations, disable, step-up, and the operator's unlock
+//! and reset) over axum, with accounts and MFA records in one SQLite,
+//! PostgreSQL or MySQL (MariaDB) database.
+//!
+//! Sessions are bound to the user's security epoch and carry their proof of
+//! the second factor (`auth.rs`): enabling, disabling or resetting MFA
+//! revokes every earlier session and `mfaToken`, also on the other servers
+//! sharing the database; managing the factor without a code needs a recent
+//! proof (`--step-up-window`). Security events go to stderr as JSON lines.
 //!
 //! ```text
 //! cargo run --bin server -- --addr 127.0.0.1:8080 --database ./mfa-demo.db
@@ -26,10 +33,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
+use mfa::event::SecurityEvent;
 use mfa::{KeyId, Keyring, Mfa, MfaContext, Policy};
 use tokio::sync::Semaphore;
 
-use crate::auth::Tokens;
+use crate::auth::{AdminToken, Tokens};
 use crate::db::{Location, Store};
 use crate::users::{Passwords, Users};
 
@@ -38,6 +46,7 @@ usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://... | 
               [--key-file PATH] [--pending-ttl SECONDS] [--max-concurrent-hashes N]
               [--header-timeout SECONDS] [--body-timeout SECONDS]
               [--idle-timeout SECONDS] [--max-connections N]
+              [--step-up-window SECONDS] [--lockout-delay SECONDS]
 
   --addr         address to listen on (default 127.0.0.1:8080; port 0 picks a free one)
   --database     SQLite file, created with its schema if missing (default ./mfa-demo.db),
@@ -57,11 +66,24 @@ usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://... | 
   --max-connections
                  connections served at once (default 1024); further ones wait in
                  the listening socket's backlog until one ends
+  --step-up-window
+                 how old (seconds) a session's proof of the second factor may be
+                 for regenerating backup codes without a code (default 600);
+                 older sessions get 403 STEP_UP_REQUIRED until POST /api/auth/step-up
+  --lockout-delay
+                 seconds of the first lock after 5 consecutive wrong codes (default
+                 30, doubling up to 900); 0 turns the timed locks off, for tests and
+                 demos only: the hard stop after 100 failures stays
 
 The master key comes from MFA_MASTER_KEY (base64 of 32 bytes) if it is set,
 otherwise from the key file, which is created (mode 0600) on first run.
 With PostgreSQL or MySQL, set MFA_MASTER_KEY or pass --key-file: every server that
-shares the database needs the same key.";
+shares the database needs the same key.
+
+Operator routes (POST /api/admin/users/{id}/mfa/unlock and .../reset, body
+{\"reason\"}) exist only if MFA_ADMIN_TOKEN is set: at least 32 visible ASCII
+characters, sent as `Authorization: Bearer <token>`. Security events (operator
+actions with their reason included) are written to stderr as JSON lines.";
 
 /// Everything the handlers share.
 pub struct App {
@@ -69,6 +91,8 @@ pub struct App {
     pub users: Users,
     pub passwords: Passwords,
     pub tokens: Tokens,
+    /// `MFA_ADMIN_TOKEN`, if the operator routes are on.
+    pub admin_token: Option<AdminToken>,
 }
 
 pub type AppState = Arc<App>;
@@ -79,6 +103,8 @@ struct Args {
     key_file: Option<PathBuf>,
     pending_ttl_secs: u64,
     max_concurrent_hashes: Option<usize>,
+    step_up_window_secs: u64,
+    lockout_delay_secs: Option<u64>,
     limits: connections::Limits,
 }
 
@@ -97,6 +123,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         key_file: None,
         pending_ttl_secs: 600,
         max_concurrent_hashes: None,
+        step_up_window_secs: 600,
+        lockout_delay_secs: None,
         limits: connections::Limits {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
@@ -148,6 +176,17 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                         format!("--max-concurrent-hashes: {v:?} is not a positive number")
                     })?);
             }
+            "--step-up-window" => {
+                parsed.step_up_window_secs =
+                    positive_secs("--step-up-window", &value()?)?.as_secs();
+            }
+            "--lockout-delay" => {
+                let v = value()?;
+                parsed.lockout_delay_secs =
+                    Some(v.parse().ok().filter(|&n| n <= 900).ok_or_else(|| {
+                        format!("--lockout-delay: {v:?} is not a number of seconds from 0 to 900")
+                    })?);
+            }
             "--header-timeout" => {
                 parsed.limits.header_timeout = positive_secs("--header-timeout", &value()?)?;
             }
@@ -196,6 +235,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    let admin_token = AdminToken::from_env()?;
     let (master_key, key_line) = keys::load(&args.database, args.key_file.as_deref())?;
     let store = Store::open(&args.database).await.map_err(|e| {
         format!(
@@ -209,16 +249,28 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("cannot create the accounts table: {e}"))?;
     println!("database: {}", args.database.describe());
     println!("{key_line}");
+    println!(
+        "operator routes: {}",
+        if admin_token.is_some() {
+            "on (MFA_ADMIN_TOKEN)"
+        } else {
+            "off (MFA_ADMIN_TOKEN is not set)"
+        }
+    );
 
     let tokens = Tokens::new(&master_key);
     let mut policy = Policy::new("MFA Example");
     policy.pending_ttl_secs = args.pending_ttl_secs;
+    policy.step_up_window_secs = args.step_up_window_secs;
+    if let Some(delay) = args.lockout_delay_secs {
+        policy.lockout.base_delay_secs = delay;
+    }
     let config = MfaContext::new(Keyring::new(KeyId(1), master_key), policy)
         .map_err(|e| format!("invalid configuration: {e}"))?;
     let passwords = Passwords::new()
         .await
         .map_err(|_| "cannot hash passwords".to_owned())?;
-    let mut mfa = Mfa::new(store, config);
+    let mut mfa = Mfa::new(store, config).with_event_sink(log_security_event);
     if let Some(limit) = args.max_concurrent_hashes {
         mfa = mfa.with_max_concurrent_hashes(limit);
     }
@@ -227,6 +279,7 @@ async fn run(args: Args) -> Result<(), String> {
         users,
         passwords,
         tokens,
+        admin_token,
     });
 
     let router = routes::router(app)
@@ -258,6 +311,29 @@ async fn run(args: Args) -> Result<(), String> {
     db.close().await;
     println!("shut down");
     Ok(())
+}
+
+/// Writes a security event to stderr as one JSON line: `{"securityEvent":
+/// "operator_reset", "userId", "at", ...the event's fields}`. No event holds a
+/// secret; an operator's reason is JSON-escaped like everything else.
+fn log_security_event(user_id: &str, event: &SecurityEvent) {
+    let mut line = serde_json::Map::new();
+    if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(event) {
+        for (key, value) in fields {
+            let key = if key == "event" {
+                "securityEvent".into()
+            } else {
+                key
+            };
+            line.insert(key, value);
+        }
+    }
+    line.insert("userId".into(), user_id.into());
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    line.insert("at".into(), at.into());
+    eprintln!("{}", serde_json::Value::Object(line));
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -1,15 +1,15 @@
 //! The routes of the HTTP contract (the README's "The example server"). Each MFA handler is a few lines over `mfa::Mfa`.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use mfa::{Reauth, error::CodeFormatError};
+use mfa::{LoginStep, Reauth, error::CodeFormatError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::auth::Session;
+use crate::auth::{Operator, Session};
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::users::Secret;
@@ -32,6 +32,9 @@ pub fn router(app: AppState) -> Router {
             post(regenerate_strict),
         )
         .route("/api/user/me/totp/disable", post(disable))
+        .route("/api/auth/step-up", post(step_up))
+        .route("/api/admin/users/{id}/mfa/unlock", post(operator_unlock))
+        .route("/api/admin/users/{id}/mfa/reset", post(operator_reset))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .with_state(app)
@@ -53,8 +56,46 @@ struct Credentials {
 #[serde(rename_all = "camelCase")]
 struct MfaLogin {
     mfa_token: Option<Secret>,
+    #[serde(flatten)]
+    code: OneCode,
+}
+
+/// `{code}` (TOTP) or `{backupCode}`: exactly one.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OneCode {
     code: Option<Secret>,
     backup_code: Option<Secret>,
+}
+
+impl OneCode {
+    /// The code, and whether it came as a backup code.
+    fn get(&self) -> Result<(&str, bool), ApiError> {
+        match (&self.code, &self.backup_code) {
+            (Some(code), None) => Ok((code.expose(), false)),
+            (None, Some(code)) => Ok((code.expose(), true)),
+            _ => Err(ApiError::validation(
+                "Give exactly one of `code` and `backupCode`.",
+            )),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Reason {
+    reason: Option<String>,
+}
+
+impl Reason {
+    /// The operator's reason: one line of at most 512 bytes that says something.
+    fn get(&self) -> Result<&str, ApiError> {
+        self.reason
+            .as_deref()
+            .filter(|r| !r.trim().is_empty() && r.len() <= 512 && !r.chars().any(char::is_control))
+            .ok_or_else(|| {
+                ApiError::validation("`reason` is required: one line of at most 512 bytes.")
+            })
+    }
 }
 
 #[derive(Deserialize)]
@@ -137,43 +178,58 @@ async fn login(State(app): State<AppState>, JsonBody(body): JsonBody<Credentials
             "The email or password is wrong.",
         ));
     };
-    if app.mfa.status(&user.id).await?.mfa_enabled {
-        Ok(Json(
-            json!({"mfaRequired": true, "mfaToken": app.tokens.mfa_login(&user.id)?}),
-        ))
-    } else {
-        Ok(Json(json!({"token": app.tokens.session(&user.id)?})))
+    match app.mfa.begin_login(&user.id).await? {
+        LoginStep::SecondFactor(challenge) => Ok(Json(
+            json!({"mfaRequired": true, "mfaToken": app.tokens.mfa_login(challenge)?}),
+        )),
+        LoginStep::Complete(epoch) => Ok(Json(
+            json!({"token": app.tokens.session(&user.id, epoch, None)?}),
+        )),
+        _ => Err(ApiError::internal("an unknown login step")),
     }
 }
 
 async fn login_mfa(State(app): State<AppState>, JsonBody(body): JsonBody<MfaLogin>) -> Answer {
-    let user_id = app
+    let challenge = app
         .tokens
         .verify_mfa_login(required(&body.mfa_token, "mfaToken")?)?;
-    let verified = match (&body.code, &body.backup_code) {
-        (Some(code), None) => app.mfa.verify_totp(&user_id, code.expose()).await,
-        (None, Some(code)) => app.mfa.verify_backup_code(&user_id, code.expose()).await,
-        _ => {
-            return Err(ApiError::validation(
-                "Give exactly one of `code` and `backupCode`.",
-            ));
-        }
-    }
-    .map_err(|e| ApiError::from(e).code_is_unauthorized())?;
+    let (code, _) = body.code.get()?;
+    let verified = app
+        .mfa
+        .complete_login(&challenge, code)
+        .await
+        .map_err(|e| ApiError::from(e).code_is_unauthorized())?;
     Ok(Json(json!({
-        "token": app.tokens.session(&user_id)?,
+        "token": app.tokens.proven_session(challenge.user_id(), verified.proof)?,
         "backupCodesRemaining": verified.backup_codes_remaining,
     })))
 }
 
-async fn status(
+/// A fresh proof for the session: a current TOTP code or a backup code.
+async fn step_up(
     State(app): State<AppState>,
-    Session(user): Session,
-) -> Result<Json<mfa::MfaStatus>, ApiError> {
-    Ok(Json(app.mfa.status(&user.id).await?))
+    session: Session,
+    JsonBody(body): JsonBody<OneCode>,
+) -> Answer {
+    let user_id = &session.user.id;
+    let verified = match body.get()? {
+        (code, false) => app.mfa.verify_totp(user_id, code).await,
+        (code, true) => app.mfa.verify_backup_code(user_id, code).await,
+    }
+    .map_err(|e| ApiError::from(e).code_is_unauthorized())?;
+    Ok(Json(
+        json!({"token": app.tokens.proven_session(user_id, verified.proof)?}),
+    ))
 }
 
-async fn setup(State(app): State<AppState>, Session(user): Session) -> Answer {
+async fn status(
+    State(app): State<AppState>,
+    session: Session,
+) -> Result<Json<mfa::MfaStatus>, ApiError> {
+    Ok(Json(app.mfa.status(&session.user.id).await?))
+}
+
+async fn setup(State(app): State<AppState>, Session { user, .. }: Session) -> Answer {
     let setup = app.mfa.begin_setup(&user.id, &user.email).await?;
     Ok(Json(json!({
         "otpauthUrl": setup.otpauth_uri(),
@@ -184,23 +240,27 @@ async fn setup(State(app): State<AppState>, Session(user): Session) -> Answer {
 
 async fn confirm(
     State(app): State<AppState>,
-    Session(user): Session,
+    Session { user, .. }: Session,
     JsonBody(body): JsonBody<Code>,
 ) -> Answer {
     let code = body
         .code
         .as_ref()
         .ok_or(mfa::Error::MalformedCode(CodeFormatError::Empty))?;
-    let codes = app.mfa.confirm_setup(&user.id, code.expose()).await?;
-    Ok(Json(
-        json!({"success": true, "backupCodes": codes.as_strs()}),
-    ))
+    let enabled = app.mfa.confirm_setup(&user.id, code.expose()).await?;
+    Ok(Json(json!({
+        "success": true,
+        "backupCodes": enabled.backup_codes.as_strs(),
+        "token": app.tokens.proven_session(&user.id, enabled.proof)?,
+    })))
 }
 
-async fn regenerate(State(app): State<AppState>, Session(user): Session) -> Answer {
+/// Needs a session whose proof is within the step-up window.
+async fn regenerate(State(app): State<AppState>, session: Session) -> Answer {
+    let proof = session.proof()?;
     let codes = app
         .mfa
-        .regenerate_backup_codes(&user.id, Reauth::SessionOnly)
+        .regenerate_backup_codes(&session.user.id, Reauth::RecentProof(&proof))
         .await?;
     Ok(Json(
         json!({"success": true, "backupCodes": codes.as_strs()}),
@@ -232,7 +292,7 @@ async fn reauthenticate<'a>(
 
 async fn regenerate_strict(
     State(app): State<AppState>,
-    Session(user): Session,
+    Session { user, .. }: Session,
     JsonBody(body): JsonBody<PasswordAndCode>,
 ) -> Answer {
     let code = reauthenticate(&app, &user, &body).await?;
@@ -245,10 +305,58 @@ async fn regenerate_strict(
 
 async fn disable(
     State(app): State<AppState>,
-    Session(user): Session,
+    Session { user, .. }: Session,
     JsonBody(body): JsonBody<PasswordAndCode>,
 ) -> Answer {
     let code = reauthenticate(&app, &user, &body).await?;
-    app.mfa.disable(&user.id, code).await?;
+    let proof = app.mfa.disable(&user.id, code).await?;
+    let token = app.tokens.proven_session(&user.id, proof)?;
+    Ok(Json(json!({"success": true, "token": token})))
+}
+
+/// The account `id` names, or 404 `NOT_FOUND`. Ids are what register
+/// returns (32 hex digits); anything else is no user, and is not looked up.
+async fn known_user(app: &AppState, id: &str) -> Result<crate::users::User, ApiError> {
+    let plausible = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    let user = if plausible {
+        app.users.by_id(id).await?
+    } else {
+        None
+    };
+    user.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "Not found",
+            "No user has this id.",
+        )
+    })
+}
+
+/// Clears the user's lockout, the hard stop included.
+async fn operator_unlock(
+    State(app): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Reason>,
+) -> Answer {
+    let (reason, user) = (body.get()?, known_user(&app, &id).await?);
+    app.mfa
+        .operator_unlock(&user.id, Operator::ACTOR, reason)
+        .await?;
+    Ok(Json(json!({"success": true})))
+}
+
+/// Deletes the user's factor and codes and revokes every session and `mfaToken`.
+async fn operator_reset(
+    State(app): State<AppState>,
+    _: Operator,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Reason>,
+) -> Answer {
+    let (reason, user) = (body.get()?, known_user(&app, &id).await?);
+    app.mfa
+        .operator_reset(&user.id, Operator::ACTOR, reason)
+        .await?;
     Ok(Json(json!({"success": true})))
 }
