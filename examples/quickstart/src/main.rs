@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mfa::{
-    Error, KeyId, Keyring, MasterKey, MemoryStore, Mfa, MfaContext, Policy, Reauth, VerifiedBy,
+    Error, KeyId, Keyring, LoginStep, MasterKey, MemoryStore, Mfa, MfaContext, Policy, Reauth,
+    VerifiedBy,
     event::SecurityEvent,
     totp::{self, TotpParams, TotpSecret},
 };
@@ -75,56 +76,71 @@ async fn main() -> Result<(), Error> {
 
     step("2. Confirm with the app's current code");
     let confirm_code = app_code(now())?;
-    let backup_codes = mfa.confirm_setup(user, &confirm_code).await?;
+    let enabled = mfa.confirm_setup(user, &confirm_code).await?;
     println!("MFA enabled. Backup codes, shown this once:");
-    for code in &backup_codes {
+    for code in &enabled.backup_codes {
         println!("    {}", code.as_str());
     }
-    let backup: Vec<String> = backup_codes
+    println!(
+        "security epoch now {}: every session from before is revoked",
+        enabled.proof.epoch.get()
+    );
+    let backup: Vec<String> = enabled
+        .backup_codes
         .as_strs()
         .iter()
         .map(|c| c.to_string())
         .collect();
 
-    step("3. The confirming code cannot be used again");
-    match mfa.verify(user, &confirm_code).await {
-        Err(e) => println!("refused: {} ({})", e, e.code()),
+    step("3. Log in: after the password, a single-use challenge");
+    let LoginStep::SecondFactor(challenge) = mfa.begin_login(user).await? else {
+        unreachable!("MFA is on");
+    };
+    println!("challenge open until {}", challenge.expires_at());
+    match mfa.complete_login(&challenge, &confirm_code).await {
+        Err(e) => println!("the confirming code is refused: {} ({})", e, e.code()),
         Ok(_) => unreachable!("a time step is accepted at most once"),
     }
 
-    step("4. Log in with the app's next code (30 s later)");
+    step("4. Complete it with the app's next code (30 s later)");
     offset.fetch_add(30, Ordering::SeqCst);
     let login_code = app_code(now())?;
-    let verified = mfa.verify(user, &login_code).await?;
+    let verified = mfa.complete_login(&challenge, &login_code).await?;
     if let VerifiedBy::Totp(m) = verified.by {
         println!("accepted: time step {}, drift {} steps", m.step, m.drift);
     }
+    println!(
+        "the session keeps this proof: {}",
+        serde_json::to_string(&verified.proof).unwrap_or_default()
+    );
 
-    step("5. Replaying that code is refused");
-    let replay = mfa.verify(user, &login_code).await;
+    step("5. The challenge cannot complete a second login");
+    let replay = mfa.complete_login(&challenge, &backup[0]).await;
     println!(
         "refused: {}",
-        replay.expect_err("replays are refused").code()
+        replay.expect_err("challenges are single-use").code()
     );
 
-    step("6. Log in with a backup code");
-    let verified = mfa.verify(user, &backup[0]).await?;
+    step("6. Another login, with a backup code");
+    let LoginStep::SecondFactor(challenge) = mfa.begin_login(user).await? else {
+        unreachable!("MFA is on");
+    };
+    let with_backup = mfa.complete_login(&challenge, &backup[0]).await?;
     println!(
         "accepted; {} backup codes left",
-        verified.backup_codes_remaining
+        with_backup.backup_codes_remaining
     );
 
-    step("7. The same backup code a second time");
+    step("7. The same backup code a second time (a step-up)");
     let again = mfa.verify(user, &backup[0]).await;
     println!(
         "refused: {}",
         again.expect_err("backup codes are single-use").code()
     );
 
-    step("8. Regenerate backup codes (with a current TOTP code)");
-    offset.fetch_add(30, Ordering::SeqCst);
+    step("8. Regenerate backup codes on the session's recent proof");
     let fresh = mfa
-        .regenerate_backup_codes(user, Reauth::TotpCode(&app_code(now())?))
+        .regenerate_backup_codes(user, Reauth::RecentProof(&with_backup.proof))
         .await?;
     println!("{} new codes, e.g. {}", fresh.len(), fresh.as_strs()[0]);
     let old = mfa.verify(user, &backup[1]).await;
