@@ -354,9 +354,10 @@ impl MfaEnrollment {
     }
 
     /// Checks that `proof` is recent enough to manage the factor without a
-    /// code: issued under the current epoch, at most
+    /// code: issued under the current epoch, and at most
     /// [`Policy::step_up_window_secs`](crate::Policy::step_up_window_secs)
-    /// ago, and not in the future.
+    /// from `now` (either way: servers sharing a store may disagree on the
+    /// current second).
     ///
     /// # Errors
     /// [`Error::Revoked`](crate::Error::Revoked) under another epoch;
@@ -371,8 +372,9 @@ fn check_proof(config: &MfaContext, epoch: Epoch, proof: &Proof, now: u64) -> Re
     if proof.epoch != epoch {
         return Err(crate::Error::Revoked);
     }
-    let window = config.policy().step_up_window_secs;
-    if proof.verified_at > now || now - proof.verified_at > window {
+    // Either way from now: servers sharing a store may disagree on the
+    // second, and a proof from the future stays bounded all the same.
+    if now.abs_diff(proof.verified_at) > config.policy().step_up_window_secs {
         return Err(crate::Error::StepUpRequired);
     }
     Ok(())
