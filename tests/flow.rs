@@ -3,7 +3,7 @@
 mod common;
 
 use common::{Harness, wrong_code};
-use mfa::{Error, MfaMethod, Reauth, VerifiedBy, event::SecurityEvent};
+use mfa::{Epoch, Error, MfaMethod, ProofMethod, Reauth, VerifiedBy, event::SecurityEvent};
 
 #[tokio::test]
 async fn whole_flow() {
@@ -34,9 +34,15 @@ async fn whole_flow() {
 
     let secret = mfa::totp::TotpSecret::from_base32(setup.secret_base32()).unwrap();
     let confirm_code = h.code(&secret);
-    let codes = h.mfa.confirm_setup(user, &confirm_code).await.unwrap();
-    assert_eq!(codes.len(), 10);
-    let codes: Vec<String> = codes.as_strs().iter().map(|s| s.to_string()).collect();
+    let enabled = h.mfa.confirm_setup(user, &confirm_code).await.unwrap();
+    assert_eq!(enabled.backup_codes.len(), 10);
+    assert_eq!(enabled.proof.method, ProofMethod::SetupConfirmation);
+    let codes: Vec<String> = enabled
+        .backup_codes
+        .as_strs()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let status = h.mfa.status(user).await.unwrap();
     assert!(status.mfa_enabled);
     assert_eq!(status.mfa_method, Some(MfaMethod::Totp));
@@ -51,12 +57,15 @@ async fn whole_flow() {
     h.clock.advance(30);
     let login = h.mfa.verify(user, &h.code(&secret)).await.unwrap();
     assert!(matches!(login.by, VerifiedBy::Totp(m) if m.drift == 0));
+    assert_eq!(login.proof.method, ProofMethod::Totp);
+    assert_eq!(login.proof.verified_at, h.clock.get());
     assert!(matches!(
         h.mfa.verify_totp(user, &h.code(&secret)).await,
         Err(Error::InvalidCode)
     ));
 
     let used = h.mfa.verify(user, &codes[0].to_uppercase()).await.unwrap();
+    assert_eq!(used.proof.method, ProofMethod::BackupCode);
     assert_eq!(
         (used.by, used.backup_codes_remaining),
         (VerifiedBy::BackupCode, 9)
@@ -83,7 +92,7 @@ async fn whole_flow() {
     let fresh: Vec<String> = fresh.as_strs().iter().map(|s| s.to_string()).collect();
     let again = h
         .mfa
-        .regenerate_backup_codes(user, Reauth::SessionOnly)
+        .regenerate_backup_codes(user, Reauth::RecentProof(&used.proof))
         .await
         .unwrap();
     assert!(matches!(
@@ -96,7 +105,9 @@ async fn whole_flow() {
         h.mfa.disable(user, "000000x").await,
         Err(Error::MalformedCode(_))
     ));
-    h.mfa.disable(user, &again[3]).await.unwrap();
+    let off = h.mfa.disable(user, &again[3]).await.unwrap();
+    assert_eq!(off.method, ProofMethod::BackupCode);
+    assert_eq!(off.epoch, Epoch::new(enabled.proof.epoch.get() + 1));
     let status = h.mfa.status(user).await.unwrap();
     assert!(!status.mfa_enabled && status.backup_codes_remaining == 0);
     assert!(matches!(
@@ -133,7 +144,7 @@ async fn errors_of_each_state() {
     ));
     assert!(matches!(
         h.mfa
-            .regenerate_backup_codes(user, Reauth::SessionOnly)
+            .regenerate_backup_codes(user, Reauth::TotpCode("123456"))
             .await,
         Err(Error::MfaNotEnabled)
     ));

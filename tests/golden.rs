@@ -1,16 +1,21 @@
 //! Stored records and envelopes load forever (I9).
 //!
-//! `tests/golden/` holds records and envelopes written once by an earlier
-//! release, deterministically (seeded RNG, `mfa::testkit::test_keyring()`,
-//! fixed times), with the plaintext facts beside them: the TOTP secret, which
-//! backup codes are valid and which are used, the failure count, and a TOTP
-//! code known to be right at a known time. Every release must:
+//! `tests/golden/` holds, per record format, records and envelopes written
+//! once, deterministically (seeded RNG, `mfa::testkit::test_keyring()`, fixed
+//! times), with the plaintext facts beside them: the TOTP secret, which backup
+//! codes are valid and which are used, the failure count, the epoch, the
+//! completed logins, and a TOTP code known to be right at a known time. Every
+//! release must:
 //!
 //! - parse each record and each envelope;
 //! - decrypt the secret for the right user id only;
-//! - accept the known TOTP code and a known backup code, and refuse used codes;
-//! - serialize the record and the envelope back to exactly the stored text
-//!   (for the current format; an older format would instead be converted).
+//! - accept the known TOTP code (also through a login challenge) and a known
+//!   backup code, and refuse used codes;
+//! - serialize a record of the current format (`mfa-2/`) back to exactly the
+//!   stored text, and convert a record of an older format (`mfa-1/`, written
+//!   before epochs) to the current one: the same factor, at epoch 0 with no
+//!   completed logins;
+//! - serialize each envelope back to exactly the stored text.
 //!
 //! These files are never rewritten. Changing a format means a new format tag,
 //! new golden files beside the old ones, and a test that the old ones migrate;
@@ -22,7 +27,8 @@ use std::path::{Path, PathBuf};
 
 use mfa::testkit::{test_config, test_keyring};
 use mfa::{
-    Error, MfaContext, MfaEnrollment, VerifiedBy,
+    Epoch, Error, FactorState, LoginStep, MfaContext, MfaEnrollment, ProofMethod, VerifiedBy,
+    event::SecurityEvent,
     keys::Envelope,
     totp::{self, TotpParams, TotpSecret},
 };
@@ -31,6 +37,8 @@ use serde::{Deserialize, Serialize};
 
 const USER: &str = "golden-user";
 const T0: u64 = 1_700_000_000;
+/// Every format directory, oldest first: the last one is the current format.
+const FORMATS: [&str; 2] = ["mfa-1", "mfa-2"];
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
@@ -42,6 +50,12 @@ struct RecordFacts {
     /// `disabled`, `pending` or `active`.
     state: String,
     user_id: String,
+    /// The security epoch (not in `mfa-1/`: records of `mfa/1` load at 0).
+    #[serde(default)]
+    epoch: u64,
+    /// Logins completed through a challenge (not in `mfa-1/`: 0).
+    #[serde(default)]
+    logins: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     secret_base32: Option<String>,
     /// A time and the TOTP code that is right (and unused) then.
@@ -94,16 +108,74 @@ fn secret_code(secret: &str, at: u64) -> String {
     .unwrap()
 }
 
-/// Writes the golden files of the current formats. Deterministic: the same
+/// A code that is wrong for `secret` at `at` (one step either side included).
+fn wrong_code(secret: &str, at: u64) -> String {
+    let window: Vec<String> = [at - 30, at, at + 30]
+        .iter()
+        .map(|t| secret_code(secret, *t))
+        .collect();
+    (0..)
+        .map(|n| format!("{n:06}"))
+        .find(|c| !window.contains(c))
+        .unwrap()
+}
+
+/// The login challenge `record` opens at `at`.
+fn challenge(
+    config: &MfaContext,
+    record: &MfaEnrollment,
+    user: &str,
+    at: u64,
+) -> mfa::LoginChallenge {
+    match record.begin_login(config, user, at) {
+        LoginStep::SecondFactor(challenge) => challenge,
+        other => panic!("an active factor asks for a second step, not {other:?}"),
+    }
+}
+
+/// The number of completed logins a record holds, as it writes it.
+fn logins(record: &MfaEnrollment) -> u64 {
+    let json: serde_json::Value = serde_json::from_str(&record.to_json()).unwrap();
+    json["logins"]
+        .as_u64()
+        .expect("a written record counts its logins")
+}
+
+/// The `mfa/2` text an `mfa/1` record is written back as: its factor,
+/// unchanged and in the same order, under `"factor"`, at epoch 0 with no
+/// completed logins.
+fn converted_from_v1(text: &str) -> Option<String> {
+    let factor = text.trim_end().strip_prefix(r#"{"format":"mfa/1","#)?;
+    Some(format!(
+        r#"{{"format":"mfa/2","epoch":0,"logins":0,"factor":{{{factor}}}"#
+    ))
+}
+
+/// Writes the golden files of the current format. Deterministic: the same
 /// crate and `rand` version give the same bytes.
+///
+/// One user's history: a pending setup with a failed confirmation; the
+/// factor confirmed (epoch 1); two logins through challenges (a backup code,
+/// then a TOTP code after a wrong one) and a backup code used outside a
+/// login; five failed completions that lock the factor; on another branch
+/// the factor disabled (epoch 2), set up again, confirmed (epoch 3) and
+/// reset by an operator (epoch 4).
 fn generate() -> (BTreeMap<String, String>, Facts) {
     let config = test_config();
     let mut rng = StdRng::seed_from_u64(2026);
     let mut files = BTreeMap::new();
     let mut records = BTreeMap::new();
-    let blank = |state: &str| RecordFacts {
+    let mut put = |name: &str, record: &MfaEnrollment, facts: RecordFacts| {
+        assert_eq!(record.epoch(), Epoch::new(facts.epoch), "{name}");
+        assert_eq!(logins(record), facts.logins, "{name}");
+        files.insert(name.to_owned(), record.to_json());
+        records.insert(name.to_owned(), facts);
+    };
+    let blank = |state: &str, epoch: u64, logins: u64| RecordFacts {
         state: state.into(),
         user_id: USER.into(),
+        epoch,
+        logins,
         secret_base32: None,
         code_at: None,
         failures: 0,
@@ -114,54 +186,38 @@ fn generate() -> (BTreeMap<String, String>, Facts) {
         expires_at: None,
     };
 
-    files.insert("disabled.json".into(), MfaEnrollment::default().to_json());
-    records.insert("disabled.json".into(), blank("disabled"));
+    put(
+        "disabled.json",
+        &MfaEnrollment::default(),
+        blank("disabled", 0, 0),
+    );
 
-    // Pending, with two failed confirmations.
+    // Pending, with one failed confirmation.
     let begun =
         MfaEnrollment::default().begin_setup(&config, USER, "golden@example.com", T0, &mut rng);
     let secret = begun.outcome.as_ref().unwrap().secret_base32().to_owned();
-    let pending = begun.state;
-    let wrong = |at: u64| {
-        let window: Vec<String> = [at - 30, at, at + 30]
-            .iter()
-            .map(|t| secret_code(&secret, *t))
-            .collect();
-        (0..)
-            .map(|n| format!("{n:06}"))
-            .find(|c| !window.contains(c))
-            .unwrap()
-    };
-    files.insert("pending.json".into(), pending.to_json());
-    records.insert(
-        "pending.json".into(),
-        RecordFacts {
-            secret_base32: Some(secret.clone()),
-            code_at: Some((T0 + 60, secret_code(&secret, T0 + 60))),
-            expires_at: Some(T0 + 600),
-            ..blank("pending")
-        },
+    let t = begun.state.confirm_setup(
+        &config,
+        USER,
+        &wrong_code(&secret, T0 + 10),
+        T0 + 10,
+        &mut rng,
     );
-    let mut failing = pending.clone();
-    for _ in 0..2 {
-        let t = failing.confirm_setup(&config, USER, &wrong(T0 + 10), T0 + 10, &mut rng);
-        assert!(matches!(t.outcome, Err(Error::InvalidCode)));
-        failing = t.state;
-    }
-    files.insert("pending_with_failures.json".into(), failing.to_json());
-    records.insert(
-        "pending_with_failures.json".into(),
+    assert!(matches!(t.outcome, Err(Error::InvalidCode)));
+    let pending = t.state;
+    put(
+        "pending.json",
+        &pending,
         RecordFacts {
             secret_base32: Some(secret.clone()),
             code_at: Some((T0 + 60, secret_code(&secret, T0 + 60))),
-            failures: 2,
+            failures: 1,
             expires_at: Some(T0 + 600),
-            ..blank("pending")
+            ..blank("pending", 0, 0)
         },
     );
 
-    // Active: confirmed at T0 + 30, two backup codes used, one TOTP login,
-    // then three failed attempts.
+    // Active: confirmed at T0 + 30, epoch 1.
     let confirmed = pending.confirm_setup(
         &config,
         USER,
@@ -169,49 +225,124 @@ fn generate() -> (BTreeMap<String, String>, Facts) {
         T0 + 30,
         &mut rng,
     );
-    let backup = codes(confirmed.outcome.as_ref().unwrap());
-    let mut active = confirmed.state;
-    for (i, at) in [(0usize, T0 + 40), (1, T0 + 50)] {
-        let t = active.verify_backup_code(&config, USER, &backup[i], at, &mut rng);
-        assert!(t.outcome.is_ok());
-        active = t.state;
-    }
-    let t = active.verify_totp(
+    let backup = codes(&confirmed.outcome.as_ref().unwrap().backup_codes);
+    let active = confirmed.state;
+    let active_facts = |epoch, logins, last_step, used: usize| RecordFacts {
+        secret_base32: Some(secret.clone()),
+        code_at: Some((T0 + 1_200, secret_code(&secret, T0 + 1_200))),
+        last_step: Some(last_step),
+        unused_backup_codes: backup[used..].to_vec(),
+        used_backup_codes: backup[..used].to_vec(),
+        ..blank("active", epoch, logins)
+    };
+    put(
+        "active.json",
+        &active,
+        active_facts(1, 0, (T0 + 30) / 30, 0),
+    );
+
+    // Two logins through challenges, and a backup code outside a login.
+    let first = challenge(&config, &active, USER, T0 + 40);
+    let t = active.complete_login(&config, USER, &first, &backup[0], T0 + 40, &mut rng);
+    assert!(t.outcome.is_ok());
+    let second = challenge(&config, &t.state, USER, T0 + 90);
+    let t = t.state.complete_login(
         &config,
         USER,
+        &second,
+        &wrong_code(&secret, T0 + 90),
+        T0 + 90,
+        &mut rng,
+    );
+    assert!(matches!(t.outcome, Err(Error::InvalidCode)));
+    let t = t.state.complete_login(
+        &config,
+        USER,
+        &second,
         &secret_code(&secret, T0 + 90),
         T0 + 90,
         &mut rng,
     );
     assert!(t.outcome.is_ok());
-    active = t.state;
-    for _ in 0..3 {
-        let t = active.verify_totp(&config, USER, &wrong(T0 + 120), T0 + 120, &mut rng);
-        assert!(matches!(t.outcome, Err(Error::InvalidCode)));
-        active = t.state;
-    }
-    let active_facts = |failures, locked_until| RecordFacts {
-        secret_base32: Some(secret.clone()),
-        code_at: Some((T0 + 1_200, secret_code(&secret, T0 + 1_200))),
-        failures,
-        locked_until,
-        last_step: Some((T0 + 90) / 30),
-        unused_backup_codes: backup[2..].to_vec(),
-        used_backup_codes: backup[..2].to_vec(),
-        ..blank("active")
-    };
-    files.insert("active.json".into(), active.to_json());
-    records.insert("active.json".into(), active_facts(3, None));
+    let t = t
+        .state
+        .verify_backup_code(&config, USER, &backup[1], T0 + 100, &mut rng);
+    assert!(t.outcome.is_ok());
+    let logged_in = t.state;
+    put(
+        "active_after_logins.json",
+        &logged_in,
+        active_facts(1, 2, (T0 + 90) / 30, 2),
+    );
 
-    // Two more failures: locked for 30 s from T0 + 130.
-    let mut locked = active;
-    for _ in 0..2 {
-        let t = locked.verify_totp(&config, USER, &wrong(T0 + 130), T0 + 130, &mut rng);
+    // Five failed completions: locked for 30 s from T0 + 130.
+    let third = challenge(&config, &logged_in, USER, T0 + 130);
+    let mut locked = logged_in.clone();
+    for _ in 0..5 {
+        let t = locked.complete_login(
+            &config,
+            USER,
+            &third,
+            &wrong_code(&secret, T0 + 130),
+            T0 + 130,
+            &mut rng,
+        );
         assert!(matches!(t.outcome, Err(Error::InvalidCode)));
         locked = t.state;
     }
-    files.insert("active_locked.json".into(), locked.to_json());
-    records.insert("active_locked.json".into(), active_facts(5, Some(T0 + 160)));
+    put(
+        "active_locked.json",
+        &locked,
+        RecordFacts {
+            failures: 5,
+            locked_until: Some(T0 + 160),
+            ..active_facts(1, 2, (T0 + 90) / 30, 2)
+        },
+    );
+
+    // Disabled at T0 + 150: epoch 2.
+    let t = logged_in.disable(
+        &config,
+        USER,
+        &secret_code(&secret, T0 + 150),
+        T0 + 150,
+        &mut rng,
+    );
+    assert_eq!(t.outcome.unwrap().epoch, Epoch::new(2));
+    let disabled = t.state;
+    put(
+        "disabled_after_disable.json",
+        &disabled,
+        blank("disabled", 2, 2),
+    );
+
+    // Set up again at T0 + 200, under epoch 2.
+    let begun = disabled.begin_setup(&config, USER, "golden@example.com", T0 + 200, &mut rng);
+    let again = begun.outcome.as_ref().unwrap().secret_base32().to_owned();
+    let pending_again = begun.state;
+    put(
+        "pending_after_disable.json",
+        &pending_again,
+        RecordFacts {
+            secret_base32: Some(again.clone()),
+            code_at: Some((T0 + 260, secret_code(&again, T0 + 260))),
+            expires_at: Some(T0 + 800),
+            ..blank("pending", 2, 2)
+        },
+    );
+
+    // Confirmed at T0 + 230 (epoch 3), then reset by an operator (epoch 4).
+    let t = pending_again.confirm_setup(
+        &config,
+        USER,
+        &secret_code(&again, T0 + 230),
+        T0 + 230,
+        &mut rng,
+    );
+    assert!(t.outcome.is_ok());
+    let t = t.state.operator_reset("golden-operator", "phone lost");
+    assert!(t.outcome.is_ok());
+    put("operator_reset.json", &t.state, blank("disabled", 4, 2));
 
     // Envelopes: a TOTP secret and an arbitrary purpose.
     let keyring = test_keyring();
@@ -270,7 +401,8 @@ fn write_if_asked(format_dir: &Path) {
     }
 }
 
-fn format_dir() -> PathBuf {
+/// The directory of the format this release writes.
+fn current_format_dir() -> PathBuf {
     dir().join(MfaEnrollment::FORMAT.replace('/', "-"))
 }
 
@@ -284,28 +416,73 @@ fn rng() -> StdRng {
     StdRng::seed_from_u64(0)
 }
 
-fn check_record(config: &MfaContext, name: &str, text: &str, facts: &RecordFacts) {
+/// Loads one golden record and checks that it behaves as its facts say.
+/// `format` is its directory: an `mfa-1` record must convert, an `mfa-2`
+/// record must re-serialize to exactly its text.
+fn check_record(config: &MfaContext, format: &str, name: &str, text: &str, facts: &RecordFacts) {
     let record = MfaEnrollment::from_json(text).unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert_eq!(
-        record.to_json(),
-        text.trim_end(),
-        "{name}: re-serializes to a different text: the format changed (see TESTING.md)"
-    );
+    let written = record.to_json();
+    if format == "mfa-1" {
+        let converted = converted_from_v1(text)
+            .unwrap_or_else(|| panic!("{name}: not a record of format mfa/1"));
+        assert_eq!(
+            written, converted,
+            "{name}: an mfa/1 record is written back as mfa/2, its factor unchanged"
+        );
+        assert_eq!(
+            MfaEnrollment::from_json(&written).unwrap(),
+            record,
+            "{name}: the converted record loads as the same record"
+        );
+    } else {
+        assert_eq!(
+            written,
+            text.trim_end(),
+            "{name}: re-serializes to a different text: the format changed (see TESTING.md)"
+        );
+    }
     let user = facts.user_id.as_str();
-    match (&record, facts.state.as_str()) {
-        (MfaEnrollment::default(), "disabled") => {
+    let epoch = Epoch::new(facts.epoch);
+    let next_epoch = Epoch::new(facts.epoch + 1);
+    assert_eq!(record.epoch(), epoch, "{name}");
+    assert_eq!(logins(&record), facts.logins, "{name}");
+    record.check_epoch(epoch).unwrap();
+    assert!(
+        matches!(record.check_epoch(next_epoch), Err(Error::Revoked)),
+        "{name}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&written).unwrap();
+    let factor_json = &json["factor"];
+    match (record.factor(), facts.state.as_str()) {
+        (FactorState::Disabled, "disabled") => {
             let status = record.status(config, T0);
             assert!(!status.mfa_enabled && !status.pending_setup, "{name}");
-        }
-        (MfaEnrollment::Pending(p), "pending") => {
-            assert_eq!(Some(p.expires_at()), facts.expires_at, "{name}");
-            let json: serde_json::Value = serde_json::from_str(text).unwrap();
             assert_eq!(
-                json["attempts"]["failures"].as_u64().unwrap_or(0),
-                u64::from(facts.failures)
+                record.begin_login(config, user, T0),
+                LoginStep::Complete(epoch),
+                "{name}"
+            );
+            let reset = record
+                .clone()
+                .operator_reset("golden-operator", "golden check");
+            assert!(reset.outcome.is_ok() && reset.changed, "{name}");
+            assert_eq!(reset.state.epoch(), next_epoch, "{name}");
+        }
+        (FactorState::Pending(p), "pending") => {
+            assert_eq!(Some(p.expires_at()), facts.expires_at, "{name}");
+            assert_eq!(
+                factor_json["attempts"]["failures"].as_u64().unwrap_or(0),
+                u64::from(facts.failures),
+                "{name}"
             );
             let (at, code) = facts.code_at.clone().unwrap();
             assert!(record.status(config, at).pending_setup, "{name}");
+            // A pending setup never asks for a second step (I5).
+            assert_eq!(
+                record.begin_login(config, user, at),
+                LoginStep::Complete(epoch),
+                "{name}"
+            );
             // The secret is bound to its user.
             let other = record
                 .clone()
@@ -318,7 +495,12 @@ fn check_record(config: &MfaContext, name: &str, text: &str, facts: &RecordFacts
             let confirmed = record
                 .clone()
                 .confirm_setup(config, user, &code, at, &mut rng());
-            assert!(confirmed.outcome.is_ok(), "{name}: {:?}", confirmed.outcome);
+            let Ok(enabled) = &confirmed.outcome else {
+                panic!("{name}: {:?}", confirmed.outcome)
+            };
+            assert_eq!(enabled.proof.method, ProofMethod::SetupConfirmation);
+            assert_eq!(enabled.proof.epoch, next_epoch, "{name}");
+            assert_eq!(confirmed.state.epoch(), next_epoch, "{name}");
             let expired =
                 record
                     .clone()
@@ -328,7 +510,7 @@ fn check_record(config: &MfaContext, name: &str, text: &str, facts: &RecordFacts
                 "{name}"
             );
         }
-        (MfaEnrollment::Active(a), "active") => {
+        (FactorState::Active(a), "active") => {
             assert_eq!(a.attempts().failures(), facts.failures, "{name}");
             assert_eq!(a.last_step(), facts.last_step, "{name}");
             assert_eq!(
@@ -364,6 +546,47 @@ fn check_record(config: &MfaContext, name: &str, text: &str, facts: &RecordFacts
                 matches!(verified.by, VerifiedBy::Totp(m) if m.step == at / 30),
                 "{name}"
             );
+            assert_eq!(
+                (
+                    verified.proof.method,
+                    verified.proof.verified_at,
+                    verified.proof.epoch
+                ),
+                (ProofMethod::Totp, at, epoch),
+                "{name}"
+            );
+            // The same code through a login challenge, which it uses up.
+            let begun = challenge(config, &record, user, at);
+            assert_eq!(
+                (begun.user_id(), begun.epoch(), begun.expires_at()),
+                (user, epoch, at + config.policy().login_challenge_ttl_secs),
+                "{name}"
+            );
+            let completed =
+                record
+                    .clone()
+                    .complete_login(config, user, &begun, &code, at, &mut rng());
+            assert_eq!(
+                completed.outcome.as_ref().map(|v| v.proof.epoch).ok(),
+                Some(epoch),
+                "{name}: {:?}",
+                completed.outcome
+            );
+            assert_eq!(logins(&completed.state), facts.logins + 1, "{name}");
+            if let Some(unused) = facts.unused_backup_codes.first() {
+                let twice = completed.state.clone().complete_login(
+                    config,
+                    user,
+                    &begun,
+                    unused,
+                    at,
+                    &mut rng(),
+                );
+                assert!(
+                    matches!(twice.outcome, Err(Error::InvalidChallenge)),
+                    "{name}: a challenge completed twice"
+                );
+            }
             // The last accepted step stays used (checked where the record is not locked).
             let step = facts.last_step.unwrap();
             let then = step * 30;
@@ -387,8 +610,9 @@ fn check_record(config: &MfaContext, name: &str, text: &str, facts: &RecordFacts
                 let t = record
                     .clone()
                     .verify_backup_code(config, user, code, at, &mut rng());
-                assert!(
-                    t.outcome.is_ok(),
+                assert_eq!(
+                    t.outcome.as_ref().map(|v| v.proof.method).ok(),
+                    Some(ProofMethod::BackupCode),
                     "{name}: backup code refused: {:?}",
                     t.outcome
                 );
@@ -400,21 +624,44 @@ fn check_record(config: &MfaContext, name: &str, text: &str, facts: &RecordFacts
                 assert!(matches!(t.outcome, Err(Error::InvalidCode)), "{name}");
                 assert!(!t.changed, "{name}: a used code was counted");
             }
+            // An operator's unlock clears the counter; a reset moves the epoch.
+            let unlocked = record
+                .clone()
+                .operator_unlock("golden-operator", "golden check");
+            assert_eq!(unlocked.changed, facts.failures > 0, "{name}");
+            let FactorState::Active(after) = unlocked.state.factor() else {
+                panic!("{name}: an unlock changed the factor")
+            };
+            assert_eq!(after.attempts().failures(), 0, "{name}");
+            if let Some(until) = facts.locked_until {
+                assert!(!unlocked.state.status(config, until - 1).locked_out);
+            }
+            let reset = record
+                .clone()
+                .operator_reset("golden-operator", "golden check");
+            assert_eq!(
+                (reset.state.factor(), reset.state.epoch()),
+                (&FactorState::Disabled, next_epoch),
+                "{name}"
+            );
+            assert!(reset.events.iter().any(|e| matches!(
+                e,
+                SecurityEvent::OperatorReset { actor, .. } if actor == "golden-operator"
+            )));
         }
-        (record, state) => panic!("{name}: expected {state}, loaded {record:?}"),
+        (_, state) => panic!("{name}: expected {state}, loaded {record:?}"),
     }
 }
 
-#[test]
-fn golden_records_and_envelopes_load() {
-    let format_dir = format_dir();
-    write_if_asked(&format_dir);
+/// Checks every record and envelope of one format directory; returns the
+/// facts it checked against.
+fn check_format(format: &str) -> Facts {
+    let format_dir = dir().join(format);
     let facts = load_facts(&format_dir);
     let config = test_config();
-    assert!(facts.records.len() >= 5, "every state has a golden record");
     for (name, record_facts) in &facts.records {
         let text = std::fs::read_to_string(format_dir.join(name)).unwrap();
-        check_record(&config, name, &text, record_facts);
+        check_record(&config, format, name, &text, record_facts);
     }
     let keyring = test_keyring();
     assert!(!facts.envelopes.is_empty());
@@ -447,31 +694,83 @@ fn golden_records_and_envelopes_load() {
             Err(Error::DecryptionFailed)
         ));
     }
+    facts
 }
 
-/// Every file under `tests/golden/` is checked by the test above, so that no
-/// golden file sits there unread.
+/// Records of format `mfa/1`, written before epochs: they load at epoch 0
+/// with no completed logins, behave as before, and are written back as
+/// `mfa/2`.
+#[test]
+fn mfa_1_records_load_behave_and_convert() {
+    let facts = check_format("mfa-1");
+    assert!(facts.records.len() >= 5, "every state has a golden record");
+    assert!(
+        facts
+            .records
+            .values()
+            .all(|r| r.epoch == 0 && r.logins == 0)
+    );
+}
+
+/// Records of the current format: they load, behave as their facts say and
+/// re-serialize to exactly their text.
+#[test]
+fn mfa_2_records_load_and_round_trip() {
+    write_if_asked(&current_format_dir());
+    let facts = check_format("mfa-2");
+    let has = |what: &str, pick: fn(&RecordFacts) -> bool| {
+        assert!(
+            facts.records.values().any(pick),
+            "no golden mfa/2 record is {what}"
+        );
+    };
+    has("disabled under a moved epoch", |r| {
+        r.state == "disabled" && r.epoch > 0
+    });
+    has("pending", |r| r.state == "pending");
+    has("active", |r| r.state == "active" && r.logins == 0);
+    has("active after logins", |r| {
+        r.state == "active" && r.logins > 0 && !r.used_backup_codes.is_empty()
+    });
+    has("active and locked", |r| {
+        r.state == "active" && r.locked_until.is_some()
+    });
+    assert!(
+        facts.records.contains_key("operator_reset.json"),
+        "no golden record after an operator reset"
+    );
+}
+
+/// Every file under `tests/golden/` is checked by the tests above, so that
+/// no golden file sits there unread.
 #[test]
 fn every_golden_file_is_checked() {
-    let format_dir = format_dir();
-    write_if_asked(&format_dir);
-    let facts = load_facts(&format_dir);
-    let mut expected: Vec<String> = facts.records.keys().cloned().collect();
-    expected.push("facts.json".into());
-    expected.sort();
-    let mut found: Vec<String> = std::fs::read_dir(&format_dir)
+    write_if_asked(&current_format_dir());
+    for format in FORMATS {
+        let format_dir = dir().join(format);
+        let facts = load_facts(&format_dir);
+        let mut expected: Vec<String> = facts.records.keys().cloned().collect();
+        expected.push("facts.json".into());
+        expected.sort();
+        let mut found: Vec<String> = std::fs::read_dir(&format_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        found.sort();
+        assert_eq!(found, expected, "{format}");
+    }
+    let mut formats: Vec<String> = std::fs::read_dir(dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    found.sort();
-    assert_eq!(found, expected);
-    let formats: Vec<String> = std::fs::read_dir(dir())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    formats.sort();
     assert_eq!(
-        formats,
-        ["mfa-1"],
+        formats, FORMATS,
         "a new format directory needs its own checks here"
+    );
+    assert_eq!(
+        FORMATS.last().copied(),
+        Some(MfaEnrollment::FORMAT.replace('/', "-").as_str()),
+        "the last golden directory is the format this release writes"
     );
 }

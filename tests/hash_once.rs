@@ -49,9 +49,9 @@ async fn new_codes_are_hashed_once_per_operation() {
 
     // Three conflicts, then the save lands: 10 hashes, not 40.
     store.plan_saves([Some(SaveFault::Conflict); 3]);
-    let (codes, cost) = counted(mfa.confirm_setup(user, &code_at(T0))).await;
-    let codes = codes.unwrap();
-    assert_eq!(codes.len(), 10);
+    let (enabled, cost) = counted(mfa.confirm_setup(user, &code_at(T0))).await;
+    let enabled = enabled.unwrap();
+    assert_eq!(enabled.backup_codes.len(), 10);
     assert_eq!(cost, 10, "confirm hashed its codes again on a retry");
     assert_eq!(store.pending_faults(), 0);
 
@@ -72,9 +72,11 @@ async fn new_codes_are_hashed_once_per_operation() {
         let tasks: Vec<_> = (0..20)
             .map(|_| {
                 let mfa = Arc::clone(&mfa);
-                tokio::spawn(
-                    async move { mfa.regenerate_backup_codes(user, Reauth::SessionOnly).await },
-                )
+                let proof = enabled.proof;
+                tokio::spawn(async move {
+                    mfa.regenerate_backup_codes(user, Reauth::RecentProof(&proof))
+                        .await
+                })
             })
             .collect();
         let mut answers = Vec::new();

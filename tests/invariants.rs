@@ -1,6 +1,8 @@
 //! One test (at least) per invariant of ARCHITECTURE.md that would fail without it.
 //! I1 (one-time output only after a durable save) is proven under injected
-//! faults in `tests/faults.rs`; I9 (records load forever) by `tests/golden.rs`.
+//! faults in `tests/faults.rs`; I9 (records load forever) by `tests/golden.rs`;
+//! I12 (epochs, single-use login challenges, proofs) by `tests/session.rs`;
+//! I13 (hashing work that does not multiply) by `tests/hash_once.rs`.
 
 mod common;
 
@@ -9,8 +11,8 @@ use std::sync::Arc;
 use common::{Harness, T0, wrong_code};
 use mfa::testkit::test_config_with;
 use mfa::{
-    Error, KeyId, Keyring, MasterKey, MemoryStore, Mfa, MfaContext, MfaEnrollment, MfaStore,
-    Policy, Reauth, event::SecurityEvent, store::WriteId,
+    Error, FactorState, KeyId, Keyring, MasterKey, MemoryStore, Mfa, MfaContext, MfaStore, Policy,
+    Reauth, event::SecurityEvent, store::WriteId,
 };
 
 // ---------- I2: a TOTP time step is accepted at most once ----------
@@ -196,13 +198,16 @@ async fn i4_backoff_doubles_and_hard_limit_needs_reset() {
     );
     assert_eq!(&delays[..8], &[30, 60, 120, 240, 480, 900, 900, 900]);
     assert_eq!(delays.len(), 95);
-    // The hard stop outlasts any wait, and only a reset lifts it.
+    // The hard stop outlasts any wait, and only an operator's unlock lifts it.
     h.clock.advance(365 * 24 * 3600);
     assert!(matches!(
         h.mfa.verify_totp("u", &h.code(&secret)).await,
         Err(Error::LockedOut { retry_after: None })
     ));
-    h.mfa.reset_lockout("u").await.unwrap();
+    h.mfa
+        .operator_unlock("u", "support-desk", "identity checked by phone")
+        .await
+        .unwrap();
     h.mfa.verify_totp("u", &h.code(&secret)).await.unwrap();
 }
 
@@ -229,7 +234,7 @@ async fn i4_concurrent_failures_are_all_counted() {
         }
     }
     let stored = h.mfa.store().load("u").await.unwrap().unwrap().record;
-    let MfaEnrollment::Active(active) = stored else {
+    let FactorState::Active(active) = stored.factor() else {
         panic!()
     };
     assert_eq!(
@@ -261,7 +266,7 @@ async fn i4_failures_count_across_routes() {
         .await;
     assert!(matches!(regenerate, Err(Error::InvalidCode)));
     let stored = h.mfa.store().load("u").await.unwrap().unwrap().record;
-    let MfaEnrollment::Active(active) = stored else {
+    let FactorState::Active(active) = stored.factor() else {
         panic!()
     };
     assert_eq!(active.attempts().failures(), 4);
@@ -328,12 +333,14 @@ async fn i6_outputs_and_records_never_print_secrets() {
     let setup = h.mfa.begin_setup("u", "u@example.com").await.unwrap();
     let b32 = setup.secret_base32().to_owned();
     let secret = mfa::totp::TotpSecret::from_base32(&b32).unwrap();
-    let codes = h.mfa.confirm_setup("u", &h.code(&secret)).await.unwrap();
+    let enabled = h.mfa.confirm_setup("u", &h.code(&secret)).await.unwrap();
+    let codes = &enabled.backup_codes;
     let record = h.mfa.store().load("u").await.unwrap().unwrap().record;
     let printed = [
         format!("{setup:?}"),
         format!("{secret:?} {secret}"),
         format!("{codes:?}"),
+        format!("{enabled:?}"),
         format!(
             "{:?} {}",
             codes.iter().next().unwrap(),
@@ -379,7 +386,11 @@ async fn i7_old_key_still_decrypts_and_rotation_reencrypts_on_next_write() {
     let setup = old.begin_setup("u", "u@example.com").await.unwrap();
     let secret = mfa::totp::TotpSecret::from_base32(setup.secret_base32()).unwrap();
     let code = |t| mfa::totp::generate(&secret, mfa::totp::TotpParams::default(), t).unwrap();
-    let codes = old.confirm_setup("u", &code(T0)).await.unwrap();
+    let codes = old
+        .confirm_setup("u", &code(T0))
+        .await
+        .unwrap()
+        .backup_codes;
 
     let mut policy = Policy::new("mfa-tests");
     policy.backup_codes.argon2 = mfa::backup::Argon2Params::insecure_for_tests(64, 1, 1).unwrap();
@@ -396,7 +407,8 @@ async fn i7_old_key_still_decrypts_and_rotation_reencrypts_on_next_write() {
     .with_event_sink(move |_: &str, e: &SecurityEvent| sink.lock().unwrap().push(e.clone()));
     clock.advance(30);
     new.verify_totp("u", &code(T0 + 30)).await.unwrap();
-    let MfaEnrollment::Active(active) = store.load("u").await.unwrap().unwrap().record else {
+    let record = store.load("u").await.unwrap().unwrap().record;
+    let FactorState::Active(active) = record.factor() else {
         panic!()
     };
     assert!(

@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use base64::Engine as _;
 use mfa::testkit::{FaultyStore, ManualClock};
 use mfa::{
-    Error, KeyId, Keyring, MasterKey, MemoryStore, Mfa, MfaContext, MfaEnrollment, MfaStore,
-    Policy, Reauth,
+    Enabled, Epoch, Error, FactorState, KeyId, Keyring, LoginChallenge, LoginStep, MasterKey,
+    MemoryStore, Mfa, MfaContext, MfaEnrollment, MfaStore, Policy, Proof, Reauth,
     backup::{Argon2Params, SubmittedBackupCode},
     error::CodeFormatError,
     event::SecurityEvent,
@@ -178,6 +178,9 @@ fn every_error() -> Vec<Error> {
             retry_after: Some(30),
         },
         Error::LockedOut { retry_after: None },
+        Error::InvalidChallenge,
+        Error::Revoked,
+        Error::StepUpRequired,
         Error::StoreConflict,
         Error::store_unavailable("connection refused"),
         Error::CorruptRecord("expected value at line 1 column 1".into()),
@@ -249,10 +252,16 @@ async fn no_secret_in_any_output() {
     };
     let e = mfa.confirm_setup(USER, &wrong(T0)).await.unwrap_err();
     audit.error("wrong confirm", &e);
-    let codes = mfa.confirm_setup(USER, &code_at(T0)).await.unwrap();
-    audit.debug("BackupCodes", &codes);
+    let enabled = mfa.confirm_setup(USER, &code_at(T0)).await.unwrap();
+    audit.debug("Enabled", &enabled);
+    audit.debug("Proof (setup)", &enabled.proof);
+    audit.json("Proof (setup)", &enabled.proof);
+    audit.debug("Epoch", &enabled.proof.epoch);
+    audit.json("Epoch", &enabled.proof.epoch);
+    let codes = &enabled.backup_codes;
+    audit.debug("BackupCodes", codes);
     let code_strings: Vec<String> = codes.as_strs().into_iter().map(str::to_owned).collect();
-    for code in &codes {
+    for code in codes {
         audit.backup_code(code.as_str());
         audit.debug("BackupCode", code);
         audit.display("BackupCode", code);
@@ -262,10 +271,33 @@ async fn no_secret_in_any_output() {
     clock.advance(30);
     let login = mfa.verify(USER, &code_at(clock.get())).await.unwrap();
     audit.debug("Verified", &login);
+    audit.json("Proof (TOTP)", &login.proof);
     let e = mfa.verify(USER, &code_at(clock.get())).await.unwrap_err();
     audit.error("replay", &e);
-    let used = mfa.verify(USER, &code_strings[0]).await.unwrap();
+    // A login through a challenge: the step, the challenge, its completion.
+    let step = mfa.begin_login(USER).await.unwrap();
+    audit.debug("LoginStep", &step);
+    let LoginStep::SecondFactor(challenge) = step else {
+        panic!("an active factor asks for a second step")
+    };
+    audit.debug("LoginChallenge", &challenge);
+    audit.json("LoginChallenge", &challenge);
+    let e = mfa
+        .complete_login(&challenge, &code_at(clock.get()))
+        .await
+        .unwrap_err();
+    audit.error("replay through a challenge", &e);
+    let used = mfa
+        .complete_login(&challenge, &code_strings[0])
+        .await
+        .unwrap();
     audit.debug("Verified (backup)", &used);
+    audit.json("Proof (backup code)", &used.proof);
+    let e = mfa
+        .complete_login(&challenge, &code_strings[1])
+        .await
+        .unwrap_err();
+    audit.error("used-up challenge", &e);
     let e = mfa
         .verify_backup_code(USER, &code_strings[0])
         .await
@@ -295,7 +327,14 @@ async fn no_secret_in_any_output() {
     let status = mfa.status(USER).await.unwrap();
     audit.debug("MfaStatus", &status);
     audit.json("MfaStatus", &status);
-    mfa.reset_lockout(USER).await.unwrap();
+    mfa.operator_unlock(USER, "support-desk", "identity checked by phone")
+        .await
+        .unwrap();
+    let e = mfa
+        .operator_unlock(USER, "support-desk", "line\nbreak")
+        .await
+        .unwrap_err();
+    audit.error("bad operator note", &e);
 
     // Regenerate with a TOTP proof.
     clock.advance(30);
@@ -311,7 +350,7 @@ async fn no_secret_in_any_output() {
     store.fail_save(1, mfa::testkit::SaveFault::WrittenButFailed);
     store.fail_load(2, mfa::testkit::LoadFault::Corrupt);
     let e = mfa
-        .regenerate_backup_codes(USER, Reauth::SessionOnly)
+        .regenerate_backup_codes(USER, Reauth::RecentProof(&login.proof))
         .await
         .unwrap_err();
     audit.error("store fault", &e);
@@ -322,7 +361,7 @@ async fn no_secret_in_any_output() {
     audit.debug("active record", &active);
     audit.json("active record", &active.record);
     audit.output("active record to_json", active.record.to_json());
-    let MfaEnrollment::Active(factor) = &active.record else {
+    let FactorState::Active(factor) = active.record.factor() else {
         panic!("not active")
     };
     audit.debug("ActiveFactor", factor);
@@ -332,16 +371,28 @@ async fn no_secret_in_any_output() {
     audit.debug("Attempts", &factor.attempts());
 
     // Pure transitions and parsed inputs.
+    let reauth = Reauth::RecentProof(&login.proof);
+    audit.debug("Reauth (proof)", &reauth);
     let t = active.record.clone().regenerate_backup_codes(
         config,
         USER,
-        Reauth::SessionOnly,
+        reauth,
         clock.get(),
         &mut rand::rng(),
     );
     audit.debug("Transition", &t);
     for code in t.outcome.as_ref().unwrap() {
         audit.backup_code(code.as_str());
+    }
+    let reset = active
+        .record
+        .clone()
+        .operator_reset("support-desk", "phone lost");
+    audit.debug("Transition (operator reset)", &reset);
+    audit.output("reset record to_json", reset.state.to_json());
+    for event in &reset.events {
+        audit.debug("SecurityEvent (operator reset)", event);
+        audit.json("SecurityEvent (operator reset)", event);
     }
     let parsed = TotpCode::parse(&fresh_code, 6).unwrap();
     audit.debug("TotpCode", &parsed);
@@ -446,7 +497,13 @@ fn secret_types_are_neither_serialize_nor_clone() {
         "SubmittedBackupCode"
     );
     assert_eq!(probe!(mfa::TotpSetup), (false, false), "TotpSetup");
+    // The output of a confirmed setup holds the backup codes.
+    assert_eq!(probe!(Enabled), (false, false), "Enabled");
     assert_eq!(probe!(MfaContext), (false, false), "MfaContext");
+    // What a host keeps in its sessions holds no secret: storable, copyable.
+    assert_eq!(probe!(Proof), (true, true), "Proof");
+    assert_eq!(probe!(LoginChallenge), (true, true), "LoginChallenge");
+    assert_eq!(probe!(Epoch), (true, true), "Epoch");
     // A typed code is not serializable (it is a small `Copy` value on the stack).
     assert!(!probe!(TotpCode).0, "TotpCode");
 }

@@ -76,8 +76,13 @@ pub async fn races_across_stores<S: MfaStore + 'static>(a: S, b: S) {
     // Setup on one, confirm on the other.
     let setup = a.mfa.begin_setup(&id, "user@example.com").await.unwrap();
     let secret = mfa::totp::TotpSecret::from_base32(setup.secret_base32()).unwrap();
-    let codes = b.mfa.confirm_setup(&id, &b.code(&secret)).await.unwrap();
-    let codes: Vec<String> = codes.as_strs().iter().map(|c| c.to_string()).collect();
+    let enabled = b.mfa.confirm_setup(&id, &b.code(&secret)).await.unwrap();
+    let codes: Vec<String> = enabled
+        .backup_codes
+        .as_strs()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
     assert!(a.mfa.status(&id).await.unwrap().mfa_enabled);
 
     a.clock.advance(30);
