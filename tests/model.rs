@@ -1,8 +1,9 @@
 //! Model-based property test: random sequences of operations run against the
 //! service (on `MemoryStore`) and against a small reference model written
 //! here, from the rules rather than from the code. After every step both must
-//! agree on the outcome (success and its details, or the exact error), on the
-//! status, and on the stored failure counter and replay mark.
+//! agree on the outcome (success and its details, proofs included, or the
+//! exact error), on the status, on the stored epoch, and on the stored failure
+//! counter and replay mark.
 //!
 //! The model's rules: the 5th consecutive failure locks for 30 s, each
 //! further failure for twice as long up to 900 s, and from 100 consecutive failures every
@@ -10,7 +11,20 @@
 //! replayed TOTP step and a used backup code are refused without counting; a
 //! malformed code is not counted; a pending setup expires after 600 s and
 //! keeps its failure counter when restarted; the confirming step counts as
-//! used; ±1 step of skew; regeneration with the session only needs no code.
+//! used; ±1 step of skew.
+//!
+//! Epochs, proofs and login challenges (I12): the epoch moves on exactly when
+//! a setup is confirmed, the factor disabled or an operator resets it; every
+//! successful code check returns a proof of its kind, time and epoch (the
+//! disabling one under the new epoch). Beginning a login writes nothing and
+//! opens a challenge only for an active factor; a challenge stays open while
+//! its epoch is current, it is unexpired (300 s), and no login was completed
+//! since it began. Completing it checks the code like `verify` (a wrong code
+//! counts and leaves it open); a closed challenge is refused before anything
+//! is counted. Regenerating with a proof needs no code, only an unlocked
+//! factor and a proof of the current epoch at most 600 s from now (either
+//! way, as servers sharing a store may disagree on the time). An operator unlock clears the counter (a write only if there
+//! was one); an operator reset deletes the factor and moves the epoch on.
 //!
 //! The number of cases is `MFA_MODEL_CASES` (default 1024).
 
@@ -19,7 +33,8 @@ use std::sync::Arc;
 use mfa::testkit::strategies::code_input;
 use mfa::testkit::{ManualClock, test_config};
 use mfa::{
-    Error, MemoryStore, Mfa, MfaEnrollment, MfaStatus, Reauth, VerifiedBy,
+    Error, FactorState, LoginChallenge, LoginStep, MemoryStore, Mfa, MfaStatus, Proof, ProofMethod,
+    Reauth, VerifiedBy,
     totp::{self, TotpParams, TotpSecret},
 };
 use proptest::prelude::*;
@@ -33,6 +48,8 @@ const BASE_DELAY: u64 = 30;
 const MAX_DELAY: u64 = 900;
 const HARD_LIMIT: u32 = 100;
 const PENDING_TTL: u64 = 600;
+const CHALLENGE_TTL: u64 = 300;
+const STEP_UP_WINDOW: u64 = 600;
 const PERIOD: u64 = 30;
 const SKEW: u64 = 1;
 const ALPHABET: &str = "0123456789abcdefghjkmnpqrstvwxyz";
@@ -93,21 +110,47 @@ enum Model {
     },
 }
 
+/// A proof as both sides report it: method, time, epoch.
+type ProofOut = (ProofMethod, u64, u64);
+
+fn proof_out(p: &Proof) -> ProofOut {
+    (p.method, p.verified_at, p.epoch.get())
+}
+
 /// What an operation did, as both sides report it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Outcome {
     SetupStarted,
+    Enabled(usize, ProofOut),
     Codes(usize),
     Done,
     Totp {
         step: u64,
         drift: i64,
         remaining: usize,
+        proof: ProofOut,
     },
     BackupCode {
         remaining: usize,
+        proof: ProofOut,
+    },
+    Disabled(ProofOut),
+    /// `begin_login` for a user without an active factor: the session's epoch.
+    LoginComplete(u64),
+    /// `begin_login` for an active factor.
+    Challenge {
+        epoch: u64,
+        expires_at: u64,
+    },
+    /// An operator action; whether it wrote the record.
+    Operator {
+        wrote: bool,
     },
     InvalidCode,
+    InvalidChallenge,
+    Revoked,
+    StepUpRequired,
+    InvalidInput,
     Malformed,
     LockedOut(Option<u64>),
     NoPendingSetup,
@@ -126,19 +169,26 @@ fn from_error(e: &Error) -> Outcome {
         Error::PendingExpired => Outcome::PendingExpired,
         Error::MfaNotEnabled => Outcome::MfaNotEnabled,
         Error::MfaAlreadyEnabled => Outcome::MfaAlreadyEnabled,
+        Error::InvalidChallenge => Outcome::InvalidChallenge,
+        Error::Revoked => Outcome::Revoked,
+        Error::StepUpRequired => Outcome::StepUpRequired,
+        Error::InvalidInput(_) => Outcome::InvalidInput,
         other => Outcome::Other(format!("{other:?}")),
     }
 }
 
 fn from_verified(v: mfa::Verified) -> Outcome {
+    let proof = proof_out(&v.proof);
     match v.by {
         VerifiedBy::Totp(m) => Outcome::Totp {
             step: m.step,
             drift: m.drift,
             remaining: v.backup_codes_remaining,
+            proof,
         },
         VerifiedBy::BackupCode => Outcome::BackupCode {
             remaining: v.backup_codes_remaining,
+            proof,
         },
         _ => Outcome::Other("unknown verification".into()),
     }
@@ -257,8 +307,8 @@ impl Model {
         }
     }
 
-    /// Checks a code against an active factor, updating it in place.
-    fn check_code(&mut self, kind: Kind, input: &str, now: u64) -> Outcome {
+    /// Checks a code against an active factor at `epoch`, updating it in place.
+    fn check_code(&mut self, kind: Kind, input: &str, now: u64, epoch: u64) -> Outcome {
         let Model::Active {
             secret,
             last_step,
@@ -305,6 +355,7 @@ impl Model {
                         step,
                         drift: step as i64 - origin as i64,
                         remaining: remaining(codes),
+                        proof: (ProofMethod::Totp, now, epoch),
                     };
                 }
                 if !replayed {
@@ -320,6 +371,7 @@ impl Model {
                         *failures = Failures::default();
                         return Outcome::BackupCode {
                             remaining: remaining(codes),
+                            proof: (ProofMethod::BackupCode, now, epoch),
                         };
                     }
                     _ => failures.fail(now),
@@ -368,17 +420,31 @@ enum AnyIn {
     Backup(BackupIn),
 }
 
+/// How a regeneration proves the user.
+#[derive(Debug, Clone)]
+enum ReauthIn {
+    /// A proof the service returned earlier: 0 is the latest, 1 the one
+    /// before, and so on (the oldest is a proof from before MFA was enabled).
+    Proof(usize),
+    Totp(TotpIn),
+}
+
 #[derive(Debug, Clone)]
 enum Step {
     BeginSetup,
     Confirm(TotpIn),
     Cancel,
+    BeginLogin,
+    /// Completes a challenge begun earlier: 0 is the latest, 1 the one before…
+    CompleteLogin(usize, AnyIn),
     VerifyTotp(TotpIn),
     VerifyBackupCode(BackupIn),
     Verify(AnyIn),
-    Regenerate(Option<TotpIn>),
+    Regenerate(ReauthIn),
     Disable(AnyIn),
-    ResetLockout,
+    /// With a valid actor and reason, or with an empty actor.
+    OperatorUnlock(bool),
+    OperatorReset,
     Forward(u64),
     Backward(u64),
 }
@@ -414,20 +480,45 @@ fn any_in() -> impl Strategy<Value = AnyIn> {
     ]
 }
 
+/// Mostly the latest of something, sometimes an earlier one.
+fn back() -> impl Strategy<Value = usize> {
+    prop_oneof![3 => Just(0usize), 2 => 1usize..4]
+}
+
+fn reauth_in() -> impl Strategy<Value = ReauthIn> {
+    prop_oneof![
+        back().prop_map(ReauthIn::Proof),
+        totp_in().prop_map(ReauthIn::Totp),
+    ]
+}
+
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         3 => Just(Step::BeginSetup),
         6 => totp_in().prop_map(Step::Confirm),
         1 => Just(Step::Cancel),
-        8 => totp_in().prop_map(Step::VerifyTotp),
-        6 => backup_in().prop_map(Step::VerifyBackupCode),
-        6 => any_in().prop_map(Step::Verify),
-        2 => proptest::option::of(totp_in()).prop_map(Step::Regenerate),
+        4 => Just(Step::BeginLogin),
+        6 => (back(), any_in()).prop_map(|(i, code)| Step::CompleteLogin(i, code)),
+        6 => totp_in().prop_map(Step::VerifyTotp),
+        4 => backup_in().prop_map(Step::VerifyBackupCode),
+        5 => any_in().prop_map(Step::Verify),
+        3 => reauth_in().prop_map(Step::Regenerate),
         1 => any_in().prop_map(Step::Disable),
-        1 => Just(Step::ResetLockout),
+        1 => proptest::bool::weighted(0.9).prop_map(Step::OperatorUnlock),
+        1 => Just(Step::OperatorReset),
         4 => prop_oneof![Just(30u64), 1u64..60, 60u64..1200, Just(PENDING_TTL)].prop_map(Step::Forward),
         2 => prop_oneof![Just(30u64), 1u64..120].prop_map(Step::Backward),
     ]
+}
+
+/// A login challenge the service handed out, and what the model knows of it.
+struct Challenge {
+    real: LoginChallenge,
+    /// The epoch it was begun under.
+    epoch: u64,
+    expires_at: u64,
+    /// A login was completed since it began.
+    used: bool,
 }
 
 /// The service and the model side by side.
@@ -436,6 +527,13 @@ struct World {
     mfa: Mfa<Arc<MemoryStore>>,
     clock: ManualClock,
     model: Model,
+    /// The model's epoch.
+    epoch: u64,
+    /// Every challenge begun, oldest first.
+    challenges: Vec<Challenge>,
+    /// Every proof the service returned, oldest first, after one from before
+    /// MFA was ever enabled.
+    proofs: Vec<Proof>,
     previous_codes: Vec<String>,
     current_codes: Vec<String>,
     last_accepted: Option<String>,
@@ -444,6 +542,12 @@ struct World {
 impl World {
     fn new() -> Self {
         let clock = ManualClock::new(T0);
+        let before_mfa: Proof = serde_json::from_value(serde_json::json!({
+            "method": "totp",
+            "verifiedAt": T0,
+            "epoch": 0,
+        }))
+        .unwrap();
         World {
             rt: tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -452,6 +556,9 @@ impl World {
             mfa: Mfa::new(Arc::new(MemoryStore::new()), test_config()).with_clock(clock.clone()),
             clock,
             model: Model::Disabled,
+            epoch: 0,
+            challenges: Vec::new(),
+            proofs: vec![before_mfa],
             previous_codes: Vec::new(),
             current_codes: Vec::new(),
             last_accepted: None,
@@ -462,6 +569,28 @@ impl World {
         self.clock.get()
     }
 
+    /// The stored record's version (`None` before the first save).
+    fn version(&self) -> Option<u64> {
+        self.rt
+            .block_on(mfa::MfaStore::load(self.mfa.store(), USER))
+            .unwrap()
+            .map(|v| v.version)
+    }
+
+    /// Keeps the proof a successful operation returned.
+    fn keep_proof(&mut self, proof: Proof) {
+        self.proofs.push(proof);
+    }
+
+    fn keep_verified(&mut self, v: mfa::Result<mfa::Verified>) -> Outcome {
+        match v {
+            Ok(v) => {
+                self.keep_proof(v.proof);
+                from_verified(v)
+            }
+            Err(e) => from_error(&e),
+        }
+    }
     fn totp(&self, input: &TotpIn) -> String {
         let now = self.now();
         let Some(secret) = self.model.secret() else {
@@ -606,8 +735,12 @@ impl World {
                                         codes: Vec::new(),
                                         failures: Failures::default(),
                                     };
+                                    self.epoch += 1;
                                     self.last_accepted = Some(code);
-                                    Outcome::Codes(10)
+                                    Outcome::Enabled(
+                                        10,
+                                        (ProofMethod::SetupConfirmation, now, self.epoch),
+                                    )
                                 }
                                 None => {
                                     failures.fail(now);
@@ -620,12 +753,13 @@ impl World {
                     }
                 };
                 let actual = match actual {
-                    Ok(codes) => {
-                        let adopted = self.adopt_codes(&codes);
+                    Ok(enabled) => {
+                        let adopted = self.adopt_codes(&enabled.backup_codes);
                         if let Model::Active { codes: c, .. } = &mut self.model {
                             *c = adopted;
                         }
-                        Outcome::Codes(codes.len())
+                        self.keep_proof(enabled.proof);
+                        Outcome::Enabled(enabled.backup_codes.len(), proof_out(&enabled.proof))
                     }
                     Err(e) => from_error(&e),
                 };
@@ -645,97 +779,200 @@ impl World {
                     actual.map_or_else(|e| from_error(&e), |()| Outcome::Done),
                 )
             }
+            Step::BeginLogin => {
+                let version = self.version();
+                let actual = self.rt.block_on(self.mfa.begin_login(USER));
+                let expected = match self.model {
+                    Model::Active { .. } => Outcome::Challenge {
+                        epoch: self.epoch,
+                        expires_at: now + CHALLENGE_TTL,
+                    },
+                    _ => Outcome::LoginComplete(self.epoch),
+                };
+                let actual = match actual {
+                    _ if self.version() != version => Outcome::Other("begin_login wrote".into()),
+                    Ok(LoginStep::Complete(epoch)) => Outcome::LoginComplete(epoch.get()),
+                    Ok(LoginStep::SecondFactor(real)) => {
+                        let outcome = Outcome::Challenge {
+                            epoch: real.epoch().get(),
+                            expires_at: real.expires_at(),
+                        };
+                        assert_eq!(real.user_id(), USER);
+                        self.challenges.push(Challenge {
+                            real,
+                            epoch: self.epoch,
+                            expires_at: now + CHALLENGE_TTL,
+                            used: false,
+                        });
+                        outcome
+                    }
+                    Ok(other) => Outcome::Other(format!("{other:?}")),
+                    Err(e) => from_error(&e),
+                };
+                (expected, actual)
+            }
+            Step::CompleteLogin(back, input) => {
+                let Some(i) = self.challenges.len().checked_sub(1 + back) else {
+                    return (Outcome::Done, Outcome::Done);
+                };
+                let code = self.code(input);
+                let challenge = &self.challenges[i];
+                let actual = self
+                    .rt
+                    .block_on(self.mfa.complete_login(&challenge.real, &code));
+                let open = matches!(self.model, Model::Active { .. })
+                    && !challenge.used
+                    && challenge.epoch == self.epoch
+                    && now < challenge.expires_at;
+                let expected = if open {
+                    self.model.check_code(Kind::Either, &code, now, self.epoch)
+                } else {
+                    Outcome::InvalidChallenge
+                };
+                if matches!(expected, Outcome::Totp { .. } | Outcome::BackupCode { .. }) {
+                    // A completed login closes every challenge begun before it.
+                    for c in &mut self.challenges {
+                        c.used = true;
+                    }
+                }
+                self.note_accepted(&expected, &code);
+                (expected, self.keep_verified(actual))
+            }
             Step::VerifyTotp(input) => {
                 let code = self.totp(input);
                 let actual = self.rt.block_on(self.mfa.verify_totp(USER, &code));
-                let expected = self.model.check_code(Kind::Totp, &code, now);
+                let expected = self.model.check_code(Kind::Totp, &code, now, self.epoch);
                 self.note_accepted(&expected, &code);
-                (
-                    expected,
-                    actual.map_or_else(|e| from_error(&e), from_verified),
-                )
+                (expected, self.keep_verified(actual))
             }
             Step::VerifyBackupCode(input) => {
                 let code = self.backup(input);
                 let actual = self.rt.block_on(self.mfa.verify_backup_code(USER, &code));
-                let expected = self.model.check_code(Kind::Backup, &code, now);
-                (
-                    expected,
-                    actual.map_or_else(|e| from_error(&e), from_verified),
-                )
+                let expected = self.model.check_code(Kind::Backup, &code, now, self.epoch);
+                (expected, self.keep_verified(actual))
             }
             Step::Verify(input) => {
                 let code = self.code(input);
                 let actual = self.rt.block_on(self.mfa.verify(USER, &code));
-                let expected = self.model.check_code(Kind::Either, &code, now);
+                let expected = self.model.check_code(Kind::Either, &code, now, self.epoch);
                 self.note_accepted(&expected, &code);
-                (
-                    expected,
-                    actual.map_or_else(|e| from_error(&e), from_verified),
-                )
+                (expected, self.keep_verified(actual))
             }
-            Step::Regenerate(reauth) => {
-                let code = reauth.as_ref().map(|t| self.totp(t));
-                let proof = code
-                    .as_deref()
-                    .map_or(Reauth::SessionOnly, Reauth::TotpCode);
-                let actual = self
-                    .rt
-                    .block_on(self.mfa.regenerate_backup_codes(USER, proof));
-                let expected = match (&code, &self.model) {
-                    (_, Model::Disabled | Model::Pending { .. }) => Outcome::MfaNotEnabled,
-                    (None, Model::Active { .. }) => Outcome::Codes(10),
-                    (Some(code), Model::Active { .. }) => {
-                        match self.model.check_code(Kind::Totp, code, now) {
-                            Outcome::Totp { .. } => {
-                                self.last_accepted = Some(code.clone());
-                                Outcome::Codes(10)
-                            }
-                            other => other,
+            Step::Regenerate(ReauthIn::Proof(back)) => {
+                let proof = self.proofs[self.proofs.len() - 1 - back % self.proofs.len()];
+                let actual = self.rt.block_on(
+                    self.mfa
+                        .regenerate_backup_codes(USER, Reauth::RecentProof(&proof)),
+                );
+                let expected = match &self.model {
+                    Model::Disabled | Model::Pending { .. } => Outcome::MfaNotEnabled,
+                    Model::Active { failures, .. } => match failures.locked(now) {
+                        Some(retry) => Outcome::LockedOut(retry),
+                        None if proof.epoch.get() != self.epoch => Outcome::Revoked,
+                        None if now.abs_diff(proof.verified_at) > STEP_UP_WINDOW => {
+                            Outcome::StepUpRequired
                         }
+                        None => Outcome::Codes(10),
+                    },
+                };
+                (expected, self.regenerated(actual))
+            }
+            Step::Regenerate(ReauthIn::Totp(input)) => {
+                let code = self.totp(input);
+                let actual = self.rt.block_on(
+                    self.mfa
+                        .regenerate_backup_codes(USER, Reauth::TotpCode(&code)),
+                );
+                let expected = match self.model.check_code(Kind::Totp, &code, now, self.epoch) {
+                    Outcome::Totp { .. } => {
+                        self.last_accepted = Some(code.clone());
+                        Outcome::Codes(10)
                     }
+                    other => other,
+                };
+                (expected, self.regenerated(actual))
+            }
+            Step::Disable(input) => {
+                let code = self.code(input);
+                let actual = self.rt.block_on(self.mfa.disable(USER, &code));
+                let expected = match self.model.check_code(Kind::Either, &code, now, self.epoch) {
+                    Outcome::Totp {
+                        proof: (method, at, _),
+                        ..
+                    }
+                    | Outcome::BackupCode {
+                        proof: (method, at, _),
+                        ..
+                    } => {
+                        self.model = Model::Disabled;
+                        self.epoch += 1;
+                        self.current_codes.clear();
+                        self.last_accepted = None;
+                        Outcome::Disabled((method, at, self.epoch))
+                    }
+                    other => other,
                 };
                 let actual = match actual {
-                    Ok(codes) => {
-                        let adopted = self.adopt_codes(&codes);
-                        if let Model::Active { codes: c, .. } = &mut self.model {
-                            *c = adopted;
-                        }
-                        Outcome::Codes(codes.len())
+                    Ok(proof) => {
+                        self.keep_proof(proof);
+                        Outcome::Disabled(proof_out(&proof))
                     }
                     Err(e) => from_error(&e),
                 };
                 (expected, actual)
             }
-            Step::Disable(input) => {
-                let code = self.code(input);
-                let actual = self.rt.block_on(self.mfa.disable(USER, &code));
-                let expected = match self.model.check_code(Kind::Either, &code, now) {
-                    Outcome::Totp { .. } | Outcome::BackupCode { .. } => {
-                        self.model = Model::Disabled;
-                        self.current_codes.clear();
-                        self.last_accepted = None;
-                        Outcome::Done
-                    }
-                    other => other,
-                };
-                (
-                    expected,
-                    actual.map_or_else(|e| from_error(&e), |()| Outcome::Done),
-                )
-            }
-            Step::ResetLockout => {
-                let actual = self.rt.block_on(self.mfa.reset_lockout(USER));
-                if let Model::Pending { failures, .. } | Model::Active { failures, .. } =
+            Step::OperatorUnlock(valid) => {
+                let version = self.version();
+                let actor = if *valid { "support:42" } else { " " };
+                let actual =
+                    self.rt
+                        .block_on(self.mfa.operator_unlock(USER, actor, "identity checked"));
+                let expected = if !valid {
+                    Outcome::InvalidInput
+                } else if let Model::Pending { failures, .. } | Model::Active { failures, .. } =
                     &mut self.model
                 {
+                    let wrote = failures.count > 0;
                     *failures = Failures::default();
-                }
+                    Outcome::Operator { wrote }
+                } else {
+                    Outcome::Operator { wrote: false }
+                };
+                let wrote = self.version() != version;
                 (
-                    Outcome::Done,
-                    actual.map_or_else(|e| from_error(&e), |()| Outcome::Done),
+                    expected,
+                    actual.map_or_else(|e| from_error(&e), |()| Outcome::Operator { wrote }),
                 )
             }
+            Step::OperatorReset => {
+                let version = self.version();
+                let actual =
+                    self.rt
+                        .block_on(self.mfa.operator_reset(USER, "support:42", "lost phone"));
+                self.model = Model::Disabled;
+                self.epoch += 1;
+                self.current_codes.clear();
+                self.last_accepted = None;
+                let wrote = self.version() != version;
+                (
+                    Outcome::Operator { wrote: true },
+                    actual.map_or_else(|e| from_error(&e), |()| Outcome::Operator { wrote }),
+                )
+            }
+        }
+    }
+
+    /// The service's answer to a regeneration; its codes become the current set.
+    fn regenerated(&mut self, actual: mfa::Result<mfa::BackupCodes>) -> Outcome {
+        match actual {
+            Ok(codes) => {
+                let adopted = self.adopt_codes(&codes);
+                if let Model::Active { codes: c, .. } = &mut self.model {
+                    *c = adopted;
+                }
+                Outcome::Codes(codes.len())
+            }
+            Err(e) => from_error(&e),
         }
     }
 
@@ -745,7 +982,7 @@ impl World {
         }
     }
 
-    /// Status, failure counter and replay mark agree.
+    /// Status, epoch, failure counter and replay mark agree.
     fn compare_state(&self, ctx: &str) {
         let now = self.now();
         let status = self.rt.block_on(self.mfa.status(USER)).unwrap();
@@ -754,16 +991,12 @@ impl World {
             self.model.status(now),
             "{ctx}: status"
         );
-        let stored = self
-            .rt
-            .block_on(mfa::MfaStore::load(self.mfa.store(), USER))
-            .unwrap()
-            .map(|v| v.record)
-            .unwrap_or_default();
-        let (failures, last_step) = match &stored {
-            MfaEnrollment::default() => (None, None),
-            MfaEnrollment::Pending(p) => (Some(p.attempts_failures()), None),
-            MfaEnrollment::Active(a) => (Some(a.attempts().failures()), a.last_step()),
+        let stored = self.rt.block_on(self.mfa.load(USER)).unwrap();
+        assert_eq!(stored.epoch().get(), self.epoch, "{ctx}: epoch");
+        let (failures, last_step) = match stored.factor() {
+            FactorState::Disabled => (None, None),
+            FactorState::Pending(p) => (Some(p.attempts_failures()), None),
+            FactorState::Active(a) => (Some(a.attempts().failures()), a.last_step()),
         };
         assert_eq!(failures, self.model.failures(), "{ctx}: failure counter");
         if let Model::Active { last_step: m, .. } = &self.model {
@@ -793,13 +1026,36 @@ fn cases() -> u32 {
 }
 
 /// The name of an outcome's kind, for the coverage tally.
-fn kind(outcome: &Outcome) -> &'static str {
+fn kind(step: &Step, outcome: &Outcome) -> &'static str {
+    match (step, outcome) {
+        (Step::CompleteLogin(..), Outcome::Totp { .. }) => "login completed by totp",
+        (Step::CompleteLogin(..), Outcome::BackupCode { .. }) => "login completed by backup code",
+        (Step::CompleteLogin(..), Outcome::InvalidCode) => "login: invalid code",
+        (Step::CompleteLogin(..), Outcome::LockedOut(_)) => "login: locked out",
+        (Step::Regenerate(ReauthIn::Proof(_)), Outcome::Codes(_)) => "regenerated with a proof",
+        (Step::OperatorUnlock(_), Outcome::Operator { wrote: true }) => "unlocked",
+        (Step::OperatorUnlock(_), Outcome::Operator { wrote: false }) => "unlock without a lock",
+        (Step::OperatorReset, Outcome::Operator { .. }) => "reset",
+        (_, outcome) => kind_of(outcome),
+    }
+}
+
+fn kind_of(outcome: &Outcome) -> &'static str {
     match outcome {
         Outcome::SetupStarted => "setup started",
+        Outcome::Enabled(..) => "enabled",
         Outcome::Codes(_) => "codes",
         Outcome::Done => "done",
         Outcome::Totp { .. } => "totp accepted",
         Outcome::BackupCode { .. } => "backup code accepted",
+        Outcome::Disabled(_) => "disabled",
+        Outcome::LoginComplete(_) => "login without a second factor",
+        Outcome::Challenge { .. } => "challenge",
+        Outcome::Operator { .. } => "operator",
+        Outcome::InvalidChallenge => "invalid challenge",
+        Outcome::Revoked => "revoked",
+        Outcome::StepUpRequired => "step-up required",
+        Outcome::InvalidInput => "invalid input",
         Outcome::InvalidCode => "invalid code",
         Outcome::Malformed => "malformed",
         Outcome::LockedOut(Some(_)) => "locked out",
@@ -835,7 +1091,7 @@ fn service_agrees_with_the_model() {
             let (expected, actual) = world.step(step);
             prop_assert_eq!(&expected, &actual, "{}", ctx);
             world.compare_state(&ctx);
-            *tally.borrow_mut().entry(kind(&actual)).or_default() += 1;
+            *tally.borrow_mut().entry(kind(step, &actual)).or_default() += 1;
         }
         Ok(())
     });
@@ -853,7 +1109,23 @@ fn service_agrees_with_the_model() {
     // `the_schedule_to_the_hard_limit` covers) and errors the model has no name for.
     for outcome in [
         "setup started",
+        "enabled",
         "codes",
+        "regenerated with a proof",
+        "disabled",
+        "login without a second factor",
+        "challenge",
+        "login completed by totp",
+        "login completed by backup code",
+        "login: invalid code",
+        "login: locked out",
+        "invalid challenge",
+        "revoked",
+        "step-up required",
+        "unlocked",
+        "unlock without a lock",
+        "reset",
+        "invalid input",
         "totp accepted",
         "backup code accepted",
         "invalid code",
@@ -923,9 +1195,15 @@ fn the_schedule_to_the_hard_limit() {
         (&expected, &actual),
         (&Outcome::LockedOut(None), &Outcome::LockedOut(None))
     );
-    let (expected, actual) = world.step(&Step::ResetLockout);
-    assert_eq!(expected, actual);
-    world.compare_state("after reset");
+    let (expected, actual) = world.step(&Step::OperatorUnlock(true));
+    assert_eq!(
+        (&expected, &actual),
+        (
+            &Outcome::Operator { wrote: true },
+            &Outcome::Operator { wrote: true }
+        )
+    );
+    world.compare_state("after the unlock");
     let (expected, actual) = world.step(&Step::VerifyTotp(TotpIn::Right(0)));
     assert_eq!(expected, actual);
     assert!(matches!(actual, Outcome::Totp { .. }), "{actual:?}");
