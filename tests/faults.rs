@@ -12,7 +12,14 @@
 //!   exactly the previous one, and the previous secret and codes still work;
 //! - if the write landed but neither the save nor the read-back could say so,
 //!   the caller got an error and no output (the codes were never shown);
-//! - a retry without faults succeeds.
+//! - a retry without faults succeeds; an operation that already took effect
+//!   does not take effect twice (a login challenge completes once).
+//!
+//! Login completions also check the challenge: still open after a fault that
+//! did not land (and after a wrong code), used up after a completion that
+//! did. Operations that move the epoch (confirm, disable, operator reset) are
+//! checked to move it by exactly one, and every proof returned to belong to
+//! the stored epoch.
 //!
 //! The previous secret and codes are checked with pure transitions on a copy of
 //! the stored record, so checking never consumes them.
@@ -28,7 +35,8 @@ use std::sync::Arc;
 
 use mfa::testkit::{FaultyStore, LoadFault, ManualClock, SaveFault, test_config};
 use mfa::{
-    Error, MemoryStore, Mfa, MfaContext, MfaEnrollment, MfaStore, Reauth, SqliteStore,
+    Epoch, Error, FactorState, LoginChallenge, LoginStep, MemoryStore, Mfa, MfaContext,
+    MfaEnrollment, MfaStore, Proof, ProofMethod, Reauth, SqliteStore,
     store::{Versioned, WriteId},
     totp::{self, TotpSecret},
 };
@@ -48,14 +56,18 @@ enum Op {
     VerifyWithTotp,
     VerifyWithBackupCode,
     WrongCode,
-    RegenerateSessionOnly,
+    CompleteLoginWithTotp,
+    CompleteLoginWithBackupCode,
+    CompleteLoginWrongCode,
+    RegenerateWithProof,
     RegenerateWithTotp,
     DisableWithTotp,
     DisableWithBackupCode,
-    ResetLockout,
+    OperatorUnlock,
+    OperatorReset,
 }
 
-const OPS: [Op; 14] = [
+const OPS: [Op; 18] = [
     Op::BeginSetup,
     Op::BeginSetupAgain,
     Op::ConfirmSetup,
@@ -65,12 +77,31 @@ const OPS: [Op; 14] = [
     Op::VerifyWithTotp,
     Op::VerifyWithBackupCode,
     Op::WrongCode,
-    Op::RegenerateSessionOnly,
+    Op::CompleteLoginWithTotp,
+    Op::CompleteLoginWithBackupCode,
+    Op::CompleteLoginWrongCode,
+    Op::RegenerateWithProof,
     Op::RegenerateWithTotp,
     Op::DisableWithTotp,
     Op::DisableWithBackupCode,
-    Op::ResetLockout,
+    Op::OperatorUnlock,
+    Op::OperatorReset,
 ];
+
+impl Op {
+    /// A login completion that succeeds.
+    fn completes_login(self) -> bool {
+        matches!(
+            self,
+            Op::CompleteLoginWithTotp | Op::CompleteLoginWithBackupCode
+        )
+    }
+
+    /// Whether the operation fails with a wrong code by design.
+    fn wrong_code(self) -> bool {
+        matches!(self, Op::WrongCode | Op::CompleteLoginWrongCode)
+    }
+}
 
 /// Where the faults go. In a fault-free run every operation is one load and
 /// one save; a failed save is followed by a read-back load, and a conflict by
@@ -177,18 +208,25 @@ fn script<S>(store: &FaultyStore<S>, plan: Plan) {
     }
 }
 
-/// What a user knows before the operation: the current secret and codes.
+/// What a user knows before the operation: the current secret and codes,
+/// the proof from the confirmation, and a login challenge (for the
+/// operations that complete or revoke one).
 #[derive(Default)]
 struct Known {
     secret: Option<String>,
     codes: Vec<String>,
+    proof: Option<Proof>,
+    challenge: Option<LoginChallenge>,
 }
 
 /// What an operation gave back.
 enum Output {
     Setup(String),
+    Enabled(Vec<String>, Proof),
     Codes(Vec<String>),
-    Verified(u64),
+    /// The accepted TOTP step (`u64::MAX` for a backup code) and the proof.
+    Verified(u64, Proof),
+    Disabled(Proof),
     Done,
 }
 
@@ -264,18 +302,26 @@ impl<S: MfaStore + 'static> Env<S> {
             return known;
         }
         let secret = known.secret.clone().unwrap();
-        let codes = self
+        let enabled = self
             .mfa
             .confirm_setup(&self.user, &self.totp(&secret))
-            .await;
-        known.codes = codes
-            .unwrap()
+            .await
+            .unwrap();
+        known.codes = enabled
+            .backup_codes
             .as_strs()
             .into_iter()
             .map(Into::into)
             .collect();
+        known.proof = Some(enabled.proof);
         self.clock.advance(30);
-        if op == Op::ResetLockout {
+        if op.completes_login() || matches!(op, Op::CompleteLoginWrongCode | Op::OperatorReset) {
+            match self.mfa.begin_login(&self.user).await.unwrap() {
+                LoginStep::SecondFactor(challenge) => known.challenge = Some(challenge),
+                other => panic!("no challenge for an active factor: {other:?}"),
+            }
+        }
+        if op == Op::OperatorUnlock {
             for _ in 0..3 {
                 let wrong = self.wrong(&secret);
                 assert!(matches!(
@@ -293,15 +339,21 @@ impl<S: MfaStore + 'static> Env<S> {
         let codes =
             |c: mfa::BackupCodes| Output::Codes(c.as_strs().into_iter().map(Into::into).collect());
         let step = |v: mfa::Verified| match v.by {
-            mfa::VerifiedBy::Totp(m) => Output::Verified(m.step),
-            _ => Output::Verified(u64::MAX),
+            mfa::VerifiedBy::Totp(m) => Output::Verified(m.step, v.proof),
+            _ => Output::Verified(u64::MAX, v.proof),
         };
+        let challenge = || known.challenge.as_ref().expect("a challenge");
         match op {
             Op::BeginSetup | Op::BeginSetupAgain => mfa
                 .begin_setup(user, "user@example.com")
                 .await
                 .map(|s| Output::Setup(s.secret_base32().to_owned())),
-            Op::ConfirmSetup => mfa.confirm_setup(user, &self.totp(secret)).await.map(codes),
+            Op::ConfirmSetup => mfa.confirm_setup(user, &self.totp(secret)).await.map(|e| {
+                match codes(e.backup_codes) {
+                    Output::Codes(c) => Output::Enabled(c, e.proof),
+                    _ => unreachable!(),
+                }
+            }),
             Op::CancelSetup => mfa.cancel_setup(user).await.map(|()| Output::Done),
             Op::VerifyTotp => mfa.verify_totp(user, &self.totp(secret)).await.map(step),
             Op::VerifyWithTotp => mfa.verify(user, &self.totp(secret)).await.map(step),
@@ -311,10 +363,24 @@ impl<S: MfaStore + 'static> Env<S> {
                 .map(step),
             Op::VerifyWithBackupCode => mfa.verify(user, &known.codes[0]).await.map(step),
             Op::WrongCode => mfa.verify(user, &self.wrong(secret)).await.map(step),
-            Op::RegenerateSessionOnly => mfa
-                .regenerate_backup_codes(user, Reauth::SessionOnly)
+            Op::CompleteLoginWithTotp => mfa
+                .complete_login(challenge(), &self.totp(secret))
                 .await
-                .map(codes),
+                .map(step),
+            Op::CompleteLoginWithBackupCode => mfa
+                .complete_login(challenge(), &known.codes[0])
+                .await
+                .map(step),
+            Op::CompleteLoginWrongCode => mfa
+                .complete_login(challenge(), &self.wrong(secret))
+                .await
+                .map(step),
+            Op::RegenerateWithProof => {
+                let proof = known.proof.as_ref().expect("a proof");
+                mfa.regenerate_backup_codes(user, Reauth::RecentProof(proof))
+                    .await
+                    .map(codes)
+            }
             Op::RegenerateWithTotp => mfa
                 .regenerate_backup_codes(user, Reauth::TotpCode(&self.totp(secret)))
                 .await
@@ -322,13 +388,34 @@ impl<S: MfaStore + 'static> Env<S> {
             Op::DisableWithTotp => mfa
                 .disable(user, &self.totp(secret))
                 .await
-                .map(|()| Output::Done),
+                .map(Output::Disabled),
             Op::DisableWithBackupCode => mfa
                 .disable(user, &known.codes[0])
                 .await
+                .map(Output::Disabled),
+            Op::OperatorUnlock => mfa
+                .operator_unlock(user, "support:7", "identity checked by phone")
+                .await
                 .map(|()| Output::Done),
-            Op::ResetLockout => mfa.reset_lockout(user).await.map(|()| Output::Done),
+            Op::OperatorReset => mfa
+                .operator_reset(user, "support:7", "lost the phone")
+                .await
+                .map(|()| Output::Done),
         }
+    }
+
+    /// Whether `challenge` is still open on a copy of `record`: anything but
+    /// `InvalidChallenge`, which is checked before the code.
+    fn challenge_open(&self, record: &MfaEnrollment, challenge: &LoginChallenge) -> bool {
+        let t = record.clone().complete_login(
+            &self.config,
+            &self.user,
+            challenge,
+            "000000",
+            self.clock.get(),
+            &mut StdRng::seed_from_u64(0),
+        );
+        !matches!(t.outcome, Err(Error::InvalidChallenge))
     }
 
     /// Pure checks on a copy of `record`: never touches the store.
@@ -374,14 +461,43 @@ impl<S: MfaStore + 'static> Env<S> {
     }
 
     fn failures(record: &MfaEnrollment) -> u32 {
-        match record {
-            MfaEnrollment::Active(a) => a.attempts().failures(),
+        match record.factor() {
+            FactorState::Active(a) => a.attempts().failures(),
             _ => panic!("not active: {record:?}"),
         }
     }
 
+    /// The epoch after `before`'s.
+    fn next_epoch(before: &MfaEnrollment) -> Epoch {
+        Epoch::new(before.epoch().get() + 1)
+    }
+
+    /// A proof returned now belongs to the stored epoch.
+    fn assert_proof(&self, ctx: &str, after: &MfaEnrollment, proof: &Proof, method: ProofMethod) {
+        assert_eq!(
+            (proof.method, proof.verified_at, proof.epoch),
+            (method, self.clock.get(), after.epoch()),
+            "{ctx}: the proof returned is not of the stored epoch"
+        );
+    }
+
+    /// The challenge the user holds is open or used up, as `op` leaves it.
+    fn assert_challenge(&self, ctx: &str, op: Op, after: &MfaEnrollment, known: &Known) {
+        let Some(challenge) = &known.challenge else {
+            return;
+        };
+        let open = self.challenge_open(after, challenge);
+        if op.completes_login() {
+            assert!(!open, "{ctx}: the completed challenge is still open");
+        } else if op == Op::OperatorReset {
+            assert!(!open, "{ctx}: the reset left the challenge open (I12)");
+        } else {
+            assert!(open, "{ctx}: the challenge was used up");
+        }
+    }
+
     /// The state before the operation is intact: the record is unchanged and
-    /// the previous secret and codes still work.
+    /// the previous secret, codes and challenge still work.
     fn assert_intact(
         &self,
         ctx: &str,
@@ -393,12 +509,12 @@ impl<S: MfaStore + 'static> Env<S> {
             after, before,
             "{ctx}: a failed operation changed the record"
         );
-        match after {
-            MfaEnrollment::Pending(_) => {
+        match after.factor() {
+            FactorState::Pending(_) => {
                 let secret = known.secret.as_deref().unwrap();
                 assert!(self.confirms(after, secret), "{ctx}: pending secret lost");
             }
-            MfaEnrollment::Active(_) => {
+            FactorState::Active(_) => {
                 let secret = known.secret.as_deref().unwrap();
                 if Self::failures(after) < 5 {
                     assert!(self.totp_works(after, secret), "{ctx}: secret lost");
@@ -406,8 +522,19 @@ impl<S: MfaStore + 'static> Env<S> {
                         assert!(self.backup_code_works(after, code), "{ctx}: old code lost");
                     }
                 }
+                if let Some(challenge) = &known.challenge {
+                    assert!(
+                        self.challenge_open(after, challenge),
+                        "{ctx}: the challenge was used up by a failed operation"
+                    );
+                }
+                if let Some(proof) = &known.proof {
+                    after
+                        .check_proof(&self.config, proof, self.clock.get())
+                        .unwrap_or_else(|e| panic!("{ctx}: the proof no longer counts: {e:?}"));
+                }
             }
-            MfaEnrollment::default() => {}
+            FactorState::Disabled => {}
         }
     }
 
@@ -423,7 +550,7 @@ impl<S: MfaStore + 'static> Env<S> {
     ) {
         match (op, output) {
             (Op::BeginSetup | Op::BeginSetupAgain, Ok(Output::Setup(secret))) => {
-                assert!(matches!(after, MfaEnrollment::Pending(_)), "{ctx}");
+                assert!(matches!(after.factor(), FactorState::Pending(_)), "{ctx}");
                 assert!(
                     self.confirms(after, secret),
                     "{ctx}: shown secret not stored"
@@ -435,8 +562,10 @@ impl<S: MfaStore + 'static> Env<S> {
                     );
                 }
             }
-            (Op::ConfirmSetup, Ok(Output::Codes(codes))) => {
+            (Op::ConfirmSetup, Ok(Output::Enabled(codes, proof))) => {
                 assert!(after.is_active(), "{ctx}: confirm not saved");
+                assert_eq!(after.epoch(), Self::next_epoch(before), "{ctx}: epoch");
+                self.assert_proof(ctx, after, proof, ProofMethod::SetupConfirmation);
                 assert_eq!(codes.len(), 10, "{ctx}");
                 for code in codes {
                     assert!(
@@ -445,14 +574,25 @@ impl<S: MfaStore + 'static> Env<S> {
                     );
                 }
             }
-            (
-                Op::CancelSetup | Op::DisableWithTotp | Op::DisableWithBackupCode,
-                Ok(Output::Done),
-            ) => {
-                assert_eq!(after, &MfaEnrollment::default(), "{ctx}");
+            (Op::CancelSetup, Ok(Output::Done)) => {
+                assert!(matches!(after.factor(), FactorState::Disabled), "{ctx}");
+                assert_eq!(after.epoch(), before.epoch(), "{ctx}: epoch moved");
             }
-            (Op::VerifyTotp | Op::VerifyWithTotp, Ok(Output::Verified(step))) => {
-                let MfaEnrollment::Active(a) = after else {
+            (Op::DisableWithTotp | Op::DisableWithBackupCode, Ok(Output::Disabled(proof))) => {
+                assert!(matches!(after.factor(), FactorState::Disabled), "{ctx}");
+                assert_eq!(after.epoch(), Self::next_epoch(before), "{ctx}: epoch");
+                let method = if op == Op::DisableWithTotp {
+                    ProofMethod::Totp
+                } else {
+                    ProofMethod::BackupCode
+                };
+                self.assert_proof(ctx, after, proof, method);
+            }
+            (
+                Op::VerifyTotp | Op::VerifyWithTotp | Op::CompleteLoginWithTotp,
+                Ok(Output::Verified(step, proof)),
+            ) => {
+                let FactorState::Active(a) = after.factor() else {
                     panic!("{ctx}")
                 };
                 assert_eq!(
@@ -462,9 +602,13 @@ impl<S: MfaStore + 'static> Env<S> {
                 );
                 let secret = known.secret.as_deref().unwrap();
                 assert!(!self.totp_works(after, secret), "{ctx}: step usable twice");
+                self.assert_proof(ctx, after, proof, ProofMethod::Totp);
             }
-            (Op::VerifyBackupCode | Op::VerifyWithBackupCode, Ok(Output::Verified(_))) => {
-                let MfaEnrollment::Active(a) = after else {
+            (
+                Op::VerifyBackupCode | Op::VerifyWithBackupCode | Op::CompleteLoginWithBackupCode,
+                Ok(Output::Verified(_, proof)),
+            ) => {
+                let FactorState::Active(a) = after.factor() else {
                     panic!("{ctx}")
                 };
                 assert_eq!(a.backup_codes().remaining(), 9, "{ctx}: use not saved (I3)");
@@ -472,15 +616,16 @@ impl<S: MfaStore + 'static> Env<S> {
                     !self.backup_code_works(after, &known.codes[0]),
                     "{ctx}: code usable twice"
                 );
+                self.assert_proof(ctx, after, proof, ProofMethod::BackupCode);
             }
-            (Op::WrongCode, Err(Error::InvalidCode)) => {
+            (Op::WrongCode | Op::CompleteLoginWrongCode, Err(Error::InvalidCode)) => {
                 assert_eq!(
                     Self::failures(after),
                     Self::failures(before) + 1,
                     "{ctx}: failure not counted (I4)"
                 );
             }
-            (Op::RegenerateSessionOnly | Op::RegenerateWithTotp, Ok(Output::Codes(codes))) => {
+            (Op::RegenerateWithProof | Op::RegenerateWithTotp, Ok(Output::Codes(codes))) => {
                 assert_eq!(codes.len(), 10, "{ctx}");
                 for code in codes {
                     assert!(
@@ -495,12 +640,25 @@ impl<S: MfaStore + 'static> Env<S> {
                     );
                 }
             }
-            (Op::ResetLockout, Ok(Output::Done)) => {
-                assert_eq!(Self::failures(after), 0, "{ctx}: reset not saved");
+            (Op::OperatorUnlock, Ok(Output::Done)) => {
+                assert_eq!(Self::failures(after), 0, "{ctx}: unlock not saved");
+            }
+            (Op::OperatorReset, Ok(Output::Done)) => {
+                assert!(matches!(after.factor(), FactorState::Disabled), "{ctx}");
+                assert_eq!(after.epoch(), Self::next_epoch(before), "{ctx}: epoch");
+                let proof = known.proof.as_ref().unwrap();
+                assert!(
+                    matches!(
+                        after.check_proof(&self.config, proof, self.clock.get()),
+                        Err(Error::Revoked)
+                    ),
+                    "{ctx}: the reset left the proof valid (I12)"
+                );
             }
             (_, Err(e)) => panic!("{ctx}: expected the operation to complete, got {e:?}"),
             (_, Ok(_)) => panic!("{ctx}: unexpected output"),
         }
+        self.assert_challenge(ctx, op, after, known);
     }
 }
 
@@ -544,6 +702,7 @@ async fn scenario<S: MfaStore + 'static>(inner: S, op: Op, plan: Plan, tag: &str
                 Some(version_before.map_or(1, |v| v + 1)),
                 "{ctx}: the write should have landed exactly once"
             );
+            env.assert_challenge(&ctx, op, &after, &known);
         }
     }
     assert_eq!(
@@ -570,6 +729,14 @@ async fn scenario<S: MfaStore + 'static>(inner: S, op: Op, plan: Plan, tag: &str
         Expect::Completes | Expect::FailsLanded => {
             if let Err(e) = &retry {
                 assert!(!is_store_error(e), "{ctx}, retry: {e:?}");
+            }
+            // A login completes once: its challenge is used up.
+            if op.completes_login() {
+                assert!(
+                    matches!(retry, Err(Error::InvalidChallenge)),
+                    "{ctx}, retry: the challenge completed twice: {:?}",
+                    retry.as_ref().err()
+                );
             }
         }
     }
@@ -634,7 +801,7 @@ async fn a_fault_free_operation_is_one_load_and_one_save() {
         let (loads, saves) = (env.store.loads(), env.store.saves());
         let result = env.run(op, &known).await;
         assert!(
-            result.is_ok() || op == Op::WrongCode,
+            result.is_ok() || op.wrong_code(),
             "{op:?}: {:?}",
             result.err()
         );
