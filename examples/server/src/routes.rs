@@ -15,7 +15,16 @@ use crate::extract::JsonBody;
 use crate::users::Secret;
 
 pub fn router(app: AppState) -> Router {
+    // Without MFA_ADMIN_TOKEN the operator routes do not exist: 404 whatever
+    // the method.
+    let operators = match app.admin_token {
+        Some(_) => Router::new()
+            .route("/api/admin/users/{id}/mfa/unlock", post(operator_unlock))
+            .route("/api/admin/users/{id}/mfa/reset", post(operator_reset)),
+        None => Router::new(),
+    };
     Router::new()
+        .merge(operators)
         .route("/health", get(health))
         .route("/api/auth/register", post(register))
         .route("/api/auth/login", post(login))
@@ -33,8 +42,6 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/api/user/me/totp/disable", post(disable))
         .route("/api/auth/step-up", post(step_up))
-        .route("/api/admin/users/{id}/mfa/unlock", post(operator_unlock))
-        .route("/api/admin/users/{id}/mfa/reset", post(operator_reset))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .with_state(app)

@@ -19,6 +19,7 @@ const PROFILE_CODES: &str = "/api/user/profile/mfa/backup-codes";
 const DISABLE: &str = "/api/user/me/totp/disable";
 const LOGIN: &str = "/api/auth/login";
 const LOGIN_MFA: &str = "/api/auth/login/mfa";
+const STEP_UP: &str = "/api/auth/step-up";
 
 fn assert_backup_codes(codes: &[String]) {
     assert_eq!(codes.len(), 10, "{codes:?}");
@@ -143,6 +144,7 @@ async fn register_and_login_without_mfa() {
         (false, REGENERATE),
         (false, PROFILE_CODES),
         (false, DISABLE),
+        (false, STEP_UP),
     ] {
         for token in [None, Some("not-a-jwt"), Some(&token[..token.len() - 2])] {
             let r = if get {
@@ -213,6 +215,12 @@ async fn the_whole_flow() {
     assert_eq!(r.body["success"], true);
     let codes = strings(&r.body["backupCodes"]);
     assert_backup_codes(&codes);
+    // The change revoked the session that made it; the answer has the new one.
+    server
+        .get(STATUS, Some(&token))
+        .await
+        .assert_problem(401, "SESSION_REVOKED");
+    let token = r.body["token"].as_str().expect("a token").to_owned();
     let s = status(&server, &token).await;
     assert_eq!(s["mfaEnabled"], true);
     assert_eq!(s["mfaMethod"], "totp");
@@ -234,7 +242,8 @@ async fn the_whole_flow() {
     assert_eq!(r.body["backupCodesRemaining"], 10);
     let session = r.body["token"].as_str().unwrap().to_owned();
     assert_eq!(status(&server, &session).await["mfaEnabled"], true);
-    // The same code cannot log in twice.
+    // The same code cannot log in twice, and the mfaToken cannot either.
+    let mfa_token = server.login_for_mfa(email).await;
     mfa_login(&server, &mfa_token, "code", &code)
         .await
         .assert_problem(401, "INVALID_CODE");
@@ -243,6 +252,10 @@ async fn the_whole_flow() {
     let r = mfa_login(&server, &mfa_token, "backupCode", &codes[0].to_uppercase()).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["backupCodesRemaining"], 9);
+    mfa_login(&server, &mfa_token, "backupCode", &codes[1])
+        .await
+        .assert_problem(401, "INVALID_MFA_TOKEN");
+    let mfa_token = server.login_for_mfa(email).await;
     mfa_login(&server, &mfa_token, "backupCode", &codes[0])
         .await
         .assert_problem(401, "INVALID_CODE");
@@ -281,6 +294,7 @@ async fn the_whole_flow() {
     let r = mfa_login(&server, &mfa_token, "backupCode", &third[3]).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["backupCodesRemaining"], 9);
+    let mfa_token = server.login_for_mfa(email).await;
 
     // Disable with a backup code: MFA off, codes gone, plain login again.
     let r = server
@@ -291,7 +305,12 @@ async fn the_whole_flow() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(r.body, json!({"success": true}));
+    assert_eq!(r.body["success"], true);
+    server
+        .get(STATUS, Some(&session))
+        .await
+        .assert_problem(401, "SESSION_REVOKED");
+    let session = r.body["token"].as_str().expect("a token").to_owned();
     let s = status(&server, &session).await;
     assert_eq!(s["mfaEnabled"], false);
     assert_eq!(s["mfaMethod"], Value::Null);
@@ -300,7 +319,7 @@ async fn the_whole_flow() {
     // Nothing of the old factor works any more.
     mfa_login(&server, &mfa_token, "backupCode", &third[5])
         .await
-        .assert_problem(400, "MFA_NOT_ENABLED");
+        .assert_problem(401, "INVALID_MFA_TOKEN");
     server
         .post(REGENERATE, Some(&session), None)
         .await
@@ -325,11 +344,12 @@ async fn disable_with_a_totp_code() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(status(&server, &token).await["mfaEnabled"], false);
+    let token = r.body["token"].as_str().expect("a token");
+    assert_eq!(status(&server, token).await["mfaEnabled"], false);
     server
         .post(
             DISABLE,
-            Some(&token),
+            Some(token),
             Some(json!({"password": PASSWORD, "code": code})),
         )
         .await
@@ -384,10 +404,11 @@ async fn errors_without_a_factor_and_pending_setup_replacement() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+    let token = r.body["token"].as_str().expect("a token");
     server
         .post(
             CONFIRM,
-            Some(&token),
+            Some(token),
             Some(json!({"code": new.next_code().await})),
         )
         .await
@@ -704,11 +725,18 @@ async fn concurrently(server: &Arc<Server>, n: usize, body: Value) -> Vec<Resp> 
     answers
 }
 
+/// One 200; the others were refused for the code (used by then) or for the
+/// mfaToken (used up by the winner).
 fn exactly_one_success(answers: &[Resp]) {
     let ok = answers.iter().filter(|r| r.status == 200).count();
     assert_eq!(ok, 1, "{answers:#?}");
     for r in answers.iter().filter(|r| r.status != 200) {
-        r.assert_problem(401, "INVALID_CODE");
+        assert!(
+            r.body["code"] == "INVALID_CODE" || r.body["code"] == "INVALID_MFA_TOKEN",
+            "{}",
+            r.text
+        );
+        r.assert_problem(401, r.body["code"].as_str().unwrap());
     }
 }
 
@@ -783,6 +811,7 @@ async fn restart_keeps_accounts_and_factors_and_the_key_file() {
     let mfa_token = second.login_for_mfa("again@example.com").await;
     let r = mfa_login(&second, &mfa_token, "code", &app.next_code().await).await;
     assert_eq!(r.status, 200, "{}", r.text);
+    let mfa_token = second.login_for_mfa("again@example.com").await;
     let r = mfa_login(&second, &mfa_token, "backupCode", &codes[2]).await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
@@ -845,6 +874,10 @@ fn usage_errors() {
         &["--addr", "not an address"],
         &["--pending-ttl", "0"],
         &["--database", ""],
+        &["--step-up-window", "0"],
+        &["--step-up-window", "ten"],
+        &["--lockout-delay", "901"],
+        &["--lockout-delay", "-1"],
     ] {
         let out = std::process::Command::new(http_common::server_binary())
             .args(args)
@@ -860,7 +893,15 @@ fn usage_errors() {
         .output()
         .expect("the server binary");
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("--database"));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in [
+        "--database",
+        "--step-up-window",
+        "--lockout-delay",
+        "MFA_ADMIN_TOKEN",
+    ] {
+        assert!(help.contains(flag), "{flag}: {help}");
+    }
 }
 
 #[cfg(unix)]
@@ -950,8 +991,15 @@ async fn a_twin_login_whose_save_fails_is_not_a_second_success() {
             second.assert_problem(503, "STORE_UNAVAILABLE");
             blocked_rounds += 1;
         } else {
-            // The second save came before the lock: an ordinary race.
-            second.assert_problem(401, "INVALID_CODE");
+            // The second save came before the lock: an ordinary race, lost
+            // to the used code or to the used-up mfaToken.
+            assert_eq!(second.status, 401, "{}", second.text);
+            assert!(
+                ["INVALID_CODE", "INVALID_MFA_TOKEN"]
+                    .contains(&second.body["code"].as_str().unwrap_or("")),
+                "{}",
+                second.text
+            );
         }
         remaining -= 1;
         assert_eq!(

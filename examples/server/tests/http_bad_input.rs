@@ -1,6 +1,8 @@
 //! The example server under hostile input: malformed JSON, wrong types,
 //! missing fields, non-ASCII digits, oversized bodies, wrong content types and
-//! garbage credentials on every route. Every answer must be a 4xx problem
+//! garbage credentials on every route, the operator routes included (with
+//! bad reasons, odd user ids, and user tokens or near misses for the
+//! operator token). Every answer must be a 4xx problem
 //! document with the contract's fields, none may echo a submitted secret, and
 //! the server must keep serving.
 
@@ -9,7 +11,7 @@ mod http_common;
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use http_common::{PASSWORD, Resp, Server};
+use http_common::{Options, PASSWORD, Resp, Server};
 use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::json;
@@ -18,46 +20,80 @@ use serde_json::json;
 const PASSWORD_MARKER: &str = "P@ss-Marker-91827";
 const CODE_MARKER: &str = "918273";
 const BACKUP_MARKER: &str = "qqqqq-zzzzz";
+/// The operator token of the server under test: never echoed either.
+const ADMIN_TOKEN: &str = "sweep-operator-token-abcdefghijklmnopqrstuvwxyz";
+
+/// Who a route lets in.
+#[derive(Clone, Copy, PartialEq)]
+enum Auth {
+    Nobody,
+    /// A user's bearer session token.
+    User,
+    /// The operator token.
+    Operator,
+}
 
 struct Route {
     method: Method,
-    path: &'static str,
-    auth: bool,
+    path: String,
+    auth: Auth,
     body: bool,
 }
 
-const fn route(method: Method, path: &'static str, auth: bool, body: bool) -> Route {
+fn route(method: Method, path: &str, auth: Auth, body: bool) -> Route {
     Route {
         method,
-        path,
+        path: path.to_owned(),
         auth,
         body,
     }
 }
 
-fn routes() -> Vec<Route> {
-    vec![
-        route(Method::GET, "/health", false, false),
-        route(Method::POST, "/api/auth/register", false, true),
-        route(Method::POST, "/api/auth/login", false, true),
-        route(Method::POST, "/api/auth/login/mfa", false, true),
-        route(Method::GET, "/api/user/me/totp", true, false),
-        route(Method::POST, "/api/user/me/totp/setup", true, false),
-        route(Method::POST, "/api/user/me/totp/confirm", true, true),
+/// Every route; the operator routes for `user_id` (user A), for a well-formed
+/// id that no user has, and for ids of other shapes.
+fn routes(user_id: &str) -> Vec<Route> {
+    let mut routes = vec![
+        route(Method::GET, "/health", Auth::Nobody, false),
+        route(Method::POST, "/api/auth/register", Auth::Nobody, true),
+        route(Method::POST, "/api/auth/login", Auth::Nobody, true),
+        route(Method::POST, "/api/auth/login/mfa", Auth::Nobody, true),
+        route(Method::GET, "/api/user/me/totp", Auth::User, false),
+        route(Method::POST, "/api/user/me/totp/setup", Auth::User, false),
+        route(Method::POST, "/api/user/me/totp/confirm", Auth::User, true),
         route(
             Method::POST,
             "/api/user/me/totp/backup-codes/regenerate",
-            true,
+            Auth::User,
             false,
         ),
         route(
             Method::POST,
             "/api/user/profile/mfa/backup-codes",
-            true,
+            Auth::User,
             true,
         ),
-        route(Method::POST, "/api/user/me/totp/disable", true, true),
-    ]
+        route(Method::POST, "/api/user/me/totp/disable", Auth::User, true),
+        route(Method::POST, "/api/auth/step-up", Auth::User, true),
+    ];
+    for id in [
+        user_id,
+        "0123456789abcdef0123456789abcdef",
+        "nobody",
+        "%00",
+        "%ff%fe",
+        "..%2f..%2fetc",
+        &"a".repeat(3000),
+    ] {
+        for action in ["unlock", "reset"] {
+            routes.push(route(
+                Method::POST,
+                &format!("/api/admin/users/{id}/mfa/{action}"),
+                Auth::Operator,
+                true,
+            ));
+        }
+    }
+    routes
 }
 
 /// Bodies that are wrong for every route that takes one: not JSON, not an
@@ -93,6 +129,16 @@ fn bad_json_bodies(mfa_token: &str, bearer: &str) -> Vec<Vec<u8>> {
         "{\"code\":\"918273\",\"code\":\"918274\"}",
         "{\"password\": null, \"code\": null}",
         "{}",
+        "{\"reason\": null}",
+        "{\"reason\": \"\"}",
+        "{\"reason\": \"   \"}",
+        "{\"reason\": 5}",
+        "{\"reason\": [\"lost phone\"]}",
+        "{\"reason\": {\"why\": \"lost phone\"}}",
+        "{\"reason\": \"lost\\nphone\"}",
+        "{\"reason\": \"lost\\u0000phone\"}",
+        "{\"reason\": \"\\u001b[31mred\"}",
+        "{\"why\": \"lost phone\"}",
     ]
     .iter()
     .map(|s| s.as_bytes().to_vec())
@@ -163,6 +209,8 @@ fn bad_json_bodies(mfa_token: &str, bearer: &str) -> Vec<Vec<u8>> {
         json!({ "mfaToken": mfa_token, "backupCode": ["qqqqq", "zzzzz"] }),
         json!({ "mfaToken": mfa_token }),
         json!({ "mfaToken": [mfa_token], "code": c }),
+        json!({ "reason": "r".repeat(513) }),
+        json!({ "reason": format!("{}\u{7f}", "r".repeat(20)) }),
     ] {
         bodies.push(body.to_string().into_bytes());
     }
@@ -208,7 +256,7 @@ fn headers(content_type: Option<&str>, auth: Option<&[u8]>) -> HeaderMap {
 
 struct Case {
     method: Method,
-    path: &'static str,
+    path: String,
     headers: HeaderMap,
     body: Vec<u8>,
     /// The status it must get, when that is certain; otherwise any 4xx.
@@ -260,10 +308,18 @@ fn check(case: &Case, r: &Resp, secrets: &[String]) -> Result<(), String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hundreds_of_bad_requests_get_4xx_problems_and_the_server_survives() {
-    let server = Arc::new(Server::start());
+    let server = Arc::new(Server::start_with(Options {
+        admin_token: Some(ADMIN_TOKEN.into()),
+        ..Options::default()
+    }));
 
     // One user with MFA on (A), one with a setup pending (B).
-    let (token_a, _, codes_a) = server.enrolled_user("a@example.com").await;
+    let id_a = server.register("a@example.com").await;
+    let token = server.login("a@example.com").await;
+    let mut app_a = server.begin_totp_setup(&token).await;
+    let (codes_a, token_a) = server
+        .confirm_totp_setup(&token, &app_a.next_code().await)
+        .await;
     let mfa_token_a = server.login_for_mfa("a@example.com").await;
     server.register("b@example.com").await;
     let token_b = server.login("b@example.com").await;
@@ -284,6 +340,7 @@ async fn hundreds_of_bad_requests_get_4xx_problems_and_the_server_survives() {
         mfa_token_a.clone(),
         token_b.clone(),
         secret_b,
+        ADMIN_TOKEN.into(),
     ];
     secrets.extend(codes_a.iter().cloned());
 
@@ -311,14 +368,26 @@ async fn hundreds_of_bad_requests_get_4xx_problems_and_the_server_survives() {
         .into_bytes(),
     ];
 
+    // The operator routes refuse these too, and a user's session token.
+    let mut bad_operator_auth = bad_auth.clone();
+    bad_operator_auth.extend([
+        bearer_a.clone().into_bytes(),
+        format!("Bearer {ADMIN_TOKEN}x").into_bytes(),
+        format!("Bearer {}", &ADMIN_TOKEN[..ADMIN_TOKEN.len() - 1]).into_bytes(),
+        format!("Bearer {}", ADMIN_TOKEN.to_uppercase()).into_bytes(),
+        format!("Basic {ADMIN_TOKEN}").into_bytes(),
+        ADMIN_TOKEN.as_bytes().to_vec(),
+    ]);
+    let bearer_admin = format!("Bearer {ADMIN_TOKEN}");
+
     let mut cases = Vec::new();
     let bodies = bad_json_bodies(&mfa_token_a, &token_a);
-    for r in routes() {
+    for r in routes(&id_a) {
         // Methods the route does not have.
         for method in [Method::PUT, Method::DELETE, Method::PATCH] {
             cases.push(Case {
                 method,
-                path: r.path,
+                path: r.path.clone(),
                 headers: headers(Some("application/json"), Some(bearer_a.as_bytes())),
                 body: plausible_body(&mfa_token_a),
                 expect: Some(405),
@@ -331,17 +400,22 @@ async fn hundreds_of_bad_requests_get_4xx_problems_and_the_server_survives() {
             body.extend_from_slice(b"\"}");
             cases.push(Case {
                 method: r.method.clone(),
-                path: r.path,
+                path: r.path.clone(),
                 headers: headers(Some("application/json"), Some(bearer_a.as_bytes())),
                 body,
                 expect: Some(413),
             });
         }
-        if r.auth {
-            for auth in bad_auth.iter().map(|a| Some(a.as_slice())).chain([None]) {
+        let refused = match r.auth {
+            Auth::Nobody => &[][..],
+            Auth::User => &bad_auth[..],
+            Auth::Operator => &bad_operator_auth[..],
+        };
+        if r.auth != Auth::Nobody {
+            for auth in refused.iter().map(|a| Some(a.as_slice())).chain([None]) {
                 cases.push(Case {
                     method: r.method.clone(),
-                    path: r.path,
+                    path: r.path.clone(),
                     headers: headers(Some("application/json"), auth),
                     body: plausible_body(&mfa_token_a),
                     expect: Some(401),
@@ -349,16 +423,16 @@ async fn hundreds_of_bad_requests_get_4xx_problems_and_the_server_survives() {
             }
         }
         if r.body {
-            let tokens: Vec<Option<&[u8]>> = if r.auth {
-                vec![Some(bearer_a.as_bytes()), Some(bearer_b.as_bytes())]
-            } else {
-                vec![None]
+            let tokens: Vec<Option<&[u8]>> = match r.auth {
+                Auth::Nobody => vec![None],
+                Auth::User => vec![Some(bearer_a.as_bytes()), Some(bearer_b.as_bytes())],
+                Auth::Operator => vec![Some(bearer_admin.as_bytes())],
             };
             for auth in tokens {
                 for body in &bodies {
                     cases.push(Case {
                         method: r.method.clone(),
-                        path: r.path,
+                        path: r.path.clone(),
                         headers: headers(Some("application/json"), auth),
                         body: body.clone(),
                         expect: None,
@@ -367,7 +441,7 @@ async fn hundreds_of_bad_requests_get_4xx_problems_and_the_server_survives() {
                 for &ct in WRONG_CONTENT_TYPES {
                     cases.push(Case {
                         method: r.method.clone(),
-                        path: r.path,
+                        path: r.path.clone(),
                         headers: headers(ct, auth),
                         body: plausible_body(&mfa_token_a),
                         expect: Some(415),
@@ -375,7 +449,7 @@ async fn hundreds_of_bad_requests_get_4xx_problems_and_the_server_survives() {
                 }
                 cases.push(Case {
                     method: r.method.clone(),
-                    path: r.path,
+                    path: r.path.clone(),
                     headers: headers(Some("application/x-www-form-urlencoded"), auth),
                     body: format!("password={PASSWORD_MARKER}&code={CODE_MARKER}").into_bytes(),
                     expect: Some(415),
@@ -401,7 +475,7 @@ async fn hundreds_of_bad_requests_get_4xx_problems_and_the_server_survives() {
             let r = server
                 .try_raw(
                     case.method.clone(),
-                    case.path,
+                    &case.path,
                     case.headers.clone(),
                     case.body.clone(),
                 )
@@ -457,6 +531,7 @@ async fn hundreds_of_bad_requests_get_4xx_problems_and_the_server_survives() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+    let mfa_token_c = server.login_for_mfa("c@example.com").await;
     let r = server
         .post(
             "/api/auth/login/mfa",

@@ -2,9 +2,12 @@
 //! and one master key, as behind a load balancer: setup on one and confirm on
 //! the other, tokens from one accepted by the other, 16 concurrent requests
 //! with one TOTP code and with one backup code, split across both, of which
-//! exactly one succeeds each; and a database outage during traffic: 503
-//! problem documents, recovery, and no code lost or consumed twice
-//! (`tests/http_db/mod.rs`, shared with `tests/http_postgres.rs`).
+//! exactly one succeeds each; an `mfaToken` completed on one refused by the
+//! other; a change to the factor on one (enable, disable, operator reset)
+//! revoking on the other what was issued before it; and a database outage
+//! during traffic: 503 problem documents, recovery, and no code lost or
+//! consumed twice (`tests/http_db/mod.rs`, shared with
+//! `tests/http_postgres.rs`).
 //!
 //! The server is named by `MFA_TEST_MYSQL_URL` (`.ci/mariadb.sh` sets one
 //! up); each test works in a fresh database and drops it afterwards. Without
@@ -21,6 +24,11 @@ use db_common::Server;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_servers_on_one_database() {
     http_db::two_servers_on_one_database(Server::Mysql).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn revocation_across_servers() {
+    http_db::revocation_across_servers(Server::Mysql).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,10 +1,13 @@
 //! The example server on PostgreSQL, two processes sharing one database and
 //! one master key, as behind a load balancer: setup on one and confirm on the
 //! other, tokens from one accepted by the other, and 16 concurrent requests
-//! with one code, split across both, of which exactly one succeeds. And a
-//! database outage during traffic: 503 problem documents, recovery, and no
-//! code lost or consumed twice (`tests/http_db/mod.rs`, shared with
-//! `tests/http_mysql.rs`). And a restart of the real PostgreSQL server.
+//! with one code, split across both, of which exactly one succeeds; an
+//! `mfaToken` completed on one refused by the other, and a change to the
+//! factor on one (enable, disable, operator reset) revoking on the other the
+//! sessions and `mfaToken`s issued before it. And a database outage during
+//! traffic: 503 problem documents, recovery, and no code lost or consumed
+//! twice (`tests/http_db/mod.rs`, shared with `tests/http_mysql.rs`). And a
+//! restart of the real PostgreSQL server.
 //!
 //! The server is named by `MFA_TEST_POSTGRES_URL` (for example
 //! `postgres://postgres@127.0.0.1:5432/postgres`); each test works in a fresh
@@ -34,6 +37,12 @@ static SERVER_IN_USE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new((
 async fn two_servers_on_one_database() {
     let _shared = SERVER_IN_USE.read().await;
     http_db::two_servers_on_one_database(DbServer::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn revocation_across_servers() {
+    let _shared = SERVER_IN_USE.read().await;
+    http_db::revocation_across_servers(DbServer::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -142,6 +151,7 @@ async fn a_database_restart_during_traffic_loses_nothing() {
     assert!(!server.stderr().contains("panicked"), "{}", server.stderr());
 
     // The code sent during the restart was used at most once.
+    let mfa_token = server.login_for_mfa("restart@example.com").await;
     let after = login_mfa(&server, &mfa_token, "backupCode", &codes[0]).await;
     if during.status == 200 {
         after.assert_problem(401, "INVALID_CODE");

@@ -43,6 +43,8 @@ pub struct Options {
     pub database: Option<String>,
     pub master_key: Option<String>,
     pub extra_args: Vec<String>,
+    /// `MFA_ADMIN_TOKEN`, if the operator routes are to be on.
+    pub admin_token: Option<String>,
     pub dir: Option<tempfile::TempDir>,
 }
 
@@ -52,6 +54,7 @@ impl Default for Options {
             database: None,
             master_key: Some(MASTER_KEY.to_owned()),
             extra_args: Vec::new(),
+            admin_token: None,
             dir: None,
         }
     }
@@ -87,11 +90,15 @@ impl Server {
             .args(["--addr", "127.0.0.1:0", "--database", &database])
             .args(&options.extra_args)
             .env_remove("MFA_MASTER_KEY")
+            .env_remove("MFA_ADMIN_TOKEN")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some(key) = &options.master_key {
             command.env("MFA_MASTER_KEY", key);
+        }
+        if let Some(token) = &options.admin_token {
+            command.env("MFA_ADMIN_TOKEN", token);
         }
         let mut child = command.spawn().map_err(|e| {
             (
@@ -310,14 +317,70 @@ impl Server {
         r.body["mfaToken"].as_str().expect("an mfaToken").to_owned()
     }
 
-    /// A new user with MFA on: email, bearer token, authenticator, backup codes.
+    /// A new user with MFA on: the bearer token that confirming answered
+    /// (with a fresh proof; the one that began setup is revoked),
+    /// authenticator, backup codes.
     pub async fn enrolled_user(&self, email: &str) -> (String, Authenticator, Vec<String>) {
         self.register(email).await;
         let token = self.login(email).await;
         let mut app = self.begin_totp_setup(&token).await;
         let code = app.next_code().await;
-        let codes = self.confirm_totp_setup(&token, &code).await;
+        let (codes, token) = self.confirm_totp_setup(&token, &code).await;
         (token, app, codes)
+    }
+
+    /// Logs in with MFA on, completing the second step with `field`
+    /// (`code` or `backupCode`): the bearer token.
+    pub async fn login_with(&self, email: &str, field: &str, code: &str) -> String {
+        let mfa_token = self.login_for_mfa(email).await;
+        let r = self.login_mfa(&mfa_token, field, code).await;
+        assert_eq!(r.status, 200, "login/mfa: {}", r.text);
+        r.body["token"].as_str().expect("a token").to_owned()
+    }
+
+    /// The login second step.
+    pub async fn login_mfa(&self, mfa_token: &str, field: &str, code: &str) -> Resp {
+        self.post(
+            "/api/auth/login/mfa",
+            None,
+            Some(json!({ "mfaToken": mfa_token, field: code })),
+        )
+        .await
+    }
+
+    /// `POST /api/auth/step-up` with `field` (`code` or `backupCode`).
+    pub async fn step_up(&self, token: &str, field: &str, code: &str) -> Resp {
+        self.post(
+            "/api/auth/step-up",
+            Some(token),
+            Some(json!({ field: code })),
+        )
+        .await
+    }
+
+    /// An operator route (`unlock` or `reset`) for user `id`, with `bearer`.
+    pub async fn operator(
+        &self,
+        action: &str,
+        id: &str,
+        bearer: Option<&str>,
+        body: Value,
+    ) -> Resp {
+        self.post(
+            &format!("/api/admin/users/{id}/mfa/{action}"),
+            bearer,
+            Some(body),
+        )
+        .await
+    }
+
+    /// The security events the server wrote to stderr, as JSON objects.
+    pub fn security_events(&self) -> Vec<Value> {
+        self.stderr()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|v| v.get("securityEvent").is_some())
+            .collect()
     }
 
     /// Begins TOTP setup for the session's user: the authenticator app holding
@@ -330,14 +393,16 @@ impl Server {
         Authenticator::new(setup.body["secret"].as_str().expect("a secret"))
     }
 
-    /// Confirms the pending setup with `code`: the backup codes.
-    pub async fn confirm_totp_setup(&self, token: &str, code: &str) -> Vec<String> {
+    /// Confirms the pending setup with `code`: the backup codes and the new
+    /// session token (the one given is revoked by the change).
+    pub async fn confirm_totp_setup(&self, token: &str, code: &str) -> (Vec<String>, String) {
         let body = json!({ "code": code });
         let confirm = self
             .post("/api/user/me/totp/confirm", Some(token), Some(body))
             .await;
         assert_eq!(confirm.status, 200, "confirm: {}", confirm.text);
-        strings(&confirm.body["backupCodes"])
+        let token = confirm.body["token"].as_str().expect("a token").to_owned();
+        (strings(&confirm.body["backupCodes"]), token)
     }
 }
 

@@ -12,11 +12,16 @@ use serde_json::{Value, json};
 use crate::db_common::{Proxy, Server as DbServer, TestDb, with_host};
 use crate::http_common::{self, Options, Resp, Server};
 
-/// Two example servers on the test's database, with the same master key.
+/// The operator token of the servers under test.
+pub const ADMIN_TOKEN: &str = "test-operator-token-0123456789abcdefghij";
+
+/// Two example servers on the test's database, with the same master key
+/// and operator token.
 pub fn two_servers(db: &TestDb) -> (Arc<Server>, Arc<Server>) {
     let start = || {
         Arc::new(Server::start_with(Options {
             database: Some(db.url.clone()),
+            admin_token: Some(ADMIN_TOKEN.into()),
             ..Options::default()
         }))
     };
@@ -44,9 +49,10 @@ pub async fn two_servers_on_one_database(kind: DbServer) {
     let token = b.login("shared@example.com").await;
     let mut app = a.begin_totp_setup(&token).await;
     let confirming = app.next_code().await;
-    let codes = b.confirm_totp_setup(&token, &confirming).await;
+    let (codes, token) = b.confirm_totp_setup(&token, &confirming).await;
 
-    // An mfaToken from one is good at the other; the confirming code is spent on both.
+    // An mfaToken from one is good at the other; the confirming code is spent
+    // on both; a wrong code on one leaves the mfaToken open.
     let mfa_token = a.login_for_mfa("shared@example.com").await;
     for server in [&a, &b] {
         login_mfa(server, &mfa_token, "code", &confirming)
@@ -55,6 +61,13 @@ pub async fn two_servers_on_one_database(kind: DbServer) {
     }
     let r = login_mfa(&b, &mfa_token, "backupCode", &codes[0]).await;
     assert_eq!(r.status, 200, "{}", r.text);
+    // Completed on one, it is refused by the other (and by the first).
+    for server in [&a, &b] {
+        login_mfa(server, &mfa_token, "backupCode", &codes[1])
+            .await
+            .assert_problem(401, "INVALID_MFA_TOKEN");
+    }
+    let mfa_token = b.login_for_mfa("shared@example.com").await;
     login_mfa(&a, &mfa_token, "backupCode", &codes[0])
         .await
         .assert_problem(401, "INVALID_CODE");
@@ -67,6 +80,7 @@ pub async fn two_servers_on_one_database(kind: DbServer) {
         )
         .await,
     );
+    let mfa_token = a.login_for_mfa("shared@example.com").await;
     let code = app.next_code().await;
     exactly_one_success(&race([&a, &b], json!({"mfaToken": mfa_token, "code": code})).await);
     let status = a.get("/api/user/me/totp", Some(&token)).await;
@@ -82,12 +96,98 @@ pub async fn two_servers_on_one_database(kind: DbServer) {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+    let mfa_token = a.login_for_mfa("shared@example.com").await;
     login_mfa(&a, &mfa_token, "backupCode", &codes[9])
         .await
         .assert_problem(401, "INVALID_CODE");
 
     drop((a, b));
     db.finish().await;
+}
+
+/// Revocation across processes: every change to the factor made on one
+/// server (enable, disable, operator reset) revokes on the other the
+/// sessions and `mfaToken`s issued before it, and the token the change
+/// answered with works on both.
+pub async fn revocation_across_servers(kind: DbServer) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let (a, b) = two_servers(&db);
+    const EMAIL: &str = "revoke@example.com";
+    let id = a.register(EMAIL).await;
+
+    // Enabled on one: a session from before is revoked on the other.
+    let before = b.login(EMAIL).await;
+    let mut app = b.begin_totp_setup(&before).await;
+    let (codes, token) = a.confirm_totp_setup(&before, &app.next_code().await).await;
+    for server in [&a, &b] {
+        revoked(server, &before).await;
+        let r = server.get("/api/user/me/totp", Some(&token)).await;
+        assert_eq!(r.body["mfaEnabled"], true, "{}", r.text);
+    }
+
+    // Disabled on one: sessions and an open mfaToken from before die on the other.
+    let mfa_token = a.login_for_mfa(EMAIL).await;
+    let r = a
+        .post(
+            "/api/user/me/totp/disable",
+            Some(&token),
+            Some(json!({"password": http_common::PASSWORD, "code": codes[0]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let after_disable = r.body["token"].as_str().unwrap().to_owned();
+    revoked(&b, &token).await;
+    login_mfa(&b, &mfa_token, "backupCode", &codes[1])
+        .await
+        .assert_problem(401, "INVALID_MFA_TOKEN");
+    let r = b.get("/api/user/me/totp", Some(&after_disable)).await;
+    assert_eq!(r.body["mfaEnabled"], false, "{}", r.text);
+
+    // Enrolled again (setup on one, confirm on the other), then reset by an
+    // operator on one: the other refuses the sessions and the mfaToken.
+    let mut app2 = a.begin_totp_setup(&after_disable).await;
+    let (codes, token) = b
+        .confirm_totp_setup(&after_disable, &app2.next_code().await)
+        .await;
+    let mfa_token = b.login_for_mfa(EMAIL).await;
+    let r = a
+        .operator(
+            "reset",
+            &id,
+            Some(ADMIN_TOKEN),
+            json!({"reason": "lost phone, identity checked"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    revoked(&b, &token).await;
+    login_mfa(&b, &mfa_token, "backupCode", &codes[0])
+        .await
+        .assert_problem(401, "INVALID_MFA_TOKEN");
+    // The user logs in with the password alone and can enroll again.
+    let fresh = b.login(EMAIL).await;
+    let r = a.get("/api/user/me/totp", Some(&fresh)).await;
+    assert_eq!(r.body["mfaEnabled"], false, "{}", r.text);
+    assert_eq!(r.body["backupCodesRemaining"], 0, "{}", r.text);
+    assert!(
+        a.security_events()
+            .iter()
+            .any(|e| e["securityEvent"] == "operator_reset"
+                && e["userId"] == id.as_str()
+                && e["reason"] == "lost phone, identity checked"),
+        "{}",
+        a.stderr()
+    );
+
+    drop((a, b));
+    db.finish().await;
+}
+
+/// Asserts that `server` refuses `token` as revoked.
+async fn revoked(server: &Server, token: &str) {
+    let r = server.get("/api/user/me/totp", Some(token)).await;
+    r.assert_problem(401, "SESSION_REVOKED");
 }
 
 /// The database goes away behind a proxy during traffic: every request that
@@ -150,6 +250,7 @@ pub async fn a_database_outage_gives_503_and_loses_nothing(kind: DbServer) {
     let r = login_mfa(&server, &mfa_token, "backupCode", &codes[0]).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["backupCodesRemaining"], 9);
+    let mfa_token = server.login_for_mfa("outage@example.com").await;
     login_mfa(&server, &mfa_token, "backupCode", &codes[0])
         .await
         .assert_problem(401, "INVALID_CODE");
@@ -208,6 +309,7 @@ async fn race(servers: [&Arc<Server>; 2], body: Value) -> Vec<Resp> {
     answers
 }
 
+/// One 200; the others lost to the used code or the used-up mfaToken.
 fn exactly_one_success(answers: &[Resp]) {
     assert_eq!(
         answers.iter().filter(|r| r.status == 200).count(),
@@ -215,7 +317,13 @@ fn exactly_one_success(answers: &[Resp]) {
         "{answers:#?}"
     );
     for r in answers.iter().filter(|r| r.status != 200) {
-        r.assert_problem(401, "INVALID_CODE");
+        let code = r.body["code"].as_str().unwrap_or("");
+        assert!(
+            ["INVALID_CODE", "INVALID_MFA_TOKEN"].contains(&code),
+            "{}",
+            r.text
+        );
+        r.assert_problem(401, code);
     }
 }
 

@@ -1,0 +1,353 @@
+//! The operator routes (the contract's "Operators" section) over real HTTP
+//! against the built binary: `MFA_ADMIN_TOKEN` and its checks, unlock after
+//! the hard stop of 100 consecutive failures, reset with its revocations and
+//! a new enrollment, and the security events both leave on stderr.
+
+mod http_common;
+
+use http_common::{Options, PASSWORD, Resp, Server, strings};
+use serde_json::json;
+
+const ADMIN_TOKEN: &str = "operator-token-for-tests-0123456789abcdef";
+const STATUS: &str = "/api/user/me/totp";
+
+fn with_operators(extra_args: &[&str]) -> Server {
+    Server::start_with(Options {
+        admin_token: Some(ADMIN_TOKEN.into()),
+        extra_args: extra_args.iter().map(|a| (*a).to_owned()).collect(),
+        ..Options::default()
+    })
+}
+
+#[track_caller]
+fn assert_success(r: &Resp) {
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body, json!({"success": true}));
+}
+
+#[tokio::test]
+async fn without_an_admin_token_the_operator_routes_do_not_exist() {
+    let server = Server::start();
+    assert!(
+        server.stdout().contains("operator routes: off"),
+        "{}",
+        server.stdout()
+    );
+    let id = server.register("plain@example.com").await;
+    let user = server.login("plain@example.com").await;
+    for action in ["unlock", "reset"] {
+        for bearer in [None, Some(ADMIN_TOKEN), Some(user.as_str())] {
+            server
+                .operator(action, &id, bearer, json!({"reason": "any"}))
+                .await
+                .assert_problem(404, "NOT_FOUND");
+        }
+        let r = server
+            .get(&format!("/api/admin/users/{id}/mfa/{action}"), None)
+            .await;
+        r.assert_problem(404, "NOT_FOUND");
+    }
+}
+
+#[test]
+fn a_short_or_unprintable_admin_token_is_refused_at_startup() {
+    for token in [
+        "short",
+        &"x".repeat(31),
+        "a token with spaces in it, long enough anyway",
+        "tøken-with-non-ascii-0123456789abcdefghijkl",
+    ] {
+        let Err((message, status)) = Server::try_start(Options {
+            admin_token: Some(token.into()),
+            ..Options::default()
+        }) else {
+            panic!("the server started with MFA_ADMIN_TOKEN {token:?}");
+        };
+        assert!(message.contains("MFA_ADMIN_TOKEN"), "{message}");
+        assert!(!message.contains(token), "the token is echoed: {message}");
+        assert!(status.is_some_and(|s| !s.success()), "{status:?}");
+    }
+    // 32 characters are enough.
+    let server = Server::start_with(Options {
+        admin_token: Some("x".repeat(32)),
+        ..Options::default()
+    });
+    assert!(
+        server.stdout().contains("operator routes: on"),
+        "{}",
+        server.stdout()
+    );
+}
+
+#[tokio::test]
+async fn operator_authentication_and_validation() {
+    let server = with_operators(&[]);
+    let (user, _, _) = server.enrolled_user("target@example.com").await;
+    let id = server
+        .post(
+            "/api/auth/register",
+            None,
+            Some(json!({"email": "other@example.com", "password": PASSWORD})),
+        )
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mfa_token = server.login_for_mfa("target@example.com").await;
+    let last = ADMIN_TOKEN.len() - 1;
+    let near_misses = [
+        format!("{}X", &ADMIN_TOKEN[..last]),
+        ADMIN_TOKEN[..last].to_owned(),
+        format!("{ADMIN_TOKEN}x"),
+        ADMIN_TOKEN.to_uppercase(),
+        String::new(),
+    ];
+    let reason = json!({"reason": "ticket 42"});
+    for action in ["unlock", "reset"] {
+        // No token, a wrong one, a user's session token or mfaToken: 401.
+        let mut refused = vec![None, Some(user.as_str()), Some(mfa_token.as_str())];
+        refused.extend(near_misses.iter().map(|t| Some(t.as_str())));
+        for bearer in refused {
+            let r = server.operator(action, &id, bearer, reason.clone()).await;
+            r.assert_problem(401, "UNAUTHENTICATED");
+            assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+            assert!(!r.text.contains(ADMIN_TOKEN));
+        }
+        // The right token with another scheme is no bearer token.
+        let mut headers = http_common::json_headers();
+        headers.insert(
+            "authorization",
+            format!("Basic {ADMIN_TOKEN}").parse().unwrap(),
+        );
+        server
+            .raw(
+                reqwest::Method::POST,
+                &format!("/api/admin/users/{id}/mfa/{action}"),
+                headers,
+                reason.to_string().into_bytes(),
+            )
+            .await
+            .assert_problem(401, "UNAUTHENTICATED");
+
+        // A missing, empty or unprintable reason: 400, nothing done.
+        for body in [
+            json!({}),
+            json!({"reason": ""}),
+            json!({"reason": "   "}),
+            json!({"reason": null}),
+            json!({"reason": 42}),
+            json!({"reason": "two\nlines"}),
+            json!({"reason": "r".repeat(513)}),
+        ] {
+            server
+                .operator(action, &id, Some(ADMIN_TOKEN), body)
+                .await
+                .assert_problem(400, "VALIDATION_FAILED");
+        }
+        // Unknown users: 404.
+        for unknown in ["0123456789abcdef0123456789abcdef", "nobody", "%20"] {
+            server
+                .operator(action, unknown, Some(ADMIN_TOKEN), reason.clone())
+                .await
+                .assert_problem(404, "NOT_FOUND");
+        }
+    }
+    // The operator token is no session token.
+    server
+        .get(STATUS, Some(ADMIN_TOKEN))
+        .await
+        .assert_problem(401, "UNAUTHENTICATED");
+    // None of that touched the target: its session and mfaToken still work.
+    assert_eq!(server.get(STATUS, Some(&user)).await.status, 200);
+    assert!(server.security_events().iter().all(|e| {
+        !e["securityEvent"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("operator")
+    }));
+    // A right request succeeds, even for a user without MFA.
+    assert_success(
+        &server
+            .operator("unlock", &id, Some(ADMIN_TOKEN), reason.clone())
+            .await,
+    );
+}
+
+/// Attack 3's remedy: after 100 consecutive failures every code is refused
+/// with no end in sight; an operator's unlock makes codes work again, and
+/// the event names the operator action and its reason.
+#[tokio::test]
+async fn an_operator_unlock_lifts_the_hard_stop() {
+    // No timed locks, so that 100 failures take a moment, not hours.
+    let server = with_operators(&["--lockout-delay", "0"]);
+    let email = "hardstop@example.com";
+    let id = server.register(email).await;
+    let token = server.login(email).await;
+    let mut app = server.begin_totp_setup(&token).await;
+    let (codes, token) = server
+        .confirm_totp_setup(&token, &app.next_code().await)
+        .await;
+    let mfa_token = server.login_for_mfa(email).await;
+    let wrong = app.wrong_code();
+    for n in 1..=100 {
+        let r = server.login_mfa(&mfa_token, "code", &wrong).await;
+        assert_eq!(r.status, 401, "failure {n}: {}", r.text);
+    }
+    let r = server
+        .login_mfa(&mfa_token, "code", &app.next_code().await)
+        .await;
+    r.assert_problem(429, "LOCKED_OUT");
+    assert_eq!(r.header("retry-after"), None, "no end: {r:?}");
+    server
+        .login_mfa(&mfa_token, "backupCode", &codes[0])
+        .await
+        .assert_problem(429, "LOCKED_OUT");
+    assert_eq!(
+        server.get(STATUS, Some(&token)).await.body["lockedOut"],
+        true
+    );
+
+    let reason = "identity checked by phone, ticket 7";
+    assert_success(
+        &server
+            .operator("unlock", &id, Some(ADMIN_TOKEN), json!({"reason": reason}))
+            .await,
+    );
+    let status = server.get(STATUS, Some(&token)).await;
+    assert_eq!(status.body["lockedOut"], false, "{}", status.text);
+    assert_eq!(status.body["mfaEnabled"], true, "{}", status.text);
+    // The open mfaToken completes with a code now; an unlock revokes nothing.
+    let r = server
+        .login_mfa(&mfa_token, "code", &app.next_code().await)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["backupCodesRemaining"], 10);
+
+    let events = server.security_events();
+    let unlocked: Vec<_> = events
+        .iter()
+        .filter(|e| e["securityEvent"] == "operator_unlocked")
+        .collect();
+    assert_eq!(unlocked.len(), 1, "{}", server.stderr());
+    assert_eq!(unlocked[0]["userId"], id.as_str());
+    assert_eq!(unlocked[0]["actor"], "operator");
+    assert_eq!(unlocked[0]["reason"], reason);
+    assert!(unlocked[0]["at"].as_u64().is_some_and(|at| at > 0));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["securityEvent"] == "lockout_started"),
+        "{}",
+        server.stderr()
+    );
+    // No event line holds a code.
+    let stderr = server.stderr();
+    assert!(!stderr.contains(&wrong) && !stderr.contains(&codes[0]));
+}
+
+/// An operator reset: MFA off, secret and codes gone, every session and
+/// `mfaToken` of the user revoked, other users untouched; the user logs in
+/// with the password and enrolls again.
+#[tokio::test]
+async fn an_operator_reset_revokes_everything_and_the_user_enrolls_again() {
+    let server = with_operators(&[]);
+    let email = "reset@example.com";
+    let id = server.register(email).await;
+    let token = server.login(email).await;
+    let mut app = server.begin_totp_setup(&token).await;
+    let (codes, confirmed) = server
+        .confirm_totp_setup(&token, &app.next_code().await)
+        .await;
+    let logged_in = server.login_with(email, "backupCode", &codes[0]).await;
+    let mfa_token = server.login_for_mfa(email).await;
+    let (bystander, _, _) = server.enrolled_user("bystander@example.com").await;
+
+    let reason = "lost phone; identity checked in person";
+    assert_success(
+        &server
+            .operator("reset", &id, Some(ADMIN_TOKEN), json!({"reason": reason}))
+            .await,
+    );
+    for session in [&confirmed, &logged_in] {
+        let r = server.get(STATUS, Some(session)).await;
+        r.assert_problem(401, "SESSION_REVOKED");
+        server
+            .post(
+                "/api/user/me/totp/backup-codes/regenerate",
+                Some(session),
+                None,
+            )
+            .await
+            .assert_problem(401, "SESSION_REVOKED");
+    }
+    server
+        .login_mfa(&mfa_token, "backupCode", &codes[1])
+        .await
+        .assert_problem(401, "INVALID_MFA_TOKEN");
+    assert_eq!(server.get(STATUS, Some(&bystander)).await.status, 200);
+
+    // The password alone logs in now; nothing of the old factor is left.
+    let plain = server.login(email).await;
+    let status = server.get(STATUS, Some(&plain)).await;
+    assert_eq!(status.body["mfaEnabled"], false, "{}", status.text);
+    assert_eq!(status.body["pendingSetup"], false, "{}", status.text);
+    assert_eq!(status.body["backupCodesRemaining"], 0, "{}", status.text);
+    // Enroll again, with a new secret and new codes; the old ones are dead.
+    let setup = server
+        .post("/api/user/me/totp/setup", Some(&plain), None)
+        .await;
+    assert_eq!(setup.status, 200, "{}", setup.text);
+    let mut new_app = http_common::Authenticator::new(setup.body["secret"].as_str().unwrap());
+    let r = server
+        .post(
+            "/api/user/me/totp/confirm",
+            Some(&plain),
+            Some(json!({"code": new_app.next_code().await})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let new_codes = strings(&r.body["backupCodes"]);
+    let mfa_token = server.login_for_mfa(email).await;
+    server
+        .login_mfa(&mfa_token, "backupCode", &codes[2])
+        .await
+        .assert_problem(401, "INVALID_CODE");
+    server.login_with(email, "backupCode", &new_codes[0]).await;
+
+    // A reset of a user without MFA signs them out everywhere.
+    let session = server.login_with(email, "backupCode", &new_codes[1]).await;
+    let off = server
+        .post(
+            "/api/user/me/totp/disable",
+            Some(&session),
+            Some(json!({"password": PASSWORD, "code": new_codes[2]})),
+        )
+        .await;
+    let off = off.body["token"].as_str().expect("a token").to_owned();
+    assert_success(
+        &server
+            .operator(
+                "reset",
+                &id,
+                Some(ADMIN_TOKEN),
+                json!({"reason": "sign out"}),
+            )
+            .await,
+    );
+    server
+        .get(STATUS, Some(&off))
+        .await
+        .assert_problem(401, "SESSION_REVOKED");
+
+    let resets: Vec<_> = server
+        .security_events()
+        .into_iter()
+        .filter(|e| e["securityEvent"] == "operator_reset")
+        .collect();
+    assert_eq!(resets.len(), 2, "{}", server.stderr());
+    assert_eq!(resets[0]["userId"], id.as_str());
+    assert_eq!(resets[0]["actor"], "operator");
+    assert_eq!(resets[0]["reason"], reason);
+    assert_eq!(resets[1]["reason"], "sign out");
+}
