@@ -1,5 +1,6 @@
 //! The routes of the HTTP contract (the README's "The example server"). Each MFA handler is a few lines over `mfa::Mfa`.
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -322,13 +323,17 @@ async fn disable(
 }
 
 /// The account `id` names, or 404 `NOT_FOUND`. Ids are what register
-/// returns (32 hex digits); anything else is no user, and is not looked up.
-async fn known_user(app: &AppState, id: &str) -> Result<crate::users::User, ApiError> {
-    let plausible = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
-    let user = if plausible {
-        app.users.by_id(id).await?
-    } else {
-        None
+/// returns (32 hex digits); anything else (an undecodable path segment
+/// included) is no user, and is not looked up.
+async fn known_user(
+    app: &AppState,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<crate::users::User, ApiError> {
+    let user = match id {
+        Ok(Path(id)) if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            app.users.by_id(&id).await?
+        }
+        _ => None,
     };
     user.ok_or_else(|| {
         ApiError::new(
@@ -344,10 +349,10 @@ async fn known_user(app: &AppState, id: &str) -> Result<crate::users::User, ApiE
 async fn operator_unlock(
     State(app): State<AppState>,
     _: Operator,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     JsonBody(body): JsonBody<Reason>,
 ) -> Answer {
-    let (reason, user) = (body.get()?, known_user(&app, &id).await?);
+    let (reason, user) = (body.get()?, known_user(&app, id).await?);
     app.mfa
         .operator_unlock(&user.id, Operator::ACTOR, reason)
         .await?;
@@ -358,10 +363,10 @@ async fn operator_unlock(
 async fn operator_reset(
     State(app): State<AppState>,
     _: Operator,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     JsonBody(body): JsonBody<Reason>,
 ) -> Answer {
-    let (reason, user) = (body.get()?, known_user(&app, &id).await?);
+    let (reason, user) = (body.get()?, known_user(&app, id).await?);
     app.mfa
         .operator_reset(&user.id, Operator::ACTOR, reason)
         .await?;
