@@ -9,11 +9,20 @@
 //! - use the same TOTP code: exactly one wins (I2);
 //! - confirm the same pending setup: exactly one wins, and its codes are the stored ones;
 //! - regenerate with the same TOTP code: exactly one wins;
-//! - regenerate with the session only: all win in turn; every set handed out
+//! - regenerate with a recent proof: all win in turn; every set handed out
 //!   was stored at some point, and only the last one stored works (I1);
 //! - send wrong codes: no increment of the failure counter is lost (I4);
 //! - send wrong and then right codes around the lockout threshold: no state is
-//!   ever saved on top of a locked one, and nothing succeeds while locked (I4).
+//!   ever saved on top of a locked one, and nothing succeeds while locked (I4);
+//! - complete one login challenge 16 times at once, with 16 different backup
+//!   codes, or with the same TOTP code: exactly one completes, every other
+//!   answer is `InvalidChallenge`, one code is used and one login counted (I12);
+//! - an operator reset against completions of a login challenge: a login that
+//!   completes was saved before the reset, and the reset revokes its proof by
+//!   epoch; every other completion is refused (I12);
+//! - disable against regenerations with a recent proof: a regeneration either
+//!   lands before the disable (and its codes were stored) or is refused; the
+//!   disable always wins and revokes the proof (I1, I12).
 //!
 //! A recording wrapper keeps every record saved, by version, so the history of
 //! each race can be checked in the order the store serialized it.
@@ -30,18 +39,20 @@ use std::time::Instant;
 use mfa::testkit::conformance::user;
 use mfa::testkit::{ManualClock, test_config, test_config_with};
 use mfa::{
-    Error, MemoryStore, Mfa, MfaContext, MfaEnrollment, MfaStore, PostgresStore, Reauth,
-    SqliteStore,
+    Epoch, Error, FactorState, LoginChallenge, LoginStep, MemoryStore, Mfa, MfaContext,
+    MfaEnrollment, MfaStore, PostgresStore, Proof, Reauth, SqliteStore, VerifiedBy,
     store::{Versioned, WriteId},
     totp::{self, TotpSecret},
 };
 use rand::{SeedableRng, rngs::StdRng};
 
 const T0: u64 = 1_700_000_000;
-/// Rounds per store, over all races.
-const ROUNDS: usize = 1_001;
+/// Rounds per store, over all races: 100 of each.
+const ROUNDS: usize = 1_100;
 /// Contenders per round.
 const CONTENDERS: usize = 8;
+/// Contenders completing one login challenge.
+const WIDE: usize = 16;
 
 /// Keeps every successfully saved record per user, keyed by version.
 struct Recording<S> {
@@ -163,6 +174,8 @@ struct Suite<S> {
     mfa: Arc<Mfa<Arc<Recording<S>>>>,
     /// No delays before the hard limit of 100 failures: counts every failure.
     lenient: Arc<Mfa<Arc<Recording<S>>>>,
+    /// `WIDE` backup codes per set.
+    wide: Arc<Mfa<Arc<Recording<S>>>>,
     clock: ManualClock,
     config: MfaContext,
 }
@@ -183,10 +196,12 @@ impl<S: MfaStore + 'static> Suite<S> {
         };
         let mfa = make(test_config());
         let lenient = make(test_config_with(|p| p.lockout.lock_after_failures = 100));
+        let wide = make(test_config_with(|p| p.backup_codes.count = WIDE));
         Suite {
             store,
             mfa,
             lenient,
+            wide,
             clock,
             config: test_config(),
         }
@@ -215,19 +230,40 @@ impl<S: MfaStore + 'static> Suite<S> {
         TotpSecret::from_base32(setup.secret_base32()).unwrap()
     }
 
-    async fn enroll(&self, id: &str) -> (TotpSecret, Vec<String>) {
+    async fn enroll(&self, id: &str) -> (TotpSecret, Vec<String>, Proof) {
+        self.enroll_with(&self.mfa, id).await
+    }
+
+    /// Enrolls `id` through `mfa`: the secret, the codes and the proof of
+    /// the confirmation; the clock then moves to the next step.
+    async fn enroll_with(
+        &self,
+        mfa: &Mfa<Arc<Recording<S>>>,
+        id: &str,
+    ) -> (TotpSecret, Vec<String>, Proof) {
         let secret = self.begin(id).await;
-        let codes = self
-            .mfa
-            .confirm_setup(id, &self.totp(&secret))
-            .await
-            .unwrap();
+        let enabled = mfa.confirm_setup(id, &self.totp(&secret)).await.unwrap();
         self.clock.advance(30);
-        (secret, strings(&codes))
+        (secret, strings(&enabled.backup_codes), enabled.proof)
+    }
+
+    async fn challenge(&self, id: &str) -> LoginChallenge {
+        match self.mfa.begin_login(id).await.unwrap() {
+            LoginStep::SecondFactor(challenge) => challenge,
+            other => panic!("no challenge for an active factor: {other:?}"),
+        }
     }
 
     async fn record(&self, id: &str) -> Versioned<MfaEnrollment> {
         self.store.load(id).await.unwrap().expect("a record")
+    }
+
+    /// The active factor of the stored record.
+    async fn active(&self, id: &str) -> mfa::enrollment::ActiveFactor {
+        match self.record(id).await.record.factor() {
+            FactorState::Active(a) => a.clone(),
+            other => panic!("{id}: not active: {other:?}"),
+        }
     }
 
     fn backup_code_works(&self, record: &MfaEnrollment, id: &str, code: &str) -> bool {
@@ -244,7 +280,7 @@ impl<S: MfaStore + 'static> Suite<S> {
         let ctx = format!("round {round}, {race:?} with {mode:?}");
         match race {
             Race::SameBackupCode => {
-                let (_, codes) = self.enroll(&id).await;
+                let (_, codes, _) = self.enroll(&id).await;
                 let (mfa, uid, code) = (Arc::clone(&self.mfa), id.clone(), codes[3].clone());
                 let results = contend(mode, CONTENDERS, move |_| {
                     let (mfa, uid, code) = (Arc::clone(&mfa), uid.clone(), code.clone());
@@ -252,9 +288,7 @@ impl<S: MfaStore + 'static> Suite<S> {
                 })
                 .await;
                 exactly_one_winner(&ctx, &results, |e| matches!(e, Error::InvalidCode));
-                let MfaEnrollment::Active(a) = self.record(&id).await.record else {
-                    panic!("{ctx}: not active")
-                };
+                let a = self.active(&id).await;
                 assert_eq!(a.backup_codes().remaining(), 9, "{ctx}");
                 assert_eq!(
                     a.attempts().failures(),
@@ -263,7 +297,7 @@ impl<S: MfaStore + 'static> Suite<S> {
                 );
             }
             Race::SameTotpCode => {
-                let (secret, _) = self.enroll(&id).await;
+                let (secret, _, _) = self.enroll(&id).await;
                 let (mfa, uid, code) = (Arc::clone(&self.mfa), id.clone(), self.totp(&secret));
                 let results = contend(mode, CONTENDERS, move |i| {
                     let (mfa, uid, code) = (Arc::clone(&mfa), uid.clone(), code.clone());
@@ -278,9 +312,7 @@ impl<S: MfaStore + 'static> Suite<S> {
                 })
                 .await;
                 exactly_one_winner(&ctx, &results, |e| matches!(e, Error::InvalidCode));
-                let MfaEnrollment::Active(a) = self.record(&id).await.record else {
-                    panic!("{ctx}: not active")
-                };
+                let a = self.active(&id).await;
                 assert_eq!(
                     a.attempts().failures(),
                     0,
@@ -292,7 +324,11 @@ impl<S: MfaStore + 'static> Suite<S> {
                 let (mfa, uid, code) = (Arc::clone(&self.mfa), id.clone(), self.totp(&secret));
                 let results = contend(mode, CONTENDERS, move |_| {
                     let (mfa, uid, code) = (Arc::clone(&mfa), uid.clone(), code.clone());
-                    async move { mfa.confirm_setup(&uid, &code).await.map(|c| strings(&c)) }
+                    async move {
+                        mfa.confirm_setup(&uid, &code)
+                            .await
+                            .map(|e| strings(&e.backup_codes))
+                    }
                 })
                 .await;
                 let winner =
@@ -306,7 +342,7 @@ impl<S: MfaStore + 'static> Suite<S> {
                 assert!(matches!(again, Err(Error::InvalidCode)), "{ctx}: {again:?}");
             }
             Race::RegenerateSameTotp => {
-                let (secret, old) = self.enroll(&id).await;
+                let (secret, old, _) = self.enroll(&id).await;
                 let (mfa, uid, code) = (Arc::clone(&self.mfa), id.clone(), self.totp(&secret));
                 let results = contend(mode, CONTENDERS, move |_| {
                     let (mfa, uid, code) = (Arc::clone(&mfa), uid.clone(), code.clone());
@@ -323,14 +359,14 @@ impl<S: MfaStore + 'static> Suite<S> {
                 assert!(self.backup_code_works(&record, &id, &winner[0]), "{ctx}");
                 assert!(!self.backup_code_works(&record, &id, &old[0]), "{ctx}");
             }
-            Race::RegenerateSessionOnly => {
-                let _ = self.enroll(&id).await;
+            Race::RegenerateWithProof => {
+                let (_, _, proof) = self.enroll(&id).await;
                 let start = self.record(&id).await.version;
                 let (mfa, uid) = (Arc::clone(&self.mfa), id.clone());
                 let results = contend(mode, CONTENDERS, move |_| {
                     let (mfa, uid) = (Arc::clone(&mfa), uid.clone());
                     async move {
-                        mfa.regenerate_backup_codes(&uid, Reauth::SessionOnly)
+                        mfa.regenerate_backup_codes(&uid, Reauth::RecentProof(&proof))
                             .await
                             .map(|c| strings(&c))
                     }
@@ -364,7 +400,7 @@ impl<S: MfaStore + 'static> Suite<S> {
                 assert_eq!(live, 1, "{ctx}: {live} live sets");
             }
             Race::WrongCodesCount => {
-                let (secret, _) = self.enroll(&id).await;
+                let (secret, _, _) = self.enroll(&id).await;
                 let (mfa, uid, wrong) = (
                     Arc::clone(&self.lenient),
                     id.clone(),
@@ -379,9 +415,7 @@ impl<S: MfaStore + 'static> Suite<S> {
                 for r in &results {
                     assert!(matches!(r, Err(Error::InvalidCode)), "{ctx}: {r:?}");
                 }
-                let MfaEnrollment::Active(a) = self.record(&id).await.record else {
-                    panic!("{ctx}: not active")
-                };
+                let a = self.active(&id).await;
                 assert_eq!(
                     a.attempts().failures() as usize,
                     n,
@@ -390,7 +424,7 @@ impl<S: MfaStore + 'static> Suite<S> {
                 // With the default policy the counter stops at the lock: the
                 // free failures are counted and every other attempt is refused.
                 let strict = format!("{id}-strict");
-                let (secret, _) = self.enroll(&strict).await;
+                let (secret, _, _) = self.enroll(&strict).await;
                 let (mfa, uid, wrong) = (
                     Arc::clone(&self.mfa),
                     strict.clone(),
@@ -412,13 +446,11 @@ impl<S: MfaStore + 'static> Suite<S> {
                     .filter(|r| matches!(r, Err(Error::LockedOut { .. })))
                     .count();
                 assert_eq!((counted, locked), (free, n - free), "{ctx}: {results:?}");
-                let MfaEnrollment::Active(a) = self.record(&strict).await.record else {
-                    panic!("{ctx}: not active")
-                };
+                let a = self.active(&strict).await;
                 assert_eq!(a.attempts().failures() as usize, free, "{ctx}");
             }
             Race::LockoutThreshold => {
-                let (secret, codes) = self.enroll(&id).await;
+                let (secret, codes, _) = self.enroll(&id).await;
                 let free = self.config.policy().lockout.lock_after_failures as usize;
                 // One failure short of the lock.
                 for code in self.wrong(&secret, free - 1) {
@@ -443,8 +475,8 @@ impl<S: MfaStore + 'static> Suite<S> {
                 let mut previous = self.store.history(&id, start - 1).remove(0).record;
                 let (mut successes, mut failures) = (0, 0);
                 for saved in &history {
-                    let (MfaEnrollment::Active(before), MfaEnrollment::Active(after)) =
-                        (&previous, &saved.record)
+                    let (FactorState::Active(before), FactorState::Active(after)) =
+                        (previous.factor(), saved.record.factor())
                     else {
                         panic!("{ctx}: not active")
                     };
@@ -494,8 +526,8 @@ impl<S: MfaStore + 'static> Suite<S> {
                 }
                 // If the race ended locked, even a right code is refused now.
                 let final_record = self.record(&id).await.record;
-                let MfaEnrollment::Active(a) = &final_record else {
-                    panic!()
+                let FactorState::Active(a) = final_record.factor() else {
+                    panic!("{ctx}: not active")
                 };
                 assert!(
                     a.attempts().failures() as usize <= free,
@@ -505,6 +537,184 @@ impl<S: MfaStore + 'static> Suite<S> {
                     let r = self.mfa.verify_backup_code(&id, &codes[CONTENDERS]).await;
                     assert!(matches!(r, Err(Error::LockedOut { .. })), "{ctx}: {r:?}");
                 }
+            }
+            Race::CompleteChallengeBackupCodes => {
+                let (_, codes, _) = self.enroll_with(&self.wide, &id).await;
+                let challenge = self.challenge(&id).await;
+                let start = self.record(&id).await;
+                let (mfa, submitted) = (Arc::clone(&self.mfa), codes.clone());
+                let results = contend(mode, WIDE, move |i| {
+                    let (mfa, challenge, code) =
+                        (Arc::clone(&mfa), challenge.clone(), submitted[i].clone());
+                    async move { mfa.complete_login(&challenge, &code).await }
+                })
+                .await;
+                let winner =
+                    exactly_one_winner(&ctx, &results, |e| matches!(e, Error::InvalidChallenge));
+                assert_eq!(winner.by, VerifiedBy::BackupCode, "{ctx}");
+                assert_eq!(winner.backup_codes_remaining, WIDE - 1, "{ctx}");
+                let record = self.record(&id).await;
+                assert_eq!(
+                    self.store.history(&id, start.version).len(),
+                    1,
+                    "{ctx}: one save for one login"
+                );
+                assert_eq!(logins(&record.record), logins(&start.record) + 1, "{ctx}");
+                // The winner's code is the one used; every other code still works.
+                let won = results.iter().position(Result::is_ok).unwrap();
+                for (i, code) in codes.iter().enumerate() {
+                    assert_eq!(
+                        self.backup_code_works(&record.record, &id, code),
+                        i != won,
+                        "{ctx}: code {i} (the winner's is {won})"
+                    );
+                }
+                let a = self.active(&id).await;
+                assert_eq!(a.backup_codes().remaining(), WIDE - 1, "{ctx}: I3");
+                assert_eq!(a.attempts().failures(), 0, "{ctx}: a refusal counted");
+            }
+            Race::CompleteChallengeSameTotp => {
+                let (secret, _, _) = self.enroll(&id).await;
+                let challenge = self.challenge(&id).await;
+                let start = self.record(&id).await;
+                let (mfa, code) = (Arc::clone(&self.mfa), self.totp(&secret));
+                let results = contend(mode, WIDE, move |_| {
+                    let (mfa, challenge, code) =
+                        (Arc::clone(&mfa), challenge.clone(), code.clone());
+                    async move { mfa.complete_login(&challenge, &code).await }
+                })
+                .await;
+                // A racer that checked the code before the winner saved loses
+                // its save, and its retry finds the challenge closed: no racer
+                // ever meets an open challenge with a used step.
+                let winner =
+                    exactly_one_winner(&ctx, &results, |e| matches!(e, Error::InvalidChallenge));
+                let VerifiedBy::Totp(matched) = winner.by else {
+                    panic!("{ctx}: {winner:?}")
+                };
+                let record = self.record(&id).await;
+                assert_eq!(
+                    self.store.history(&id, start.version).len(),
+                    1,
+                    "{ctx}: one save for one login"
+                );
+                assert_eq!(logins(&record.record), logins(&start.record) + 1, "{ctx}");
+                let a = self.active(&id).await;
+                assert_eq!(a.last_step(), Some(matched.step), "{ctx}: I2");
+                assert_eq!(a.attempts().failures(), 0, "{ctx}: a refusal counted");
+            }
+            Race::ResetVersusLogin => {
+                let (_, codes, proof) = self.enroll(&id).await;
+                let challenge = self.challenge(&id).await;
+                let start = self.record(&id).await;
+                let epoch = start.record.epoch();
+                let (mfa, submitted) = (Arc::clone(&self.mfa), codes.clone());
+                let results = contend(mode, CONTENDERS, move |i| {
+                    let (mfa, uid) = (Arc::clone(&mfa), challenge.user_id().to_owned());
+                    let (challenge, code) = (challenge.clone(), submitted[i].clone());
+                    async move {
+                        if i == 0 {
+                            mfa.operator_reset(&uid, "support:1", "account recovery")
+                                .await
+                                .map(|()| None)
+                        } else {
+                            mfa.complete_login(&challenge, &code).await.map(Some)
+                        }
+                    }
+                })
+                .await;
+                assert!(matches!(results[0], Ok(None)), "{ctx}: {:?}", results[0]);
+                let logins_won: Vec<_> = results[1..]
+                    .iter()
+                    .filter_map(|r| match r {
+                        Ok(Some(v)) => Some(*v),
+                        Ok(None) => panic!("{ctx}"),
+                        Err(Error::InvalidChallenge) => None,
+                        Err(e) => panic!("{ctx}: a completion failed with {e:?}"),
+                    })
+                    .collect();
+                assert!(logins_won.len() <= 1, "{ctx}: {results:?}");
+                // The history: at most one login, saved before the reset.
+                let history = self.store.history(&id, start.version);
+                let kinds: Vec<bool> = history.iter().map(|v| v.record.is_active()).collect();
+                let mut expected = vec![true; logins_won.len()];
+                expected.push(false);
+                assert_eq!(kinds, expected, "{ctx}: saves in order (active = a login)");
+                let record = self.record(&id).await.record;
+                assert!(matches!(record.factor(), FactorState::Disabled), "{ctx}");
+                assert_eq!(record.epoch(), Epoch::new(epoch.get() + 1), "{ctx}: I12");
+                for v in logins_won.iter().map(|v| v.proof).chain([proof]) {
+                    assert_eq!(v.epoch, epoch, "{ctx}");
+                    assert!(
+                        matches!(record.check_epoch(v.epoch), Err(Error::Revoked)),
+                        "{ctx}: a session survived the reset (I12)"
+                    );
+                    assert!(
+                        matches!(
+                            record.check_proof(&self.config, &v, self.clock.get()),
+                            Err(Error::Revoked)
+                        ),
+                        "{ctx}: a proof survived the reset (I12)"
+                    );
+                }
+            }
+            Race::DisableVersusRegenerate => {
+                let (secret, _, proof) = self.enroll(&id).await;
+                let start = self.record(&id).await;
+                let epoch = start.record.epoch();
+                let (mfa, uid, code) = (Arc::clone(&self.mfa), id.clone(), self.totp(&secret));
+                let results = contend(mode, CONTENDERS, move |i| {
+                    let (mfa, uid, code) = (Arc::clone(&mfa), uid.clone(), code.clone());
+                    async move {
+                        if i == 0 {
+                            mfa.disable(&uid, &code).await.map(Managed::Disabled)
+                        } else {
+                            mfa.regenerate_backup_codes(&uid, Reauth::RecentProof(&proof))
+                                .await
+                                .map(|c| Managed::Regenerated(strings(&c)))
+                        }
+                    }
+                })
+                .await;
+                let Ok(Managed::Disabled(disabled)) = &results[0] else {
+                    panic!("{ctx}: the disable: {:?}", results[0])
+                };
+                assert_eq!(disabled.epoch, Epoch::new(epoch.get() + 1), "{ctx}: I12");
+                let sets: Vec<&Vec<String>> = results[1..]
+                    .iter()
+                    .filter_map(|r| match r {
+                        Ok(Managed::Regenerated(set)) => Some(set),
+                        Err(Error::MfaNotEnabled) => None,
+                        other => panic!("{ctx}: a regeneration answered {other:?}"),
+                    })
+                    .collect();
+                // Every regeneration that answered was saved before the
+                // disable (I1), and none after it.
+                let history = self.store.history(&id, start.version);
+                let kinds: Vec<bool> = history.iter().map(|v| v.record.is_active()).collect();
+                let mut expected = vec![true; sets.len()];
+                expected.push(false);
+                assert_eq!(
+                    kinds, expected,
+                    "{ctx}: saves in order (active = a regeneration)"
+                );
+                for set in &sets {
+                    assert!(
+                        history
+                            .iter()
+                            .any(|v| self.backup_code_works(&v.record, &id, &set[0])),
+                        "{ctx}: a set was shown that was never stored"
+                    );
+                }
+                let record = self.record(&id).await.record;
+                assert!(matches!(record.factor(), FactorState::Disabled), "{ctx}");
+                assert!(
+                    matches!(
+                        record.check_proof(&self.config, &proof, self.clock.get()),
+                        Err(Error::Revoked)
+                    ),
+                    "{ctx}: the proof survived the disable (I12)"
+                );
             }
         }
     }
@@ -516,23 +726,44 @@ enum Race {
     SameTotpCode,
     ConfirmSameSetup,
     RegenerateSameTotp,
-    RegenerateSessionOnly,
+    RegenerateWithProof,
     WrongCodesCount,
     LockoutThreshold,
+    CompleteChallengeBackupCodes,
+    CompleteChallengeSameTotp,
+    ResetVersusLogin,
+    DisableVersusRegenerate,
 }
 
-const RACES: [Race; 7] = [
+const RACES: [Race; 11] = [
     Race::SameBackupCode,
     Race::SameTotpCode,
     Race::ConfirmSameSetup,
     Race::RegenerateSameTotp,
-    Race::RegenerateSessionOnly,
+    Race::RegenerateWithProof,
     Race::WrongCodesCount,
     Race::LockoutThreshold,
+    Race::CompleteChallengeBackupCodes,
+    Race::CompleteChallengeSameTotp,
+    Race::ResetVersusLogin,
+    Race::DisableVersusRegenerate,
 ];
 
 fn strings(codes: &mfa::BackupCodes) -> Vec<String> {
     codes.as_strs().into_iter().map(str::to_owned).collect()
+}
+
+/// What a racer managing the factor got.
+#[derive(Debug)]
+enum Managed {
+    Disabled(Proof),
+    Regenerated(Vec<String>),
+}
+
+/// The record's count of completed logins, as it stores it.
+fn logins(record: &MfaEnrollment) -> u64 {
+    let json: serde_json::Value = serde_json::from_str(&record.to_json()).unwrap();
+    json["logins"].as_u64().expect("a login count")
 }
 
 /// Exactly one `Ok`; every other result is an error `loser` accepts. Returns the winner.
@@ -570,7 +801,7 @@ async fn run_suite<S: MfaStore + 'static>(store: S, name: &str) {
         suite.round(race, mode, round).await;
     }
     eprintln!(
-        "races on {name}: {ROUNDS} rounds × {CONTENDERS} contenders in {:.1?}",
+        "races on {name}: {ROUNDS} rounds × {CONTENDERS} contenders ({WIDE} on one login challenge) in {:.1?}",
         started.elapsed()
     );
 }
