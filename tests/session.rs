@@ -911,7 +911,7 @@ fn operator_reset_from_every_state() {
         }
         let t = before.clone().operator_reset(OPERATOR, REASON);
         assert!(t.outcome.is_ok() && t.changed, "{what}");
-        assert_eq!(t.events, [event.clone()], "{what}");
+        assert_eq!(t.events, std::slice::from_ref(&event), "{what}");
         let after = t.state;
         assert_eq!(after.factor(), &FactorState::Disabled, "{what}");
         assert_eq!(after.epoch().get(), before.epoch().get() + 1, "{what}");

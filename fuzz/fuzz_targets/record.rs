@@ -1,6 +1,8 @@
 //! Record deserialisation: `MfaEnrollment::from_json` on any text. Never
-//! panics; a record that loads serializes and loads back to itself, and every
-//! operation on it returns a typed result.
+//! panics; a record that loads serializes and loads back to itself (in the
+//! current format, whatever format it was read from), and every operation on
+//! it returns a typed result; an operator's unlock keeps the epoch and a
+//! reset moves it by one.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -34,6 +36,19 @@ fuzz_target!(|text: &str| {
             .clone()
             .confirm_setup(config, "user-1", code, now, &mut rng);
     }
-    let _ = record.clone().reset_lockout();
+    let epoch = record.epoch();
+    let _ = record.check_epoch(epoch);
+    let step = record.begin_login(config, "user-1", now);
+    if let mfa::LoginStep::SecondFactor(challenge) = &step {
+        let _ = record
+            .clone()
+            .complete_login(config, "user-1", challenge, "123456", now, &mut rng);
+    }
+    let unlocked = record.clone().operator_unlock("fuzz-operator", "fuzzing");
+    assert!(unlocked.outcome.is_ok());
+    assert_eq!(unlocked.state.epoch(), epoch);
+    let reset = record.clone().operator_reset("fuzz-operator", "fuzzing");
+    assert!(reset.outcome.is_ok() && reset.changed);
+    assert_eq!(reset.state.epoch().get(), epoch.get().saturating_add(1));
     let _ = record.cancel_setup();
 });
