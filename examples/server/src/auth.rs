@@ -258,10 +258,14 @@ impl AdminToken {
         let Some(value) = std::env::var_os("MFA_ADMIN_TOKEN").filter(|v| !v.is_empty()) else {
             return Ok(None);
         };
-        let text = value
-            .to_str()
-            .filter(|t| t.bytes().all(|b| b.is_ascii_graphic()))
-            .ok_or("MFA_ADMIN_TOKEN must be visible ASCII characters only (no spaces)")?;
+        Self::new(value.to_str().unwrap_or("\u{fffd}")).map(Some)
+    }
+
+    /// The token `text`, if it is long enough and printable.
+    fn new(text: &str) -> Result<Self, String> {
+        if !text.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err("MFA_ADMIN_TOKEN must be visible ASCII characters only (no spaces)".into());
+        }
         if text.len() < Self::MIN_LEN {
             return Err(format!(
                 "MFA_ADMIN_TOKEN must have at least {} characters (it has {}); \
@@ -270,7 +274,7 @@ impl AdminToken {
                 text.len()
             ));
         }
-        Ok(Some(AdminToken(Sha256::digest(text.as_bytes()).into())))
+        Ok(AdminToken(Sha256::digest(text.as_bytes()).into()))
     }
 
     /// Whether `candidate` is the token: digests compared in constant time,
@@ -301,5 +305,44 @@ impl FromRequestParts<AppState> for Operator {
             Some(token) if expected.matches(token) => Ok(Operator),
             _ => Err(ApiError::unauthenticated()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AdminToken;
+
+    #[test]
+    fn the_operator_token_matches_only_itself() {
+        let text = "0123456789abcdef0123456789abcdef-operator";
+        let token = AdminToken::new(text).unwrap();
+        assert!(token.matches(text));
+        let last = text.len() - 1;
+        for other in [
+            "",
+            &text[..last],
+            &format!("{text}x"),
+            &format!("{}X", &text[..last]),
+            &text.to_uppercase(),
+            &format!(" {text}"),
+        ] {
+            assert!(!token.matches(other), "{other:?}");
+        }
+    }
+
+    #[test]
+    fn short_or_unprintable_tokens_are_refused() {
+        for bad in [
+            "",
+            "x",
+            &"x".repeat(31),
+            &format!("{} ", "x".repeat(40)),
+            &format!("{}\u{e9}", "x".repeat(40)),
+            &format!("{}\n", "x".repeat(40)),
+        ] {
+            let err = AdminToken::new(bad).err().expect("refused");
+            assert!(err.contains("MFA_ADMIN_TOKEN"), "{err}");
+        }
+        assert!(AdminToken::new(&"x".repeat(32)).is_ok());
     }
 }

@@ -46,7 +46,8 @@ usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://... | 
               [--key-file PATH] [--pending-ttl SECONDS] [--max-concurrent-hashes N]
               [--header-timeout SECONDS] [--body-timeout SECONDS]
               [--idle-timeout SECONDS] [--max-connections N]
-              [--step-up-window SECONDS] [--lockout-delay SECONDS]
+              [--step-up-window SECONDS] [--mfa-token-ttl SECONDS]
+              [--lockout-delay SECONDS]
 
   --addr         address to listen on (default 127.0.0.1:8080; port 0 picks a free one)
   --database     SQLite file, created with its schema if missing (default ./mfa-demo.db),
@@ -70,6 +71,9 @@ usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://... | 
                  how old (seconds) a session's proof of the second factor may be
                  for regenerating backup codes without a code (default 600);
                  older sessions get 403 STEP_UP_REQUIRED until POST /api/auth/step-up
+  --mfa-token-ttl
+                 seconds an mfaToken (the login's second step) stays usable
+                 (default 300); it completes at most one login either way
   --lockout-delay
                  seconds of the first lock after 5 consecutive wrong codes (default
                  30, doubling up to 900); 0 turns the timed locks off, for tests and
@@ -104,6 +108,7 @@ struct Args {
     pending_ttl_secs: u64,
     max_concurrent_hashes: Option<usize>,
     step_up_window_secs: u64,
+    mfa_token_ttl_secs: u64,
     lockout_delay_secs: Option<u64>,
     limits: connections::Limits,
 }
@@ -124,6 +129,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         pending_ttl_secs: 600,
         max_concurrent_hashes: None,
         step_up_window_secs: 600,
+        mfa_token_ttl_secs: 300,
         lockout_delay_secs: None,
         limits: connections::Limits {
             header_timeout: Duration::from_secs(10),
@@ -179,6 +185,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             "--step-up-window" => {
                 parsed.step_up_window_secs =
                     positive_secs("--step-up-window", &value()?)?.as_secs();
+            }
+            "--mfa-token-ttl" => {
+                parsed.mfa_token_ttl_secs = positive_secs("--mfa-token-ttl", &value()?)?.as_secs();
             }
             "--lockout-delay" => {
                 let v = value()?;
@@ -262,6 +271,7 @@ async fn run(args: Args) -> Result<(), String> {
     let mut policy = Policy::new("MFA Example");
     policy.pending_ttl_secs = args.pending_ttl_secs;
     policy.step_up_window_secs = args.step_up_window_secs;
+    policy.login_challenge_ttl_secs = args.mfa_token_ttl_secs;
     if let Some(delay) = args.lockout_delay_secs {
         policy.lockout.base_delay_secs = delay;
     }

@@ -878,6 +878,7 @@ fn usage_errors() {
         &["--step-up-window", "ten"],
         &["--lockout-delay", "901"],
         &["--lockout-delay", "-1"],
+        &["--mfa-token-ttl", "0"],
     ] {
         let out = std::process::Command::new(http_common::server_binary())
             .args(args)
@@ -898,6 +899,7 @@ fn usage_errors() {
         "--database",
         "--step-up-window",
         "--lockout-delay",
+        "--mfa-token-ttl",
         "MFA_ADMIN_TOKEN",
     ] {
         assert!(help.contains(flag), "{flag}: {help}");

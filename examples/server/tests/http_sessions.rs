@@ -300,6 +300,27 @@ async fn an_mfa_token_completes_one_login() {
     server.login_with(email, "backupCode", &codes[0]).await;
 }
 
+/// An `mfaToken` past its lifetime (`--mfa-token-ttl`) is refused, and
+/// the code sent with it is neither used nor counted.
+#[tokio::test]
+async fn an_expired_mfa_token_is_refused() {
+    let server = Server::start_with(Options {
+        extra_args: vec!["--mfa-token-ttl".into(), "1".into()],
+        ..Options::default()
+    });
+    let email = "expired@example.com";
+    let (token, _, codes) = server.enrolled_user(email).await;
+    let mfa_token = server.login_for_mfa(email).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    server
+        .login_mfa(&mfa_token, "backupCode", &codes[0])
+        .await
+        .assert_problem(401, "INVALID_MFA_TOKEN");
+    let status = server.get(STATUS, Some(&token)).await;
+    assert_eq!(status.body["backupCodesRemaining"], 10, "{}", status.text);
+    server.login_with(email, "backupCode", &codes[0]).await;
+}
+
 /// 16 completions of one `mfaToken` at once, each with a different valid
 /// code (ten backup codes and the current TOTP code): exactly one session.
 /// The losers' backup codes are not consumed.
