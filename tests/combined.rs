@@ -20,6 +20,11 @@
 //! every consumption and every counted failure is stored once, and the other
 //! racers' answers are exact.
 //!
+//! Login completions race too: the racers complete one login challenge, each
+//! with a different backup code, and exactly one login completes (I12): one
+//! code used, one login counted; a racer whose save lost and who retried
+//! finds the challenge used up.
+//!
 //! Every operation that consumes or counts runs on `MemoryStore`, a SQLite
 //! file and (with `MFA_TEST_POSTGRES_URL` and `MFA_TEST_MYSQL_URL`; required
 //! when `CI` is set) PostgreSQL and MariaDB, with 2 and 3 racers.
@@ -31,7 +36,8 @@ use std::sync::Arc;
 use mfa::testkit::conformance::user;
 use mfa::testkit::{FaultyStore, ManualClock, SaveFault, test_config};
 use mfa::{
-    MemoryStore, Mfa, MfaContext, MfaEnrollment, MfaStore, PostgresStore, Reauth, SqliteStore,
+    Epoch, FactorState, LoginChallenge, LoginStep, MemoryStore, Mfa, MfaContext, MfaEnrollment,
+    MfaStore, PostgresStore, Reauth, SqliteStore,
     totp::{self, TotpSecret},
 };
 use rand::{SeedableRng, rngs::StdRng};
@@ -48,9 +54,11 @@ enum Op {
     RegenerateWithTotp,
     DisableWithTotp,
     DisableWithBackupCode,
+    /// One login challenge, a different backup code per racer.
+    CompleteLogin,
 }
 
-const OPS: [Op; 7] = [
+const OPS: [Op; 8] = [
     Op::ConfirmSetup,
     Op::VerifyTotp,
     Op::VerifyBackupCode,
@@ -58,6 +66,7 @@ const OPS: [Op; 7] = [
     Op::RegenerateWithTotp,
     Op::DisableWithTotp,
     Op::DisableWithBackupCode,
+    Op::CompleteLogin,
 ];
 
 const FAULTS: [SaveFault; 3] = [
@@ -76,6 +85,7 @@ struct Round<S> {
     user: String,
     secret: String,
     codes: Vec<String>,
+    challenge: Option<LoginChallenge>,
 }
 
 impl<S: MfaStore + 'static> Round<S> {
@@ -96,11 +106,23 @@ impl<S: MfaStore + 'static> Round<S> {
             user,
             secret: setup.secret_base32().to_owned(),
             codes: Vec::new(),
+            challenge: None,
         };
         if op != Op::ConfirmSetup {
             let code = round.totp_at(T0 - 30);
-            let codes = early.confirm_setup(&round.user, &code).await.unwrap();
-            round.codes = codes.as_strs().into_iter().map(Into::into).collect();
+            let enabled = early.confirm_setup(&round.user, &code).await.unwrap();
+            round.codes = enabled
+                .backup_codes
+                .as_strs()
+                .into_iter()
+                .map(Into::into)
+                .collect();
+        }
+        if op == Op::CompleteLogin {
+            match round.mfa.begin_login(&round.user).await.unwrap() {
+                LoginStep::SecondFactor(challenge) => round.challenge = Some(challenge),
+                other => panic!("no challenge for an active factor: {other:?}"),
+            }
         }
         round
     }
@@ -122,26 +144,32 @@ impl<S: MfaStore + 'static> Round<S> {
             .unwrap()
     }
 
-    /// The input every racer submits.
-    fn input(&self, op: Op) -> String {
+    /// The input racer `i` submits: the same for all, but for a login
+    /// completion, where each racer has a backup code of its own.
+    fn input(&self, op: Op, i: usize) -> String {
         match op {
             Op::VerifyBackupCode | Op::DisableWithBackupCode => self.codes[0].clone(),
+            Op::CompleteLogin => self.codes[i].clone(),
             Op::WrongCode => self.wrong(),
             _ => self.totp_at(T0),
         }
     }
 
     async fn race(&self, op: Op, racers: usize) -> Vec<Answer> {
-        let input = self.input(op);
         let tasks: Vec<_> = (0..racers)
-            .map(|_| {
-                let (mfa, user, code) = (Arc::clone(&self.mfa), self.user.clone(), input.clone());
+            .map(|i| {
+                let (mfa, user, code) =
+                    (Arc::clone(&self.mfa), self.user.clone(), self.input(op, i));
+                let challenge = self.challenge.clone();
                 tokio::spawn(async move {
                     let codes = |c: mfa::BackupCodes| {
                         Some(c.as_strs().into_iter().map(String::from).collect())
                     };
                     let answer = match op {
-                        Op::ConfirmSetup => mfa.confirm_setup(&user, &code).await.map(codes),
+                        Op::ConfirmSetup => mfa
+                            .confirm_setup(&user, &code)
+                            .await
+                            .map(|e| codes(e.backup_codes)),
                         Op::VerifyTotp => mfa.verify_totp(&user, &code).await.map(|_| None),
                         Op::VerifyBackupCode => {
                             mfa.verify_backup_code(&user, &code).await.map(|_| None)
@@ -152,8 +180,12 @@ impl<S: MfaStore + 'static> Round<S> {
                             .await
                             .map(codes),
                         Op::DisableWithTotp | Op::DisableWithBackupCode => {
-                            mfa.disable(&user, &code).await.map(|()| None)
+                            mfa.disable(&user, &code).await.map(|_| None)
                         }
+                        Op::CompleteLogin => mfa
+                            .complete_login(challenge.as_ref().expect("a challenge"), &code)
+                            .await
+                            .map(|_| None),
                     };
                     answer.map_err(|e| e.code())
                 })
@@ -186,11 +218,18 @@ impl<S: MfaStore + 'static> Round<S> {
     }
 }
 
+/// The record's count of completed logins, as it stores it.
+fn logins(record: &MfaEnrollment) -> u64 {
+    let json: serde_json::Value = serde_json::from_str(&record.to_json()).unwrap();
+    json["logins"].as_u64().expect("a login count")
+}
+
 /// The answer a racer whose save lost gets once it retried on the new state.
 fn after_retry(op: Op) -> &'static str {
     match op {
         Op::ConfirmSetup => "MFA_ALREADY_ENABLED",
         Op::DisableWithTotp | Op::DisableWithBackupCode => "MFA_NOT_ENABLED",
+        Op::CompleteLogin => "INVALID_MFA_TOKEN",
         _ => "INVALID_CODE",
     }
 }
@@ -199,7 +238,7 @@ fn after_retry(op: Op) -> &'static str {
 async fn scenario<S: MfaStore + 'static>(inner: S, op: Op, fault: SaveFault, racers: usize) {
     let round = Round::new(inner, op).await;
     let ctx = format!("{op:?}, {racers} racers, later saves {fault:?}");
-    let (version_before, _) = round.stored().await;
+    let (version_before, record_before) = round.stored().await;
     round.store.gate_loads(racers);
     round
         .store
@@ -239,7 +278,7 @@ async fn scenario<S: MfaStore + 'static>(inner: S, op: Op, fault: SaveFault, rac
             SaveFault::WrittenButFailed => racers,
             _ => 1,
         };
-        let MfaEnrollment::Active(active) = &record else {
+        let FactorState::Active(active) = record.factor() else {
             panic!("{ctx}: not active")
         };
         assert_eq!(
@@ -280,13 +319,13 @@ async fn scenario<S: MfaStore + 'static>(inner: S, op: Op, fault: SaveFault, rac
             }
         }
         Op::VerifyTotp => {
-            let MfaEnrollment::Active(active) = &record else {
+            let FactorState::Active(active) = record.factor() else {
                 panic!("{ctx}")
             };
             assert_eq!(active.last_step(), Some(T0 / 30), "{ctx}: step burned (I2)");
         }
         Op::VerifyBackupCode => {
-            let MfaEnrollment::Active(active) = &record else {
+            let FactorState::Active(active) = record.factor() else {
                 panic!("{ctx}")
             };
             assert_eq!(
@@ -297,7 +336,39 @@ async fn scenario<S: MfaStore + 'static>(inner: S, op: Op, fault: SaveFault, rac
             assert!(!round.backup_code_works(&record, &round.codes[0]), "{ctx}");
         }
         Op::DisableWithTotp | Op::DisableWithBackupCode => {
-            assert_eq!(record, MfaEnrollment::default(), "{ctx}");
+            assert!(matches!(record.factor(), FactorState::Disabled), "{ctx}");
+            assert_eq!(
+                record.epoch(),
+                Epoch::new(record_before.epoch().get() + 1),
+                "{ctx}: the epoch moved on once"
+            );
+        }
+        Op::CompleteLogin => {
+            let FactorState::Active(active) = record.factor() else {
+                panic!("{ctx}")
+            };
+            assert_eq!(
+                active.backup_codes().remaining(),
+                9,
+                "{ctx}: one code used (I3)"
+            );
+            assert_eq!(active.attempts().failures(), 0, "{ctx}: a refusal counted");
+            assert_eq!(
+                logins(&record),
+                logins(&record_before) + 1,
+                "{ctx}: one login counted (I12)"
+            );
+            let used = round.codes[..racers]
+                .iter()
+                .filter(|c| !round.backup_code_works(&record, c))
+                .count();
+            assert_eq!(used, 1, "{ctx}: the racers' codes used");
+            let challenge = round.challenge.as_ref().unwrap();
+            let again = round.mfa.complete_login(challenge, &round.codes[9]).await;
+            assert!(
+                matches!(again, Err(mfa::Error::InvalidChallenge)),
+                "{ctx}: the challenge completed again: {again:?}"
+            );
         }
         Op::WrongCode => unreachable!(),
     }
