@@ -1,4 +1,10 @@
 //! The routes of the HTTP contract (the README's "The example server"). Each MFA handler is a few lines over `mfa::Mfa`.
+//!
+//! Sessions (`auth.rs`) are checked against the user's security epoch on
+//! every request; the routes that change the factor with a code (confirm,
+//! disable), the login's second step and step-up answer a new session with
+//! a fresh proof; regeneration without a code needs a recent proof. The
+//! operator routes exist only with `MFA_ADMIN_TOKEN`.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
