@@ -11,6 +11,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use mfa::backup::SubmittedBackupCode;
+use mfa::totp::TotpCode;
 use mfa::{LoginStep, Reauth, error::CodeFormatError};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -83,15 +85,22 @@ struct OneCode {
 }
 
 impl OneCode {
-    /// The code, and whether it came as a backup code.
-    fn get(&self) -> Result<(&str, bool), ApiError> {
-        match (&self.code, &self.backup_code) {
-            (Some(code), None) => Ok((code.expose(), false)),
-            (None, Some(code)) => Ok((code.expose(), true)),
-            _ => Err(ApiError::validation(
-                "Give exactly one of `code` and `backupCode`.",
-            )),
-        }
+    /// The code, shaped like the field it came in: a TOTP code of `digits`
+    /// digits in `code`, a backup code in `backupCode` (otherwise 401
+    /// `INVALID_CODE`, not counted).
+    fn get(&self, digits: u8) -> Result<&str, ApiError> {
+        let shaped = match (&self.code, &self.backup_code) {
+            (Some(code), None) => TotpCode::parse(code.expose(), digits).map(|_| code),
+            (None, Some(code)) => SubmittedBackupCode::parse(code.expose()).map(|_| code),
+            _ => {
+                return Err(ApiError::validation(
+                    "Give exactly one of `code` and `backupCode`.",
+                ));
+            }
+        };
+        shaped
+            .map(Secret::expose)
+            .map_err(|e| ApiError::from(mfa::Error::from(e)).code_is_unauthorized())
     }
 }
 
@@ -207,7 +216,7 @@ async fn login_mfa(State(app): State<AppState>, JsonBody(body): JsonBody<MfaLogi
     let challenge = app
         .tokens
         .verify_mfa_login(required(&body.mfa_token, "mfaToken")?)?;
-    let (code, _) = body.code.get()?;
+    let code = body.code.get(app.mfa.context().policy().totp.digits)?;
     let verified = app
         .mfa
         .complete_login(&challenge, code)
@@ -226,11 +235,12 @@ async fn step_up(
     JsonBody(body): JsonBody<OneCode>,
 ) -> Answer {
     let user_id = &session.user.id;
-    let verified = match body.get()? {
-        (code, false) => app.mfa.verify_totp(user_id, code).await,
-        (code, true) => app.mfa.verify_backup_code(user_id, code).await,
-    }
-    .map_err(|e| ApiError::from(e).code_is_unauthorized())?;
+    let code = body.get(app.mfa.context().policy().totp.digits)?;
+    let verified = app
+        .mfa
+        .verify(user_id, code)
+        .await
+        .map_err(|e| ApiError::from(e).code_is_unauthorized())?;
     Ok(Json(
         json!({"token": app.tokens.proven_session(user_id, verified.proof)?}),
     ))

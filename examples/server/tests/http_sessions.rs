@@ -251,6 +251,16 @@ async fn an_mfa_token_completes_one_login() {
         .login_mfa(&mfa_token, "backupCode", "aaaaa-aaaaa")
         .await
         .assert_problem(401, "INVALID_CODE");
+    // Each field takes its own kind of code: a backup code sent as `code`,
+    // or a TOTP-shaped one as `backupCode`, is refused and consumes nothing.
+    server
+        .login_mfa(&mfa_token, "code", &codes[0])
+        .await
+        .assert_problem(401, "INVALID_CODE");
+    server
+        .login_mfa(&mfa_token, "backupCode", "123456")
+        .await
+        .assert_problem(401, "INVALID_CODE");
     let r = server.login_mfa(&mfa_token, "backupCode", &codes[0]).await;
     let session = token_of(&r);
     assert_eq!(r.body["backupCodesRemaining"], 9);
