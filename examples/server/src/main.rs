@@ -47,7 +47,7 @@ usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://... | 
               [--header-timeout SECONDS] [--body-timeout SECONDS]
               [--idle-timeout SECONDS] [--max-connections N]
               [--step-up-window SECONDS] [--mfa-token-ttl SECONDS]
-              [--lockout-delay SECONDS]
+              [--insecure-lockout-delay SECONDS]
 
   --addr         address to listen on (default 127.0.0.1:8080; port 0 picks a free one)
   --database     SQLite file, created with its schema if missing (default ./mfa-demo.db),
@@ -74,10 +74,11 @@ usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://... | 
   --mfa-token-ttl
                  seconds an mfaToken (the login's second step) stays usable
                  (default 300); it completes at most one login either way
-  --lockout-delay
-                 seconds of the first lock after 5 consecutive wrong codes (default
-                 30, doubling up to 900); 0 turns the timed locks off, for tests and
-                 demos only: the hard stop after 100 failures stays
+  --insecure-lockout-delay
+                 FOR TESTS AND DEMOS ONLY: seconds of the first lock after 5
+                 consecutive wrong codes (default 30, doubling up to 900); 0 turns
+                 the timed locks off and lets codes be guessed quickly. The hard
+                 stop after 100 failures stays. The server warns at start-up
 
 The master key comes from MFA_MASTER_KEY (base64 of 32 bytes) if it is set,
 otherwise from the key file, which is created (mode 0600) on first run.
@@ -189,11 +190,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             "--mfa-token-ttl" => {
                 parsed.mfa_token_ttl_secs = positive_secs("--mfa-token-ttl", &value()?)?.as_secs();
             }
-            "--lockout-delay" => {
+            "--insecure-lockout-delay" => {
                 let v = value()?;
                 parsed.lockout_delay_secs =
                     Some(v.parse().ok().filter(|&n| n <= 900).ok_or_else(|| {
-                        format!("--lockout-delay: {v:?} is not a number of seconds from 0 to 900")
+                        format!("--insecure-lockout-delay: {v:?} is not a number of seconds from 0 to 900")
                     })?);
             }
             "--header-timeout" => {
@@ -273,6 +274,9 @@ async fn run(args: Args) -> Result<(), String> {
     policy.step_up_window_secs = args.step_up_window_secs;
     policy.login_challenge_ttl_secs = args.mfa_token_ttl_secs;
     if let Some(delay) = args.lockout_delay_secs {
+        eprintln!(
+            "WARNING: --insecure-lockout-delay {delay}: the lockout after wrong codes is weakened; never use this in production"
+        );
         policy.lockout.base_delay_secs = delay;
     }
     let config = MfaContext::new(Keyring::new(KeyId(1), master_key), policy)

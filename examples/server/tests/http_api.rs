@@ -876,8 +876,8 @@ fn usage_errors() {
         &["--database", ""],
         &["--step-up-window", "0"],
         &["--step-up-window", "ten"],
-        &["--lockout-delay", "901"],
-        &["--lockout-delay", "-1"],
+        &["--insecure-lockout-delay", "901"],
+        &["--insecure-lockout-delay", "-1"],
         &["--mfa-token-ttl", "0"],
     ] {
         let out = std::process::Command::new(http_common::server_binary())
@@ -898,7 +898,7 @@ fn usage_errors() {
     for flag in [
         "--database",
         "--step-up-window",
-        "--lockout-delay",
+        "--insecure-lockout-delay",
         "--mfa-token-ttl",
         "MFA_ADMIN_TOKEN",
     ] {

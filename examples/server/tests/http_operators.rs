@@ -180,7 +180,7 @@ async fn operator_authentication_and_validation() {
 #[tokio::test]
 async fn an_operator_unlock_lifts_the_hard_stop() {
     // No timed locks, so that 100 failures take a moment, not hours.
-    let server = with_operators(&["--lockout-delay", "0"]);
+    let server = with_operators(&["--insecure-lockout-delay", "0"]);
     let email = "hardstop@example.com";
     let id = server.register(email).await;
     let token = server.login(email).await;
