@@ -507,3 +507,65 @@ fn secret_types_are_neither_serialize_nor_clone() {
     // A typed code is not serializable (it is a small `Copy` value on the stack).
     assert!(!probe!(TotpCode).0, "TotpCode");
 }
+
+/// The output of a confirmed setup and the values a host keeps in its
+/// sessions print no secret: `Enabled` shows its backup codes redacted;
+/// `Proof`, `Epoch`, `LoginStep` and `LoginChallenge` hold none to show.
+#[test]
+fn enabled_and_session_values_print_no_secret() {
+    use rand::SeedableRng as _;
+    let ctx = mfa::testkit::test_config();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let begun =
+        MfaEnrollment::default().begin_setup(&ctx, USER, "someone@example.com", T0, &mut rng);
+    let b32 = begun.outcome.as_ref().unwrap().secret_base32().to_owned();
+    let secret = TotpSecret::from_base32(&b32).unwrap();
+    let code = totp::generate(&secret, TotpParams::default(), T0).unwrap();
+    let confirmed = begun.state.confirm_setup(&ctx, USER, &code, T0, &mut rng);
+    let enabled = confirmed.outcome.unwrap();
+    let codes: Vec<String> = enabled
+        .backup_codes
+        .as_strs()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(codes.len(), 10);
+    let step = confirmed.state.begin_login(&ctx, USER, T0);
+    let LoginStep::SecondFactor(challenge) = &step else {
+        panic!("an active factor asks for a second step")
+    };
+    assert_eq!(
+        format!("{:?}", enabled.backup_codes),
+        "BackupCodes(10 × REDACTED)"
+    );
+    let printed = [
+        format!("{enabled:?}"),
+        format!("{enabled:#?}"),
+        format!("{:?}", enabled.proof),
+        serde_json::to_string(&enabled.proof).unwrap(),
+        format!("{:?}", enabled.proof.epoch),
+        serde_json::to_string(&enabled.proof.epoch).unwrap(),
+        format!("{step:?}"),
+        format!("{challenge:#?}"),
+        serde_json::to_string(challenge).unwrap(),
+    ];
+    assert!(printed[0].contains("REDACTED"), "{}", printed[0]);
+    assert!(printed[0].contains("SetupConfirmation"), "{}", printed[0]);
+    for text in &printed {
+        assert!(!text.contains(&b32), "the TOTP secret leaks through {text}");
+        assert!(
+            !text.split(|c: char| !c.is_ascii_digit()).any(|t| t == code),
+            "a TOTP code leaks through {text}"
+        );
+        for backup in &codes {
+            for form in [
+                backup.clone(),
+                backup.replace('-', ""),
+                backup.to_uppercase(),
+                backup.replace('-', "")[2..].to_owned(),
+            ] {
+                assert!(!text.contains(&form), "a backup code leaks through {text}");
+            }
+        }
+    }
+}

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use mfa::testkit::conformance::user;
-use mfa::{Error, MfaStore, Reauth, VerifiedBy, store::WriteId};
+use mfa::{Error, LoginStep, MfaStore, Reauth, VerifiedBy, store::WriteId};
 
 use crate::common::{Harness, wrong_code};
 
@@ -67,8 +67,9 @@ pub async fn service_flow<S: MfaStore + 'static>(store: S) {
 }
 
 /// Two services, each over its own store on the same database, race 16
-/// requests with one backup code and then with one TOTP code: exactly one
-/// request wins each race. Setup begun on one is confirmed on the other.
+/// requests with one backup code and then with one TOTP code, then 8
+/// completions of one login challenge: exactly one request wins each race.
+/// Setup begun on one is confirmed on the other.
 pub async fn races_across_stores<S: MfaStore + 'static>(a: S, b: S) {
     let (a, b) = (Harness::new(a, |_| {}), Harness::new(b, |_| {}));
     let id = user("across");
@@ -112,6 +113,31 @@ pub async fn races_across_stores<S: MfaStore + 'static>(a: S, b: S) {
     }
     let status = b.mfa.status(&id).await.unwrap();
     assert_eq!(status.backup_codes_remaining, 9);
+
+    // One login challenge, completed at once on both with different valid
+    // backup codes: one login, one code used (I12).
+    let LoginStep::SecondFactor(challenge) = a.mfa.begin_login(&id).await.unwrap() else {
+        panic!("an active factor asks for a second step")
+    };
+    let tasks: Vec<_> = codes[1..9]
+        .iter()
+        .enumerate()
+        .map(|(i, code)| {
+            let mfa = Arc::clone(if i % 2 == 0 { &a.mfa } else { &b.mfa });
+            let (challenge, code) = (challenge.clone(), code.clone());
+            tokio::spawn(async move { mfa.complete_login(&challenge, &code).await })
+        })
+        .collect();
+    let mut wins = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => wins += 1,
+            Err(Error::InvalidChallenge) => {}
+            Err(e) => panic!("unexpected error in the challenge race: {e:?}"),
+        }
+    }
+    assert_eq!(wins, 1, "a login challenge completes once across stores");
+    assert_eq!(b.mfa.status(&id).await.unwrap().backup_codes_remaining, 8);
 }
 
 /// 16 first saves of one new user, split across two stores on one database,
