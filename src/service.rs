@@ -188,7 +188,7 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// As the transition, plus store errors.
     pub async fn complete_login(&self, challenge: &LoginChallenge, code: &str) -> Result<Verified> {
-        let hashing = Argon2Work::Code(code);
+        let hashing = Argon2Work::Login(challenge, code);
         let user_id = challenge.user_id().to_owned();
         let (challenge, code) = (challenge.clone(), Zeroizing::new(code.to_owned()));
         let user = user_id.clone();

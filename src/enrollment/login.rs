@@ -42,12 +42,7 @@ impl MfaEnrollment {
         now: u64,
         rng: &mut R,
     ) -> Transition<Verified> {
-        let open = self.is_active()
-            && challenge.user_id == user_id
-            && challenge.epoch == self.epoch
-            && challenge.serial == self.logins
-            && now < challenge.expires_at;
-        if !open {
+        if challenge.user_id != user_id || !self.is_open(challenge, now) {
             return unchanged(self, Error::InvalidChallenge);
         }
         let mut step = self.verify_as(Accept::Either, config, user_id, code, now, rng);
@@ -55,5 +50,46 @@ impl MfaEnrollment {
             step.state.logins = step.state.logins.saturating_add(1);
         }
         step
+    }
+
+    /// Whether `challenge` can still complete a login on this record: under
+    /// an active factor, at the current epoch, begun after the last completed
+    /// login, unexpired.
+    pub(crate) fn is_open(&self, challenge: &LoginChallenge, now: u64) -> bool {
+        self.is_active()
+            && challenge.epoch == self.epoch
+            && challenge.serial == self.logins
+            && now < challenge.expires_at
+    }
+}
+
+#[cfg(all(test, feature = "testkit"))]
+mod tests {
+    use crate::enrollment::Argon2Work;
+    use crate::session::LoginStep;
+    use crate::testkit::{fixtures::Enrolled, test_config};
+
+    /// A closed challenge never reaches the hashing pool, whatever the code:
+    /// a flood of stale `mfaToken`s cannot queue behind real Argon2 work (I13).
+    #[test]
+    fn only_an_open_challenge_sends_a_backup_code_to_argon2() {
+        let ctx = test_config();
+        let user = Enrolled::new(&ctx, "u", 1_700_000_000);
+        let now = user.confirmed_at + 1;
+        let LoginStep::SecondFactor(challenge) = user.active.begin_login(&ctx, "u", now) else {
+            panic!("an active factor asks for a code");
+        };
+        let code = user.codes.as_strs()[0];
+        let work = Argon2Work::Login(&challenge, code);
+        assert!(user.active.needs_argon2(work, &ctx, now));
+        let expired = challenge.expires_at;
+        assert!(!user.active.needs_argon2(work, &ctx, expired));
+        let done = user
+            .active
+            .clone()
+            .complete_login(&ctx, "u", &challenge, code, now, &mut rand::rng());
+        assert!(done.outcome.is_ok());
+        let used = Argon2Work::Login(&challenge, user.codes.as_strs()[1]);
+        assert!(!done.state.needs_argon2(used, &ctx, now));
     }
 }

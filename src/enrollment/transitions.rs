@@ -16,7 +16,7 @@ use crate::event::SecurityEvent;
 use crate::keys::Envelope;
 use crate::lockout::Attempts;
 use crate::policy::MfaContext;
-use crate::session::{Proof, ProofMethod};
+use crate::session::{LoginChallenge, Proof, ProofMethod};
 use crate::totp::TotpSecret;
 use crate::totp::{self, TotpCheck, TotpCode, labelled};
 
@@ -30,6 +30,8 @@ pub(crate) enum Argon2Work<'a> {
     NewCodes(&'a Mutex<FreshCodes>),
     /// Possibly checking this code against a stored backup-code hash.
     Code(&'a str),
+    /// As `Code`, only if the login challenge is still open.
+    Login(&'a LoginChallenge, &'a str),
 }
 
 /// Which codes a verification accepts.
@@ -518,6 +520,8 @@ impl MfaEnrollment {
             // New codes are hashed once per operation: only until they exist.
             Argon2Work::NewCodes(fresh) => return !FreshCodes::lock(fresh).is_minted(),
             Argon2Work::Code(code) => code,
+            Argon2Work::Login(challenge, code) if self.is_open(challenge, now) => code,
+            Argon2Work::Login(..) => return false,
         };
         let FactorState::Active(active) = &self.factor else {
             return false;
