@@ -84,10 +84,10 @@ mod tests {
         assert!(user.active.needs_argon2(work, &ctx, now));
         let expired = challenge.expires_at;
         assert!(!user.active.needs_argon2(work, &ctx, expired));
-        let done = user
-            .active
-            .clone()
-            .complete_login(&ctx, "u", &challenge, code, now, &mut rand::rng());
+        let done =
+            user.active
+                .clone()
+                .complete_login(&ctx, "u", &challenge, code, now, &mut rand::rng());
         assert!(done.outcome.is_ok());
         let used = Argon2Work::Login(&challenge, user.codes.as_strs()[1]);
         assert!(!done.state.needs_argon2(used, &ctx, now));
