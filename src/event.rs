@@ -68,6 +68,27 @@ pub enum SecurityEvent {
     },
     /// A secret written under an older key was re-encrypted under the primary key.
     SecretReencrypted,
+    /// A replacement authenticator was set up; it expires at `expires_at`
+    /// unless a code of the new app confirms it.
+    ReplacementStarted {
+        /// Unix time at which the pending replacement expires.
+        expires_at: u64,
+    },
+    /// The authenticator app was replaced: the old app's codes stopped
+    /// working, remembered devices were forgotten.
+    AuthenticatorReplaced,
+    /// A device was remembered.
+    DeviceRemembered {
+        /// Unix time at which its token expires.
+        expires_at: u64,
+        /// Older devices forgotten to make room.
+        forgotten: usize,
+    },
+    /// Every remembered device was forgotten.
+    DevicesForgotten {
+        /// How many were still valid.
+        count: usize,
+    },
 }
 
 /// Receives [`SecurityEvent`]s once the state they describe is saved.

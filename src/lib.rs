@@ -33,7 +33,7 @@
 //! assert_eq!(enabled.backup_codes.len(), 10);
 //!
 //! // Login: after the password, a single-use challenge for the second step.
-//! let LoginStep::SecondFactor(challenge) = mfa.begin_login("user-42").await? else {
+//! let LoginStep::SecondFactor(challenge) = mfa.begin_login("user-42", None).await? else {
 //!     unreachable!("MFA is on");
 //! };
 //! // The confirming code was used, so it is refused...
@@ -145,7 +145,7 @@ pub use error::{Error, Result};
 pub use keys::{KeyId, Keyring, MasterKey};
 pub use policy::{MfaContext, Policy};
 pub use service::Mfa;
-pub use session::{Epoch, LoginChallenge, LoginStep, Proof, ProofMethod};
+pub use session::{DeviceToken, Epoch, LoginChallenge, LoginStep, Proof, ProofMethod};
 #[cfg(feature = "mysql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
 pub use store::MysqlStore;

@@ -64,6 +64,26 @@ impl Default for BackupCodePolicy {
     }
 }
 
+/// Remembered-device settings ("don't ask again on this device").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DevicePolicy {
+    /// Devices remembered per user at most (default 10; at most 64): the
+    /// oldest is forgotten to make room.
+    pub max_devices: usize,
+    /// How long a device token works (default 30 days).
+    pub ttl_secs: u64,
+}
+
+impl Default for DevicePolicy {
+    fn default() -> Self {
+        DevicePolicy {
+            max_devices: 10,
+            ttl_secs: 30 * 24 * 60 * 60,
+        }
+    }
+}
+
 /// Every default of the crate in one struct; every field can be overridden.
 ///
 /// ```
@@ -90,6 +110,8 @@ pub struct Policy {
     /// How old a proof may be for managing the factor without a code
     /// (default 10 minutes; [`Reauth::RecentProof`](crate::Reauth::RecentProof)).
     pub step_up_window_secs: u64,
+    /// Remembered devices.
+    pub devices: DevicePolicy,
 }
 
 impl Policy {
@@ -103,6 +125,7 @@ impl Policy {
             pending_ttl_secs: 10 * 60,
             login_challenge_ttl_secs: 5 * 60,
             step_up_window_secs: 10 * 60,
+            devices: DevicePolicy::default(),
         }
     }
 
@@ -136,6 +159,16 @@ impl Policy {
         }
         if self.step_up_window_secs == 0 {
             return Err(Error::InvalidConfig("the step-up window must be positive"));
+        }
+        if !(1..=64).contains(&self.devices.max_devices) {
+            return Err(Error::InvalidConfig(
+                "a user may have 1 to 64 remembered devices",
+            ));
+        }
+        if self.devices.ttl_secs == 0 {
+            return Err(Error::InvalidConfig(
+                "a remembered device's lifetime must be positive",
+            ));
         }
         self.lockout.validate()
     }
@@ -197,6 +230,9 @@ mod tests {
         assert!(bad(|p| p.pending_ttl_secs = 0));
         assert!(bad(|p| p.login_challenge_ttl_secs = 0));
         assert!(bad(|p| p.step_up_window_secs = 0));
+        assert!(bad(|p| p.devices.max_devices = 0));
+        assert!(bad(|p| p.devices.max_devices = 65));
+        assert!(bad(|p| p.devices.ttl_secs = 0));
         assert!(bad(|p| p.lockout.max_consecutive_failures = 101));
     }
 }

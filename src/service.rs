@@ -13,7 +13,7 @@ use crate::enrollment::{
 use crate::error::{Error, Result};
 use crate::event::{EventSink, SecurityEvent};
 use crate::policy::MfaContext;
-use crate::session::{LoginChallenge, LoginStep, Proof};
+use crate::session::{DeviceToken, LoginChallenge, LoginStep, Proof};
 use crate::store::{MfaStore, WriteId};
 
 /// The current time in unix seconds.
@@ -43,6 +43,30 @@ impl<F: Fn() -> u64 + Send + Sync + 'static> Clock for F {
 /// A transition that takes the user id and a submitted code.
 type CodeTransition<T> =
     fn(MfaEnrollment, &MfaContext, &str, &str, u64, &mut ThreadRng) -> Transition<T>;
+
+/// A [`Reauth`] that outlives the caller's borrow, for an operation's retries.
+enum OwnedReauth {
+    RecentProof(Proof),
+    TotpCode(Zeroizing<String>),
+}
+
+impl From<Reauth<'_>> for OwnedReauth {
+    fn from(reauth: Reauth<'_>) -> Self {
+        match reauth {
+            Reauth::RecentProof(proof) => OwnedReauth::RecentProof(*proof),
+            Reauth::TotpCode(code) => OwnedReauth::TotpCode(Zeroizing::new(code.to_owned())),
+        }
+    }
+}
+
+impl OwnedReauth {
+    fn as_reauth(&self) -> Reauth<'_> {
+        match self {
+            OwnedReauth::RecentProof(proof) => Reauth::RecentProof(proof),
+            OwnedReauth::TotpCode(code) => Reauth::TotpCode(code),
+        }
+    }
+}
 
 /// The new backup codes of one operation, shared by its retries.
 type Minted = Arc<Mutex<FreshCodes>>;
@@ -172,14 +196,86 @@ impl<S: MfaStore> Mfa<S> {
         .await
     }
 
-    /// The step after a correct password; see [`MfaEnrollment::begin_login`].
-    /// Reads the record and writes nothing.
+    /// The step after a correct password, with the client's remembered-device
+    /// token if it sent one; see [`MfaEnrollment::begin_login`]. Reads the
+    /// record and writes nothing.
     ///
     /// # Errors
     /// Store errors.
-    pub async fn begin_login(&self, user_id: &str) -> Result<LoginStep> {
+    pub async fn begin_login(
+        &self,
+        user_id: &str,
+        device_token: Option<&str>,
+    ) -> Result<LoginStep> {
         let record = self.load(user_id).await?;
-        Ok(record.begin_login(&self.config, user_id, self.clock.now()))
+        Ok(record.begin_login(&self.config, user_id, device_token, self.clock.now()))
+    }
+
+    /// Remembers the device a login came from, on that login's proof; see
+    /// [`MfaEnrollment::remember_device`].
+    ///
+    /// # Errors
+    /// As the transition, plus store errors.
+    pub async fn remember_device(&self, user_id: &str, proof: &Proof) -> Result<DeviceToken> {
+        let proof = *proof;
+        self.run(user_id, Argon2Work::None, move |record, config, now| {
+            record.remember_device(config, &proof, now, &mut rand::rng())
+        })
+        .await
+    }
+
+    /// Forgets every remembered device of the user; see
+    /// [`MfaEnrollment::forget_devices`].
+    ///
+    /// # Errors
+    /// As the transition, plus store errors.
+    pub async fn forget_devices(&self, user_id: &str, reauth: Reauth<'_>) -> Result<usize> {
+        let (user, reauth) = (user_id.to_owned(), OwnedReauth::from(reauth));
+        self.run(user_id, Argon2Work::None, move |record, config, now| {
+            record.forget_devices(config, &user, reauth.as_reauth(), now)
+        })
+        .await
+    }
+
+    /// Begins replacing the authenticator app; see
+    /// [`MfaEnrollment::begin_replacement`].
+    ///
+    /// # Errors
+    /// As the transition, plus store errors.
+    pub async fn begin_replacement(
+        &self,
+        user_id: &str,
+        account_name: &str,
+        reauth: Reauth<'_>,
+    ) -> Result<TotpSetup> {
+        let (user, account) = (user_id.to_owned(), account_name.to_owned());
+        let reauth = OwnedReauth::from(reauth);
+        self.run(user_id, Argon2Work::None, move |record, config, now| {
+            record.begin_replacement(
+                config,
+                &user,
+                &account,
+                reauth.as_reauth(),
+                now,
+                &mut rand::rng(),
+            )
+        })
+        .await
+    }
+
+    /// Confirms the replacement with a code of the new app; see
+    /// [`MfaEnrollment::confirm_replacement`].
+    ///
+    /// # Errors
+    /// As the transition, plus store errors.
+    pub async fn confirm_replacement(&self, user_id: &str, code: &str) -> Result<Proof> {
+        self.run_with_code(
+            user_id,
+            code,
+            Argon2Work::None,
+            MfaEnrollment::confirm_replacement,
+        )
+        .await
     }
 
     /// Completes the login `challenge` with a TOTP or backup code, at most
@@ -240,16 +336,9 @@ impl<S: MfaStore> Mfa<S> {
         user_id: &str,
         reauth: Reauth<'_>,
     ) -> Result<BackupCodes> {
-        let user = user_id.to_owned();
-        let reauth = match reauth {
-            Reauth::RecentProof(proof) => Ok(*proof),
-            Reauth::TotpCode(code) => Err(Zeroizing::new(code.to_owned())),
-        };
+        let (user, reauth) = (user_id.to_owned(), OwnedReauth::from(reauth));
         self.run_minting(user_id, move |record, config, codes, now| {
-            let reauth = match &reauth {
-                Ok(proof) => Reauth::RecentProof(proof),
-                Err(code) => Reauth::TotpCode(code),
-            };
+            let reauth = reauth.as_reauth();
             record.regenerate_backup_codes_with(config, &user, reauth, codes, now, &mut rand::rng())
         })
         .await

@@ -6,7 +6,10 @@
 //! login challenge or a proof minted under one epoch is worth nothing once
 //! the factor has moved to another.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 /// The security epoch of a user's MFA record.
 ///
@@ -136,4 +139,42 @@ pub enum LoginStep {
     Complete(Epoch),
     /// The user has an active factor: keep the challenge and ask for a code.
     SecondFactor(LoginChallenge),
+    /// The user has an active factor and the request came from a remembered
+    /// device: issue a session bound to this epoch, without a proof (a
+    /// remembered device is not a fresh verification).
+    RememberedDevice(Epoch),
+}
+
+/// The token of a remembered device ("don't ask again on this device"):
+/// 256 random bits as 43 base64url characters, shown once, for the host to
+/// set as a long-lived cookie.
+///
+/// The record keeps only its SHA-256. It is bound to the user and the epoch:
+/// enabling, disabling, replacing or resetting the factor, and
+/// [`MfaEnrollment::forget_devices`](crate::MfaEnrollment::forget_devices),
+/// revoke it. Wiped on drop, never printed, not `Clone`.
+pub struct DeviceToken {
+    pub(crate) token: Zeroizing<String>,
+    pub(crate) expires_at: u64,
+}
+
+impl DeviceToken {
+    /// The token, for the client to keep.
+    pub fn as_str(&self) -> &str {
+        &self.token
+    }
+
+    /// When it stops working (unix seconds).
+    pub fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+}
+
+impl fmt::Debug for DeviceToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceToken")
+            .field("token", &"REDACTED")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }

@@ -119,7 +119,7 @@ impl<S: MfaStore + 'static> Round<S> {
                 .collect();
         }
         if op == Op::CompleteLogin {
-            match round.mfa.begin_login(&round.user).await.unwrap() {
+            match round.mfa.begin_login(&round.user, None).await.unwrap() {
                 LoginStep::SecondFactor(challenge) => round.challenge = Some(challenge),
                 other => panic!("no challenge for an active factor: {other:?}"),
             }

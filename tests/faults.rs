@@ -316,7 +316,7 @@ impl<S: MfaStore + 'static> Env<S> {
         known.proof = Some(enabled.proof);
         self.clock.advance(30);
         if op.completes_login() || matches!(op, Op::CompleteLoginWrongCode | Op::OperatorReset) {
-            match self.mfa.begin_login(&self.user).await.unwrap() {
+            match self.mfa.begin_login(&self.user, None).await.unwrap() {
                 LoginStep::SecondFactor(challenge) => known.challenge = Some(challenge),
                 other => panic!("no challenge for an active factor: {other:?}"),
             }

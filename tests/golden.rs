@@ -127,7 +127,7 @@ fn challenge(
     user: &str,
     at: u64,
 ) -> mfa::LoginChallenge {
-    match record.begin_login(config, user, at) {
+    match record.begin_login(config, user, None, at) {
         LoginStep::SecondFactor(challenge) => challenge,
         other => panic!("an active factor asks for a second step, not {other:?}"),
     }
@@ -458,7 +458,7 @@ fn check_record(config: &MfaContext, format: &str, name: &str, text: &str, facts
             let status = record.status(config, T0);
             assert!(!status.mfa_enabled && !status.pending_setup, "{name}");
             assert_eq!(
-                record.begin_login(config, user, T0),
+                record.begin_login(config, user, None, T0),
                 LoginStep::Complete(epoch),
                 "{name}"
             );
@@ -479,7 +479,7 @@ fn check_record(config: &MfaContext, format: &str, name: &str, text: &str, facts
             assert!(record.status(config, at).pending_setup, "{name}");
             // A pending setup never asks for a second step (I5).
             assert_eq!(
-                record.begin_login(config, user, at),
+                record.begin_login(config, user, None, at),
                 LoginStep::Complete(epoch),
                 "{name}"
             );

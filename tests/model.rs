@@ -781,7 +781,7 @@ impl World {
             }
             Step::BeginLogin => {
                 let version = self.version();
-                let actual = self.rt.block_on(self.mfa.begin_login(USER));
+                let actual = self.rt.block_on(self.mfa.begin_login(USER, None));
                 let expected = match self.model {
                     Model::Active { .. } => Outcome::Challenge {
                         epoch: self.epoch,

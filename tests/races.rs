@@ -248,7 +248,7 @@ impl<S: MfaStore + 'static> Suite<S> {
     }
 
     async fn challenge(&self, id: &str) -> LoginChallenge {
-        match self.mfa.begin_login(id).await.unwrap() {
+        match self.mfa.begin_login(id, None).await.unwrap() {
             LoginStep::SecondFactor(challenge) => challenge,
             other => panic!("no challenge for an active factor: {other:?}"),
         }

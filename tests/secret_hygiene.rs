@@ -275,7 +275,7 @@ async fn no_secret_in_any_output() {
     let e = mfa.verify(USER, &code_at(clock.get())).await.unwrap_err();
     audit.error("replay", &e);
     // A login through a challenge: the step, the challenge, its completion.
-    let step = mfa.begin_login(USER).await.unwrap();
+    let step = mfa.begin_login(USER, None).await.unwrap();
     audit.debug("LoginStep", &step);
     let LoginStep::SecondFactor(challenge) = step else {
         panic!("an active factor asks for a second step")
@@ -530,7 +530,7 @@ fn enabled_and_session_values_print_no_secret() {
         .map(str::to_owned)
         .collect();
     assert_eq!(codes.len(), 10);
-    let step = confirmed.state.begin_login(&ctx, USER, T0);
+    let step = confirmed.state.begin_login(&ctx, USER, None, T0);
     let LoginStep::SecondFactor(challenge) = &step else {
         panic!("an active factor asks for a second step")
     };

@@ -80,7 +80,7 @@ fn refused_unchanged<T: Debug>(
 }
 
 fn challenge(ctx: &MfaContext, record: &MfaEnrollment, user: &str, at: u64) -> LoginChallenge {
-    match record.begin_login(ctx, user, at) {
+    match record.begin_login(ctx, user, None, at) {
         LoginStep::SecondFactor(c) => c,
         other => panic!("an active factor asks for a second step, not {other:?}"),
     }
@@ -264,7 +264,7 @@ fn a_challenge_completes_once_and_a_wrong_code_leaves_it_open() {
     assert_eq!(begun.expires_at(), at + TTL);
     // Beginning a login is a pure read: the same step every time.
     assert_eq!(
-        user.active.begin_login(&ctx, USER, at),
+        user.active.begin_login(&ctx, USER, None, at),
         LoginStep::SecondFactor(begun.clone())
     );
 
@@ -478,20 +478,20 @@ fn without_an_active_factor_a_login_completes_with_the_epoch() {
     let ctx = ctx();
     let none = MfaEnrollment::default();
     assert_eq!(
-        none.begin_login(&ctx, USER, T0),
+        none.begin_login(&ctx, USER, None, T0),
         LoginStep::Complete(Epoch::new(0))
     );
     let user = Enrolled::new(&ctx, USER, T0);
     // A pending setup never asks for a second step.
     assert_eq!(
-        user.pending.begin_login(&ctx, USER, T0),
+        user.pending.begin_login(&ctx, USER, None, T0),
         LoginStep::Complete(Epoch::new(0))
     );
     let open = challenge(&ctx, &user.active, USER, T0 + 30);
     let right = code(&ctx, &user.secret, T0 + 30);
     let (off, _) = ok(user.active.disable(&ctx, USER, &right, T0 + 30, &mut rng()));
     assert_eq!(
-        off.begin_login(&ctx, USER, T0 + 40),
+        off.begin_login(&ctx, USER, None, T0 + 40),
         LoginStep::Complete(Epoch::new(2))
     );
     // A challenge of the active factor cannot complete once it is gone.
@@ -920,7 +920,7 @@ fn operator_reset_from_every_state() {
             "{what}"
         );
         assert_eq!(
-            after.begin_login(&ctx, USER, T0 + 3),
+            after.begin_login(&ctx, USER, None, T0 + 3),
             LoginStep::Complete(after.epoch())
         );
         let status = after.status(&ctx, T0 + 3);
@@ -1090,7 +1090,7 @@ async fn service_login_through_a_challenge() {
     let user = "login";
     // Without MFA, the password step completes the login.
     assert_eq!(
-        s.mfa.begin_login(user).await.unwrap(),
+        s.mfa.begin_login(user, None).await.unwrap(),
         LoginStep::Complete(Epoch::new(0))
     );
     assert_eq!(
@@ -1101,7 +1101,7 @@ async fn service_login_through_a_challenge() {
     let (secret, codes, _) = s.enroll(user).await;
     s.clock.advance(30);
     let version = s.version(user).await;
-    let LoginStep::SecondFactor(challenge) = s.mfa.begin_login(user).await.unwrap() else {
+    let LoginStep::SecondFactor(challenge) = s.mfa.begin_login(user, None).await.unwrap() else {
         panic!("an active factor asks for a code")
     };
     assert_eq!(
@@ -1141,7 +1141,7 @@ async fn service_login_through_a_challenge() {
     );
 
     // Expiry at exactly expires_at, by the service's clock.
-    let LoginStep::SecondFactor(late) = s.mfa.begin_login(user).await.unwrap() else {
+    let LoginStep::SecondFactor(late) = s.mfa.begin_login(user, None).await.unwrap() else {
         panic!()
     };
     s.clock.set(late.expires_at());
@@ -1161,7 +1161,7 @@ async fn service_login_through_a_challenge() {
     );
 
     // A reset revokes the session's epoch and every open challenge.
-    let LoginStep::SecondFactor(open) = s.mfa.begin_login(user).await.unwrap() else {
+    let LoginStep::SecondFactor(open) = s.mfa.begin_login(user, None).await.unwrap() else {
         panic!()
     };
     s.mfa.operator_reset(user, OPERATOR, REASON).await.unwrap();
@@ -1179,7 +1179,7 @@ async fn service_login_through_a_challenge() {
         Err(Error::InvalidChallenge)
     ));
     assert_eq!(
-        s.mfa.begin_login(user).await.unwrap(),
+        s.mfa.begin_login(user, None).await.unwrap(),
         LoginStep::Complete(Epoch::new(2))
     );
 }
@@ -1190,7 +1190,8 @@ async fn service_concurrent_completions_of_one_challenge_succeed_once() {
         let s = service();
         let user = format!("race{round}");
         let (_, codes, _) = s.enroll(&user).await;
-        let LoginStep::SecondFactor(challenge) = s.mfa.begin_login(&user).await.unwrap() else {
+        let LoginStep::SecondFactor(challenge) = s.mfa.begin_login(&user, None).await.unwrap()
+        else {
             panic!()
         };
         // Each request brings a different valid backup code: only the
@@ -1221,7 +1222,7 @@ async fn service_step_up_with_a_recent_proof() {
     let s = service();
     let user = "step-up";
     // A session opened while MFA was off carries no proof of the factor.
-    let LoginStep::Complete(session) = s.mfa.begin_login(user).await.unwrap() else {
+    let LoginStep::Complete(session) = s.mfa.begin_login(user, None).await.unwrap() else {
         panic!()
     };
     let (secret, _, enabled) = s.enroll(user).await;

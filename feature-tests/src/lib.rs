@@ -51,7 +51,7 @@ pub async fn whole_flow<S: MfaStore>(mfa: &Mfa<S>, user: &str) {
     let enabled = mfa.confirm_setup(user, &code).await.unwrap();
     let codes = enabled.backup_codes;
     assert_eq!(codes.len(), 10);
-    let LoginStep::SecondFactor(challenge) = mfa.begin_login(user).await.unwrap() else {
+    let LoginStep::SecondFactor(challenge) = mfa.begin_login(user, None).await.unwrap() else {
         panic!("an active factor asks for a second step");
     };
     // The confirming step is used up.

@@ -38,7 +38,7 @@ fuzz_target!(|text: &str| {
     }
     let epoch = record.epoch();
     let _ = record.check_epoch(epoch);
-    let step = record.begin_login(config, "user-1", now);
+    let step = record.begin_login(config, "user-1", None, now);
     if let mfa::LoginStep::SecondFactor(challenge) = &step {
         let _ = record
             .clone()

@@ -180,7 +180,7 @@ fuzz_target!(|input: Input| {
             }
             Op::BeginLogin(as_user) => {
                 let user = if *as_user { USER } else { "someone-else" };
-                match record.begin_login(config, user, now) {
+                match record.begin_login(config, user, None, now) {
                     LoginStep::Complete(epoch) => {
                         assert!(!record.is_active());
                         assert_eq!(epoch, record.epoch());

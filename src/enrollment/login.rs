@@ -10,11 +10,24 @@ use crate::session::{LoginChallenge, LoginStep};
 
 impl MfaEnrollment {
     /// The step after a correct password: a [`LoginChallenge`] for a user with
-    /// an active factor, otherwise the epoch to bind a session to. Changes
-    /// nothing, so a flood of password logins writes nothing.
-    pub fn begin_login(&self, config: &MfaContext, user_id: &str, now: u64) -> LoginStep {
+    /// an active factor, otherwise the epoch to bind a session to. With the
+    /// token of a remembered device
+    /// ([`MfaEnrollment::remember_device`]) that is valid for this record,
+    /// [`LoginStep::RememberedDevice`]; any other token — expired, revoked,
+    /// another user's, garbage — is ignored, indistinguishable from none.
+    /// Changes nothing, so a flood of password logins writes nothing.
+    pub fn begin_login(
+        &self,
+        config: &MfaContext,
+        user_id: &str,
+        device_token: Option<&str>,
+        now: u64,
+    ) -> LoginStep {
         if !self.is_active() {
             return LoginStep::Complete(self.epoch);
+        }
+        if device_token.is_some_and(|token| self.remembers(token, now)) {
+            return LoginStep::RememberedDevice(self.epoch);
         }
         LoginStep::SecondFactor(LoginChallenge {
             user_id: user_id.to_owned(),

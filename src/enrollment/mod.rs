@@ -1,8 +1,10 @@
 //! The record the host stores, and its one-time outputs.
 
+mod devices;
 mod format;
 mod login;
 mod operator;
+mod replace;
 mod transitions;
 
 pub(crate) use transitions::Argon2Work;
@@ -95,6 +97,53 @@ pub struct ActiveFactor {
     pub(crate) backup_codes: StoredBackupCodes,
     #[serde(default)]
     pub(crate) attempts: Attempts,
+    /// A new app's secret waiting for its first code; authenticates nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) replacement: Option<Replacement>,
+    /// Devices whose token skips the second step, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) devices: Vec<RememberedDevice>,
+}
+
+/// A replacement secret pending beside the active one (a new phone): it
+/// authenticates nothing until a code of the new app confirms it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Replacement {
+    pub(crate) secret: Envelope,
+    pub(crate) totp: TotpParams,
+    pub(crate) created_at: u64,
+    pub(crate) expires_at: u64,
+}
+
+impl Replacement {
+    /// When the replacement began (unix seconds).
+    pub fn created_at(&self) -> u64 {
+        self.created_at
+    }
+    /// When it stops being confirmable (unix seconds).
+    pub fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+}
+
+/// A remembered device: only the SHA-256 of its token is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct RememberedDevice {
+    #[serde(with = "crate::encoding::base64_array")]
+    pub(crate) token_hash: [u8; 32],
+    pub(crate) created_at: u64,
+    pub(crate) expires_at: u64,
+}
+
+impl RememberedDevice {
+    /// When the device was remembered (unix seconds).
+    pub fn created_at(&self) -> u64 {
+        self.created_at
+    }
+    /// When its token stops working (unix seconds).
+    pub fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
 }
 
 impl ActiveFactor {
@@ -117,6 +166,14 @@ impl ActiveFactor {
     /// The failure counter.
     pub fn attempts(&self) -> Attempts {
         self.attempts
+    }
+    /// The replacement secret waiting for confirmation, if any.
+    pub fn replacement(&self) -> Option<&Replacement> {
+        self.replacement.as_ref()
+    }
+    /// The remembered devices, expired ones included until the next write.
+    pub fn devices(&self) -> &[RememberedDevice] {
+        &self.devices
     }
 }
 
@@ -294,6 +351,10 @@ pub struct MfaStatus {
     pub backup_codes_remaining: usize,
     /// Whether codes are refused right now because of failed attempts.
     pub locked_out: bool,
+    /// Whether a replacement authenticator waits for its first code.
+    pub replacement_pending: bool,
+    /// Remembered devices whose token is valid now.
+    pub remembered_devices: usize,
 }
 
 impl MfaEnrollment {
@@ -307,6 +368,8 @@ impl MfaEnrollment {
                 pending_setup: false,
                 backup_codes_remaining: 0,
                 locked_out: false,
+                replacement_pending: false,
+                remembered_devices: 0,
             },
             FactorState::Pending(p) => MfaStatus {
                 mfa_enabled: false,
@@ -314,6 +377,8 @@ impl MfaEnrollment {
                 pending_setup: now < p.expires_at,
                 backup_codes_remaining: 0,
                 locked_out: p.attempts.locked(lockout, now).is_some(),
+                replacement_pending: false,
+                remembered_devices: 0,
             },
             FactorState::Active(a) => MfaStatus {
                 mfa_enabled: true,
@@ -321,6 +386,8 @@ impl MfaEnrollment {
                 pending_setup: false,
                 backup_codes_remaining: a.backup_codes.remaining(),
                 locked_out: a.attempts.locked(lockout, now).is_some(),
+                replacement_pending: a.replacement.as_ref().is_some_and(|r| now < r.expires_at),
+                remembered_devices: a.devices.iter().filter(|d| now < d.expires_at).count(),
             },
         }
     }

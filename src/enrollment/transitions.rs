@@ -64,7 +64,7 @@ impl Effects {
     }
 
     /// Counts a failed attempt and returns the error to report.
-    fn fail(&mut self, attempts: &mut Attempts, config: &MfaContext, now: u64) -> Error {
+    pub(super) fn fail(&mut self, attempts: &mut Attempts, config: &MfaContext, now: u64) -> Error {
         let lock = attempts.record_failure(&config.policy().lockout, now);
         self.changed = true;
         let consecutive_failures = attempts.failures();
@@ -109,17 +109,22 @@ impl Effects {
         rng: &mut R,
     ) {
         let keyring = ctx.keyring();
-        let envelope = match &mut state.factor {
-            FactorState::Pending(p) => &mut p.secret,
-            FactorState::Active(a) => &mut a.secret,
+        let envelopes = match &mut state.factor {
+            FactorState::Pending(p) => vec![&mut p.secret],
+            FactorState::Active(a) => {
+                let replacement = a.replacement.as_mut().map(|r| &mut r.secret);
+                std::iter::once(&mut a.secret).chain(replacement).collect()
+            }
             FactorState::Disabled => return,
         };
-        if envelope.key_id() != keyring.primary_id()
-            && let Ok(secret) = envelope.open_secret(keyring, user_id)
-            && let Ok(resealed) = Envelope::seal_secret(keyring, user_id, &secret, rng)
-        {
-            *envelope = resealed;
-            self.events.push(SecurityEvent::SecretReencrypted);
+        for envelope in envelopes {
+            if envelope.key_id() != keyring.primary_id()
+                && let Ok(secret) = envelope.open_secret(keyring, user_id)
+                && let Ok(resealed) = Envelope::seal_secret(keyring, user_id, &secret, rng)
+            {
+                *envelope = resealed;
+                self.events.push(SecurityEvent::SecretReencrypted);
+            }
         }
     }
 
@@ -132,6 +137,32 @@ impl Effects {
             events: self.events,
         }
     }
+}
+
+/// Draws a new TOTP secret under the policy, sealed for `user_id`, and what
+/// the user's app needs to add it; pending until `now` plus the policy's
+/// pending lifetime.
+pub(super) fn new_secret<R: CryptoRng + ?Sized>(
+    config: &MfaContext,
+    user_id: &str,
+    account_name: &str,
+    now: u64,
+    rng: &mut R,
+) -> Result<(Envelope, TotpSetup)> {
+    let policy = config.policy();
+    let secret = TotpSecret::generate_with_len(policy.totp.secret_len, rng)?;
+    let labelled = labelled(&secret, policy.totp.params(), &policy.issuer, account_name)?;
+    let uri = labelled
+        .to_url()
+        .map_err(|_| Error::InvalidInput("the account name is not allowed"))?;
+    let sealed = Envelope::seal_secret(config.keyring(), user_id, &secret, rng)?;
+    let setup = TotpSetup {
+        totp: labelled,
+        uri: Zeroizing::new(uri),
+        secret_base32: secret.to_base32(),
+        expires_at: now.saturating_add(policy.pending_ttl_secs),
+    };
+    Ok((sealed, setup))
 }
 
 /// A transition that refuses before changing anything.
@@ -168,30 +199,16 @@ impl MfaEnrollment {
             FactorState::Pending(p) => p.attempts,
             FactorState::Disabled => Attempts::default(),
         };
-        let policy = config.policy();
-        let built = (|| {
-            let secret = TotpSecret::generate_with_len(policy.totp.secret_len, rng)?;
-            let totp = policy.totp.params();
-            let labelled = labelled(&secret, totp, &policy.issuer, account_name)?;
-            let uri = labelled
-                .to_url()
-                .map_err(|_| Error::InvalidInput("the account name is not allowed"))?;
-            let expires_at = now.saturating_add(policy.pending_ttl_secs);
+        let built = new_secret(config, user_id, account_name, now, rng).map(|(secret, setup)| {
             let pending = PendingSetup {
-                secret: Envelope::seal_secret(config.keyring(), user_id, &secret, rng)?,
-                totp,
+                secret,
+                totp: config.policy().totp.params(),
                 created_at: now,
-                expires_at,
+                expires_at: setup.expires_at,
                 attempts,
             };
-            let setup = TotpSetup {
-                totp: labelled,
-                uri: Zeroizing::new(uri),
-                secret_base32: secret.to_base32(),
-                expires_at,
-            };
-            Ok((pending, setup))
-        })();
+            (pending, setup)
+        });
         match built {
             Ok((pending, setup)) => Effects::changed(vec![SecurityEvent::SetupStarted {
                 expires_at: pending.expires_at,
@@ -272,6 +289,8 @@ impl MfaEnrollment {
                             last_step: Some(matched.step),
                             backup_codes,
                             attempts: Attempts::default(),
+                            replacement: None,
+                            devices: Vec::new(),
                         };
                         let epoch = self.epoch.next();
                         let enabled = Enabled {
@@ -430,15 +449,8 @@ impl MfaEnrollment {
             _ => return unchanged(self, Error::MfaNotEnabled),
         };
         let mut effects = Effects::none();
-        let reauthenticated = match reauth {
-            Reauth::RecentProof(proof) => active
-                .attempts
-                .check(&config.policy().lockout, now)
-                .and_then(|()| check_proof(config, self.epoch, proof, now)),
-            Reauth::TotpCode(code) => active
-                .check_code(Accept::Totp, config, user_id, code, now, &mut effects)
-                .map(drop),
-        };
+        let reauthenticated =
+            active.reauthenticate(reauth, config, user_id, self.epoch, now, &mut effects);
         if let Err(e) = reauthenticated {
             let state = MfaEnrollment {
                 factor: FactorState::Active(active),
@@ -535,6 +547,29 @@ impl MfaEnrollment {
 }
 
 impl ActiveFactor {
+    /// Checks what a management operation demands ([`Reauth`]): a recent
+    /// proof under `epoch` while the factor is unlocked, or a current TOTP
+    /// code (checked, counted and consumed like a login).
+    pub(super) fn reauthenticate(
+        &mut self,
+        reauth: Reauth<'_>,
+        config: &MfaContext,
+        user_id: &str,
+        epoch: crate::session::Epoch,
+        now: u64,
+        effects: &mut Effects,
+    ) -> Result<()> {
+        match reauth {
+            Reauth::RecentProof(proof) => self
+                .attempts
+                .check(&config.policy().lockout, now)
+                .and_then(|()| check_proof(config, epoch, proof, now)),
+            Reauth::TotpCode(code) => self
+                .check_code(Accept::Totp, config, user_id, code, now, effects)
+                .map(drop),
+        }
+    }
+
     /// Checks one code, updating the replay mark and failure counter in place.
     pub(super) fn check_code(
         &mut self,

@@ -116,7 +116,7 @@ pub async fn races_across_stores<S: MfaStore + 'static>(a: S, b: S) {
 
     // One login challenge, completed at once on both with different valid
     // backup codes: one login, one code used (I12).
-    let LoginStep::SecondFactor(challenge) = a.mfa.begin_login(&id).await.unwrap() else {
+    let LoginStep::SecondFactor(challenge) = a.mfa.begin_login(&id, None).await.unwrap() else {
         panic!("an active factor asks for a second step")
     };
     let tasks: Vec<_> = codes[1..9]

@@ -93,7 +93,7 @@ async fn main() -> Result<(), Error> {
         .collect();
 
     step("3. Log in: after the password, a single-use challenge");
-    let LoginStep::SecondFactor(challenge) = mfa.begin_login(user).await? else {
+    let LoginStep::SecondFactor(challenge) = mfa.begin_login(user, None).await? else {
         unreachable!("MFA is on");
     };
     println!("challenge open until {}", challenge.expires_at());
@@ -122,7 +122,7 @@ async fn main() -> Result<(), Error> {
     );
 
     step("6. Another login, with a backup code");
-    let LoginStep::SecondFactor(challenge) = mfa.begin_login(user).await? else {
+    let LoginStep::SecondFactor(challenge) = mfa.begin_login(user, None).await? else {
         unreachable!("MFA is on");
     };
     let with_backup = mfa.complete_login(&challenge, &backup[0]).await?;

@@ -201,7 +201,7 @@ async fn login(State(app): State<AppState>, JsonBody(body): JsonBody<Credentials
             "The email or password is wrong.",
         ));
     };
-    match app.mfa.begin_login(&user.id).await? {
+    match app.mfa.begin_login(&user.id, None).await? {
         LoginStep::SecondFactor(challenge) => Ok(Json(
             json!({"mfaRequired": true, "mfaToken": app.tokens.mfa_login(challenge)?}),
         )),
