@@ -65,7 +65,7 @@ pub enum Error {
     #[error("the login challenge is not valid")]
     InvalidChallenge,
     /// A session or proof was issued under an earlier epoch: the factor was
-    /// enabled, disabled or reset since.
+    /// enabled, disabled, replaced or reset since.
     #[error("the session was revoked by a change to MFA")]
     Revoked,
     /// The operation needs a recent proof of the second factor, and the

@@ -27,7 +27,7 @@ use crate::totp::{TotpMatch, TotpParams};
 ///
 /// The factor goes `Disabled → Pending → Active → Disabled` ([`FactorState`]);
 /// beside it the record keeps the security [`Epoch`], which moves on whenever
-/// the factor is enabled, disabled or reset by an operator (I12), and the
+/// the factor is enabled, disabled, replaced or reset by an operator (I12), and the
 /// count of completed logins that makes each
 /// [`LoginChallenge`](crate::session::LoginChallenge) single-use.
 ///
@@ -408,7 +408,8 @@ impl MfaEnrollment {
     }
 
     /// Checks that a session bound to `epoch` is still valid: that the
-    /// factor has not been enabled, disabled or reset since it was issued.
+    /// factor has not been enabled, disabled, replaced or reset since it was
+    /// issued.
     ///
     /// # Errors
     /// [`Error::Revoked`](crate::Error::Revoked) if the epoch moved on.
