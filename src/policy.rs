@@ -1,6 +1,6 @@
 //! Every tunable default in one place, and the context transitions run in.
 
-use crate::backup::{Argon2Params, StoredBackupCodes};
+use crate::backup::{Argon2Params, BackupCodeStrength, StoredBackupCodes};
 use crate::error::{Error, Result};
 use crate::keys::Keyring;
 use crate::lockout::LockoutPolicy;
@@ -53,6 +53,12 @@ pub struct BackupCodePolicy {
     pub count: usize,
     /// Argon2id cost (default OWASP: m = 19456 KiB, t = 2, p = 1).
     pub argon2: Argon2Params,
+    /// Length of new codes, and so their secret bits (default
+    /// [`BackupCodeStrength::Standard`]: 10 characters, 40 bits;
+    /// [`BackupCodeStrength::NistRecovery`]: 15 characters, 65 bits, for
+    /// saved recovery codes under NIST SP 800-63B-4 §4.2.1.1). Applies to sets
+    /// generated from now on; a stored set keeps its own.
+    pub strength: BackupCodeStrength,
 }
 
 impl Default for BackupCodePolicy {
@@ -60,6 +66,7 @@ impl Default for BackupCodePolicy {
         BackupCodePolicy {
             count: 10,
             argon2: Argon2Params::default(),
+            strength: BackupCodeStrength::Standard,
         }
     }
 }
@@ -234,5 +241,15 @@ mod tests {
         assert!(bad(|p| p.devices.max_devices = 65));
         assert!(bad(|p| p.devices.ttl_secs = 0));
         assert!(bad(|p| p.lockout.max_consecutive_failures = 101));
+    }
+
+    #[test]
+    fn backup_code_presets() {
+        let mut policy = Policy::new("x");
+        assert_eq!(policy.backup_codes.strength, BackupCodeStrength::Standard);
+        for strength in BackupCodeStrength::ALL {
+            policy.backup_codes.strength = strength;
+            policy.validate().unwrap();
+        }
     }
 }

@@ -2,26 +2,33 @@
 //!
 //! # Shape and entropy
 //!
-//! A code is 10 characters of Crockford's base32 alphabet in lower case
-//! (`0-9a-z` without `i`, `l`, `o`, `u`), shown as `xxxxx-xxxxx`, for example
-//! `a1b2c-d3e4f`. Input is case-insensitive, ignores spaces and dashes, and
-//! reads `o` as `0` and `i`/`l` as `1`, so look-alikes cannot cause a failure.
+//! A code is made of Crockford's base32 alphabet in lower case (`0-9a-z`
+//! without `i`, `l`, `o`, `u`), in groups of five joined by dashes. Its length
+//! is a preset of the policy, [`BackupCodeStrength`]: 10 characters
+//! `xxxxx-xxxxx` by default (for example `a1b2c-d3e4f`), or 15 characters
+//! `xxxxx-xxxxx-xxxxx` for recovery codes of NIST SP 800-63B-4. Input is
+//! case-insensitive, ignores spaces and dashes, and reads `o` as `0` and
+//! `i`/`l` as `1`, so look-alikes cannot cause a failure.
 //!
-//! Each character carries 5 bits: 50 bits in all. The first two characters are
-//! a **locator**: not secret, stored in clear, unique within the set, used to
+//! Each character carries 5 bits. The first two characters are a
+//! **locator**: not secret, stored in clear, unique within the set, used to
 //! pick the one stored hash an attempt is checked against. The secret part is
-//! the other 8 characters, **40 bits** (about 1.1 × 10¹² values). An online
-//! guesser without the database must also hit a locator (10 in 1024), and the
-//! lockout caps them at 100 attempts; a thief with the database but without the
-//! pepper cannot test guesses offline at all; with both, each guess of each
-//! code costs one Argon2id evaluation (2⁴⁰ of them per code).
+//! the rest: **40 bits** (8 characters, about 1.1 × 10¹² values) by default,
+//! **65 bits** (13 characters, about 3.7 × 10¹⁹ values) with
+//! [`BackupCodeStrength::NistRecovery`]. An online guesser without the
+//! database must also hit a locator (10 in 1024 with 10 codes), and the
+//! lockout caps them at 100 consecutive failures; a thief with the database
+//! but without the pepper cannot test guesses offline at all; with both, each
+//! guess of each code costs one Argon2id evaluation (2⁴⁰, or 2⁶⁵, of them per
+//! code).
 //!
 //! # Storage
 //!
 //! Each code is hashed with Argon2id (OWASP's m = 19456 KiB, t = 2, p = 1 by
 //! default), a per-code random 128-bit salt, and the keyring's pepper as
 //! Argon2's secret input. An attempt costs at most one Argon2 evaluation
-//! whatever the number of codes, and none when its locator matches no unused code.
+//! whatever the number of codes and whatever the preset, and none when its
+//! locator matches no unused code or its length is not the set's.
 
 mod memory;
 
@@ -38,12 +45,18 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{CodeFormatError, Error, Result};
 use crate::keys::{KeyId, Keyring};
+use crate::policy::BackupCodePolicy;
 use memory::with_memory;
 
 const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
-const CODE_LEN: usize = 10;
 const LOCATOR_LEN: usize = 2;
 const MAX_CODES: usize = 64;
+/// Characters shown between two dashes.
+const GROUP_LEN: usize = 5;
+/// Significant characters of the longest preset.
+const MAX_LEN: usize = BackupCodeStrength::NistRecovery.code_len();
+/// Characters of the longest preset as shown, dashes included.
+const MAX_SHOWN_LEN: usize = BackupCodeStrength::NistRecovery.shown_len();
 
 const SALT_LEN: usize = 16;
 const HASH_LEN: usize = 32;
@@ -125,26 +138,127 @@ impl Argon2Params {
     }
 }
 
+/// How long backup codes are, and so how many secret bits each carries: the
+/// preset of [`BackupCodePolicy::strength`](crate::policy::BackupCodePolicy::strength).
+///
+/// | preset | shown as | characters | locator (in clear) | secret part |
+/// |---|---|---|---|---|
+/// | [`Standard`](Self::Standard) (default) | `xxxxx-xxxxx` | 10 | 2 | 8 characters, **40 bits** |
+/// | [`NistRecovery`](Self::NistRecovery) | `xxxxx-xxxxx-xxxxx` | 15 | 2 | 13 characters, **65 bits** |
+///
+/// Every character is drawn uniformly from 32 (5 bits). The locator's 10 bits
+/// are stored in clear beside each hash, so they are not counted: the figures
+/// above are what an attacker holding the database and the pepper must still
+/// guess, one Argon2id evaluation per guess and code.
+///
+/// NIST SP 800-63B-4 (August 2025), §4.2.1.1 "Saved Recovery Codes", says:
+/// "The recovery code **SHALL** include at least 64 bits from an approved
+/// random bit generator." [`NistRecovery`](Self::NistRecovery) has 65 secret
+/// bits; [`Standard`](Self::Standard) has 40 and does not qualify as a saved
+/// recovery code: it meets the look-up secret floor of §3.1.2.1 (at least six
+/// decimal digits or equivalent), which §3.1.2.2 pairs with salted password
+/// hashing and the rate limiting of §3.2.2, both of which the crate applies
+/// to every preset. The bits come from the RNG the transitions are given
+/// ([`Mfa`](crate::Mfa) uses `rand::rng()`); a host that must use an approved
+/// generator passes its own to the transitions. §4.2.1.1 also wants a
+/// notification when codes are replaced and a new code issued once one is
+/// used: that is the host's part, on
+/// [`SecurityEvent::BackupCodesRegenerated`](crate::event::SecurityEvent::BackupCodesRegenerated)
+/// and [`SecurityEvent::BackupCodeUsed`](crate::event::SecurityEvent::BackupCodeUsed).
+///
+/// A stored set remembers its preset: changing the policy affects only sets
+/// generated afterwards (confirmed setups and regenerations), and a set keeps
+/// accepting codes of its own length. An attempt costs at most one Argon2
+/// evaluation with either preset; a code of the other preset's length is a
+/// wrong code, refused and counted without hashing.
+///
+/// ```
+/// use mfa::backup::BackupCodeStrength;
+/// assert_eq!(BackupCodeStrength::default(), BackupCodeStrength::Standard);
+/// assert_eq!(BackupCodeStrength::Standard.code_len(), 10);
+/// assert_eq!(BackupCodeStrength::Standard.secret_bits(), 40);
+/// assert_eq!(BackupCodeStrength::NistRecovery.code_len(), 15);
+/// assert_eq!(BackupCodeStrength::NistRecovery.secret_bits(), 65);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BackupCodeStrength {
+    /// 10 characters `xxxxx-xxxxx`: a 2-character locator and 40 secret bits.
+    /// The default, and the shape of every set stored before presets existed.
+    #[default]
+    Standard,
+    /// 15 characters `xxxxx-xxxxx-xxxxx`: a 2-character locator and 65 secret
+    /// bits, at least the 64 bits NIST SP 800-63B-4 §4.2.1.1 asks of a saved
+    /// recovery code.
+    NistRecovery,
+}
+
+impl BackupCodeStrength {
+    /// Every preset, shortest first.
+    pub const ALL: [BackupCodeStrength; 2] = [Self::Standard, Self::NistRecovery];
+
+    /// Significant characters in a code of this preset (dashes and spaces
+    /// aside), the locator included.
+    pub const fn code_len(self) -> usize {
+        match self {
+            BackupCodeStrength::Standard => 10,
+            BackupCodeStrength::NistRecovery => 15,
+        }
+    }
+
+    /// Secret bits of a code of this preset: 5 per character after the
+    /// locator.
+    pub const fn secret_bits(self) -> u32 {
+        // At most 15 characters: the cast cannot truncate.
+        ((self.code_len() - LOCATOR_LEN) * 5) as u32
+    }
+
+    /// Characters of a code as shown, dashes included.
+    const fn shown_len(self) -> usize {
+        self.code_len() + self.code_len() / GROUP_LEN - 1
+    }
+
+    /// The preset whose codes have `len` significant characters.
+    fn from_code_len(len: usize) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.code_len() == len)
+    }
+
+    fn is_standard(&self) -> bool {
+        *self == BackupCodeStrength::Standard
+    }
+}
+
 /// One plaintext backup code, shown to the user once and never stored.
 ///
 /// Wiped on drop; `Debug` and `Display` print `REDACTED`; no `Clone`, no
 /// `Serialize`. Read it with [`BackupCode::as_str`] to hand it to the user.
 #[derive(Zeroize, ZeroizeOnDrop)]
 pub struct BackupCode {
-    text: [u8; CODE_LEN + 1],
+    text: [u8; MAX_SHOWN_LEN],
+    #[zeroize(skip)]
+    strength: BackupCodeStrength,
 }
 
 impl BackupCode {
     /// The alphabet of backup codes: Crockford's base32 in lower case.
     pub const ALPHABET: &'static [u8; 32] = ALPHABET;
-    /// Significant characters in a backup code (dashes and spaces aside).
-    pub const LEN: usize = CODE_LEN;
-    /// Leading characters that locate a code's hash (not secret).
+    /// Significant characters in a backup code of the default preset,
+    /// [`BackupCodeStrength::Standard`] (dashes and spaces aside); every
+    /// preset's is [`BackupCodeStrength::code_len`].
+    pub const LEN: usize = BackupCodeStrength::Standard.code_len();
+    /// Leading characters that locate a code's hash (not secret), in every
+    /// preset.
     pub const LOCATOR_LEN: usize = LOCATOR_LEN;
 
-    /// The code as shown to users: `xxxxx-xxxxx`.
+    /// The code as shown to users: `xxxxx-xxxxx`, or `xxxxx-xxxxx-xxxxx` with
+    /// [`BackupCodeStrength::NistRecovery`].
     pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.text).expect("ASCII")
+        std::str::from_utf8(&self.text[..self.strength.shown_len()]).expect("ASCII")
+    }
+
+    /// The preset the code was generated under.
+    pub fn strength(&self) -> BackupCodeStrength {
+        self.strength
     }
 }
 
@@ -187,7 +301,15 @@ impl BackupCodes {
     /// A second copy, for handing out codes whose save is retried. Crate-only:
     /// one-time secrets have no public `Clone`.
     fn duplicate(&self) -> Self {
-        BackupCodes(self.0.iter().map(|c| BackupCode { text: c.text }).collect())
+        BackupCodes(
+            self.0
+                .iter()
+                .map(|c| BackupCode {
+                    text: c.text,
+                    strength: c.strength,
+                })
+                .collect(),
+        )
     }
 }
 
@@ -212,19 +334,24 @@ impl FreshCodes {
         self.0.is_some()
     }
 
-    /// The operation's codes: generated (with `count` Argon2 evaluations) on
-    /// the first call, the same set again on later ones.
+    /// The operation's codes, as the policy asks (preset, number, Argon2
+    /// parameters): generated (with `policy.count` Argon2 evaluations) on the
+    /// first call, the same set again on later ones.
     pub(crate) fn get<R: CryptoRng + ?Sized>(
         &mut self,
         keyring: &Keyring,
-        params: Argon2Params,
-        count: usize,
+        policy: &BackupCodePolicy,
         now: u64,
         rng: &mut R,
     ) -> Result<(StoredBackupCodes, BackupCodes)> {
         if self.0.is_none() {
             self.0 = Some(StoredBackupCodes::generate(
-                keyring, params, count, now, rng,
+                keyring,
+                policy.argon2,
+                policy.strength,
+                policy.count,
+                now,
+                rng,
             )?);
         }
         let (set, codes) = self.0.as_ref().expect("generated above");
@@ -250,50 +377,81 @@ impl fmt::Debug for BackupCodes {
 /// separators dropped). Wiped on drop, never printed.
 #[derive(Zeroize, ZeroizeOnDrop)]
 pub struct SubmittedBackupCode {
-    chars: [u8; CODE_LEN],
+    chars: [u8; MAX_LEN],
+    #[zeroize(skip)]
+    strength: BackupCodeStrength,
 }
 
 impl SubmittedBackupCode {
     /// Normalizes user input: case-insensitive, spaces and dashes ignored,
-    /// `o` read as `0` and `i`/`l` as `1`.
+    /// `o` read as `0` and `i`/`l` as `1`. Accepts the length of every
+    /// preset (10 or 15 characters); whether the length is that of the stored
+    /// set is decided when the code is checked against it.
     ///
     /// ```
-    /// use mfa::backup::SubmittedBackupCode;
+    /// use mfa::backup::{BackupCodeStrength, SubmittedBackupCode};
     /// assert!(SubmittedBackupCode::parse(" A1B2C-D3E4F ").is_ok());
+    /// let long = SubmittedBackupCode::parse("a1b2c-d3e4f-g5h6j").unwrap();
+    /// assert_eq!(long.strength(), BackupCodeStrength::NistRecovery);
     /// assert!(SubmittedBackupCode::parse("a1b2c-d3e4").is_err());
+    /// assert!(SubmittedBackupCode::parse("a1b2c-d3e4f-g5h6").is_err());
     /// assert!(SubmittedBackupCode::parse("a1b2c-d3e4u").is_err()); // `u` is not in the alphabet
     /// ```
     ///
     /// # Errors
-    /// A [`CodeFormatError`] describing the shape of the input.
+    /// A [`CodeFormatError`] describing the shape of the input; for a wrong
+    /// length, `expected` is the nearer preset's length.
     pub fn parse(input: &str) -> std::result::Result<Self, CodeFormatError> {
-        let mut code = SubmittedBackupCode {
-            chars: [0; CODE_LEN],
-        };
+        let mut chars = [0; MAX_LEN];
         let mut found = 0usize;
         for c in input.chars() {
             if c.is_whitespace() || c == '-' {
                 continue;
             }
             let byte = canonical(c).ok_or(CodeFormatError::InvalidCharacter)?;
-            if found < CODE_LEN {
-                code.chars[found] = byte;
+            if let Some(slot) = chars.get_mut(found) {
+                *slot = byte;
             }
-            found += 1;
+            found = found.saturating_add(1);
         }
-        match found {
-            0 => Err(CodeFormatError::Empty),
-            CODE_LEN => Ok(code),
-            _ => Err(CodeFormatError::WrongLength {
-                expected: CODE_LEN,
-                found,
-            }),
+        if found == 0 {
+            return Err(CodeFormatError::Empty);
         }
+        match BackupCodeStrength::from_code_len(found) {
+            Some(strength) => Ok(SubmittedBackupCode { chars, strength }),
+            None => {
+                chars.zeroize();
+                Err(CodeFormatError::WrongLength {
+                    expected: nearest_len(found),
+                    found,
+                })
+            }
+        }
+    }
+
+    /// The preset whose length the code has.
+    pub fn strength(&self) -> BackupCodeStrength {
+        self.strength
+    }
+
+    /// The significant characters, hashed by Argon2.
+    fn significant(&self) -> &[u8] {
+        &self.chars[..self.strength.code_len()]
     }
 
     fn locator(&self) -> [u8; LOCATOR_LEN] {
         [self.chars[0], self.chars[1]]
     }
+}
+
+/// The length of the preset nearest to `found` characters (the shorter on a
+/// tie), for error messages.
+fn nearest_len(found: usize) -> usize {
+    BackupCodeStrength::ALL
+        .into_iter()
+        .map(BackupCodeStrength::code_len)
+        .min_by_key(|len| len.abs_diff(found))
+        .unwrap_or(BackupCode::LEN)
 }
 
 impl fmt::Debug for SubmittedBackupCode {
@@ -315,10 +473,22 @@ fn canonical(c: char) -> Option<u8> {
 }
 
 /// The stored, hashed form of a set of backup codes.
+///
+/// The set remembers its [`BackupCodeStrength`]: serialized as `"code_len"`
+/// (the significant characters of its codes), which is left out for the
+/// default preset, so sets stored before presets existed load as
+/// [`BackupCodeStrength::Standard`] and are written back unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredBackupCodes {
     key_id: KeyId,
     argon2: Argon2Params,
+    #[serde(
+        rename = "code_len",
+        default,
+        skip_serializing_if = "BackupCodeStrength::is_standard",
+        with = "strength_as_len"
+    )]
+    strength: BackupCodeStrength,
     generated_at: u64,
     codes: Vec<StoredCode>,
 }
@@ -346,7 +516,8 @@ impl fmt::Debug for StoredCode {
 /// Where an attempt's locator points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Lookup {
-    /// No code has this locator: a guess, refused without hashing.
+    /// No code has this locator, or the code's length is not the set's
+    /// preset: a guess, refused without hashing.
     NoMatch,
     /// The code with this locator was already used: refused without hashing.
     Used,
@@ -358,11 +529,12 @@ impl StoredBackupCodes {
     /// The largest number of codes a set may hold.
     pub const MAX: usize = MAX_CODES;
 
-    /// Generates `count` codes, hashing each once. Returns the stored set and
-    /// the plaintext codes.
+    /// Generates `count` codes of the preset `strength`, hashing each once.
+    /// Returns the stored set and the plaintext codes.
     pub(crate) fn generate<R: CryptoRng + ?Sized>(
         keyring: &Keyring,
         params: Argon2Params,
+        strength: BackupCodeStrength,
         count: usize,
         now: u64,
         rng: &mut R,
@@ -373,13 +545,15 @@ impl StoredBackupCodes {
         let key_id = keyring.primary_id();
         let mut codes = Vec::with_capacity(count);
         let mut plain = Vec::with_capacity(count);
+        let len = strength.code_len();
         while codes.len() < count {
             let mut input = SubmittedBackupCode {
-                chars: [0; CODE_LEN],
+                chars: [0; MAX_LEN],
+                strength,
             };
-            let mut random = Zeroizing::new([0u8; CODE_LEN]);
-            rng.fill_bytes(random.as_mut());
-            for (out, byte) in input.chars.iter_mut().zip(random.iter()) {
+            let mut random = Zeroizing::new([0u8; MAX_LEN]);
+            rng.fill_bytes(&mut random[..len]);
+            for (out, byte) in input.chars[..len].iter_mut().zip(random.iter()) {
                 // 256 is a multiple of 32: no modulo bias.
                 *out = ALPHABET[usize::from(byte % 32)];
             }
@@ -403,14 +577,19 @@ impl StoredBackupCodes {
         let set = StoredBackupCodes {
             key_id,
             argon2: params,
+            strength,
             generated_at: now,
             codes,
         };
         Ok((set, BackupCodes(plain)))
     }
 
-    /// Finds the one stored code an attempt could match, without hashing.
+    /// Finds the one stored code an attempt could match, without hashing: a
+    /// code of another preset's length matches none.
     pub(crate) fn lookup(&self, input: &SubmittedBackupCode) -> Lookup {
+        if input.strength != self.strength {
+            return Lookup::NoMatch;
+        }
         let locator = input.locator();
         match self.codes.iter().position(|c| c.locator == locator) {
             None => Lookup::NoMatch,
@@ -431,6 +610,9 @@ impl StoredBackupCodes {
             .codes
             .get(index)
             .ok_or(Error::Internal("backup-code index out of range"))?;
+        if input.strength != self.strength {
+            return Ok(false);
+        }
         let hash = hash_code(keyring, self.key_id, &self.argon2, input, &stored.salt)?;
         Ok(bool::from(hash.ct_eq(&stored.hash)))
     }
@@ -461,6 +643,12 @@ impl StoredBackupCodes {
         self.argon2
     }
 
+    /// The preset the set was generated under: the only length its codes
+    /// are checked at.
+    pub fn strength(&self) -> BackupCodeStrength {
+        self.strength
+    }
+
     /// Structural checks applied when a record is loaded.
     pub(crate) fn validate(&self) -> std::result::Result<(), &'static str> {
         if self.codes.is_empty() || self.codes.len() > MAX_CODES {
@@ -478,11 +666,17 @@ impl StoredBackupCodes {
     }
 }
 
+/// The code as shown: groups of five characters joined by dashes.
 fn display_form(input: &SubmittedBackupCode) -> BackupCode {
-    let mut text = [b'-'; CODE_LEN + 1];
-    text[..5].copy_from_slice(&input.chars[..5]);
-    text[6..].copy_from_slice(&input.chars[5..]);
-    BackupCode { text }
+    let mut text = [b'-'; MAX_SHOWN_LEN];
+    for (group, chars) in input.significant().chunks(GROUP_LEN).enumerate() {
+        let start = group * (GROUP_LEN + 1);
+        text[start..start + chars.len()].copy_from_slice(chars);
+    }
+    BackupCode {
+        text,
+        strength: input.strength,
+    }
 }
 
 fn hash_code(
@@ -501,10 +695,31 @@ fn hash_code(
     .map_err(|_| Error::Internal("Argon2 set-up failed"))?;
     let mut out = Zeroizing::new([0u8; HASH_LEN]);
     with_memory(argon.params().block_count(), |memory| {
-        argon.hash_password_into_with_memory(&input.chars, salt, out.as_mut(), memory)
+        argon.hash_password_into_with_memory(input.significant(), salt, out.as_mut(), memory)
     })
     .map_err(|_| Error::Internal("Argon2 hashing failed"))?;
     Ok(out)
+}
+
+/// A set's preset as the significant characters of its codes.
+mod strength_as_len {
+    use super::BackupCodeStrength;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    pub fn serialize<S: Serializer>(
+        strength: &BackupCodeStrength,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(strength.code_len() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BackupCodeStrength, D::Error> {
+        let len = u64::deserialize(d)?;
+        usize::try_from(len)
+            .ok()
+            .and_then(BackupCodeStrength::from_code_len)
+            .ok_or_else(|| D::Error::custom("no backup-code preset has this length"))
+    }
 }
 
 mod locator_text {
@@ -547,11 +762,18 @@ mod tests {
         Argon2Params::insecure_for_tests(64, 1, 1).unwrap()
     }
 
+    fn generate(
+        ring: &Keyring,
+        strength: BackupCodeStrength,
+        count: usize,
+    ) -> (StoredBackupCodes, BackupCodes) {
+        StoredBackupCodes::generate(ring, weak(), strength, count, 5, &mut rand::rng()).unwrap()
+    }
+
     #[test]
     fn generate_and_verify() {
         let ring = keyring();
-        let (mut set, codes) =
-            StoredBackupCodes::generate(&ring, weak(), 10, 5, &mut rand::rng()).unwrap();
+        let (mut set, codes) = generate(&ring, BackupCodeStrength::Standard, 10);
         assert_eq!(codes.len(), 10);
         assert_eq!(set.remaining(), 10);
         set.validate().unwrap();
@@ -573,8 +795,7 @@ mod tests {
     #[test]
     fn wrong_secret_part_fails_and_pepper_matters() {
         let ring = keyring();
-        let (set, codes) =
-            StoredBackupCodes::generate(&ring, weak(), 10, 5, &mut rand::rng()).unwrap();
+        let (set, codes) = generate(&ring, BackupCodeStrength::Standard, 10);
         let text = codes.iter().next().unwrap().as_str().to_owned();
         let last = text.chars().last().unwrap();
         let other = if last == '2' { '3' } else { '2' };
@@ -623,13 +844,157 @@ mod tests {
 
     #[test]
     fn serde_round_trip_and_validation() {
-        let (set, _) =
-            StoredBackupCodes::generate(&keyring(), weak(), 3, 5, &mut rand::rng()).unwrap();
+        let (set, _) = generate(&keyring(), BackupCodeStrength::Standard, 3);
         let json = serde_json::to_string(&set).unwrap();
         let back: StoredBackupCodes = serde_json::from_str(&json).unwrap();
         assert_eq!(back, set);
         let bad = json.replacen("\"locator\":\"", "\"locator\":\"u", 1);
         assert!(serde_json::from_str::<StoredBackupCodes>(&bad).is_err());
         assert!(!format!("{set:?}").contains("salt"));
+    }
+
+    #[test]
+    fn presets_shapes_and_entropy() {
+        assert_eq!(BackupCodeStrength::default(), BackupCodeStrength::Standard);
+        assert_eq!(BackupCode::LEN, BackupCodeStrength::Standard.code_len());
+        let figures: Vec<_> = BackupCodeStrength::ALL
+            .iter()
+            .map(|s| (s.code_len(), s.shown_len(), s.secret_bits()))
+            .collect();
+        assert_eq!(figures, [(10, 11, 40), (15, 17, 65)]);
+        assert!(BackupCodeStrength::NistRecovery.secret_bits() >= 64);
+        assert_eq!(MAX_LEN, 15);
+        assert_eq!(MAX_SHOWN_LEN, 17);
+        for len in 0..40 {
+            assert_eq!(
+                BackupCodeStrength::from_code_len(len).map(BackupCodeStrength::code_len),
+                [10, 15].contains(&len).then_some(len)
+            );
+        }
+    }
+
+    #[test]
+    fn nist_preset_generates_and_verifies_long_codes() {
+        let ring = keyring();
+        let (mut set, codes) = generate(&ring, BackupCodeStrength::NistRecovery, 10);
+        assert_eq!(set.strength(), BackupCodeStrength::NistRecovery);
+        set.validate().unwrap();
+        for code in &codes {
+            assert_eq!(code.strength(), BackupCodeStrength::NistRecovery);
+            let text = code.as_str();
+            assert_eq!(text.len(), 17);
+            assert_eq!((&text[5..6], &text[11..12]), ("-", "-"));
+            assert!(
+                text.bytes()
+                    .enumerate()
+                    .all(|(i, b)| (i % 6 == 5) == (b == b'-'))
+            );
+            // Spaces instead of dashes, upper case, look-alikes.
+            let typed = text.replace('-', " ").to_uppercase().replace('0', "O");
+            let input = SubmittedBackupCode::parse(&typed).unwrap();
+            assert_eq!(input.strength(), BackupCodeStrength::NistRecovery);
+            let Lookup::Candidate(i) = set.lookup(&input) else {
+                panic!("no candidate")
+            };
+            assert!(set.verify(i, &input, &ring).unwrap());
+            set.mark_used(i, 6);
+            assert_eq!(set.lookup(&input), Lookup::Used);
+        }
+        assert_eq!(set.remaining(), 0);
+    }
+
+    #[test]
+    fn a_code_of_the_other_length_matches_nothing_and_hashes_nothing() {
+        let ring = keyring();
+        let (short_set, short_codes) = generate(&ring, BackupCodeStrength::Standard, 10);
+        let (long_set, long_codes) = generate(&ring, BackupCodeStrength::NistRecovery, 10);
+        let short = short_codes.iter().next().unwrap().as_str().to_owned();
+        let long = long_codes.iter().next().unwrap().as_str().to_owned();
+        // A long code that begins with a short code (same locator) and a
+        // short code cut from a long one: neither reaches a hash.
+        let extended = SubmittedBackupCode::parse(&format!("{short}-23456")).unwrap();
+        let cut = SubmittedBackupCode::parse(&long[..11]).unwrap();
+        assert_eq!(short_set.lookup(&extended), Lookup::NoMatch);
+        assert_eq!(long_set.lookup(&cut), Lookup::NoMatch);
+        assert_eq!(extended.locator(), short_set.codes[0].locator);
+        assert_eq!(cut.locator(), long_set.codes[0].locator);
+        // Even at a candidate's index, a code of the other length is no match.
+        assert!(!short_set.verify(0, &extended, &ring).unwrap());
+        assert!(!long_set.verify(0, &cut, &ring).unwrap());
+        // Each set still takes its own codes.
+        let own = SubmittedBackupCode::parse(&short).unwrap();
+        assert_eq!(short_set.lookup(&own), Lookup::Candidate(0));
+        let own = SubmittedBackupCode::parse(&long).unwrap();
+        assert_eq!(long_set.lookup(&own), Lookup::Candidate(0));
+    }
+
+    #[test]
+    fn parse_accepts_both_lengths_only() {
+        let long = SubmittedBackupCode::parse("o1i2l-3456a-bcdef").unwrap();
+        let spaced = SubmittedBackupCode::parse(" 0 1 1 2 1 3 4 5 6 A B C D E F ").unwrap();
+        assert_eq!(long.significant(), b"011213456abcdef");
+        assert_eq!(long.significant(), spaced.significant());
+        let short = SubmittedBackupCode::parse("o1i2l-3456a").unwrap();
+        assert_eq!(short.significant(), b"011213456a");
+        assert_eq!(short.strength(), BackupCodeStrength::Standard);
+        let wrong = |text: &str| SubmittedBackupCode::parse(text).unwrap_err();
+        for (text, expected, found) in [
+            ("abcde-fghj", 10, 9),
+            ("abcde-fghjk-m", 10, 11),
+            ("abcde-fghjk-mn", 10, 12),
+            ("abcde-fghjk-mnp", 15, 13),
+            ("abcde-fghjk-mnpq", 15, 14),
+            ("abcde-fghjk-mnpqr-s", 15, 16),
+            ("abcde-fghjk-mnpqr-stvwx", 15, 20),
+            ("a", 10, 1),
+        ] {
+            assert_eq!(
+                wrong(text),
+                CodeFormatError::WrongLength { expected, found },
+                "{text}"
+            );
+        }
+        let huge = "a".repeat(100_000);
+        assert_eq!(
+            wrong(&huge),
+            CodeFormatError::WrongLength {
+                expected: 15,
+                found: 100_000
+            }
+        );
+        assert_eq!(
+            wrong("abcde-fghjk-mnpqu"),
+            CodeFormatError::InvalidCharacter
+        );
+    }
+
+    #[test]
+    fn the_preset_is_stored_only_when_not_the_default() {
+        let ring = keyring();
+        let (short, _) = generate(&ring, BackupCodeStrength::Standard, 2);
+        let json = serde_json::to_string(&short).unwrap();
+        assert!(!json.contains("code_len"), "{json}");
+        let (long, _) = generate(&ring, BackupCodeStrength::NistRecovery, 2);
+        let json = serde_json::to_string(&long).unwrap();
+        assert!(json.contains(r#""code_len":15,"#), "{json}");
+        let back: StoredBackupCodes = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, long);
+        assert_eq!(back.strength(), BackupCodeStrength::NistRecovery);
+        // A set without the field is a set of the default preset.
+        let old = serde_json::to_string(&short).unwrap();
+        let back: StoredBackupCodes = serde_json::from_str(&old).unwrap();
+        assert_eq!(back.strength(), BackupCodeStrength::Standard);
+        // An explicit 10 is understood too; unknown lengths are refused.
+        let explicit = json.replace(r#""code_len":15"#, r#""code_len":10"#);
+        let back: StoredBackupCodes = serde_json::from_str(&explicit).unwrap();
+        assert_eq!(back.strength(), BackupCodeStrength::Standard);
+        for bad in ["0", "11", "16", "-1", "\"15\"", "null", "1e99"] {
+            let text = json.replace(r#""code_len":15"#, &format!(r#""code_len":{bad}"#));
+            assert!(
+                serde_json::from_str::<StoredBackupCodes>(&text).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(!format!("{long:?}").contains("salt"));
     }
 }

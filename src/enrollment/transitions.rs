@@ -273,13 +273,7 @@ impl MfaEnrollment {
         let outcome = match checked {
             Err(e) => Err(e),
             Ok(TotpCheck::Accepted(matched)) => {
-                let generated = fresh.get(
-                    config.keyring(),
-                    policy.backup_codes.argon2,
-                    policy.backup_codes.count,
-                    now,
-                    rng,
-                );
+                let generated = fresh.get(config.keyring(), &policy.backup_codes, now, rng);
                 match generated {
                     Ok((backup_codes, codes)) => {
                         let active = ActiveFactor {
@@ -460,7 +454,7 @@ impl MfaEnrollment {
         }
         let policy = &config.policy().backup_codes;
         let outcome = fresh
-            .get(config.keyring(), policy.argon2, policy.count, now, rng)
+            .get(config.keyring(), policy, now, rng)
             .map(|(set, codes)| {
                 active.backup_codes = set;
                 effects.changed = true;
