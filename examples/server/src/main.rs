@@ -1,14 +1,18 @@
 //! A small but real backend on the crate: every endpoint of the HTTP contract
 //! (register, login with a second step, TOTP setup and confirmation, status,
-//! both backup-code regenerations, disable, step-up, and the operator's unlock
-//! and reset) over axum, with accounts and MFA records in one SQLite,
-//! PostgreSQL or MySQL (MariaDB) database.
+//! both backup-code regenerations, disable, step-up, replacing the
+//! authenticator, remembered devices, and the operator's unlock and reset)
+//! over axum, with accounts and MFA records in one SQLite, PostgreSQL or
+//! MySQL (MariaDB) database.
 //!
 //! Sessions are bound to the user's security epoch and carry their proof of
-//! the second factor (`auth.rs`): enabling, disabling or resetting MFA
-//! revokes every earlier session and `mfaToken`, also on the other servers
-//! sharing the database; managing the factor without a code needs a recent
-//! proof (`--step-up-window`). Security events go to stderr as JSON lines.
+//! the second factor (`auth.rs`): enabling, disabling, replacing or resetting
+//! MFA revokes every earlier session and `mfaToken`, also on the other
+//! servers sharing the database; managing the factor without a code needs a
+//! recent proof (`--step-up-window`). A login's second step may remember the
+//! device (`"rememberDevice": true`): its `deviceToken`, sent with the
+//! password, skips the second step for `--remember-days`, until it is
+//! forgotten or the factor changes. Security events go to stderr as JSON lines.
 //!
 //! ```text
 //! cargo run --bin server -- --addr 127.0.0.1:8080 --database ./mfa-demo.db
@@ -47,13 +51,15 @@ usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://... | 
               [--header-timeout SECONDS] [--body-timeout SECONDS]
               [--idle-timeout SECONDS] [--max-connections N]
               [--step-up-window SECONDS] [--mfa-token-ttl SECONDS]
+              [--remember-days DAYS | --remember-secs SECONDS] [--max-devices N]
               [--insecure-lockout-delay SECONDS]
 
   --addr         address to listen on (default 127.0.0.1:8080; port 0 picks a free one)
   --database     SQLite file, created with its schema if missing (default ./mfa-demo.db),
                  :memory: for a throwaway database, or a postgres:// or mysql:// URL
   --key-file     where the master key is kept (default: <database>.key for a SQLite file)
-  --pending-ttl  seconds a TOTP setup stays confirmable (default 600)
+  --pending-ttl  seconds a TOTP setup, or a replacement authenticator, stays
+                 confirmable (default 600)
   --max-concurrent-hashes
                  backup-code Argon2 evaluations in flight at once (default: one per CPU)
   --header-timeout
@@ -69,11 +75,22 @@ usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://... | 
                  the listening socket's backlog until one ends
   --step-up-window
                  how old (seconds) a session's proof of the second factor may be
-                 for regenerating backup codes without a code (default 600);
-                 older sessions get 403 STEP_UP_REQUIRED until POST /api/auth/step-up
+                 for regenerating backup codes, beginning a replacement of the
+                 authenticator or forgetting remembered devices, all without a
+                 code (default 600); older sessions, and those of a remembered
+                 device, get 403 STEP_UP_REQUIRED until POST /api/auth/step-up
   --mfa-token-ttl
                  seconds an mfaToken (the login's second step) stays usable
                  (default 300); it completes at most one login either way
+  --remember-days
+                 days a remembered device skips the second step (default 30,
+                 at most 365): the deviceToken that POST /api/auth/login/mfa
+                 answers to \"rememberDevice\": true
+  --remember-secs
+                 the same in seconds (at most 31536000), for short demos and tests;
+                 the last of --remember-days and --remember-secs given counts
+  --max-devices  remembered devices per user (default 10, at most 64); remembering
+                 one more forgets the oldest
   --insecure-lockout-delay
                  FOR TESTS AND DEMOS ONLY: seconds of the first lock after 5
                  consecutive wrong codes (default 30, doubling up to 900); 0 turns
@@ -110,9 +127,13 @@ struct Args {
     max_concurrent_hashes: Option<usize>,
     step_up_window_secs: u64,
     mfa_token_ttl_secs: u64,
+    remember_secs: u64,
+    max_devices: usize,
     lockout_delay_secs: Option<u64>,
     limits: connections::Limits,
 }
+
+const DAY_SECS: u64 = 24 * 60 * 60;
 
 fn positive_secs(flag: &str, v: &str) -> Result<Duration, String> {
     v.parse()
@@ -131,6 +152,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         max_concurrent_hashes: None,
         step_up_window_secs: 600,
         mfa_token_ttl_secs: 300,
+        remember_secs: 30 * DAY_SECS,
+        max_devices: 10,
         lockout_delay_secs: None,
         limits: connections::Limits {
             header_timeout: Duration::from_secs(10),
@@ -189,6 +212,37 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             }
             "--mfa-token-ttl" => {
                 parsed.mfa_token_ttl_secs = positive_secs("--mfa-token-ttl", &value()?)?.as_secs();
+            }
+            "--remember-days" => {
+                let v = value()?;
+                let days: u64 = v
+                    .parse()
+                    .ok()
+                    .filter(|&n| (1..=365).contains(&n))
+                    .ok_or_else(|| {
+                        format!("--remember-days: {v:?} is not a number of days from 1 to 365")
+                    })?;
+                parsed.remember_secs = days * DAY_SECS;
+            }
+            "--remember-secs" => {
+                let v = value()?;
+                parsed.remember_secs = v
+                    .parse()
+                    .ok()
+                    .filter(|&n| (1..=365 * DAY_SECS).contains(&n))
+                    .ok_or_else(|| {
+                        format!(
+                            "--remember-secs: {v:?} is not a number of seconds from 1 to 31536000"
+                        )
+                    })?;
+            }
+            "--max-devices" => {
+                let v = value()?;
+                parsed.max_devices = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=64).contains(n))
+                    .ok_or_else(|| format!("--max-devices: {v:?} is not a number from 1 to 64"))?;
             }
             "--insecure-lockout-delay" => {
                 let v = value()?;
@@ -273,6 +327,8 @@ async fn run(args: Args) -> Result<(), String> {
     policy.pending_ttl_secs = args.pending_ttl_secs;
     policy.step_up_window_secs = args.step_up_window_secs;
     policy.login_challenge_ttl_secs = args.mfa_token_ttl_secs;
+    policy.devices.ttl_secs = args.remember_secs;
+    policy.devices.max_devices = args.max_devices;
     if let Some(delay) = args.lockout_delay_secs {
         eprintln!(
             "WARNING: --insecure-lockout-delay {delay}: the lockout after wrong codes is weakened; never use this in production"

@@ -2,9 +2,12 @@
 //!
 //! Sessions (`auth.rs`) are checked against the user's security epoch on
 //! every request; the routes that change the factor with a code (confirm,
-//! disable), the login's second step and step-up answer a new session with
-//! a fresh proof; regeneration without a code needs a recent proof. The
-//! operator routes exist only with `MFA_ADMIN_TOKEN`.
+//! replace/confirm, disable), the login's second step and step-up answer a
+//! new session with a fresh proof; regeneration, beginning a replacement and
+//! forgetting remembered devices, which take no code, need a recent proof.
+//! A login with the password and a remembered device's token answers a
+//! session without a proof; any other device token is ignored. The operator
+//! routes exist only with `MFA_ADMIN_TOKEN`.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -13,7 +16,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use mfa::backup::SubmittedBackupCode;
 use mfa::totp::TotpCode;
-use mfa::{LoginStep, Reauth, error::CodeFormatError};
+use mfa::{DeviceToken, LoginStep, Reauth, error::CodeFormatError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -50,6 +53,12 @@ pub fn router(app: AppState) -> Router {
             post(regenerate_strict),
         )
         .route("/api/user/me/totp/disable", post(disable))
+        .route("/api/user/me/totp/replace", post(replace))
+        .route(
+            "/api/user/me/totp/replace/confirm",
+            post(confirm_replacement),
+        )
+        .route("/api/user/me/devices/forget", post(forget_devices))
         .route("/api/auth/step-up", post(step_up))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
@@ -63,15 +72,22 @@ async fn health() -> Json<Value> {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct Credentials {
     email: Option<String>,
     password: Option<Secret>,
+    /// A remembered device's token (login only). Anything but a string
+    /// counts as no token, so that no answer tells token shapes apart.
+    #[serde(default, deserialize_with = "crate::users::string_or_nothing")]
+    device_token: Option<Secret>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct MfaLogin {
     mfa_token: Option<Secret>,
+    /// `true` asks for a `deviceToken` beside the session.
+    remember_device: Option<bool>,
     #[serde(flatten)]
     code: OneCode,
 }
@@ -201,11 +217,13 @@ async fn login(State(app): State<AppState>, JsonBody(body): JsonBody<Credentials
             "The email or password is wrong.",
         ));
     };
-    match app.mfa.begin_login(&user.id, None).await? {
+    let device_token = body.device_token.as_ref().map(Secret::expose);
+    match app.mfa.begin_login(&user.id, device_token).await? {
         LoginStep::SecondFactor(challenge) => Ok(Json(
             json!({"mfaRequired": true, "mfaToken": app.tokens.mfa_login(challenge)?}),
         )),
-        LoginStep::Complete(epoch) => Ok(Json(
+        // MFA off, or a remembered device: a session without a proof.
+        LoginStep::Complete(epoch) | LoginStep::RememberedDevice(epoch) => Ok(Json(
             json!({"token": app.tokens.session(&user.id, epoch, None)?}),
         )),
         _ => Err(ApiError::internal("an unknown login step")),
@@ -222,10 +240,32 @@ async fn login_mfa(State(app): State<AppState>, JsonBody(body): JsonBody<MfaLogi
         .complete_login(&challenge, code)
         .await
         .map_err(|e| ApiError::from(e).code_is_unauthorized())?;
-    Ok(Json(json!({
-        "token": app.tokens.proven_session(challenge.user_id(), verified.proof)?,
+    let user_id = challenge.user_id();
+    let mut answer = json!({
+        "token": app.tokens.proven_session(user_id, verified.proof)?,
         "backupCodesRemaining": verified.backup_codes_remaining,
-    })))
+    });
+    if body.remember_device == Some(true)
+        && let Some(device) = remember(&app, user_id, &verified.proof).await
+    {
+        answer["deviceToken"] = device.as_str().into();
+    }
+    Ok(Json(answer))
+}
+
+/// A device token on the proof of the login just completed. The login has
+/// used its code either way, so a failure here does not undo it: the answer
+/// then has no `deviceToken` (and a failure of the server's own is logged).
+async fn remember(app: &AppState, user_id: &str, proof: &mfa::Proof) -> Option<DeviceToken> {
+    match app.mfa.remember_device(user_id, proof).await {
+        Ok(device) => Some(device),
+        Err(e) => {
+            if !e.is_client_error() {
+                eprintln!("warning: a device could not be remembered: {e}");
+            }
+            None
+        }
+    }
 }
 
 /// A fresh proof for the session: a current TOTP code or a backup code.
@@ -289,6 +329,48 @@ async fn regenerate(State(app): State<AppState>, session: Session) -> Answer {
     Ok(Json(
         json!({"success": true, "backupCodes": codes.as_strs()}),
     ))
+}
+
+/// Begins replacing the authenticator: a new secret pending beside the
+/// active one. Needs a session whose proof is within the step-up window.
+async fn replace(State(app): State<AppState>, session: Session) -> Answer {
+    let proof = session.proof()?;
+    let (id, email) = (&session.user.id, &session.user.email);
+    let setup = app
+        .mfa
+        .begin_replacement(id, email, Reauth::RecentProof(&proof))
+        .await?;
+    Ok(Json(json!({
+        "otpauthUrl": setup.otpauth_uri(),
+        "secret": setup.secret_base32(),
+        "qrCode": setup.qr_data_uri()?.as_str(),
+    })))
+}
+
+/// Swaps in the pending secret with a code of the new app; every earlier
+/// session and `mfaToken` is revoked, the answer's token is the one that works.
+async fn confirm_replacement(
+    State(app): State<AppState>,
+    Session { user, .. }: Session,
+    JsonBody(body): JsonBody<Code>,
+) -> Answer {
+    let code = body
+        .code
+        .as_ref()
+        .ok_or(mfa::Error::MalformedCode(CodeFormatError::Empty))?;
+    let proof = app.mfa.confirm_replacement(&user.id, code.expose()).await?;
+    let token = app.tokens.proven_session(&user.id, proof)?;
+    Ok(Json(json!({"success": true, "token": token})))
+}
+
+/// Forgets every remembered device. Needs a session whose proof is within
+/// the step-up window.
+async fn forget_devices(State(app): State<AppState>, session: Session) -> Answer {
+    let proof = session.proof()?;
+    app.mfa
+        .forget_devices(&session.user.id, Reauth::RecentProof(&proof))
+        .await?;
+    Ok(Json(json!({"success": true})))
 }
 
 /// Checks `password` before anything looks at the code, so that a wrong

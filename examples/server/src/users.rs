@@ -43,6 +43,18 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// An optional field that is a secret when it is a string and nothing
+/// otherwise (`null`, a number, an array, an object): for a field the server
+/// must ignore, not refuse, when it is not what it expects.
+pub fn string_or_nothing<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Secret>, D::Error> {
+    Ok(match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(text) => Some(Secret(text)),
+        _ => None,
+    })
+}
+
 /// The `users` table.
 pub struct Users {
     db: Db,
