@@ -206,7 +206,8 @@ fn parse_totp(input: &str) -> Option<String> {
 }
 
 /// Backup-code input: white space and dashes dropped, case folded, `o` → `0`,
-/// `i`/`l` → `1`, then exactly ten characters of the alphabet.
+/// `i`/`l` → `1`, then exactly ten or fifteen characters of the alphabet (the
+/// lengths of the two presets; the model's sets are of ten).
 fn parse_backup(input: &str) -> Option<String> {
     let mut out = String::new();
     for c in input.chars() {
@@ -226,7 +227,7 @@ fn parse_backup(input: &str) -> Option<String> {
         }
         out.push(c);
     }
-    (out.chars().count() == 10).then_some(out)
+    matches!(out.chars().count(), 10 | 15).then_some(out)
 }
 
 /// The fields of [`MfaStatus`] the model predicts.
@@ -364,7 +365,12 @@ impl Model {
                 Outcome::InvalidCode
             }
             Err(code) => {
-                match codes.iter().position(|c| c.canonical[..2] == code[..2]) {
+                // A code of another length than the set's matches no locator.
+                let same_shape = |c: &Code| c.canonical.len() == code.len();
+                match codes
+                    .iter()
+                    .position(|c| same_shape(c) && c.canonical[..2] == code[..2])
+                {
                     Some(i) if codes[i].used => {}
                     Some(i) if codes[i].canonical == code => {
                         codes[i].used = true;

@@ -361,7 +361,7 @@ impl MfaEnrollment {
     }
 
     /// Verifies either kind of code, telling them apart by shape (TOTP codes
-    /// are 6 to 8 digits, backup codes 10 characters).
+    /// are 6 to 8 digits, backup codes 10 or 15 characters).
     ///
     /// Errors: as [`MfaEnrollment::verify_totp`].
     pub fn verify<R: CryptoRng + ?Sized>(
