@@ -338,6 +338,52 @@ impl Server {
         r.body["token"].as_str().expect("a token").to_owned()
     }
 
+    /// Logs in with MFA on, completing the second step with `field` and
+    /// `"rememberDevice": true`: the bearer token and the device token.
+    pub async fn login_remembering(
+        &self,
+        email: &str,
+        field: &str,
+        code: &str,
+    ) -> (String, String) {
+        let mfa_token = self.login_for_mfa(email).await;
+        let body = json!({ "mfaToken": mfa_token, field: code, "rememberDevice": true });
+        let r = self.post("/api/auth/login/mfa", None, Some(body)).await;
+        assert_eq!(r.status, 200, "login/mfa: {}", r.text);
+        let device = r.body["deviceToken"].as_str().expect("a deviceToken");
+        let token = r.body["token"].as_str().expect("a token");
+        (token.to_owned(), device.to_owned())
+    }
+
+    /// The first login step with the right password and `device_token` as
+    /// the `deviceToken` field (any JSON value).
+    pub async fn login_with_device(&self, email: &str, device_token: Value) -> Resp {
+        let body = json!({"email": email, "password": PASSWORD, "deviceToken": device_token});
+        self.post("/api/auth/login", None, Some(body)).await
+    }
+
+    /// `POST /api/user/me/totp/replace`: the new authenticator app.
+    pub async fn begin_replacement(&self, token: &str) -> Authenticator {
+        let r = self
+            .post("/api/user/me/totp/replace", Some(token), None)
+            .await;
+        assert_eq!(r.status, 200, "replace: {}", r.text);
+        Authenticator::new(r.body["secret"].as_str().expect("a secret"))
+    }
+
+    /// `POST /api/user/me/totp/replace/confirm` with `code`.
+    pub async fn confirm_replacement(&self, token: &str, code: &str) -> Resp {
+        let body = json!({ "code": code });
+        self.post("/api/user/me/totp/replace/confirm", Some(token), Some(body))
+            .await
+    }
+
+    /// `POST /api/user/me/devices/forget`.
+    pub async fn forget_devices(&self, token: &str) -> Resp {
+        self.post("/api/user/me/devices/forget", Some(token), None)
+            .await
+    }
+
     /// The login second step.
     pub async fn login_mfa(&self, mfa_token: &str, field: &str, code: &str) -> Resp {
         self.post(
