@@ -2,9 +2,11 @@
 //! missing fields, non-ASCII digits, oversized bodies, wrong content types and
 //! garbage credentials on every route, the operator routes included (with
 //! bad reasons, odd user ids, and user tokens or near misses for the
-//! operator token). Every answer must be a 4xx problem
-//! document with the contract's fields, none may echo a submitted secret, and
-//! the server must keep serving.
+//! operator token), and device tokens and `rememberDevice` flags of every
+//! shape. Every answer must be a 4xx problem document with the contract's
+//! fields, none may echo a submitted secret, and the server must keep
+//! serving; a device token that is not valid, whatever its shape, is
+//! ignored.
 
 mod http_common;
 
@@ -20,6 +22,7 @@ use serde_json::json;
 const PASSWORD_MARKER: &str = "P@ss-Marker-91827";
 const CODE_MARKER: &str = "918273";
 const BACKUP_MARKER: &str = "qqqqq-zzzzz";
+const DEVICE_MARKER: &str = "Dev1ce-Marker-Tok3n-abcdefghijklmnopqrstuvw";
 /// The operator token of the server under test: never echoed either.
 const ADMIN_TOKEN: &str = "sweep-operator-token-abcdefghijklmnopqrstuvwxyz";
 
@@ -74,6 +77,19 @@ fn routes(user_id: &str) -> Vec<Route> {
         ),
         route(Method::POST, "/api/user/me/totp/disable", Auth::User, true),
         route(Method::POST, "/api/auth/step-up", Auth::User, true),
+        route(Method::POST, "/api/user/me/totp/replace", Auth::User, false),
+        route(
+            Method::POST,
+            "/api/user/me/totp/replace/confirm",
+            Auth::User,
+            true,
+        ),
+        route(
+            Method::POST,
+            "/api/user/me/devices/forget",
+            Auth::User,
+            false,
+        ),
     ];
     for id in [
         user_id,
@@ -209,6 +225,18 @@ fn bad_json_bodies(mfa_token: &str, bearer: &str) -> Vec<Vec<u8>> {
         json!({ "mfaToken": mfa_token, "backupCode": ["qqqqq", "zzzzz"] }),
         json!({ "mfaToken": mfa_token }),
         json!({ "mfaToken": [mfa_token], "code": c }),
+        json!({ "email": "a@example.com", "password": p, "deviceToken": DEVICE_MARKER }),
+        json!({ "email": "a@example.com", "password": p, "deviceToken": 5 }),
+        json!({ "email": "a@example.com", "password": p, "deviceToken": null }),
+        json!({ "email": "a@example.com", "password": p, "deviceToken": [DEVICE_MARKER] }),
+        json!({ "email": "a@example.com", "password": p, "deviceToken": { "t": DEVICE_MARKER } }),
+        json!({ "email": "a@example.com", "password": p, "deviceToken": "x".repeat(15_000) }),
+        json!({ "email": "a@example.com", "deviceToken": DEVICE_MARKER }),
+        json!({ "mfaToken": mfa_token, "code": c, "rememberDevice": "yes" }),
+        json!({ "mfaToken": mfa_token, "code": c, "rememberDevice": 1 }),
+        json!({ "mfaToken": mfa_token, "code": c, "rememberDevice": [true] }),
+        json!({ "mfaToken": mfa_token, "backupCode": b, "rememberDevice": true }),
+        json!({ "mfaToken": mfa_token, "rememberDevice": true }),
         json!({ "reason": "r".repeat(513) }),
         json!({ "reason": format!("{}\u{7f}", "r".repeat(20)) }),
     ] {
@@ -334,6 +362,7 @@ async fn hundreds_of_bad_requests_get_4xx_problems_and_the_server_survives() {
         PASSWORD.into(),
         CODE_MARKER.into(),
         BACKUP_MARKER.into(),
+        DEVICE_MARKER.into(),
         "１２３４５６".into(),
         "١٢٣٤٥٦".into(),
         token_a.clone(),
@@ -542,6 +571,67 @@ async fn hundreds_of_bad_requests_get_4xx_problems_and_the_server_survives() {
     assert_eq!(r.status, 200, "{}", r.text);
     let status = server.get("/api/user/me/totp", Some(&token_c)).await;
     assert_eq!(status.body["backupCodesRemaining"], 9);
+}
+
+/// With the right password, a `deviceToken` of any shape that is not a
+/// valid device token is ignored: the answer is the usual one (`mfaRequired`
+/// with MFA on, a session with MFA off), the same bytes apart from the
+/// `mfaToken` or session token. Only a body that is not JSON is refused.
+#[tokio::test]
+async fn device_tokens_of_any_shape_are_ignored_at_login() {
+    let server = Server::start();
+    server.enrolled_user("on@example.com").await;
+    server.register("off@example.com").await;
+    let shapes = [
+        json!(null),
+        json!(""),
+        json!(DEVICE_MARKER),
+        json!("\u{0}\u{1}\u{7f}"),
+        json!("１２３４５６７８"),
+        json!("é".repeat(3000)),
+        json!("=".repeat(43)),
+        json!("A".repeat(43)),
+        json!(-1),
+        json!(1e300),
+        json!(false),
+        json!([]),
+        json!([DEVICE_MARKER]),
+        json!({}),
+        json!({ "deviceToken": DEVICE_MARKER }),
+    ];
+    for (email, field) in [("on@example.com", "mfaToken"), ("off@example.com", "token")] {
+        let mut answers = Vec::new();
+        for shape in &shapes {
+            let r = server.login_with_device(email, shape.clone()).await;
+            assert_eq!(r.status, 200, "{shape}: {}", r.text);
+            assert_eq!(r.header("content-type"), Some("application/json"));
+            let token = r.body[field].as_str().expect("a token");
+            assert!(!r.text.contains(DEVICE_MARKER));
+            answers.push(r.text.replace(token, "TOKEN"));
+        }
+        assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:#?}");
+    }
+    // Malformed JSON is refused whatever the token, and never echoed.
+    for body in [
+        format!("{{\"email\":\"on@example.com\",\"password\":\"{PASSWORD}\",\"deviceToken\":}}"),
+        format!(
+            "{{\"email\":\"on@example.com\",\"password\":\"{PASSWORD}\",\"deviceToken\":\"{DEVICE_MARKER}\""
+        ),
+        format!(
+            "{{\"email\":\"on@example.com\",\"password\":\"{PASSWORD}\",\"deviceToken\":{DEVICE_MARKER}}}"
+        ),
+    ] {
+        let r = server
+            .raw(
+                Method::POST,
+                "/api/auth/login",
+                http_common::json_headers(),
+                body.into_bytes(),
+            )
+            .await;
+        r.assert_problem(400, "VALIDATION_FAILED");
+        assert!(!r.text.contains(DEVICE_MARKER) && !r.text.contains(PASSWORD));
+    }
 }
 
 /// Sends raw bytes over one connection and returns the raw answer.
