@@ -4,7 +4,9 @@
 //! with one TOTP code and with one backup code, split across both, of which
 //! exactly one succeeds each; an `mfaToken` completed on one refused by the
 //! other; a change to the factor on one (enable, disable, operator reset)
-//! revoking on the other what was issued before it; and a database outage
+//! revoking on the other what was issued before it; a replacement of the
+//! authenticator begun on one and confirmed on the other, and a remembered
+//! device recognised, then forgotten, across both; and a database outage
 //! during traffic: 503 problem documents, recovery, and no code lost or
 //! consumed twice (`tests/http_db/mod.rs`, shared with
 //! `tests/http_postgres.rs`).
@@ -29,6 +31,11 @@ async fn two_servers_on_one_database() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn revocation_across_servers() {
     http_db::revocation_across_servers(Server::Mysql).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lifecycle_across_servers() {
+    http_db::lifecycle_across_servers(Server::Mysql).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -4,7 +4,9 @@
 //! with one code, split across both, of which exactly one succeeds; an
 //! `mfaToken` completed on one refused by the other, and a change to the
 //! factor on one (enable, disable, operator reset) revoking on the other the
-//! sessions and `mfaToken`s issued before it. And a database outage during
+//! sessions and `mfaToken`s issued before it; a replacement of the
+//! authenticator begun on one and confirmed on the other, and a remembered
+//! device recognised, then forgotten, across both. And a database outage during
 //! traffic: 503 problem documents, recovery, and no code lost or consumed
 //! twice (`tests/http_db/mod.rs`, shared with `tests/http_mysql.rs`). And a
 //! restart of the real PostgreSQL server.
@@ -43,6 +45,12 @@ async fn two_servers_on_one_database() {
 async fn revocation_across_servers() {
     let _shared = SERVER_IN_USE.read().await;
     http_db::revocation_across_servers(DbServer::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lifecycle_across_servers() {
+    let _shared = SERVER_IN_USE.read().await;
+    http_db::lifecycle_across_servers(DbServer::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

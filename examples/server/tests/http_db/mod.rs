@@ -184,6 +184,83 @@ pub async fn revocation_across_servers(kind: DbServer) {
     db.finish().await;
 }
 
+/// Replacing the authenticator and remembered devices across processes: a
+/// replacement begun on one server is confirmed on the other, which then
+/// refuses the old app and the earlier sessions; a device remembered on one
+/// is recognised by the other; one forgotten on one is refused by the other.
+pub async fn lifecycle_across_servers(kind: DbServer) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let (a, b) = two_servers(&db);
+    const EMAIL: &str = "lifecycle@example.com";
+    let (token, old, codes) = a.enrolled_user(EMAIL).await;
+
+    // Remembered on one, recognised by the other.
+    let (proven, device) = a.login_remembering(EMAIL, "backupCode", &codes[0]).await;
+    let remembered = login_with_device(&b, EMAIL, &device).await;
+    assert_eq!(
+        remembered.body.as_object().unwrap().len(),
+        1,
+        "{}",
+        remembered.text
+    );
+    assert_eq!(
+        b.get("/api/user/me/totp", Some(&proven)).await.body["rememberedDevices"],
+        1
+    );
+
+    // Replacement begun on one, confirmed on the other: the old app, the
+    // earlier sessions and mfaTokens and the device are refused on both.
+    let mfa_token = b.login_for_mfa(EMAIL).await;
+    let mut new = a.begin_replacement(&proven).await;
+    let status = b.get("/api/user/me/totp", Some(&token)).await;
+    assert_eq!(status.body["replacementPending"], true, "{}", status.text);
+    let r = b.confirm_replacement(&token, &new.next_code().await).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let replaced = r.body["token"].as_str().unwrap().to_owned();
+    for server in [&a, &b] {
+        for earlier in [&token, &proven] {
+            revoked(server, earlier).await;
+        }
+        login_mfa(server, &mfa_token, "backupCode", &codes[1])
+            .await
+            .assert_problem(401, "INVALID_MFA_TOKEN");
+        let r = login_with_device(server, EMAIL, &device).await;
+        assert_eq!(r.body["mfaRequired"], true, "{}", r.text);
+        let fresh = r.body["mfaToken"].as_str().unwrap();
+        let old_code = old.code_at_step(old.current_step());
+        login_mfa(server, fresh, "code", &old_code)
+            .await
+            .assert_problem(401, "INVALID_CODE");
+    }
+    a.login_with(EMAIL, "code", &new.next_code().await).await;
+
+    // Remembered on one, forgotten on the other, refused by the first.
+    let (_, device) = b.login_remembering(EMAIL, "backupCode", &codes[1]).await;
+    let r = login_with_device(&a, EMAIL, &device).await;
+    assert!(r.body.get("token").is_some(), "{}", r.text);
+    let r = a.forget_devices(&replaced).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for server in [&b, &a] {
+        let r = login_with_device(server, EMAIL, &device).await;
+        assert_eq!(r.body["mfaRequired"], true, "{}", r.text);
+    }
+    let status = b.get("/api/user/me/totp", Some(&replaced)).await;
+    assert_eq!(status.body["rememberedDevices"], 0, "{}", status.text);
+    assert_eq!(status.body["backupCodesRemaining"], 8, "{}", status.text);
+
+    drop((a, b));
+    db.finish().await;
+}
+
+/// The first login step with the password and `device`.
+async fn login_with_device(server: &Server, email: &str, device: &str) -> Resp {
+    let r = server.login_with_device(email, json!(device)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r
+}
+
 /// Asserts that `server` refuses `token` as revoked.
 async fn revoked(server: &Server, token: &str) {
     let r = server.get("/api/user/me/totp", Some(token)).await;
