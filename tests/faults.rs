@@ -17,9 +17,11 @@
 //!
 //! Login completions also check the challenge: still open after a fault that
 //! did not land (and after a wrong code), used up after a completion that
-//! did. Operations that move the epoch (confirm, disable, operator reset) are
-//! checked to move it by exactly one, and every proof returned to belong to
-//! the stored epoch.
+//! did. Operations that move the epoch (confirm, disable, operator reset,
+//! confirm a replacement) are checked to move it by exactly one, and every
+//! proof returned to belong to the stored epoch. A pending replacement and
+//! remembered devices survive every fault that did not land; a replacement is
+//! confirmed once; a device token is shown only if its hash was stored.
 //!
 //! The previous secret and codes are checked with pure transitions on a copy of
 //! the stored record, so checking never consumes them.
@@ -65,9 +67,14 @@ enum Op {
     DisableWithBackupCode,
     OperatorUnlock,
     OperatorReset,
+    BeginReplacement,
+    ConfirmReplacement,
+    ConfirmReplacementWrongCode,
+    RememberDevice,
+    ForgetDevices,
 }
 
-const OPS: [Op; 18] = [
+const OPS: [Op; 23] = [
     Op::BeginSetup,
     Op::BeginSetupAgain,
     Op::ConfirmSetup,
@@ -86,6 +93,11 @@ const OPS: [Op; 18] = [
     Op::DisableWithBackupCode,
     Op::OperatorUnlock,
     Op::OperatorReset,
+    Op::BeginReplacement,
+    Op::ConfirmReplacement,
+    Op::ConfirmReplacementWrongCode,
+    Op::RememberDevice,
+    Op::ForgetDevices,
 ];
 
 impl Op {
@@ -99,7 +111,19 @@ impl Op {
 
     /// Whether the operation fails with a wrong code by design.
     fn wrong_code(self) -> bool {
-        matches!(self, Op::WrongCode | Op::CompleteLoginWrongCode)
+        matches!(
+            self,
+            Op::WrongCode | Op::CompleteLoginWrongCode | Op::ConfirmReplacementWrongCode
+        )
+    }
+
+    /// Whether the user holds a pending replacement and a remembered device
+    /// before the operation.
+    fn replacing(self) -> bool {
+        matches!(
+            self,
+            Op::ConfirmReplacement | Op::ConfirmReplacementWrongCode
+        )
     }
 }
 
@@ -217,6 +241,10 @@ struct Known {
     codes: Vec<String>,
     proof: Option<Proof>,
     challenge: Option<LoginChallenge>,
+    /// The secret of a pending replacement (the new app's).
+    new_secret: Option<String>,
+    /// Tokens of remembered devices.
+    devices: Vec<String>,
 }
 
 /// What an operation gave back.
@@ -227,6 +255,9 @@ enum Output {
     /// The accepted TOTP step (`u64::MAX` for a backup code) and the proof.
     Verified(u64, Proof),
     Disabled(Proof),
+    Replaced(Proof),
+    Device(String),
+    Forgot(usize),
     Done,
 }
 
@@ -315,11 +346,33 @@ impl<S: MfaStore + 'static> Env<S> {
             .collect();
         known.proof = Some(enabled.proof);
         self.clock.advance(30);
-        if op.completes_login() || matches!(op, Op::CompleteLoginWrongCode | Op::OperatorReset) {
+        if op.completes_login()
+            || op.replacing()
+            || matches!(op, Op::CompleteLoginWrongCode | Op::OperatorReset)
+        {
             match self.mfa.begin_login(&self.user, None).await.unwrap() {
                 LoginStep::SecondFactor(challenge) => known.challenge = Some(challenge),
                 other => panic!("no challenge for an active factor: {other:?}"),
             }
+        }
+        if op.replacing() || op == Op::ForgetDevices {
+            let proof = *proof_of(&known);
+            for _ in 0..(1 + usize::from(op == Op::ForgetDevices)) {
+                let token = self.mfa.remember_device(&self.user, &proof).await.unwrap();
+                known.devices.push(token.as_str().to_owned());
+            }
+        }
+        if op.replacing() {
+            let setup = self
+                .mfa
+                .begin_replacement(
+                    &self.user,
+                    "user@example.com",
+                    Reauth::RecentProof(proof_of(&known)),
+                )
+                .await
+                .unwrap();
+            known.new_secret = Some(setup.secret_base32().to_owned());
         }
         if op == Op::OperatorUnlock {
             for _ in 0..3 {
@@ -401,6 +454,30 @@ impl<S: MfaStore + 'static> Env<S> {
                 .operator_reset(user, "support:7", "lost the phone")
                 .await
                 .map(|()| Output::Done),
+            Op::BeginReplacement => mfa
+                .begin_replacement(
+                    user,
+                    "user@example.com",
+                    Reauth::RecentProof(proof_of(known)),
+                )
+                .await
+                .map(|s| Output::Setup(s.secret_base32().to_owned())),
+            Op::ConfirmReplacement => mfa
+                .confirm_replacement(user, &self.totp(new_secret(known)))
+                .await
+                .map(Output::Replaced),
+            Op::ConfirmReplacementWrongCode => mfa
+                .confirm_replacement(user, &self.wrong(new_secret(known)))
+                .await
+                .map(Output::Replaced),
+            Op::RememberDevice => mfa
+                .remember_device(user, proof_of(known))
+                .await
+                .map(|t| Output::Device(t.as_str().to_owned())),
+            Op::ForgetDevices => mfa
+                .forget_devices(user, Reauth::RecentProof(proof_of(known)))
+                .await
+                .map(Output::Forgot),
         }
     }
 
@@ -460,6 +537,37 @@ impl<S: MfaStore + 'static> Env<S> {
             .is_ok()
     }
 
+    /// Whether a code of `secret` confirms the pending replacement of a copy of `record`.
+    fn replacement_confirms(&self, record: &MfaEnrollment, secret: &str) -> bool {
+        let code = self.totp(secret);
+        record
+            .clone()
+            .confirm_replacement(
+                &self.config,
+                &self.user,
+                &code,
+                self.clock.get(),
+                &mut StdRng::seed_from_u64(0),
+            )
+            .outcome
+            .is_ok()
+    }
+
+    /// Whether `token` is recognised as a remembered device by `record`.
+    fn remembers(&self, record: &MfaEnrollment, token: &str) -> bool {
+        matches!(
+            record.begin_login(&self.config, &self.user, Some(token), self.clock.get()),
+            LoginStep::RememberedDevice(_)
+        )
+    }
+
+    fn devices(record: &MfaEnrollment) -> usize {
+        match record.factor() {
+            FactorState::Active(a) => a.devices().len(),
+            _ => 0,
+        }
+    }
+
     fn failures(record: &MfaEnrollment) -> u32 {
         match record.factor() {
             FactorState::Active(a) => a.attempts().failures(),
@@ -491,6 +599,11 @@ impl<S: MfaStore + 'static> Env<S> {
             assert!(!open, "{ctx}: the completed challenge is still open");
         } else if op == Op::OperatorReset {
             assert!(!open, "{ctx}: the reset left the challenge open (I12)");
+        } else if op == Op::ConfirmReplacement {
+            assert!(
+                !open,
+                "{ctx}: the replacement left the challenge open (I12)"
+            );
         } else {
             assert!(open, "{ctx}: the challenge was used up");
         }
@@ -532,6 +645,20 @@ impl<S: MfaStore + 'static> Env<S> {
                     after
                         .check_proof(&self.config, proof, self.clock.get())
                         .unwrap_or_else(|e| panic!("{ctx}: the proof no longer counts: {e:?}"));
+                }
+                if let Some(new) = &known.new_secret
+                    && Self::failures(after) < 5
+                {
+                    assert!(
+                        self.replacement_confirms(after, new),
+                        "{ctx}: the pending replacement was lost"
+                    );
+                }
+                for token in &known.devices {
+                    assert!(
+                        self.remembers(after, token),
+                        "{ctx}: a device was forgotten"
+                    );
                 }
             }
             FactorState::Disabled => {}
@@ -655,11 +782,94 @@ impl<S: MfaStore + 'static> Env<S> {
                     "{ctx}: the reset left the proof valid (I12)"
                 );
             }
+            (Op::BeginReplacement, Ok(Output::Setup(new))) => {
+                assert!(after.is_active(), "{ctx}");
+                assert_eq!(after.epoch(), before.epoch(), "{ctx}: epoch moved");
+                assert!(
+                    self.replacement_confirms(after, new),
+                    "{ctx}: shown replacement secret not stored"
+                );
+                let old = known.secret.as_deref().unwrap();
+                assert!(self.totp_works(after, old), "{ctx}: the old app stopped");
+            }
+            (Op::ConfirmReplacement, Ok(Output::Replaced(proof))) => {
+                let FactorState::Active(a) = after.factor() else {
+                    panic!("{ctx}")
+                };
+                assert!(a.replacement().is_none(), "{ctx}: replacement kept");
+                assert_eq!(after.epoch(), Self::next_epoch(before), "{ctx}: epoch");
+                self.assert_proof(ctx, after, proof, ProofMethod::SetupConfirmation);
+                let (old, new) = (known.secret.as_deref().unwrap(), new_secret(known));
+                assert!(
+                    !self.totp_works(after, old),
+                    "{ctx}: the old app still works"
+                );
+                assert!(
+                    !self.totp_works(after, new),
+                    "{ctx}: confirming step usable twice"
+                );
+                assert!(
+                    self.backup_code_works(after, &known.codes[0]),
+                    "{ctx}: backup codes lost"
+                );
+                assert!(
+                    !self.remembers(after, &known.devices[0]),
+                    "{ctx}: a device survived the replacement"
+                );
+                let old_proof = known.proof.as_ref().unwrap();
+                assert!(
+                    matches!(
+                        after.check_proof(&self.config, old_proof, self.clock.get()),
+                        Err(Error::Revoked)
+                    ),
+                    "{ctx}: the replacement left the proof valid (I12)"
+                );
+            }
+            (Op::ConfirmReplacementWrongCode, Err(Error::InvalidCode)) => {
+                assert_eq!(
+                    Self::failures(after),
+                    Self::failures(before) + 1,
+                    "{ctx}: failure not counted (I4)"
+                );
+                assert_eq!(after.epoch(), before.epoch(), "{ctx}: epoch moved");
+                assert!(
+                    self.replacement_confirms(after, new_secret(known)),
+                    "{ctx}: a wrong code dropped the replacement"
+                );
+                assert!(self.remembers(after, &known.devices[0]), "{ctx}");
+            }
+            (Op::RememberDevice, Ok(Output::Device(token))) => {
+                assert_eq!(
+                    Self::devices(after),
+                    Self::devices(before) + 1,
+                    "{ctx}: device not stored"
+                );
+                assert_eq!(
+                    after.begin_login(&self.config, &self.user, Some(token), self.clock.get()),
+                    LoginStep::RememberedDevice(after.epoch()),
+                    "{ctx}: the token shown is not stored"
+                );
+            }
+            (Op::ForgetDevices, Ok(Output::Forgot(count))) => {
+                assert_eq!(*count, known.devices.len(), "{ctx}: count");
+                assert_eq!(Self::devices(after), 0, "{ctx}: forget not saved");
+                for token in &known.devices {
+                    assert!(!self.remembers(after, token), "{ctx}: a device survived");
+                }
+            }
             (_, Err(e)) => panic!("{ctx}: expected the operation to complete, got {e:?}"),
             (_, Ok(_)) => panic!("{ctx}: unexpected output"),
         }
         self.assert_challenge(ctx, op, after, known);
     }
+}
+
+fn proof_of(known: &Known) -> &Proof {
+    known.proof.as_ref().expect("a proof")
+}
+
+fn new_secret(known: &Known) -> &str {
+    known.new_secret.as_deref().expect("a pending replacement")
 }
 
 fn is_store_error(e: &Error) -> bool {
@@ -729,6 +939,14 @@ async fn scenario<S: MfaStore + 'static>(inner: S, op: Op, plan: Plan, tag: &str
         Expect::Completes | Expect::FailsLanded => {
             if let Err(e) = &retry {
                 assert!(!is_store_error(e), "{ctx}, retry: {e:?}");
+            }
+            // A replacement is confirmed once.
+            if op == Op::ConfirmReplacement {
+                assert!(
+                    matches!(retry, Err(Error::NoPendingSetup)),
+                    "{ctx}, retry: the replacement was confirmed twice: {:?}",
+                    retry.as_ref().err()
+                );
             }
             // A login completes once: its challenge is used up.
             if op.completes_login() {
