@@ -27,7 +27,8 @@ use std::path::{Path, PathBuf};
 
 use mfa::testkit::{test_config, test_keyring};
 use mfa::{
-    Epoch, Error, FactorState, LoginStep, MfaContext, MfaEnrollment, ProofMethod, VerifiedBy,
+    Epoch, Error, FactorState, LoginStep, MfaContext, MfaEnrollment, ProofMethod, Reauth,
+    VerifiedBy,
     event::SecurityEvent,
     keys::Envelope,
     totp::{self, TotpParams, TotpSecret},
@@ -73,6 +74,27 @@ struct RecordFacts {
     used_backup_codes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     expires_at: Option<u64>,
+    /// A replacement authenticator waiting for its first code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    replacement: Option<ReplacementFacts>,
+    /// Tokens of remembered devices, valid until the time beside them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    device_tokens: Vec<(String, u64)>,
+    /// Tokens of devices the record once remembered, revoked since.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    revoked_device_tokens: Vec<String>,
+    /// The secret of the app a replacement retired: its codes are refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous_secret_base32: Option<String>,
+}
+
+/// The plaintext facts about a pending replacement.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ReplacementFacts {
+    secret_base32: String,
+    /// A time before it expires and the new app's code then.
+    code_at: (u64, String),
+    expires_at: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -88,7 +110,37 @@ struct EnvelopeFacts {
 struct Facts {
     note: String,
     records: BTreeMap<String, RecordFacts>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     envelopes: Vec<EnvelopeFacts>,
+}
+
+/// The facts files of a format directory. `facts_lifecycle.json` was added
+/// to `mfa-2/` with the replacement and remembered devices (the record
+/// format kept its tag: the new fields are left out when empty), beside the
+/// `facts.json` that is never rewritten.
+fn fact_files(format: &str) -> &'static [&'static str] {
+    match format {
+        "mfa-1" => &["facts.json"],
+        _ => &["facts.json", "facts_lifecycle.json"],
+    }
+}
+
+/// The records of `mfa-2/` written with the lifecycle, described in
+/// `facts_lifecycle.json`.
+const LIFECYCLE_RECORDS: [&str; 3] = [
+    "active_two_devices.json",
+    "active_replacing.json",
+    "active_after_replacement.json",
+];
+
+/// A proof of `epoch` verified at `at`, as a host keeps one in a session.
+fn proof_at(epoch: u64, at: u64) -> mfa::Proof {
+    serde_json::from_value(serde_json::json!({
+        "method": "totp",
+        "verifiedAt": at,
+        "epoch": epoch,
+    }))
+    .unwrap()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -159,8 +211,11 @@ fn converted_from_v1(text: &str) -> Option<String> {
 /// then a TOTP code after a wrong one) and a backup code used outside a
 /// login; five failed completions that lock the factor; on another branch
 /// the factor disabled (epoch 2), set up again, confirmed (epoch 3) and
-/// reset by an operator (epoch 4).
-fn generate() -> (BTreeMap<String, String>, Facts) {
+/// reset by an operator (epoch 4). With its own seeded RNG, so the records
+/// above come out as before: from the confirmed factor, two devices
+/// remembered; then a replacement begun on a code of the app (epoch 1);
+/// then the replacement confirmed (epoch 2), which forgets the devices.
+fn generate() -> (BTreeMap<String, String>, Facts, Facts) {
     let config = test_config();
     let mut rng = StdRng::seed_from_u64(2026);
     let mut files = BTreeMap::new();
@@ -184,6 +239,10 @@ fn generate() -> (BTreeMap<String, String>, Facts) {
         unused_backup_codes: Vec::new(),
         used_backup_codes: Vec::new(),
         expires_at: None,
+        replacement: None,
+        device_tokens: Vec::new(),
+        revoked_device_tokens: Vec::new(),
+        previous_secret_base32: None,
     };
 
     put(
@@ -240,6 +299,8 @@ fn generate() -> (BTreeMap<String, String>, Facts) {
         &active,
         active_facts(1, 0, (T0 + 30) / 30, 0),
     );
+    let active_for_lifecycle = active.clone();
+    let enabled_proof = confirmed.outcome.as_ref().unwrap().proof;
 
     // Two logins through challenges, and a backup code outside a login.
     let first = challenge(&config, &active, USER, T0 + 40);
@@ -367,15 +428,87 @@ fn generate() -> (BTreeMap<String, String>, Facts) {
             plaintext_hex: hex(&plaintext),
         });
     }
+
+    // The lifecycle, from the confirmed factor, with its own RNG.
+    let mut rng = StdRng::seed_from_u64(2027);
+    let mut record = active_for_lifecycle;
+    let mut tokens = Vec::new();
+    for at in [T0 + 40, T0 + 50] {
+        let t = record.remember_device(&config, &enabled_proof, at, &mut rng);
+        let token = t.outcome.unwrap();
+        tokens.push((token.as_str().to_owned(), token.expires_at()));
+        record = t.state;
+    }
+    put(
+        "active_two_devices.json",
+        &record,
+        RecordFacts {
+            device_tokens: tokens.clone(),
+            ..active_facts(1, 0, (T0 + 30) / 30, 0)
+        },
+    );
+    let t = record.begin_replacement(
+        &config,
+        USER,
+        "golden@example.com",
+        Reauth::TotpCode(&secret_code(&secret, T0 + 60)),
+        T0 + 60,
+        &mut rng,
+    );
+    let new = t.outcome.as_ref().unwrap().secret_base32().to_owned();
+    let replacing = t.state;
+    put(
+        "active_replacing.json",
+        &replacing,
+        RecordFacts {
+            replacement: Some(ReplacementFacts {
+                secret_base32: new.clone(),
+                code_at: (T0 + 120, secret_code(&new, T0 + 120)),
+                expires_at: T0 + 660,
+            }),
+            device_tokens: tokens.clone(),
+            ..active_facts(1, 0, (T0 + 60) / 30, 0)
+        },
+    );
+    let t = replacing.confirm_replacement(
+        &config,
+        USER,
+        &secret_code(&new, T0 + 150),
+        T0 + 150,
+        &mut rng,
+    );
+    assert_eq!(t.outcome.unwrap().epoch, Epoch::new(2));
+    put(
+        "active_after_replacement.json",
+        &t.state,
+        RecordFacts {
+            secret_base32: Some(new.clone()),
+            code_at: Some((T0 + 1_200, secret_code(&new, T0 + 1_200))),
+            last_step: Some((T0 + 150) / 30),
+            unused_backup_codes: backup.clone(),
+            revoked_device_tokens: tokens.into_iter().map(|(t, _)| t).collect(),
+            previous_secret_base32: Some(secret.clone()),
+            ..blank("active", 2, 0)
+        },
+    );
+
+    let note = "Written once by tests/golden.rs with mfa::testkit::test_keyring() (key id 1, \
+                32 bytes of 0x42) and mfa::testkit::test_config(). Never edit: add a new format \
+                directory instead.";
+    let (lifecycle, records): (BTreeMap<_, _>, BTreeMap<_, _>) = records
+        .into_iter()
+        .partition(|(name, _)| LIFECYCLE_RECORDS.contains(&name.as_str()));
     let facts = Facts {
-        note: "Written once by tests/golden.rs with mfa::testkit::test_keyring() (key id 1, \
-               32 bytes of 0x42) and mfa::testkit::test_config(). Never edit: add a new format \
-               directory instead."
-            .into(),
+        note: note.into(),
         records,
         envelopes,
     };
-    (files, facts)
+    let lifecycle = Facts {
+        note: note.into(),
+        records: lifecycle,
+        envelopes: Vec::new(),
+    };
+    (files, facts, lifecycle)
 }
 
 /// Writes missing golden files when `MFA_WRITE_GOLDEN` is set; never overwrites.
@@ -383,13 +516,15 @@ fn write_if_asked(format_dir: &Path) {
     if std::env::var_os("MFA_WRITE_GOLDEN").is_none() {
         return;
     }
-    let (files, facts) = generate();
+    let (files, facts, lifecycle) = generate();
     std::fs::create_dir_all(format_dir).unwrap();
     let mut all: Vec<(String, String)> = files.into_iter().map(|(n, t)| (n, t + "\n")).collect();
-    all.push((
-        "facts.json".into(),
-        serde_json::to_string_pretty(&facts).unwrap() + "\n",
-    ));
+    for (name, facts) in [("facts.json", facts), ("facts_lifecycle.json", lifecycle)] {
+        all.push((
+            name.into(),
+            serde_json::to_string_pretty(&facts).unwrap() + "\n",
+        ));
+    }
     for (name, text) in all {
         let path = format_dir.join(&name);
         if path.exists() {
@@ -406,10 +541,29 @@ fn current_format_dir() -> PathBuf {
     dir().join(MfaEnrollment::FORMAT.replace('/', "-"))
 }
 
-fn load_facts(format_dir: &Path) -> Facts {
-    let text = std::fs::read_to_string(format_dir.join("facts.json"))
-        .unwrap_or_else(|e| panic!("{}: {e}", format_dir.display()));
-    serde_json::from_str(&text).unwrap()
+/// The facts of a format directory, every facts file of it merged.
+fn load_facts(format: &str) -> Facts {
+    let format_dir = dir().join(format);
+    let mut merged: Option<Facts> = None;
+    for name in fact_files(format) {
+        let path = format_dir.join(name);
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let facts: Facts = serde_json::from_str(&text).unwrap();
+        match &mut merged {
+            None => merged = Some(facts),
+            Some(all) => {
+                for (record, f) in facts.records {
+                    assert!(
+                        all.records.insert(record.clone(), f).is_none(),
+                        "{record} described twice"
+                    );
+                }
+                all.envelopes.extend(facts.envelopes);
+            }
+        }
+    }
+    merged.unwrap()
 }
 
 fn rng() -> StdRng {
@@ -648,16 +802,165 @@ fn check_record(config: &MfaContext, format: &str, name: &str, text: &str, facts
                 e,
                 SecurityEvent::OperatorReset { actor, .. } if actor == "golden-operator"
             )));
+            check_lifecycle(config, name, &record, facts, (at, &code));
         }
         (_, state) => panic!("{name}: expected {state}, loaded {record:?}"),
     }
+}
+
+/// The replacement and remembered devices of an active golden record, as its
+/// facts say; `(at, code)` is the active app's known code.
+fn check_lifecycle(
+    config: &MfaContext,
+    name: &str,
+    record: &MfaEnrollment,
+    facts: &RecordFacts,
+    (at, code): (u64, &str),
+) {
+    let FactorState::Active(a) = record.factor() else {
+        panic!("{name}")
+    };
+    let user = facts.user_id.as_str();
+    let epoch = Epoch::new(facts.epoch);
+    let next_epoch = Epoch::new(facts.epoch + 1);
+    let remembered = |state: &MfaEnrollment, token: &str, now: u64| {
+        matches!(
+            state.begin_login(config, user, Some(token), now),
+            LoginStep::RememberedDevice(e) if e == state.epoch()
+        )
+    };
+    // Remembered devices: each token recognised until it expires.
+    assert_eq!(a.devices().len(), facts.device_tokens.len(), "{name}");
+    assert_eq!(
+        record.status(config, at).remembered_devices,
+        facts.device_tokens.len(),
+        "{name}"
+    );
+    for (token, expires_at) in &facts.device_tokens {
+        assert!(
+            remembered(record, token, at),
+            "{name}: token not recognised"
+        );
+        assert!(remembered(record, token, expires_at - 1), "{name}");
+        assert!(
+            !remembered(record, token, *expires_at),
+            "{name}: expired token"
+        );
+        assert!(
+            !remembered(record, &token[1..], at),
+            "{name}: a mangled token"
+        );
+    }
+    if !facts.device_tokens.is_empty() {
+        let forgot = record.clone().forget_devices(
+            config,
+            user,
+            Reauth::RecentProof(&proof_at(facts.epoch, at)),
+            at,
+        );
+        assert_eq!(
+            forgot.outcome.ok(),
+            Some(facts.device_tokens.len()),
+            "{name}"
+        );
+        for (token, _) in &facts.device_tokens {
+            assert!(
+                !remembered(&forgot.state, token, at),
+                "{name}: not forgotten"
+            );
+        }
+    }
+    for token in &facts.revoked_device_tokens {
+        assert!(!remembered(record, token, at), "{name}: a revoked device");
+    }
+    if let Some(previous) = &facts.previous_secret_base32 {
+        let old =
+            record
+                .clone()
+                .verify_totp(config, user, &secret_code(previous, at), at, &mut rng());
+        assert!(
+            matches!(old.outcome, Err(Error::InvalidCode)),
+            "{name}: the retired app still works"
+        );
+    }
+    // A pending replacement: authenticates nothing, confirms by its code.
+    let Some(replacement) = &facts.replacement else {
+        assert!(a.replacement().is_none(), "{name}");
+        return;
+    };
+    let pending = a.replacement().expect("a pending replacement");
+    assert_eq!(pending.expires_at(), replacement.expires_at, "{name}");
+    let (when, new_code) = replacement.code_at.clone();
+    assert_eq!(
+        secret_code(&replacement.secret_base32, when),
+        new_code,
+        "{name}"
+    );
+    assert!(record.status(config, when).replacement_pending, "{name}");
+    assert!(
+        !record
+            .status(config, replacement.expires_at)
+            .replacement_pending,
+        "{name}"
+    );
+    let by_new = record
+        .clone()
+        .verify_totp(config, user, &new_code, when, &mut rng());
+    assert!(
+        matches!(by_new.outcome, Err(Error::InvalidCode)),
+        "{name}: the pending secret authenticated"
+    );
+    let other =
+        record
+            .clone()
+            .confirm_replacement(config, "another-user", &new_code, when, &mut rng());
+    assert!(
+        matches!(other.outcome, Err(Error::DecryptionFailed)),
+        "{name}: {:?}",
+        other.outcome
+    );
+    let confirmed = record
+        .clone()
+        .confirm_replacement(config, user, &new_code, when, &mut rng());
+    let Ok(proof) = confirmed.outcome else {
+        panic!("{name}: {:?}", confirmed.outcome)
+    };
+    assert_eq!(
+        (proof.method, proof.epoch, confirmed.state.epoch()),
+        (ProofMethod::SetupConfirmation, next_epoch, next_epoch),
+        "{name}"
+    );
+    assert_ne!(confirmed.state.epoch(), epoch);
+    let old = confirmed
+        .state
+        .clone()
+        .verify_totp(config, user, code, at, &mut rng());
+    assert!(
+        matches!(old.outcome, Err(Error::InvalidCode)),
+        "{name}: the old app works after the swap"
+    );
+    for (token, _) in &facts.device_tokens {
+        assert!(
+            !remembered(&confirmed.state, token, when),
+            "{name}: a device survived the replacement"
+        );
+    }
+    let expired = replacement.expires_at;
+    let late = record.clone().confirm_replacement(
+        config,
+        user,
+        &secret_code(&replacement.secret_base32, expired),
+        expired,
+        &mut rng(),
+    );
+    assert!(matches!(late.outcome, Err(Error::PendingExpired)), "{name}");
 }
 
 /// Checks every record and envelope of one format directory; returns the
 /// facts it checked against.
 fn check_format(format: &str) -> Facts {
     let format_dir = dir().join(format);
-    let facts = load_facts(&format_dir);
+    let facts = load_facts(format);
     let config = test_config();
     for (name, record_facts) in &facts.records {
         let text = std::fs::read_to_string(format_dir.join(name)).unwrap();
@@ -739,6 +1042,18 @@ fn mfa_2_records_load_and_round_trip() {
         facts.records.contains_key("operator_reset.json"),
         "no golden record after an operator reset"
     );
+    has("active with a pending replacement", |r| {
+        r.state == "active" && r.replacement.is_some()
+    });
+    has("active with two remembered devices", |r| {
+        r.state == "active" && r.device_tokens.len() == 2 && r.replacement.is_none()
+    });
+    has("active after a replacement (epoch moved)", |r| {
+        r.state == "active"
+            && r.previous_secret_base32.is_some()
+            && r.epoch > 1
+            && !r.revoked_device_tokens.is_empty()
+    });
 }
 
 /// Every file under `tests/golden/` is checked by the tests above, so that
@@ -748,9 +1063,9 @@ fn every_golden_file_is_checked() {
     write_if_asked(&current_format_dir());
     for format in FORMATS {
         let format_dir = dir().join(format);
-        let facts = load_facts(&format_dir);
+        let facts = load_facts(format);
         let mut expected: Vec<String> = facts.records.keys().cloned().collect();
-        expected.push("facts.json".into());
+        expected.extend(fact_files(format).iter().map(|f| f.to_string()));
         expected.sort();
         let mut found: Vec<String> = std::fs::read_dir(&format_dir)
             .unwrap()
