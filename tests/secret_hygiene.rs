@@ -346,6 +346,47 @@ async fn no_secret_in_any_output() {
         audit.backup_code(code.as_str());
     }
 
+    // A remembered device and a replacement authenticator, left pending so
+    // the record below holds both.
+    let token = mfa.remember_device(USER, &login.proof).await.unwrap();
+    audit
+        .needles
+        .push(("device token".into(), token.as_str().to_owned()));
+    let token_bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.as_str())
+        .unwrap();
+    assert_eq!(token_bytes.len(), 32);
+    audit.secret_bytes("device token", &token_bytes);
+    audit.debug("DeviceToken", &token);
+    let step = mfa.begin_login(USER, Some(token.as_str())).await.unwrap();
+    assert!(matches!(step, LoginStep::RememberedDevice(_)));
+    audit.debug("LoginStep (remembered device)", &step);
+    let replacing = mfa
+        .begin_replacement(
+            USER,
+            "someone@example.com",
+            Reauth::RecentProof(&login.proof),
+        )
+        .await
+        .unwrap();
+    audit.debug("TotpSetup (replacement)", &replacing);
+    let new_secret = TotpSecret::from_base32(replacing.secret_base32()).unwrap();
+    audit.secret_bytes("replacement secret", new_secret.as_bytes());
+    audit.debug("TotpSecret (replacement)", &new_secret);
+    let new_code_at = |t: u64| totp::generate(&new_secret, TotpParams::default(), t).unwrap();
+    for t in (T0 - 300..T0 + 3_000).step_by(30) {
+        audit.codes.push(new_code_at(t));
+    }
+    let e = mfa
+        .confirm_replacement(USER, &code_at(clock.get()))
+        .await
+        .unwrap_err();
+    audit.error("old app's code confirming the replacement", &e);
+    let status = mfa.status(USER).await.unwrap();
+    assert!(status.replacement_pending && status.remembered_devices == 1);
+    audit.debug("MfaStatus (replacing)", &status);
+    audit.json("MfaStatus (replacing)", &status);
+
     // Store failures report nothing about the record.
     store.fail_save(1, mfa::testkit::SaveFault::WrittenButFailed);
     store.fail_load(2, mfa::testkit::LoadFault::Corrupt);
@@ -369,6 +410,11 @@ async fn no_secret_in_any_output() {
     audit.debug("StoredBackupCodes", factor.backup_codes());
     audit.json("StoredBackupCodes", factor.backup_codes());
     audit.debug("Attempts", &factor.attempts());
+    let replacement = factor.replacement().expect("a pending replacement");
+    audit.debug("Replacement", replacement);
+    audit.json("Replacement", replacement);
+    audit.debug("RememberedDevice", &factor.devices()[0]);
+    audit.json("RememberedDevice", &factor.devices()[0]);
 
     // Pure transitions and parsed inputs.
     let reauth = Reauth::RecentProof(&login.proof);
@@ -414,6 +460,33 @@ async fn no_secret_in_any_output() {
     let corrupt = active.record.to_json().replacen("\"totp\"", "\"totp_\"", 1);
     let e = MfaEnrollment::from_json(&corrupt).unwrap_err();
     audit.error("corrupt record", &e);
+
+    // The replacement confirmed, the devices forgotten.
+    clock.advance(30);
+    let replaced = mfa
+        .confirm_replacement(USER, &new_code_at(clock.get()))
+        .await
+        .unwrap();
+    audit.debug("Proof (replacement)", &replaced);
+    audit.json("Proof (replacement)", &replaced);
+    let again = mfa.remember_device(USER, &replaced).await.unwrap();
+    audit
+        .needles
+        .push(("device token".into(), again.as_str().to_owned()));
+    audit.debug("DeviceToken (after replacement)", &again);
+    let forgot = mfa
+        .forget_devices(USER, Reauth::RecentProof(&replaced))
+        .await
+        .unwrap();
+    assert_eq!(forgot, 1);
+    let e = mfa
+        .forget_devices(USER, Reauth::RecentProof(&login.proof))
+        .await
+        .unwrap_err();
+    audit.error("forget on a revoked proof", &e);
+    let replaced_record = store.load(USER).await.unwrap().unwrap();
+    audit.debug("replaced record", &replaced_record);
+    audit.output("replaced record to_json", replaced_record.record.to_json());
 
     // Events and every error variant.
     for event in events.lock().unwrap().iter() {
@@ -497,6 +570,7 @@ fn secret_types_are_neither_serialize_nor_clone() {
         "SubmittedBackupCode"
     );
     assert_eq!(probe!(mfa::TotpSetup), (false, false), "TotpSetup");
+    assert_eq!(probe!(mfa::DeviceToken), (false, false), "DeviceToken");
     // The output of a confirmed setup holds the backup codes.
     assert_eq!(probe!(Enabled), (false, false), "Enabled");
     assert_eq!(probe!(MfaContext), (false, false), "MfaContext");
@@ -534,6 +608,22 @@ fn enabled_and_session_values_print_no_secret() {
     let LoginStep::SecondFactor(challenge) = &step else {
         panic!("an active factor asks for a second step")
     };
+    let remembered = confirmed
+        .state
+        .clone()
+        .remember_device(&ctx, &enabled.proof, T0, &mut rng);
+    let token = remembered.outcome.unwrap();
+    let device_step = remembered
+        .state
+        .begin_login(&ctx, USER, Some(token.as_str()), T0);
+    assert!(matches!(device_step, LoginStep::RememberedDevice(_)));
+    assert_eq!(
+        format!("{token:?}"),
+        format!(
+            "DeviceToken {{ token: \"REDACTED\", expires_at: {} }}",
+            token.expires_at()
+        )
+    );
     assert_eq!(
         format!("{:?}", enabled.backup_codes),
         "BackupCodes(10 × REDACTED)"
@@ -548,11 +638,20 @@ fn enabled_and_session_values_print_no_secret() {
         format!("{step:?}"),
         format!("{challenge:#?}"),
         serde_json::to_string(challenge).unwrap(),
+        format!("{token:?}"),
+        format!("{token:#?}"),
+        format!("{device_step:?}"),
+        format!("{:?}", remembered.events),
+        remembered.state.to_json(),
     ];
     assert!(printed[0].contains("REDACTED"), "{}", printed[0]);
     assert!(printed[0].contains("SetupConfirmation"), "{}", printed[0]);
     for text in &printed {
         assert!(!text.contains(&b32), "the TOTP secret leaks through {text}");
+        assert!(
+            !text.contains(token.as_str()),
+            "the device token leaks through {text}"
+        );
         assert!(
             !text.split(|c: char| !c.is_ascii_digit()).any(|t| t == code),
             "a TOTP code leaks through {text}"
