@@ -7,6 +7,10 @@
 //!   code. The naive design stores 10 Argon2id PHC strings, each with its own
 //!   salt, and verifies each in turn with `argon2::PasswordVerifier`, so a
 //!   failed attempt always costs 10 evaluations.
+//!   The same failed attempt on a set of the NIST recovery-code preset
+//!   (`BackupCodeStrength::NistRecovery`, 15 characters): one Argon2
+//!   evaluation over 15 bytes instead of 10, and none for a code of the
+//!   default length.
 //! - `backup_attempt/success`: a correct code. The naive design stops at the
 //!   matching hash; the bench puts it 5th of 10 (mean over positions: 5.5).
 //! - `backup_generate/10_codes`: confirming setup and regenerating the codes
@@ -87,6 +91,18 @@ fn attempts<M: Measurement>(c: &mut Criterion<M>) {
     assert_eq!(naive_verify(&stored, &canonical(&matching)), None);
     assert_eq!(naive_verify(&stored, &plain[4]), Some(4));
 
+    // The NIST recovery-code preset: a failed attempt whose locator matches,
+    // and a code of the default length, which no 15-character set hashes.
+    let nist_config = nist_config();
+    let nist_records = common::records(&nist_config);
+    let nist_matching = common::wrong_code_with_matching_locator(&nist_records.codes);
+    let nist_wrong_length = common::wrong_code_with_matching_locator(&records.codes);
+    for failing in [&nist_matching, &nist_wrong_length] {
+        let result = outcome(&nist_records.active, &nist_config, failing);
+        assert!(matches!(result, Err(mfa::Error::InvalidCode)), "{result:?}");
+    }
+    assert_eq!(nist_matching.len(), 17);
+
     let verify = |code| verify_bench(&records.active, &config, code);
 
     let mut group = c.benchmark_group("backup_attempt/failed");
@@ -96,6 +112,14 @@ fn attempts<M: Measurement>(c: &mut Criterion<M>) {
         verify(&matching),
     );
     group.bench_function("mfa, locator matches nothing (0 Argon2)", verify(&unknown));
+    group.bench_function(
+        "mfa NistRecovery (15 characters), locator matches an unused code (1 Argon2)",
+        verify_bench(&nist_records.active, &nist_config, &nist_matching),
+    );
+    group.bench_function(
+        "mfa NistRecovery, a 10-character code (0 Argon2)",
+        verify_bench(&nist_records.active, &nist_config, &nist_wrong_length),
+    );
     let wrong = canonical(&matching);
     group.bench_function("naive, 10 PHC hashes verified in turn (10 Argon2)", |b| {
         b.iter(|| naive_verify(&stored, black_box(&wrong)))
@@ -132,6 +156,13 @@ fn attempts<M: Measurement>(c: &mut Criterion<M>) {
         b.iter(|| naive_verify(&stored, black_box(&plain[4])))
     });
     group.finish();
+}
+
+/// The default policy with the NIST recovery-code preset.
+fn nist_config() -> mfa::MfaContext {
+    let mut policy = mfa::Policy::new("bench");
+    policy.backup_codes.strength = mfa::backup::BackupCodeStrength::NistRecovery;
+    mfa::MfaContext::new(common::keyring(), policy).expect("valid policy")
 }
 
 /// Times `verify_backup_code` on a fresh clone of `record` (cloned untimed).
