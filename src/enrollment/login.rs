@@ -89,7 +89,8 @@ mod tests {
         let ctx = test_config();
         let user = Enrolled::new(&ctx, "u", 1_700_000_000);
         let now = user.confirmed_at + 1;
-        let LoginStep::SecondFactor(challenge) = user.active.begin_login(&ctx, "u", now) else {
+        let LoginStep::SecondFactor(challenge) = user.active.begin_login(&ctx, "u", None, now)
+        else {
             panic!("an active factor asks for a code");
         };
         let code = user.codes.as_strs()[0];
