@@ -204,9 +204,11 @@ async fn replacing_the_authenticator() {
 
 /// Beginning a replacement needs MFA on and a recent proof; a pending
 /// replacement expires (`--pending-ttl`) and the old app keeps working.
+/// (The crate counts whole seconds: a 2-second window is surely over after
+/// 3.1 seconds, a 5-second one after 6.1.)
 #[tokio::test]
 async fn a_replacement_needs_step_up_and_expires() {
-    let server = with_args(&["--step-up-window", "2", "--pending-ttl", "2"]);
+    let server = with_args(&["--step-up-window", "2", "--pending-ttl", "5"]);
     // MFA off: nothing to replace or forget.
     server.register("plain@example.com").await;
     let plain = server.login("plain@example.com").await;
@@ -221,9 +223,18 @@ async fn a_replacement_needs_step_up_and_expires() {
         .await
         .assert_problem(400, "MFA_NOT_ENABLED");
 
+    // Enrolled with the code of this very step, without waiting for a
+    // fresh one (the setup lives 5 seconds); the old app's next step stays
+    // good for the rest of the test.
     let email = "expiry@example.com";
-    let (token, mut old, codes) = server.enrolled_user(email).await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    server.register(email).await;
+    let first = server.login(email).await;
+    let old = server.begin_totp_setup(&first).await;
+    let step = old.current_step();
+    let (codes, token) = server
+        .confirm_totp_setup(&first, &old.code_at_step(step))
+        .await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     for path in [REPLACE, FORGET] {
         server
             .post(path, Some(&token), None)
@@ -233,21 +244,21 @@ async fn a_replacement_needs_step_up_and_expires() {
     assert_eq!(status(&server, &token).await["replacementPending"], false);
 
     let stepped = token_of(&server.step_up(&token, "backupCode", &codes[0]).await);
-    let mut new = server.begin_replacement(&stepped).await;
+    let new = server.begin_replacement(&stepped).await;
     assert_eq!(status(&server, &token).await["replacementPending"], true);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(6100)).await;
     assert_eq!(status(&server, &token).await["replacementPending"], false);
     server
-        .confirm_replacement(&token, &new.next_code().await)
+        .confirm_replacement(&token, &new.code_at_step(new.current_step()))
         .await
         .assert_problem(400, "PENDING_EXPIRED");
     // The old app still works, and a new replacement can begin.
-    let stepped = token_of(&server.step_up(&token, "code", &old.next_code().await).await);
-    let mut newer = server.begin_replacement(&stepped).await;
     let r = server
-        .confirm_replacement(&token, &newer.next_code().await)
+        .step_up(&token, "code", &old.code_at_step(step + 1))
         .await;
-    token_of(&r);
+    let newer = server.begin_replacement(&token_of(&r)).await;
+    let code = newer.code_at_step(newer.current_step());
+    token_of(&server.confirm_replacement(&token, &code).await);
 }
 
 /// Wrong codes at replace/confirm count toward the lockout shared with every
@@ -504,7 +515,9 @@ async fn any_other_device_token_gets_the_usual_answer() {
 /// other, and no longer counted.
 #[tokio::test]
 async fn an_expired_device_token_gets_the_usual_answer() {
-    let server = with_args(&["--remember-secs", "3"]);
+    // The crate counts whole seconds: a device remembered at t works until
+    // somewhere in (t + 9, t + 10].
+    let server = with_args(&["--remember-secs", "10"]);
     let email = "expired-device@example.com";
     let (token, _, codes) = server.enrolled_user(email).await;
     let expected = mfa_required(&server, email, Value::Null).await;
@@ -512,13 +525,15 @@ async fn an_expired_device_token_gets_the_usual_answer() {
     let (_, device) = server
         .login_remembering(email, "backupCode", &codes[0])
         .await;
+    let remembered_at = std::time::Instant::now();
     remembered(&server, email, &device).await;
     assert_eq!(status(&server, &token).await["rememberedDevices"], 1);
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_secs(8),
         "too slow to test"
     );
-    tokio::time::sleep(Duration::from_secs(4).saturating_sub(started.elapsed())).await;
+    let expired = Duration::from_millis(10_200).saturating_sub(remembered_at.elapsed());
+    tokio::time::sleep(expired).await;
     assert_eq!(mfa_required(&server, email, json!(device)).await, expected);
     assert_eq!(status(&server, &token).await["rememberedDevices"], 0);
 }
