@@ -24,8 +24,17 @@ pub enum SecurityEvent {
     FactorDisabled,
     /// A TOTP code was accepted.
     TotpAccepted(TotpMatch),
-    /// A backup code was used.
+    /// A backup code was used: reported for every use, so the host can tell
+    /// the user (NIST SP 800-63B-4 §4.2.1.1 asks for a notification).
     BackupCodeUsed {
+        /// Unused codes left.
+        remaining: usize,
+    },
+    /// A backup code was used and at most
+    /// [`BackupCodePolicy::low_threshold`](crate::policy::BackupCodePolicy::low_threshold)
+    /// unused codes are left (reported with every such use, down to none):
+    /// time to urge the user to regenerate.
+    BackupCodesRunningLow {
         /// Unused codes left.
         remaining: usize,
     },

@@ -59,6 +59,10 @@ pub struct BackupCodePolicy {
     /// saved recovery codes under NIST SP 800-63B-4 §4.2.1.1). Applies to sets
     /// generated from now on; a stored set keeps its own.
     pub strength: BackupCodeStrength,
+    /// When a use leaves this many unused codes or fewer,
+    /// [`SecurityEvent::BackupCodesRunningLow`](crate::event::SecurityEvent::BackupCodesRunningLow)
+    /// is reported, so the host can urge the user to regenerate (default 2).
+    pub low_threshold: usize,
 }
 
 impl Default for BackupCodePolicy {
@@ -67,6 +71,7 @@ impl Default for BackupCodePolicy {
             count: 10,
             argon2: Argon2Params::default(),
             strength: BackupCodeStrength::Standard,
+            low_threshold: 2,
         }
     }
 }

@@ -222,3 +222,38 @@ async fn cancel_and_restart_setup() {
         Err(Error::NoPendingSetup)
     ));
 }
+
+/// Every backup-code use is reported, and from the policy's threshold down
+/// (2 by default) it is reported as running low too, so hosts can notify.
+#[test]
+fn backup_code_uses_are_reported_and_running_low_from_the_threshold() {
+    use mfa::testkit::{fixtures::Enrolled, test_config};
+    let ctx = test_config();
+    assert_eq!(ctx.policy().backup_codes.low_threshold, 2);
+    let user = Enrolled::new(&ctx, "low", 1_700_000_000);
+    let mut record = user.active.clone();
+    let mut low = Vec::new();
+    for (used, code) in user.code_strings().iter().enumerate() {
+        let step = record.verify_backup_code(
+            &ctx,
+            "low",
+            code,
+            user.confirmed_at + 1 + used as u64,
+            &mut rand::rng(),
+        );
+        let remaining = 10 - (used + 1);
+        assert!(step.outcome.is_ok());
+        assert!(
+            step.events
+                .contains(&SecurityEvent::BackupCodeUsed { remaining })
+        );
+        if step
+            .events
+            .contains(&SecurityEvent::BackupCodesRunningLow { remaining })
+        {
+            low.push(remaining);
+        }
+        record = step.state;
+    }
+    assert_eq!(low, [2, 1, 0]);
+}

@@ -650,9 +650,15 @@ impl ActiveFactor {
                 self.backup_codes.mark_used(index, now);
                 self.attempts.reset();
                 effects.changed = true;
-                effects.events.push(SecurityEvent::BackupCodeUsed {
-                    remaining: self.backup_codes.remaining(),
-                });
+                let remaining = self.backup_codes.remaining();
+                effects
+                    .events
+                    .push(SecurityEvent::BackupCodeUsed { remaining });
+                if remaining <= config.policy().backup_codes.low_threshold {
+                    effects
+                        .events
+                        .push(SecurityEvent::BackupCodesRunningLow { remaining });
+                }
                 Ok(VerifiedBy::BackupCode)
             }
         }
