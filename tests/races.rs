@@ -22,7 +22,14 @@
 //!   epoch; every other completion is refused (I12);
 //! - disable against regenerations with a recent proof: a regeneration either
 //!   lands before the disable (and its codes were stored) or is refused; the
-//!   disable always wins and revokes the proof (I1, I12).
+//!   disable always wins and revokes the proof (I1, I12);
+//! - confirm a replacement against logins and TOTP verifications with the
+//!   old app's code: an old code is accepted only by a save that precedes
+//!   the swap, under the old epoch, and refused (counted) after it;
+//! - confirm one replacement 16 times at once with the same new-app code:
+//!   exactly one swap, every other answer is `NoPendingSetup`;
+//! - forget devices against remembering devices: the forget counts what was
+//!   saved before it, and exactly the devices saved after it are left.
 //!
 //! A recording wrapper keeps every record saved, by version, so the history of
 //! each race can be checked in the order the store serialized it.
@@ -48,7 +55,7 @@ use rand::{SeedableRng, rngs::StdRng};
 
 const T0: u64 = 1_700_000_000;
 /// Rounds per store, over all races: 100 of each.
-const ROUNDS: usize = 1_100;
+const ROUNDS: usize = 1_400;
 /// Contenders per round.
 const CONTENDERS: usize = 8;
 /// Contenders completing one login challenge.
@@ -716,6 +723,210 @@ impl<S: MfaStore + 'static> Suite<S> {
                     "{ctx}: the proof survived the disable (I12)"
                 );
             }
+            Race::SwapVersusOldApp => {
+                // Lenient: the old app's refused codes after the swap all count.
+                let mfa = Arc::clone(&self.lenient);
+                let (old, _, proof) = self.enroll_with(&mfa, &id).await;
+                let setup = mfa
+                    .begin_replacement(&id, "user@example.com", Reauth::RecentProof(&proof))
+                    .await
+                    .unwrap();
+                let new = TotpSecret::from_base32(setup.secret_base32()).unwrap();
+                let challenge = self.challenge(&id).await;
+                let start = self.record(&id).await;
+                let epoch = start.record.epoch();
+                let (old_code, new_code) = (self.totp(&old), self.totp(&new));
+                let uid = id.clone();
+                let old_submitted = old_code.clone();
+                let results = contend(mode, CONTENDERS, move |i| {
+                    let (mfa, uid, challenge) = (Arc::clone(&mfa), uid.clone(), challenge.clone());
+                    let (old, new) = (old_submitted.clone(), new_code.clone());
+                    async move {
+                        match i {
+                            0 => mfa
+                                .confirm_replacement(&uid, &new)
+                                .await
+                                .map(Lifecycle::Replaced),
+                            1..=3 => mfa
+                                .complete_login(&challenge, &old)
+                                .await
+                                .map(|v| Lifecycle::OldApp(v.proof)),
+                            _ => mfa
+                                .verify_totp(&uid, &old)
+                                .await
+                                .map(|v| Lifecycle::OldApp(v.proof)),
+                        }
+                    }
+                })
+                .await;
+                let Ok(Lifecycle::Replaced(replaced)) = &results[0] else {
+                    panic!("{ctx}: the swap: {:?}", results[0])
+                };
+                assert_eq!(replaced.epoch, Epoch::new(epoch.get() + 1), "{ctx}: I12");
+                let mut accepted = Vec::new();
+                let mut counted = 0;
+                for r in &results[1..] {
+                    match r {
+                        Ok(Lifecycle::OldApp(p)) => accepted.push(*p),
+                        Err(Error::InvalidCode) => counted += 1,
+                        Err(Error::InvalidChallenge) => {}
+                        other => panic!("{ctx}: an old-app racer answered {other:?}"),
+                    }
+                }
+                assert!(
+                    accepted.len() <= 1,
+                    "{ctx}: one step, accepted twice: {results:?}"
+                );
+                for p in &accepted {
+                    assert_eq!(p.epoch, epoch, "{ctx}: the old app accepted after the swap");
+                }
+                // The history: the accepted old code (if any) under the old
+                // epoch, then the swap, then only counted failures.
+                let history = self.store.history(&id, start.version);
+                let epochs: Vec<u64> = history.iter().map(|v| v.record.epoch().get()).collect();
+                let swap = epochs
+                    .iter()
+                    .position(|e| *e == epoch.get() + 1)
+                    .unwrap_or_else(|| panic!("{ctx}: no swap saved: {epochs:?}"));
+                assert_eq!(
+                    swap,
+                    accepted.len(),
+                    "{ctx}: saves before the swap {epochs:?}"
+                );
+                assert!(
+                    epochs[swap..].iter().all(|e| *e == epoch.get() + 1),
+                    "{ctx}: {epochs:?}"
+                );
+                let after_swap: Vec<u32> = history[swap..]
+                    .iter()
+                    .map(|v| match v.record.factor() {
+                        FactorState::Active(a) => a.attempts().failures(),
+                        other => panic!("{ctx}: {other:?}"),
+                    })
+                    .collect();
+                let expected: Vec<u32> = (0..).take(after_swap.len()).collect();
+                assert_eq!(
+                    after_swap, expected,
+                    "{ctx}: one failure per save after the swap"
+                );
+                // Every save after the swap is a refusal (counted); an
+                // `InvalidCode` before the swap is a replay, not saved.
+                assert!(
+                    after_swap.len() - 1 <= counted,
+                    "{ctx}: {} failures saved, {counted} refused",
+                    after_swap.len() - 1
+                );
+                let record = self.record(&id).await.record;
+                let t = record.clone().verify_totp(
+                    &self.config,
+                    &id,
+                    &old_code,
+                    self.clock.get(),
+                    &mut StdRng::seed_from_u64(0),
+                );
+                assert!(
+                    matches!(t.outcome, Err(Error::InvalidCode)),
+                    "{ctx}: old app works"
+                );
+            }
+            Race::ConfirmReplacementSameCode => {
+                let (_, _, proof) = self.enroll(&id).await;
+                let setup = self
+                    .mfa
+                    .begin_replacement(&id, "user@example.com", Reauth::RecentProof(&proof))
+                    .await
+                    .unwrap();
+                let new = TotpSecret::from_base32(setup.secret_base32()).unwrap();
+                let start = self.record(&id).await;
+                let (mfa, uid, code) = (Arc::clone(&self.mfa), id.clone(), self.totp(&new));
+                let results = contend(mode, WIDE, move |_| {
+                    let (mfa, uid, code) = (Arc::clone(&mfa), uid.clone(), code.clone());
+                    async move { mfa.confirm_replacement(&uid, &code).await }
+                })
+                .await;
+                let winner =
+                    exactly_one_winner(&ctx, &results, |e| matches!(e, Error::NoPendingSetup));
+                let epoch = Epoch::new(start.record.epoch().get() + 1);
+                assert_eq!(winner.epoch, epoch, "{ctx}");
+                assert_eq!(
+                    self.store.history(&id, start.version).len(),
+                    1,
+                    "{ctx}: one save for one swap"
+                );
+                let a = self.active(&id).await;
+                assert!(a.replacement().is_none(), "{ctx}");
+                assert_eq!(a.attempts().failures(), 0, "{ctx}: a refusal counted");
+                assert_eq!(a.last_step(), Some(self.clock.get() / 30), "{ctx}");
+                assert_eq!(self.record(&id).await.record.epoch(), epoch, "{ctx}");
+            }
+            Race::RememberVersusForget => {
+                let (_, _, proof) = self.enroll(&id).await;
+                let first = self.mfa.remember_device(&id, &proof).await.unwrap();
+                let start = self.record(&id).await;
+                let (mfa, uid) = (Arc::clone(&self.mfa), id.clone());
+                let results = contend(mode, CONTENDERS, move |i| {
+                    let (mfa, uid) = (Arc::clone(&mfa), uid.clone());
+                    async move {
+                        if i == 0 {
+                            mfa.forget_devices(&uid, Reauth::RecentProof(&proof))
+                                .await
+                                .map(Lifecycle::Forgot)
+                        } else {
+                            mfa.remember_device(&uid, &proof)
+                                .await
+                                .map(|t| Lifecycle::Remembered(t.as_str().to_owned()))
+                        }
+                    }
+                })
+                .await;
+                let Ok(Lifecycle::Forgot(forgot)) = results[0] else {
+                    panic!("{ctx}: the forget: {:?}", results[0])
+                };
+                let tokens: Vec<&String> = results[1..]
+                    .iter()
+                    .map(|r| match r {
+                        Ok(Lifecycle::Remembered(t)) => t,
+                        other => panic!("{ctx}: a remember answered {other:?}"),
+                    })
+                    .collect();
+                let history = self.store.history(&id, start.version);
+                let counts: Vec<usize> = history.iter().map(|v| devices(&v.record)).collect();
+                assert_eq!(counts.len(), CONTENDERS, "{ctx}: one save each {counts:?}");
+                let at = counts
+                    .iter()
+                    .position(|c| *c == 0)
+                    .unwrap_or_else(|| panic!("{ctx}: no forget saved: {counts:?}"));
+                // Before the forget one more device per save, from the first;
+                // the forget counts them; after it, one more per save from none.
+                let expected: Vec<usize> =
+                    (2..2 + at).chain([0]).chain(1..CONTENDERS - at).collect();
+                assert_eq!(counts, expected, "{ctx}: devices per save");
+                assert_eq!(forgot, 1 + at, "{ctx}: the forget's count");
+                let record = self.record(&id).await.record;
+                let now = self.clock.get();
+                let left = |token: &str| {
+                    matches!(
+                        record.begin_login(&self.config, &id, Some(token), now),
+                        LoginStep::RememberedDevice(_)
+                    )
+                };
+                assert!(!left(first.as_str()), "{ctx}: the device before the forget");
+                let survivors = tokens.iter().filter(|t| left(t)).count();
+                assert_eq!(survivors, CONTENDERS - 1 - at, "{ctx}: devices left");
+                assert_eq!(devices(&record), survivors, "{ctx}");
+                // Every token shown was stored: those not left were saved
+                // before the forget and recognised there.
+                let before = at.checked_sub(1).map(|i| &history[i].record);
+                for token in tokens.iter().filter(|t| !left(t)) {
+                    assert!(
+                        before.is_some_and(|r| matches!(
+                            r.begin_login(&self.config, &id, Some(token), now),
+                            LoginStep::RememberedDevice(_)
+                        )),
+                        "{ctx}: a token was shown that was never stored"
+                    );
+                }
+            }
         }
     }
 }
@@ -733,9 +944,12 @@ enum Race {
     CompleteChallengeSameTotp,
     ResetVersusLogin,
     DisableVersusRegenerate,
+    SwapVersusOldApp,
+    ConfirmReplacementSameCode,
+    RememberVersusForget,
 }
 
-const RACES: [Race; 11] = [
+const RACES: [Race; 14] = [
     Race::SameBackupCode,
     Race::SameTotpCode,
     Race::ConfirmSameSetup,
@@ -747,6 +961,9 @@ const RACES: [Race; 11] = [
     Race::CompleteChallengeSameTotp,
     Race::ResetVersusLogin,
     Race::DisableVersusRegenerate,
+    Race::SwapVersusOldApp,
+    Race::ConfirmReplacementSameCode,
+    Race::RememberVersusForget,
 ];
 
 fn strings(codes: &mfa::BackupCodes) -> Vec<String> {
@@ -758,6 +975,22 @@ fn strings(codes: &mfa::BackupCodes) -> Vec<String> {
 enum Managed {
     Disabled(Proof),
     Regenerated(Vec<String>),
+}
+
+/// What a racer around a replacement or remembered devices got.
+#[derive(Debug)]
+enum Lifecycle {
+    Replaced(Proof),
+    OldApp(Proof),
+    Remembered(String),
+    Forgot(usize),
+}
+
+fn devices(record: &MfaEnrollment) -> usize {
+    match record.factor() {
+        FactorState::Active(a) => a.devices().len(),
+        _ => 0,
+    }
 }
 
 /// The record's count of completed logins, as it stores it.
