@@ -25,6 +25,10 @@
 //! code used, one login counted; a racer whose save lost and who retried
 //! finds the challenge used up.
 //!
+//! A replacement is confirmed by racers with the same code of the new app:
+//! exactly one swap, the epoch moved on once, the step used; a racer whose
+//! save lost and who retried finds no replacement pending.
+//!
 //! Every operation that consumes or counts runs on `MemoryStore`, a SQLite
 //! file and (with `MFA_TEST_POSTGRES_URL` and `MFA_TEST_MYSQL_URL`; required
 //! when `CI` is set) PostgreSQL and MariaDB, with 2 and 3 racers.
@@ -56,9 +60,11 @@ enum Op {
     DisableWithBackupCode,
     /// One login challenge, a different backup code per racer.
     CompleteLogin,
+    /// The same code of the new app, confirming one replacement.
+    ConfirmReplacement,
 }
 
-const OPS: [Op; 8] = [
+const OPS: [Op; 9] = [
     Op::ConfirmSetup,
     Op::VerifyTotp,
     Op::VerifyBackupCode,
@@ -67,6 +73,7 @@ const OPS: [Op; 8] = [
     Op::DisableWithTotp,
     Op::DisableWithBackupCode,
     Op::CompleteLogin,
+    Op::ConfirmReplacement,
 ];
 
 const FAULTS: [SaveFault; 3] = [
@@ -86,6 +93,8 @@ struct Round<S> {
     secret: String,
     codes: Vec<String>,
     challenge: Option<LoginChallenge>,
+    /// The secret of a pending replacement.
+    new_secret: Option<String>,
 }
 
 impl<S: MfaStore + 'static> Round<S> {
@@ -107,6 +116,7 @@ impl<S: MfaStore + 'static> Round<S> {
             secret: setup.secret_base32().to_owned(),
             codes: Vec::new(),
             challenge: None,
+            new_secret: None,
         };
         if op != Op::ConfirmSetup {
             let code = round.totp_at(T0 - 30);
@@ -117,6 +127,14 @@ impl<S: MfaStore + 'static> Round<S> {
                 .into_iter()
                 .map(Into::into)
                 .collect();
+            if op == Op::ConfirmReplacement {
+                let reauth = Reauth::RecentProof(&enabled.proof);
+                let setup = early
+                    .begin_replacement(&round.user, "user@example.com", reauth)
+                    .await
+                    .unwrap();
+                round.new_secret = Some(setup.secret_base32().to_owned());
+            }
         }
         if op == Op::CompleteLogin {
             match round.mfa.begin_login(&round.user, None).await.unwrap() {
@@ -128,8 +146,12 @@ impl<S: MfaStore + 'static> Round<S> {
     }
 
     fn totp_at(&self, t: u64) -> String {
-        let secret = TotpSecret::from_base32(&self.secret).unwrap();
-        totp::generate(&secret, self.config.policy().totp.params(), t).unwrap()
+        Self::code_of(&self.secret, &self.config, t)
+    }
+
+    fn code_of(secret: &str, config: &MfaContext, t: u64) -> String {
+        let secret = TotpSecret::from_base32(secret).unwrap();
+        totp::generate(&secret, config.policy().totp.params(), t).unwrap()
     }
 
     /// A six-digit code that no step around `T0` accepts.
@@ -151,6 +173,9 @@ impl<S: MfaStore + 'static> Round<S> {
             Op::VerifyBackupCode | Op::DisableWithBackupCode => self.codes[0].clone(),
             Op::CompleteLogin => self.codes[i].clone(),
             Op::WrongCode => self.wrong(),
+            Op::ConfirmReplacement => {
+                Self::code_of(self.new_secret.as_deref().unwrap(), &self.config, T0)
+            }
             _ => self.totp_at(T0),
         }
     }
@@ -186,6 +211,9 @@ impl<S: MfaStore + 'static> Round<S> {
                             .complete_login(challenge.as_ref().expect("a challenge"), &code)
                             .await
                             .map(|_| None),
+                        Op::ConfirmReplacement => {
+                            mfa.confirm_replacement(&user, &code).await.map(|_| None)
+                        }
                     };
                     answer.map_err(|e| e.code())
                 })
@@ -230,6 +258,7 @@ fn after_retry(op: Op) -> &'static str {
         Op::ConfirmSetup => "MFA_ALREADY_ENABLED",
         Op::DisableWithTotp | Op::DisableWithBackupCode => "MFA_NOT_ENABLED",
         Op::CompleteLogin => "INVALID_MFA_TOKEN",
+        Op::ConfirmReplacement => "NO_PENDING_SECRET",
         _ => "INVALID_CODE",
     }
 }
@@ -368,6 +397,31 @@ async fn scenario<S: MfaStore + 'static>(inner: S, op: Op, fault: SaveFault, rac
             assert!(
                 matches!(again, Err(mfa::Error::InvalidChallenge)),
                 "{ctx}: the challenge completed again: {again:?}"
+            );
+        }
+        Op::ConfirmReplacement => {
+            let FactorState::Active(active) = record.factor() else {
+                panic!("{ctx}")
+            };
+            assert!(active.replacement().is_none(), "{ctx}: still pending");
+            assert_eq!(active.last_step(), Some(T0 / 30), "{ctx}: step burned (I2)");
+            assert_eq!(active.attempts().failures(), 0, "{ctx}: a refusal counted");
+            assert_eq!(active.backup_codes().remaining(), 10, "{ctx}: codes kept");
+            assert_eq!(
+                record.epoch(),
+                Epoch::new(record_before.epoch().get() + 1),
+                "{ctx}: the epoch moved on once"
+            );
+            let old = record.clone().verify_totp(
+                &round.config,
+                &round.user,
+                &round.totp_at(T0 + 30),
+                T0 + 30,
+                &mut StdRng::seed_from_u64(0),
+            );
+            assert!(
+                matches!(old.outcome, Err(mfa::Error::InvalidCode)),
+                "{ctx}: the old app works after the swap"
             );
         }
         Op::WrongCode => unreachable!(),
