@@ -26,6 +26,23 @@
 //! way, as servers sharing a store may disagree on the time). An operator unlock clears the counter (a write only if there
 //! was one); an operator reset deletes the factor and moves the epoch on.
 //!
+//! Replacing the authenticator: beginning needs an active factor and a
+//! re-authentication like regenerating (a proof, or a TOTP code of the
+//! active app, checked and counted); it replaces an earlier pending
+//! replacement and expires after 600 s. Confirming checks the lockout, then
+//! the expiry (at exactly `expires_at`), then the code against the new
+//! secret only (±1 step): a right code swaps the secrets, uses that step,
+//! resets the counter, forgets every device and moves the epoch on (a proof
+//! of setup confirmation under the new epoch); a wrong one (an old-app code
+//! included) counts on the active factor. The pending secret authenticates
+//! nothing. Remembered devices: remembering needs an active factor and a
+//! proof of the current epoch within 600 s (no lockout check); it drops
+//! expired devices and forgets the oldest beyond 10; a token works for 30
+//! days. Forgetting re-authenticates like beginning a replacement and
+//! returns the number of valid devices. A login begun with a valid token of
+//! the active factor yields the epoch and no challenge; any other token is
+//! ignored.
+//!
 //! The number of cases is `MFA_MODEL_CASES` (default 1024).
 
 use std::sync::Arc;
@@ -53,6 +70,8 @@ const STEP_UP_WINDOW: u64 = 600;
 const PERIOD: u64 = 30;
 const SKEW: u64 = 1;
 const ALPHABET: &str = "0123456789abcdefghjkmnpqrstvwxyz";
+const MAX_DEVICES: usize = 10;
+const DEVICE_TTL: u64 = 30 * 24 * 60 * 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Failures {
@@ -107,6 +126,11 @@ enum Model {
         last_step: Option<u64>,
         codes: Vec<Code>,
         failures: Failures,
+        /// A pending replacement: its secret and expiry.
+        replacement: Option<(String, u64)>,
+        /// Remembered devices, oldest first: the index of the token in
+        /// `World::tokens` and the expiry.
+        devices: Vec<(usize, u64)>,
     },
 }
 
@@ -135,6 +159,16 @@ enum Outcome {
         proof: ProofOut,
     },
     Disabled(ProofOut),
+    /// A replacement begun: its expiry.
+    ReplacementStarted(u64),
+    /// A replacement confirmed.
+    Replaced(ProofOut),
+    /// A device remembered: its token's expiry.
+    Remembered(u64),
+    /// Devices forgotten: how many were valid.
+    Forgot(usize),
+    /// `begin_login` with a remembered device's token: the session's epoch.
+    LoginRemembered(u64),
     /// `begin_login` for a user without an active factor: the session's epoch.
     LoginComplete(u64),
     /// `begin_login` for an active factor.
@@ -238,6 +272,8 @@ struct Status {
     pending_setup: bool,
     backup_codes_remaining: usize,
     locked_out: bool,
+    replacement_pending: bool,
+    remembered_devices: usize,
 }
 
 impl From<MfaStatus> for Status {
@@ -248,6 +284,8 @@ impl From<MfaStatus> for Status {
             pending_setup: s.pending_setup,
             backup_codes_remaining: s.backup_codes_remaining,
             locked_out: s.locked_out,
+            replacement_pending: s.replacement_pending,
+            remembered_devices: s.remembered_devices,
         }
     }
 }
@@ -268,6 +306,8 @@ impl Model {
                 pending_setup: false,
                 backup_codes_remaining: 0,
                 locked_out: false,
+                replacement_pending: false,
+                remembered_devices: 0,
             },
             Model::Pending {
                 expires_at,
@@ -279,15 +319,23 @@ impl Model {
                 pending_setup: now < *expires_at,
                 backup_codes_remaining: 0,
                 locked_out: failures.locked(now).is_some(),
+                replacement_pending: false,
+                remembered_devices: 0,
             },
             Model::Active {
-                codes, failures, ..
+                codes,
+                failures,
+                replacement,
+                devices,
+                ..
             } => Status {
                 mfa_enabled: true,
                 mfa_method: Some(mfa::MfaMethod::Totp),
                 pending_setup: false,
                 backup_codes_remaining: codes.iter().filter(|c| !c.used).count(),
                 locked_out: failures.locked(now).is_some(),
+                replacement_pending: replacement.as_ref().is_some_and(|(_, e)| now < *e),
+                remembered_devices: devices.iter().filter(|(_, e)| now < *e).count(),
             },
         }
     }
@@ -315,6 +363,7 @@ impl Model {
             last_step,
             codes,
             failures,
+            ..
         } = self
         else {
             return Outcome::MfaNotEnabled;
@@ -397,6 +446,9 @@ enum TotpIn {
     Replay,
     /// A code of no step near now.
     Wrong(u32),
+    /// The code of the step `now + offset` of the pending replacement's
+    /// secret (the new app), if there is one.
+    NewApp(i8),
     /// Anything a user might type.
     Text(String),
 }
@@ -435,9 +487,24 @@ enum ReauthIn {
     Totp(TotpIn),
 }
 
+/// A device token presented at login.
+#[derive(Debug, Clone)]
+enum TokenIn {
+    /// A token the service handed out: 0 is the latest, 1 the one before…
+    Issued(usize),
+    /// Anything else.
+    Text(String),
+}
+
 #[derive(Debug, Clone)]
 enum Step {
     BeginSetup,
+    BeginReplacement(ReauthIn),
+    ConfirmReplacement(TotpIn),
+    /// On a proof returned earlier (as `ReauthIn::Proof`).
+    RememberDevice(usize),
+    ForgetDevices(ReauthIn),
+    BeginLoginWith(TokenIn),
     Confirm(TotpIn),
     Cancel,
     BeginLogin,
@@ -461,6 +528,14 @@ fn totp_in() -> impl Strategy<Value = TotpIn> {
         2 => Just(TotpIn::Replay),
         3 => any::<u32>().prop_map(TotpIn::Wrong),
         2 => code_input().prop_map(TotpIn::Text),
+        2 => (-2i8..=2).prop_map(TotpIn::NewApp),
+    ]
+}
+
+fn token_in() -> impl Strategy<Value = TokenIn> {
+    prop_oneof![
+        6 => back().prop_map(TokenIn::Issued),
+        1 => prop_oneof![Just(String::new()), "[A-Za-z0-9_-]{43}", ".{0,80}"].prop_map(TokenIn::Text),
     ]
 }
 
@@ -514,6 +589,16 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(Step::OperatorReset),
         4 => prop_oneof![Just(30u64), 1u64..60, 60u64..1200, Just(PENDING_TTL)].prop_map(Step::Forward),
         2 => prop_oneof![Just(30u64), 1u64..120].prop_map(Step::Backward),
+        2 => reauth_in().prop_map(Step::BeginReplacement),
+        3 => prop_oneof![
+            3 => (-2i8..=2).prop_map(TotpIn::NewApp),
+            1 => (-1i8..=1).prop_map(TotpIn::Right),
+            1 => any::<u32>().prop_map(TotpIn::Wrong),
+        ]
+        .prop_map(Step::ConfirmReplacement),
+        3 => back().prop_map(Step::RememberDevice),
+        1 => reauth_in().prop_map(Step::ForgetDevices),
+        4 => token_in().prop_map(Step::BeginLoginWith),
     ]
 }
 
@@ -543,6 +628,8 @@ struct World {
     previous_codes: Vec<String>,
     current_codes: Vec<String>,
     last_accepted: Option<String>,
+    /// Every device token the service handed out, oldest first.
+    tokens: Vec<String>,
 }
 
 impl World {
@@ -568,6 +655,7 @@ impl World {
             previous_codes: Vec::new(),
             current_codes: Vec::new(),
             last_accepted: None,
+            tokens: Vec::new(),
         }
     }
 
@@ -622,7 +710,101 @@ impl World {
                     .unwrap()
             }
             TotpIn::Text(text) => text.clone(),
+            TotpIn::NewApp(offset) => match &self.model {
+                Model::Active {
+                    replacement: Some((new, _)),
+                    ..
+                } => {
+                    let step = (now / PERIOD).saturating_add_signed(i64::from(*offset));
+                    totp_at(new, step)
+                }
+                _ => "000000".into(),
+            },
         }
+    }
+
+    /// The proof `back` from the latest.
+    fn proof(&self, back: usize) -> Proof {
+        self.proofs[self.proofs.len() - 1 - back % self.proofs.len()]
+    }
+
+    /// The model's answer to a re-authentication (a proof or a TOTP code of
+    /// the active app) for managing the factor: `None` if it passes.
+    fn model_reauth(&mut self, reauth: &ReauthIn, code: &str, now: u64) -> Option<Outcome> {
+        match reauth {
+            ReauthIn::Proof(back) => {
+                let proof = self.proof(*back);
+                match &self.model {
+                    Model::Disabled | Model::Pending { .. } => Some(Outcome::MfaNotEnabled),
+                    Model::Active { failures, .. } => match failures.locked(now) {
+                        Some(retry) => Some(Outcome::LockedOut(retry)),
+                        None if proof.epoch.get() != self.epoch => Some(Outcome::Revoked),
+                        None if now.abs_diff(proof.verified_at) > STEP_UP_WINDOW => {
+                            Some(Outcome::StepUpRequired)
+                        }
+                        None => None,
+                    },
+                }
+            }
+            ReauthIn::Totp(_) => match self.model.check_code(Kind::Totp, code, now, self.epoch) {
+                Outcome::Totp { .. } => {
+                    self.last_accepted = Some(code.to_owned());
+                    None
+                }
+                other => Some(other),
+            },
+        }
+    }
+
+    fn reauth_code(&self, reauth: &ReauthIn) -> String {
+        match reauth {
+            ReauthIn::Proof(_) => String::new(),
+            ReauthIn::Totp(input) => self.totp(input),
+        }
+    }
+
+    /// Begins a login on both sides, with the token the client sent.
+    fn begin_login(&mut self, token: Option<String>, now: u64) -> (Outcome, Outcome) {
+        let version = self.version();
+        let actual = self
+            .rt
+            .block_on(self.mfa.begin_login(USER, token.as_deref()));
+        let remembered = match (&self.model, &token) {
+            (Model::Active { devices, .. }, Some(token)) => devices
+                .iter()
+                .any(|(i, expires_at)| self.tokens[*i] == *token && now < *expires_at),
+            _ => false,
+        };
+        let expected = match self.model {
+            Model::Active { .. } if remembered => Outcome::LoginRemembered(self.epoch),
+            Model::Active { .. } => Outcome::Challenge {
+                epoch: self.epoch,
+                expires_at: now + CHALLENGE_TTL,
+            },
+            _ => Outcome::LoginComplete(self.epoch),
+        };
+        let actual = match actual {
+            _ if self.version() != version => Outcome::Other("begin_login wrote".into()),
+            Ok(LoginStep::Complete(epoch)) => Outcome::LoginComplete(epoch.get()),
+            Ok(LoginStep::RememberedDevice(epoch)) => Outcome::LoginRemembered(epoch.get()),
+            Ok(LoginStep::SecondFactor(real)) => {
+                let outcome = Outcome::Challenge {
+                    epoch: real.epoch().get(),
+                    expires_at: real.expires_at(),
+                };
+                assert_eq!(real.user_id(), USER);
+                self.challenges.push(Challenge {
+                    real,
+                    epoch: self.epoch,
+                    expires_at: now + CHALLENGE_TTL,
+                    used: false,
+                });
+                outcome
+            }
+            Ok(other) => Outcome::Other(format!("{other:?}")),
+            Err(e) => from_error(&e),
+        };
+        (expected, actual)
     }
 
     fn backup(&self, input: &BackupIn) -> String {
@@ -740,6 +922,8 @@ impl World {
                                         last_step: Some(step),
                                         codes: Vec::new(),
                                         failures: Failures::default(),
+                                        replacement: None,
+                                        devices: Vec::new(),
                                     };
                                     self.epoch += 1;
                                     self.last_accepted = Some(code);
@@ -785,37 +969,167 @@ impl World {
                     actual.map_or_else(|e| from_error(&e), |()| Outcome::Done),
                 )
             }
-            Step::BeginLogin => {
-                let version = self.version();
-                let actual = self.rt.block_on(self.mfa.begin_login(USER, None));
-                let expected = match self.model {
-                    Model::Active { .. } => Outcome::Challenge {
-                        epoch: self.epoch,
-                        expires_at: now + CHALLENGE_TTL,
+            Step::BeginLogin => self.begin_login(None, now),
+            Step::BeginLoginWith(input) => {
+                let token = match input {
+                    TokenIn::Issued(back) => match self.tokens.len().checked_sub(1 + back) {
+                        Some(i) => self.tokens[i].clone(),
+                        None => "no-token-yet".into(),
                     },
-                    _ => Outcome::LoginComplete(self.epoch),
+                    TokenIn::Text(text) => text.clone(),
+                };
+                self.begin_login(Some(token), now)
+            }
+            Step::BeginReplacement(reauth) => {
+                let code = self.reauth_code(reauth);
+                let actual = self.rt.block_on(self.mfa.begin_replacement(
+                    USER,
+                    "user@example.com",
+                    match reauth {
+                        ReauthIn::Proof(back) => Reauth::RecentProof(
+                            &self.proofs[self.proofs.len() - 1 - back % self.proofs.len()],
+                        ),
+                        ReauthIn::Totp(_) => Reauth::TotpCode(&code),
+                    },
+                ));
+                let expected = match self.model_reauth(reauth, &code, now) {
+                    Some(refused) => refused,
+                    None => Outcome::ReplacementStarted(now + PENDING_TTL),
                 };
                 let actual = match actual {
-                    _ if self.version() != version => Outcome::Other("begin_login wrote".into()),
-                    Ok(LoginStep::Complete(epoch)) => Outcome::LoginComplete(epoch.get()),
-                    Ok(LoginStep::SecondFactor(real)) => {
-                        let outcome = Outcome::Challenge {
-                            epoch: real.epoch().get(),
-                            expires_at: real.expires_at(),
-                        };
-                        assert_eq!(real.user_id(), USER);
-                        self.challenges.push(Challenge {
-                            real,
-                            epoch: self.epoch,
-                            expires_at: now + CHALLENGE_TTL,
-                            used: false,
-                        });
-                        outcome
+                    Ok(setup) => {
+                        if let Model::Active { replacement, .. } = &mut self.model {
+                            *replacement =
+                                Some((setup.secret_base32().to_owned(), setup.expires_at()));
+                        }
+                        Outcome::ReplacementStarted(setup.expires_at())
                     }
-                    Ok(other) => Outcome::Other(format!("{other:?}")),
                     Err(e) => from_error(&e),
                 };
                 (expected, actual)
+            }
+            Step::ConfirmReplacement(input) => {
+                let code = self.totp(input);
+                let actual = self.rt.block_on(self.mfa.confirm_replacement(USER, &code));
+                let mut swapped = false;
+                let expected = match &mut self.model {
+                    Model::Disabled | Model::Pending { .. } => Outcome::MfaNotEnabled,
+                    Model::Active {
+                        replacement: None, ..
+                    } => Outcome::NoPendingSetup,
+                    Model::Active {
+                        secret,
+                        last_step,
+                        failures,
+                        replacement: Some((new, expires_at)),
+                        devices,
+                        ..
+                    } => {
+                        if let Some(retry) = failures.locked(now) {
+                            Outcome::LockedOut(retry)
+                        } else if now >= *expires_at {
+                            Outcome::PendingExpired
+                        } else if let Some(parsed) = parse_totp(&code) {
+                            let origin = now / PERIOD;
+                            let matched = (origin - SKEW..=origin + SKEW)
+                                .find(|s| totp_at(new, *s) == parsed);
+                            match matched {
+                                Some(step) => {
+                                    *secret = new.clone();
+                                    *last_step = Some(step);
+                                    *failures = Failures::default();
+                                    devices.clear();
+                                    swapped = true;
+                                    Outcome::Replaced((
+                                        ProofMethod::SetupConfirmation,
+                                        now,
+                                        self.epoch + 1,
+                                    ))
+                                }
+                                None => {
+                                    failures.fail(now);
+                                    Outcome::InvalidCode
+                                }
+                            }
+                        } else {
+                            Outcome::Malformed
+                        }
+                    }
+                };
+                if swapped {
+                    if let Model::Active { replacement, .. } = &mut self.model {
+                        *replacement = None;
+                    }
+                    self.epoch += 1;
+                    self.last_accepted = Some(code);
+                }
+                let actual = match actual {
+                    Ok(proof) => {
+                        self.keep_proof(proof);
+                        Outcome::Replaced(proof_out(&proof))
+                    }
+                    Err(e) => from_error(&e),
+                };
+                (expected, actual)
+            }
+            Step::RememberDevice(back) => {
+                let proof = self.proof(*back);
+                let actual = self.rt.block_on(self.mfa.remember_device(USER, &proof));
+                let epoch = self.epoch;
+                let expected = match &mut self.model {
+                    Model::Disabled | Model::Pending { .. } => Outcome::MfaNotEnabled,
+                    Model::Active { .. } if proof.epoch.get() != epoch => Outcome::Revoked,
+                    Model::Active { .. } if now.abs_diff(proof.verified_at) > STEP_UP_WINDOW => {
+                        Outcome::StepUpRequired
+                    }
+                    Model::Active { devices, .. } => {
+                        devices.retain(|(_, e)| now < *e);
+                        let evicted = (devices.len() + 1).saturating_sub(MAX_DEVICES);
+                        devices.drain(..evicted);
+                        // The token's index, known once the service answers.
+                        devices.push((self.tokens.len(), now + DEVICE_TTL));
+                        Outcome::Remembered(now + DEVICE_TTL)
+                    }
+                };
+                let actual = match actual {
+                    Ok(token) => {
+                        assert!(
+                            !self.tokens.iter().any(|t| t == token.as_str()),
+                            "a token handed out twice"
+                        );
+                        self.tokens.push(token.as_str().to_owned());
+                        Outcome::Remembered(token.expires_at())
+                    }
+                    Err(e) => from_error(&e),
+                };
+                (expected, actual)
+            }
+            Step::ForgetDevices(reauth) => {
+                let code = self.reauth_code(reauth);
+                let actual = self.rt.block_on(self.mfa.forget_devices(
+                    USER,
+                    match reauth {
+                        ReauthIn::Proof(back) => Reauth::RecentProof(
+                            &self.proofs[self.proofs.len() - 1 - back % self.proofs.len()],
+                        ),
+                        ReauthIn::Totp(_) => Reauth::TotpCode(&code),
+                    },
+                ));
+                let expected = match self.model_reauth(reauth, &code, now) {
+                    Some(refused) => refused,
+                    None => match &mut self.model {
+                        Model::Active { devices, .. } => {
+                            let valid = devices.iter().filter(|(_, e)| now < *e).count();
+                            devices.clear();
+                            Outcome::Forgot(valid)
+                        }
+                        _ => unreachable!("a re-authentication passed without a factor"),
+                    },
+                };
+                (
+                    expected,
+                    actual.map_or_else(|e| from_error(&e), Outcome::Forgot),
+                )
             }
             Step::CompleteLogin(back, input) => {
                 let Some(i) = self.challenges.len().checked_sub(1 + back) else {
@@ -865,7 +1179,7 @@ impl World {
                 (expected, self.keep_verified(actual))
             }
             Step::Regenerate(ReauthIn::Proof(back)) => {
-                let proof = self.proofs[self.proofs.len() - 1 - back % self.proofs.len()];
+                let proof = self.proof(*back);
                 let actual = self.rt.block_on(
                     self.mfa
                         .regenerate_backup_codes(USER, Reauth::RecentProof(&proof)),
@@ -1042,6 +1356,16 @@ fn kind(step: &Step, outcome: &Outcome) -> &'static str {
         (Step::OperatorUnlock(_), Outcome::Operator { wrote: true }) => "unlocked",
         (Step::OperatorUnlock(_), Outcome::Operator { wrote: false }) => "unlock without a lock",
         (Step::OperatorReset, Outcome::Operator { .. }) => "reset",
+        (Step::ConfirmReplacement(_), Outcome::InvalidCode) => "replacement: invalid code",
+        (Step::ConfirmReplacement(_), Outcome::LockedOut(_)) => "replacement: locked out",
+        (Step::ConfirmReplacement(_), Outcome::PendingExpired) => "replacement expired",
+        (Step::ForgetDevices(_), Outcome::Forgot(0)) => "forgot no device",
+        (Step::BeginReplacement(_), Outcome::Revoked | Outcome::StepUpRequired) => {
+            "replacement: reauth refused"
+        }
+        (Step::RememberDevice(_), Outcome::Revoked | Outcome::StepUpRequired) => {
+            "remember: stale proof"
+        }
         (_, outcome) => kind_of(outcome),
     }
 }
@@ -1055,6 +1379,11 @@ fn kind_of(outcome: &Outcome) -> &'static str {
         Outcome::Totp { .. } => "totp accepted",
         Outcome::BackupCode { .. } => "backup code accepted",
         Outcome::Disabled(_) => "disabled",
+        Outcome::ReplacementStarted(_) => "replacement started",
+        Outcome::Replaced(_) => "replaced",
+        Outcome::Remembered(_) => "remembered",
+        Outcome::Forgot(_) => "forgot devices",
+        Outcome::LoginRemembered(_) => "login on a remembered device",
         Outcome::LoginComplete(_) => "login without a second factor",
         Outcome::Challenge { .. } => "challenge",
         Outcome::Operator { .. } => "operator",
@@ -1141,6 +1470,17 @@ fn service_agrees_with_the_model() {
         "pending expired",
         "not enabled",
         "already enabled",
+        "replacement started",
+        "replaced",
+        "replacement: invalid code",
+        "replacement: locked out",
+        "replacement expired",
+        "replacement: reauth refused",
+        "remembered",
+        "remember: stale proof",
+        "forgot devices",
+        "forgot no device",
+        "login on a remembered device",
     ] {
         assert!(
             tally.contains_key(outcome),
