@@ -9,9 +9,10 @@
 //!   and, when its holder proved the second factor, that proof (`proof`:
 //!   `method`, `verifiedAt`, `epoch`). Every authenticated request loads the
 //!   user's MFA record and refuses the session once the epoch has moved on
-//!   (401 `SESSION_REVOKED`): enabling, disabling or an operator reset
-//!   revokes every session issued before, on every server sharing the
-//!   database.
+//!   (401 `SESSION_REVOKED`): enabling, disabling, replacing the
+//!   authenticator or an operator reset revokes every session issued
+//!   before, on every server sharing the database. A session from a
+//!   remembered device carries no proof.
 //! - An `mfaToken` carries the crate's [`LoginChallenge`] (`challenge`), which
 //!   the crate completes at most once.
 //! - The operator token is `MFA_ADMIN_TOKEN` itself, compared in constant
