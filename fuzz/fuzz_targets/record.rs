@@ -2,7 +2,8 @@
 //! panics; a record that loads serializes and loads back to itself (in the
 //! current format, whatever format it was read from), and every operation on
 //! it returns a typed result; an operator's unlock keeps the epoch and a
-//! reset moves it by one.
+//! reset moves it by one; remembering, forgetting, beginning and confirming a
+//! replacement write records that reload; no fuzzed token is recognised.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -43,6 +44,68 @@ fuzz_target!(|text: &str| {
         let _ = record
             .clone()
             .complete_login(config, "user-1", challenge, "123456", now, &mut rng);
+    }
+    // The lifecycle: typed results, and whatever is written reloads. No
+    // token the fuzzer can write is recognised (only SHA-256 hashes are stored).
+    assert!(!matches!(
+        record.begin_login(config, "user-1", Some("x"), now),
+        mfa::LoginStep::RememberedDevice(_)
+    ));
+    let proof: mfa::Proof = serde_json::from_value(serde_json::json!({
+        "method": "totp",
+        "verifiedAt": now,
+        "epoch": epoch.get(),
+    }))
+    .unwrap();
+    let status = record.status(config, now);
+    if let mfa::FactorState::Active(a) = record.factor() {
+        assert!(status.remembered_devices <= a.devices().len());
+    } else {
+        assert_eq!(status.remembered_devices, 0);
+        assert!(!status.replacement_pending);
+    }
+    let remembered = record
+        .clone()
+        .remember_device(config, &proof, now, &mut rng);
+    if let Ok(token) = &remembered.outcome {
+        assert!(record.is_active());
+        assert!(matches!(
+            remembered
+                .state
+                .begin_login(config, "user-1", Some(token.as_str()), now),
+            mfa::LoginStep::RememberedDevice(e) if e == epoch
+        ));
+    }
+    let forgot =
+        record
+            .clone()
+            .forget_devices(config, "user-1", mfa::Reauth::RecentProof(&proof), now);
+    let begun = record.clone().begin_replacement(
+        config,
+        "user-1",
+        "fuzz@example.com",
+        mfa::Reauth::RecentProof(&proof),
+        now,
+        &mut rng,
+    );
+    let confirmed = record
+        .clone()
+        .confirm_replacement(config, "user-1", "123456", now, &mut rng);
+    for state in [
+        &remembered.state,
+        &forgot.state,
+        &begun.state,
+        &confirmed.state,
+    ] {
+        assert_eq!(
+            &MfaEnrollment::from_json(&state.to_json()).expect("reloads"),
+            state
+        );
+    }
+    if confirmed.outcome.is_ok() {
+        assert_eq!(confirmed.state.epoch().get(), epoch.get().saturating_add(1));
+    } else {
+        assert_eq!(confirmed.state.epoch(), epoch);
     }
     let unlocked = record.clone().operator_unlock("fuzz-operator", "fuzzing");
     assert!(unlocked.outcome.is_ok());

@@ -13,6 +13,14 @@
 //!   user, this epoch, unexpired, begun after the last completed login), so at
 //!   most once; every proof belongs to the epoch it was minted under, and a
 //!   recent proof regenerates only when it is recent and of this epoch (I12);
+//! - replacing the authenticator: beginning keeps the epoch; the pending
+//!   secret authenticates nothing (its code is refused by verify); a right
+//!   code of the new app confirms, moves the epoch by one and retires the old
+//!   app's secret; the status says whether one is pending;
+//! - remembered devices: a token is recognised exactly while the factor is
+//!   active, under the epoch it was issued in, unexpired and not forgotten;
+//!   any other string never is; remembering needs a proof recent and of this
+//!   epoch, and is the one success that a lock does not refuse;
 //! - the state serializes and loads back to itself.
 #![no_main]
 
@@ -88,6 +96,33 @@ enum Op {
     OperatorUnlock(Option<(String, String)>),
     /// An operator's reset: with well-formed notes, or with these.
     OperatorReset(Option<(String, String)>),
+    /// Begin a replacement on the n-th proof.
+    BeginReplacement(u8),
+    /// Begin a replacement with this code as re-authentication.
+    BeginReplacementWithCode(String),
+    ConfirmReplacement(String),
+    /// Confirm with the new app's code now.
+    ConfirmReplacementRight,
+    /// Confirm with the old app's code now.
+    ConfirmReplacementOld,
+    /// Verify the new app's code now (before the swap: refused).
+    VerifyNewApp,
+    /// Remember a device on the n-th proof.
+    RememberDevice(u8),
+    /// Forget devices on the n-th proof.
+    ForgetDevices(u8),
+    /// Begin a login with the n-th token handed out.
+    BeginLoginWithToken(u8),
+    /// Begin a login with any string as a token.
+    BeginLoginWithText(String),
+}
+
+/// A device token handed out during the run.
+struct Token {
+    token: String,
+    epoch: Epoch,
+    expires_at: u64,
+    forgotten: bool,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -155,10 +190,22 @@ fuzz_target!(|input: Input| {
     let mut logins: u64 = 0;
     let mut challenges: Vec<Begun> = Vec::new();
     let mut proofs: Vec<Proof> = vec![f.proof];
+    let mut active_secret = f.secret.to_base32().to_string();
+    // The new app's secret while a replacement is pending.
+    let mut replacement: Option<(String, u64)> = None;
+    let mut tokens: Vec<Token> = Vec::new();
     for op in input.ops.into_iter().take(24) {
         let before = record.clone();
         let locked = record.status(config, now).locked_out;
-        let totp_now = || totp::generate(&f.secret, config.policy().totp.params(), now).unwrap();
+        let code_of = |b32: &str, t: u64| {
+            let secret = TotpSecret::from_base32(b32).unwrap();
+            totp::generate(&secret, config.policy().totp.params(), t).unwrap()
+        };
+        let totp_now = || code_of(&active_secret, now);
+        let new_now = || replacement.as_ref().map(|(b32, _)| code_of(b32, now));
+        let token_ok = |t: &Token| {
+            before.is_active() && t.epoch == before.epoch() && now < t.expires_at && !t.forgotten
+        };
         let pick = |i: u8| challenges.get(usize::from(i) % challenges.len().max(1));
         // Whether the model expects a challenge to be open now.
         let open = |begun: &Begun| {
@@ -199,6 +246,162 @@ fuzz_target!(|input: Input| {
                     other => panic!("unexpected {other:?}"),
                 }
                 continue;
+            }
+            Op::BeginLoginWithToken(_) | Op::BeginLoginWithText(_) => {
+                let (token, expected) = match &op {
+                    Op::BeginLoginWithToken(i) if !tokens.is_empty() => {
+                        let t = &tokens[usize::from(*i) % tokens.len()];
+                        (t.token.clone(), token_ok(t))
+                    }
+                    Op::BeginLoginWithText(text) => (
+                        text.clone(),
+                        tokens.iter().any(|t| t.token == *text && token_ok(t)),
+                    ),
+                    _ => continue,
+                };
+                let step = record.begin_login(config, USER, Some(&token), now);
+                match step {
+                    LoginStep::RememberedDevice(epoch) => {
+                        assert!(expected, "{op:?}: a token recognised that should not be");
+                        assert_eq!(epoch, record.epoch());
+                    }
+                    LoginStep::SecondFactor(_) => {
+                        assert!(!expected, "{op:?}: a valid token ignored");
+                        assert!(record.is_active());
+                    }
+                    LoginStep::Complete(_) => assert!(!record.is_active()),
+                    other => panic!("unexpected {other:?}"),
+                }
+                continue;
+            }
+            Op::BeginReplacement(_) | Op::BeginReplacementWithCode(_) => {
+                let proof = match &op {
+                    Op::BeginReplacement(i) => Some(proofs[usize::from(*i) % proofs.len()]),
+                    _ => None,
+                };
+                let reauth = match (&op, &proof) {
+                    (_, Some(proof)) => Reauth::RecentProof(proof),
+                    (Op::BeginReplacementWithCode(code), None) => Reauth::TotpCode(code),
+                    _ => unreachable!(),
+                };
+                let t = record.begin_replacement(
+                    config,
+                    USER,
+                    "fuzz@example.com",
+                    reauth,
+                    now,
+                    &mut rng,
+                );
+                let (step, setup) = Step::of(t);
+                if let Some(proof) = proof {
+                    let recent = proof.epoch == before.epoch()
+                        && now.abs_diff(proof.verified_at) <= window
+                        && !locked;
+                    assert_eq!(step.outcome.is_ok(), recent && before.is_active(), "{op:?}");
+                }
+                if let Some(setup) = setup {
+                    assert_eq!(setup.expires_at(), now + config.policy().pending_ttl_secs);
+                    replacement = Some((setup.secret_base32().to_owned(), setup.expires_at()));
+                }
+                step
+            }
+            Op::ConfirmReplacement(_) | Op::ConfirmReplacementRight | Op::ConfirmReplacementOld => {
+                let code = match &op {
+                    Op::ConfirmReplacement(code) => code.clone(),
+                    Op::ConfirmReplacementRight => new_now().unwrap_or_else(totp_now),
+                    _ => totp_now(),
+                };
+                let t = record.confirm_replacement(config, USER, &code, now, &mut rng);
+                let (mut step, proof) = Step::of(t);
+                if let Some(proof) = proof {
+                    assert_eq!(proof.method, mfa::ProofMethod::SetupConfirmation);
+                    let (new, expires_at) = replacement.take().expect("a pending replacement");
+                    assert!(now < expires_at, "an expired replacement confirmed");
+                    let origin = now / 30;
+                    assert!(
+                        (origin - 1..=origin + 1).any(|s| code_of(&new, s * 30) == code),
+                        "{op:?}: confirmed by a code not of the new app"
+                    );
+                    let old = std::mem::replace(&mut active_secret, new);
+                    // The confirming step is used; the old app is retired.
+                    last_step = None;
+                    let retired = step.state.clone().verify_totp(
+                        config,
+                        USER,
+                        &code_of(&old, now),
+                        now,
+                        &mut StdRng::seed_from_u64(0),
+                    );
+                    if code_of(&old, now) != code {
+                        assert!(retired.outcome.is_err(), "the old app works after the swap");
+                    }
+                    for t in &mut tokens {
+                        t.forgotten = true;
+                    }
+                }
+                step.proof = proof;
+                step
+            }
+            Op::VerifyNewApp => {
+                let Some(code) = new_now() else {
+                    continue;
+                };
+                let t = record.verify_totp(config, USER, &code, now, &mut rng);
+                let (mut step, v) = Step::of(t);
+                let old_window =
+                    (now / 30 - 1..=now / 30 + 1).any(|s| code_of(&active_secret, s * 30) == code);
+                if !old_window {
+                    assert!(step.outcome.is_err(), "the pending secret authenticated");
+                }
+                step.verified = v.map(|v| v.by);
+                step.proof = v.map(|v| v.proof);
+                step
+            }
+            Op::RememberDevice(i) => {
+                if tokens.len() >= 8 {
+                    // Below the policy's 10: no device is evicted.
+                    continue;
+                }
+                let proof = proofs[usize::from(*i) % proofs.len()];
+                let recent =
+                    proof.epoch == before.epoch() && now.abs_diff(proof.verified_at) <= window;
+                let (step, token) = Step::of(record.remember_device(config, &proof, now, &mut rng));
+                assert_eq!(step.outcome.is_ok(), recent && before.is_active(), "{op:?}");
+                if let Some(token) = token {
+                    assert_eq!(token.as_str().len(), 43);
+                    assert!(
+                        matches!(
+                            step.state
+                                .begin_login(config, USER, Some(token.as_str()), now),
+                            LoginStep::RememberedDevice(_)
+                        ),
+                        "a token just remembered is not recognised"
+                    );
+                    tokens.push(Token {
+                        token: token.as_str().to_owned(),
+                        epoch: step.state.epoch(),
+                        expires_at: token.expires_at(),
+                        forgotten: false,
+                    });
+                }
+                step
+            }
+            Op::ForgetDevices(i) => {
+                let proof = proofs[usize::from(*i) % proofs.len()];
+                let recent = proof.epoch == before.epoch()
+                    && now.abs_diff(proof.verified_at) <= window
+                    && !locked;
+                let (step, count) =
+                    Step::of(record.forget_devices(config, USER, Reauth::RecentProof(&proof), now));
+                assert_eq!(step.outcome.is_ok(), recent && before.is_active(), "{op:?}");
+                if let Some(count) = count {
+                    let valid = tokens.iter().filter(|t| token_ok(t)).count();
+                    assert_eq!(count, valid, "{op:?}: forgot a different number");
+                    for t in &mut tokens {
+                        t.forgotten = true;
+                    }
+                }
+                step
             }
             Op::OperatorUnlock(notes) => {
                 let (actor, reason) = notes
@@ -356,7 +559,13 @@ fuzz_target!(|input: Input| {
                 assert!(!changed, "{op:?}: a refused attempt changed the record");
                 assert_eq!(state, before, "{op:?}");
             }
-            Ok(()) if locked && !matches!(op, Op::OperatorUnlock(_) | Op::OperatorReset(_)) => {
+            Ok(())
+                if locked
+                    && !matches!(
+                        op,
+                        Op::OperatorUnlock(_) | Op::OperatorReset(_) | Op::RememberDevice(_)
+                    ) =>
+            {
                 panic!("{op:?} succeeded while locked")
             }
             _ => {}
@@ -369,7 +578,13 @@ fuzz_target!(|input: Input| {
         let moves = outcome.is_ok()
             && matches!(
                 op,
-                Op::Confirm(_) | Op::ConfirmRight | Op::Disable(_) | Op::OperatorReset(_)
+                Op::Confirm(_)
+                    | Op::ConfirmRight
+                    | Op::Disable(_)
+                    | Op::OperatorReset(_)
+                    | Op::ConfirmReplacement(_)
+                    | Op::ConfirmReplacementRight
+                    | Op::ConfirmReplacementOld
             );
         let expected = if moves {
             Epoch::new(before.epoch().get() + 1)
@@ -438,6 +653,33 @@ fuzz_target!(|input: Input| {
         {
             last_step = Some(last_step.map_or(step, |s| s.max(step)));
         }
+        // The pending replacement and the devices, as tracked.
+        if !state.is_active() {
+            replacement = None;
+        }
+        if let FactorState::Active(a) = state.factor() {
+            assert_eq!(
+                a.replacement().map(|r| r.expires_at()),
+                replacement.as_ref().map(|(_, e)| *e),
+                "{op:?}: the pending replacement"
+            );
+        }
+        assert_eq!(
+            state.status(config, now).replacement_pending,
+            replacement.as_ref().is_some_and(|(_, e)| now < *e),
+            "{op:?}"
+        );
+        let valid = tokens
+            .iter()
+            .filter(|t| {
+                state.is_active() && t.epoch == state.epoch() && now < t.expires_at && !t.forgotten
+            })
+            .count();
+        assert_eq!(
+            state.status(config, now).remembered_devices,
+            valid,
+            "{op:?}: devices"
+        );
         let reloaded = MfaEnrollment::from_json(&state.to_json()).expect("reloads");
         assert_eq!(reloaded, state);
         record = state;
