@@ -958,6 +958,16 @@ fn remembering_needs_a_recent_proof_under_the_epoch() {
         assert!(matches!(t.outcome, Err(Error::MfaNotEnabled)));
         assert!(!t.changed);
     }
+    // While codes are refused, no device is remembered on an earlier proof.
+    let mut locked = r.record.clone();
+    while !locked.status(ctx, T0 + 2).locked_out {
+        let step = locked.verify_backup_code(ctx, USER, "aaaaa-aaaaa", T0 + 2, &mut rng());
+        assert!(matches!(step.outcome, Err(Error::InvalidCode)));
+        locked = step.state;
+    }
+    let refused = r.remember(&locked, &r.user.proof, T0 + 2);
+    assert!(matches!(refused.outcome, Err(Error::LockedOut { .. })));
+    assert!(!refused.changed);
 }
 
 /// A login from a remembered device is no verification: it yields only the

@@ -1078,6 +1078,10 @@ impl World {
                 let epoch = self.epoch;
                 let expected = match &mut self.model {
                     Model::Disabled | Model::Pending { .. } => Outcome::MfaNotEnabled,
+                    // While codes are refused, no device is remembered.
+                    Model::Active { failures, .. } if failures.locked(now).is_some() => {
+                        Outcome::LockedOut(failures.locked(now).flatten())
+                    }
                     Model::Active { .. } if proof.epoch.get() != epoch => Outcome::Revoked,
                     Model::Active { .. } if now.abs_diff(proof.verified_at) > STEP_UP_WINDOW => {
                         Outcome::StepUpRequired

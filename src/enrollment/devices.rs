@@ -35,8 +35,8 @@ impl MfaEnrollment {
     /// [`DevicePolicy::max_devices`](crate::policy::DevicePolicy::max_devices)
     /// the oldest is forgotten.
     ///
-    /// Errors: [`Error::MfaNotEnabled`]; those of
-    /// [`MfaEnrollment::check_proof`].
+    /// Errors: [`Error::MfaNotEnabled`]; [`Error::LockedOut`] while codes are
+    /// refused; those of [`MfaEnrollment::check_proof`].
     pub fn remember_device<R: CryptoRng + ?Sized>(
         self,
         config: &MfaContext,
@@ -44,10 +44,11 @@ impl MfaEnrollment {
         now: u64,
         rng: &mut R,
     ) -> Transition<DeviceToken> {
-        if !self.is_active() {
-            return unchanged(self, Error::MfaNotEnabled);
-        }
-        if let Err(e) = check_proof(config, self.epoch, proof, now) {
+        let usable = match &self.factor {
+            FactorState::Active(active) => active.attempts.check(&config.policy().lockout, now),
+            _ => Err(Error::MfaNotEnabled),
+        };
+        if let Err(e) = usable.and_then(|()| check_proof(config, self.epoch, proof, now)) {
             return unchanged(self, e);
         }
         let mut state = self;
