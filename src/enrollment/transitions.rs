@@ -109,15 +109,16 @@ impl Effects {
         rng: &mut R,
     ) {
         let keyring = ctx.keyring();
-        let envelopes = match &mut state.factor {
-            FactorState::Pending(p) => vec![&mut p.secret],
+        // Without a collection: this runs on every verification's write, and
+        // that path allocates nothing but its event list.
+        let (secret, replacement) = match &mut state.factor {
+            FactorState::Pending(p) => (&mut p.secret, None),
             FactorState::Active(a) => {
-                let replacement = a.replacement.as_mut().map(|r| &mut r.secret);
-                std::iter::once(&mut a.secret).chain(replacement).collect()
+                (&mut a.secret, a.replacement.as_mut().map(|r| &mut r.secret))
             }
             FactorState::Disabled => return,
         };
-        for envelope in envelopes {
+        for envelope in std::iter::once(secret).chain(replacement) {
             if envelope.key_id() != keyring.primary_id()
                 && let Ok(secret) = envelope.open_secret(keyring, user_id)
                 && let Ok(resealed) = Envelope::seal_secret(keyring, user_id, &secret, rng)
