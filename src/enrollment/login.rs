@@ -14,8 +14,10 @@ impl MfaEnrollment {
     /// token of a remembered device
     /// ([`MfaEnrollment::remember_device`]) that is valid for this record,
     /// [`LoginStep::RememberedDevice`]; any other token — expired, revoked,
-    /// another user's, garbage — is ignored, indistinguishable from none.
-    /// Changes nothing, so a flood of password logins writes nothing.
+    /// another user's, garbage — is ignored, indistinguishable from none. A
+    /// remembered device logs in also while codes are locked out: the device
+    /// and the password are the two factors, and the lock is about guessing
+    /// codes. Changes nothing, so a flood of password logins writes nothing.
     pub fn begin_login(
         &self,
         config: &MfaContext,
