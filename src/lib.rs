@@ -91,7 +91,7 @@
 //! | [`lockout`] | the failure counter and the lockout schedule |
 //! | [`policy`] | every default in one [`Policy`], and the [`MfaContext`] built from it |
 //! | [`store`] | the store contract, write identities and the stores |
-//! | [`session`] | what a host keeps in its sessions: epochs, proofs, login challenges |
+//! | [`session`] | what a host keeps in its sessions: epochs, proofs, login challenges, remembered-device tokens |
 //! | [`service`] | [`Mfa`] and its clock |
 //! | [`event`] | security events and where they go |
 //! | [`error`] | the one [`Error`] type and its machine codes |

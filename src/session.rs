@@ -1,10 +1,12 @@
 //! What a host keeps in its sessions and login flows: the security
-//! [`Epoch`], [`Proof`]s of verification and single-use [`LoginChallenge`]s.
+//! [`Epoch`], [`Proof`]s of verification, single-use [`LoginChallenge`]s and
+//! the [`DeviceToken`]s of remembered devices.
 //!
 //! The crate mints these; the host stores them (in a server-side session, or
-//! in a token it signs) and hands them back. Invariant I12: a session, a
-//! login challenge or a proof minted under one epoch is worth nothing once
-//! the factor has moved to another.
+//! in a token it signs; a device token in a cookie) and hands them back.
+//! Invariant I12: a session, a login challenge, a proof or a device token
+//! minted under one epoch is worth nothing once the factor has moved to
+//! another.
 
 use std::fmt;
 
