@@ -134,6 +134,19 @@ impl ApiError {
         Self::new(status, code, title, detail)
     }
 
+    /// 429 `TOO_MANY_ATTEMPTS` with `Retry-After`: too many wrong passwords
+    /// for this account; the password was not checked.
+    pub fn too_many_attempts(retry_after_secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_ATTEMPTS",
+            "Too many attempts",
+            "Too many wrong passwords for this account; try again after the time in Retry-After.",
+        );
+        e.retry_after = Some(retry_after_secs.max(1));
+        e
+    }
+
     /// 408 `REQUEST_TIMEOUT`: the request's body did not arrive in time.
     pub fn request_timeout() -> Self {
         Self::new(

@@ -20,6 +20,7 @@
 //!
 //! See the README's "The example server" section for a walk through with curl.
 
+mod attempts;
 mod auth;
 mod connections;
 mod db;
@@ -41,6 +42,7 @@ use mfa::event::SecurityEvent;
 use mfa::{KeyId, Keyring, Mfa, MfaContext, Policy};
 use tokio::sync::Semaphore;
 
+use crate::attempts::PasswordAttempts;
 use crate::auth::{AdminToken, Tokens};
 use crate::db::{Location, Store};
 use crate::users::{Passwords, Users};
@@ -52,7 +54,7 @@ usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://... | 
               [--idle-timeout SECONDS] [--max-connections N]
               [--step-up-window SECONDS] [--mfa-token-ttl SECONDS]
               [--remember-days DAYS | --remember-secs SECONDS] [--max-devices N]
-              [--insecure-lockout-delay SECONDS]
+              [--insecure-lockout-delay SECONDS] [--insecure-password-delay SECONDS]
 
   --addr         address to listen on (default 127.0.0.1:8080; port 0 picks a free one)
   --database     SQLite file, created with its schema if missing (default ./mfa-demo.db),
@@ -96,6 +98,10 @@ usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://... | 
                  consecutive wrong codes (default 30, doubling up to 900); 0 turns
                  the timed locks off and lets codes be guessed quickly. The hard
                  stop after 100 failures stays. The server warns at start-up
+  --insecure-password-delay
+                 FOR TESTS AND DEMOS ONLY: seconds of the first wait after 5
+                 consecutive wrong passwords for one account (default 30, from 1
+                 to 900, doubling up to 900). The server warns at start-up
 
 The master key comes from MFA_MASTER_KEY (base64 of 32 bytes) if it is set,
 otherwise from the key file, which is created (mode 0600) on first run.
@@ -112,6 +118,8 @@ pub struct App {
     pub mfa: Mfa<Store>,
     pub users: Users,
     pub passwords: Passwords,
+    /// Wrong passwords per account, shared through the database.
+    pub attempts: PasswordAttempts,
     pub tokens: Tokens,
     /// `MFA_ADMIN_TOKEN`, if the operator routes are on.
     pub admin_token: Option<AdminToken>,
@@ -130,6 +138,7 @@ struct Args {
     remember_secs: u64,
     max_devices: usize,
     lockout_delay_secs: Option<u64>,
+    password_delay_secs: Option<u64>,
     limits: connections::Limits,
 }
 
@@ -155,6 +164,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         remember_secs: 30 * DAY_SECS,
         max_devices: 10,
         lockout_delay_secs: None,
+        password_delay_secs: None,
         limits: connections::Limits {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
@@ -251,6 +261,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                         format!("--insecure-lockout-delay: {v:?} is not a number of seconds from 0 to 900")
                     })?);
             }
+            "--insecure-password-delay" => {
+                let v = value()?;
+                parsed.password_delay_secs =
+                    Some(v.parse().ok().filter(|n| (1..=900).contains(n)).ok_or_else(|| {
+                        format!("--insecure-password-delay: {v:?} is not a number of seconds from 1 to 900")
+                    })?);
+            }
             "--header-timeout" => {
                 parsed.limits.header_timeout = positive_secs("--header-timeout", &value()?)?;
             }
@@ -311,6 +328,14 @@ async fn run(args: Args) -> Result<(), String> {
     let users = Users::open(db.clone())
         .await
         .map_err(|e| format!("cannot create the accounts table: {e}"))?;
+    if let Some(delay) = args.password_delay_secs {
+        eprintln!(
+            "WARNING: --insecure-password-delay {delay}: the wait after wrong passwords is shortened; never use this in production"
+        );
+    }
+    let attempts = PasswordAttempts::open(db.clone(), args.password_delay_secs.unwrap_or(30))
+        .await
+        .map_err(|e| format!("cannot create the password attempts table: {e}"))?;
     println!("database: {}", args.database.describe());
     println!("{key_line}");
     println!(
@@ -348,6 +373,7 @@ async fn run(args: Args) -> Result<(), String> {
         mfa,
         users,
         passwords,
+        attempts,
         tokens,
         admin_token,
     });

@@ -207,8 +207,10 @@ async fn login(State(app): State<AppState>, JsonBody(body): JsonBody<Credentials
         .password
         .as_ref()
         .ok_or_else(|| ApiError::validation("`password` is required."))?;
+    let attempt = app.attempts.check(&email).await?;
     let user = app.users.by_email(&email).await?;
     let verified = app.passwords.verify(password, user.as_ref()).await?;
+    app.attempts.record(attempt, verified).await?;
     let Some(user) = user.filter(|_| verified) else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -374,7 +376,9 @@ async fn forget_devices(State(app): State<AppState>, session: Session) -> Answer
 }
 
 /// Checks `password` before anything looks at the code, so that a wrong
-/// password neither consumes nor counts the code.
+/// password neither consumes nor counts the code; a wrong password counts
+/// toward the account's password lock (`attempts.rs`), and a locked account
+/// gets 429 `TOO_MANY_ATTEMPTS` without its password being checked.
 async fn reauthenticate<'a>(
     app: &AppState,
     user: &crate::users::User,
@@ -385,7 +389,10 @@ async fn reauthenticate<'a>(
         .as_ref()
         .ok_or_else(|| ApiError::validation("`password` is required."))?;
     let code = required(&body.code, "code")?;
-    if !app.passwords.verify(password, Some(user)).await? {
+    let attempt = app.attempts.check(&user.email).await?;
+    let verified = app.passwords.verify(password, Some(user)).await?;
+    app.attempts.record(attempt, verified).await?;
+    if !verified {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "INVALID_PASSWORD",

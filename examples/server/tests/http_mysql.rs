@@ -6,7 +6,9 @@
 //! other; a change to the factor on one (enable, disable, operator reset)
 //! revoking on the other what was issued before it; a replacement of the
 //! authenticator begun on one and confirmed on the other, and a remembered
-//! device recognised, then forgotten, across both; and a database outage
+//! device recognised, then forgotten, across both; a password lock earned
+//! on one honoured by the other, with concurrent wrong passwords split across
+//! both all counted; and a database outage
 //! during traffic: 503 problem documents, recovery, and no code lost or
 //! consumed twice (`tests/http_db/mod.rs`, shared with
 //! `tests/http_postgres.rs`).
@@ -36,6 +38,11 @@ async fn revocation_across_servers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lifecycle_across_servers() {
     http_db::lifecycle_across_servers(Server::Mysql).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn password_lock_across_servers() {
+    http_db::password_lock_across_servers(Server::Mysql).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -6,7 +6,9 @@
 //! factor on one (enable, disable, operator reset) revoking on the other the
 //! sessions and `mfaToken`s issued before it; a replacement of the
 //! authenticator begun on one and confirmed on the other, and a remembered
-//! device recognised, then forgotten, across both. And a database outage during
+//! device recognised, then forgotten, across both; a password lock earned on
+//! one honoured by the other, with concurrent wrong passwords split across
+//! both all counted. And a database outage during
 //! traffic: 503 problem documents, recovery, and no code lost or consumed
 //! twice (`tests/http_db/mod.rs`, shared with `tests/http_mysql.rs`). And a
 //! restart of the real PostgreSQL server.
@@ -51,6 +53,12 @@ async fn revocation_across_servers() {
 async fn lifecycle_across_servers() {
     let _shared = SERVER_IN_USE.read().await;
     http_db::lifecycle_across_servers(DbServer::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn password_lock_across_servers() {
+    let _shared = SERVER_IN_USE.read().await;
+    http_db::password_lock_across_servers(DbServer::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -28,6 +28,75 @@ pub fn two_servers(db: &TestDb) -> (Arc<Server>, Arc<Server>) {
     (start(), start())
 }
 
+/// The password lock is shared: wrong passwords on one server lock the
+/// account (and an unknown email alike) on the other, and 8 concurrent wrong
+/// passwords split across both are all counted.
+pub async fn password_lock_across_servers(kind: DbServer) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let (a, b) = two_servers(&db);
+    let login = async |server: &Server, email: &str, password: &str| {
+        server
+            .post(
+                "/api/auth/login",
+                None,
+                Some(json!({"email": email, "password": password})),
+            )
+            .await
+    };
+    let retry_after = |r: &Resp| -> u64 {
+        r.assert_problem(429, "TOO_MANY_ATTEMPTS");
+        r.header("retry-after")
+            .and_then(|v| v.parse().ok())
+            .expect("a Retry-After in seconds")
+    };
+    a.register("pw-shared@example.com").await;
+    for email in ["pw-shared@example.com", "pw-nobody@example.com"] {
+        for server in [&a, &b, &a, &b, &a] {
+            login(server, email, "wrong password")
+                .await
+                .assert_problem(401, "INVALID_CREDENTIALS");
+        }
+        for server in [&a, &b] {
+            let secs = retry_after(&login(server, email, http_common::PASSWORD).await);
+            assert!((29..=30).contains(&secs), "Retry-After {secs}");
+        }
+    }
+
+    a.register("pw-burst@example.com").await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let server = Arc::clone(if i % 2 == 0 { &a } else { &b });
+        tasks.push(tokio::spawn(async move {
+            server
+                .post(
+                    "/api/auth/login",
+                    None,
+                    Some(json!({"email": "pw-burst@example.com", "password": "wrong"})),
+                )
+                .await
+        }));
+    }
+    let mut checked = 0u32;
+    for task in tasks {
+        let r = task.await.expect("a request task");
+        if r.status == 401 {
+            r.assert_problem(401, "INVALID_CREDENTIALS");
+            checked += 1;
+        } else {
+            retry_after(&r);
+        }
+    }
+    assert!(checked >= 5, "{checked} of 8 wrong passwords checked");
+    let expected = (30u64 << (checked - 5)).min(900);
+    let secs = retry_after(&login(&b, "pw-burst@example.com", http_common::PASSWORD).await);
+    assert!(
+        (expected - 2..=expected).contains(&secs),
+        "{checked} wrong passwords checked, Retry-After {secs}, expected {expected}"
+    );
+}
+
 /// Two servers on one database: register on one and log in on the other,
 /// set up on one and confirm on the other, a token from one good at the
 /// other, 16 requests at once with one backup code and then with one TOTP
