@@ -116,12 +116,16 @@ impl Server {
         let sink = Arc::clone(&stdout);
         std::thread::spawn(move || {
             for line in out.lines().map_while(Result::ok) {
+                // Kept before the address is announced, so that a test that
+                // has the address also finds the line in `stdout()`.
+                {
+                    let mut all = sink.lock().unwrap();
+                    all.push_str(&line);
+                    all.push('\n');
+                }
                 if let Some(addr) = line.strip_prefix("listening on ") {
                     let _ = tx.send(addr.to_owned());
                 }
-                let mut all = sink.lock().unwrap();
-                all.push_str(&line);
-                all.push('\n');
             }
         });
         let mut err = child.stderr.take().expect("piped stderr");
