@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::db::Db;
+use crate::db::{Db, on_pool};
 use crate::error::ApiError;
 
 /// Consecutive wrong passwords before the first wait.
@@ -35,17 +35,6 @@ pub struct Attempt {
     key: String,
     /// Whether the email had a row (failures to reset on a right password).
     counted: bool,
-}
-
-/// Runs `$body` with `$pool` bound to whichever pool the database has.
-macro_rules! on_pool {
-    ($db:expr, $pool:ident => $body:expr) => {
-        match $db {
-            Db::Sqlite($pool) => $body,
-            Db::Postgres($pool) => $body,
-            Db::Mysql($pool) => $body,
-        }
-    };
 }
 
 impl PasswordAttempts {

@@ -132,3 +132,16 @@ impl MfaStore for Store {
         }
     }
 }
+
+/// Runs `$body` with `$pool` bound to whichever pool the database has: for
+/// statements whose SQL is the same on every backend but for placeholders.
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Postgres($pool) => $body,
+            $crate::db::Db::Mysql($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;

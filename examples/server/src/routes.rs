@@ -142,6 +142,16 @@ struct Code {
     code: Option<Secret>,
 }
 
+impl Code {
+    /// The code; a missing one is `INVALID_CODE`, as an empty one would be.
+    fn get(&self) -> Result<&str, mfa::Error> {
+        self.code
+            .as_ref()
+            .map(Secret::expose)
+            .ok_or(mfa::Error::MalformedCode(CodeFormatError::Empty))
+    }
+}
+
 #[derive(Deserialize)]
 struct PasswordAndCode {
     password: Option<Secret>,
@@ -296,12 +306,7 @@ async fn status(
 }
 
 async fn setup(State(app): State<AppState>, Session { user, .. }: Session) -> Answer {
-    let setup = app.mfa.begin_setup(&user.id, &user.email).await?;
-    Ok(Json(json!({
-        "otpauthUrl": setup.otpauth_uri(),
-        "secret": setup.secret_base32(),
-        "qrCode": setup.qr_data_uri()?.as_str(),
-    })))
+    setup_answer(&app.mfa.begin_setup(&user.id, &user.email).await?)
 }
 
 async fn confirm(
@@ -309,11 +314,8 @@ async fn confirm(
     Session { user, .. }: Session,
     JsonBody(body): JsonBody<Code>,
 ) -> Answer {
-    let code = body
-        .code
-        .as_ref()
-        .ok_or(mfa::Error::MalformedCode(CodeFormatError::Empty))?;
-    let enabled = app.mfa.confirm_setup(&user.id, code.expose()).await?;
+    let code = body.get()?;
+    let enabled = app.mfa.confirm_setup(&user.id, code).await?;
     Ok(Json(json!({
         "success": true,
         "backupCodes": enabled.backup_codes.as_strs(),
@@ -342,6 +344,11 @@ async fn replace(State(app): State<AppState>, session: Session) -> Answer {
         .mfa
         .begin_replacement(id, email, Reauth::RecentProof(&proof))
         .await?;
+    setup_answer(&setup)
+}
+
+/// What the user's new authenticator app needs, at setup and replacement.
+fn setup_answer(setup: &mfa::TotpSetup) -> Answer {
     Ok(Json(json!({
         "otpauthUrl": setup.otpauth_uri(),
         "secret": setup.secret_base32(),
@@ -356,11 +363,8 @@ async fn confirm_replacement(
     Session { user, .. }: Session,
     JsonBody(body): JsonBody<Code>,
 ) -> Answer {
-    let code = body
-        .code
-        .as_ref()
-        .ok_or(mfa::Error::MalformedCode(CodeFormatError::Empty))?;
-    let proof = app.mfa.confirm_replacement(&user.id, code.expose()).await?;
+    let code = body.get()?;
+    let proof = app.mfa.confirm_replacement(&user.id, code).await?;
     let token = app.tokens.proven_session(&user.id, proof)?;
     Ok(Json(json!({"success": true, "token": token})))
 }

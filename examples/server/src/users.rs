@@ -10,7 +10,7 @@ use serde::Deserialize;
 use tokio::sync::Semaphore;
 use zeroize::Zeroize;
 
-use crate::db::Db;
+use crate::db::{Db, on_pool};
 use crate::error::ApiError;
 
 /// A stored account.
@@ -58,18 +58,6 @@ pub fn string_or_nothing<'de, D: serde::Deserializer<'de>>(
 /// The `users` table.
 pub struct Users {
     db: Db,
-}
-
-/// Runs `$body` with `$pool` bound to whichever pool the database has; the SQL
-/// is the same for all (see [`Users::sql`] for the placeholders).
-macro_rules! on_pool {
-    ($db:expr, $pool:ident => $body:expr) => {
-        match $db {
-            Db::Sqlite($pool) => $body,
-            Db::Postgres($pool) => $body,
-            Db::Mysql($pool) => $body,
-        }
-    };
 }
 
 fn unavailable(e: sqlx::Error) -> ApiError {
