@@ -22,6 +22,11 @@
 //! backlog until one ends. Each request runs in a task of its own that keeps
 //! its connection's permit, so a client that hangs up neither cancels the
 //! work its request started nor frees the capacity that work still uses.
+//! What a hung-up request has not started, it does not start: a wait for
+//! scarce capacity (a password-hashing permit) goes through
+//! [`unless_hung_up`], which gives up as soon as the client has gone. A flood
+//! of logins whose clients hang up at once therefore never queues more
+//! hashing than is running, and never fills the connection limit.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -43,6 +48,27 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::{Instant, Sleep};
 
 use crate::error::ApiError;
+
+tokio::task_local! {
+    /// The current request's client: its sender is dropped when the client
+    /// hangs up (or when the request's answer is handed over).
+    static CLIENT: watch::Receiver<()>;
+}
+
+/// Awaits `wait` unless the current request's client hangs up first, and
+/// then answers `None`. For waits that come before any work starts; outside
+/// a request (tests, start-up) it simply awaits.
+pub async fn unless_hung_up<F: Future>(wait: F) -> Option<F::Output> {
+    let Ok(mut client) = CLIENT.try_with(watch::Receiver::clone) else {
+        return Some(wait.await);
+    };
+    tokio::select! {
+        biased;
+        out = wait => Some(out),
+        // Nothing is ever sent: this resolves only when the sender is dropped.
+        _ = client.changed() => None,
+    }
+}
 
 /// The deadlines and the connection limit.
 #[derive(Clone, Copy, Debug)]
@@ -124,12 +150,17 @@ async fn connection(
         let clock = Arc::clone(&clock);
         async move {
             let request = request.map(Body::new);
+            // hyper drops this future when the client hangs up, and `here` with it.
+            let (here, client) = watch::channel(());
             let handled = tokio::spawn(async move {
                 // Held until the request's work is done, whether or not
                 // its client is still there.
                 let _work = work;
-                tower_service::Service::call(&mut router, request).await
+                CLIENT
+                    .scope(client, tower_service::Service::call(&mut router, request))
+                    .await
             });
+            let _here = here;
             let response = match handled.await {
                 Ok(Ok(response)) => response,
                 Ok(Err(never)) => match never {},

@@ -97,6 +97,18 @@ impl ApiError {
         e
     }
 
+    /// 499 (nginx's "client closed request"): the client hung up while its
+    /// request waited for capacity, so the request gave up before any work
+    /// began. Nobody receives it; it keeps such requests out of the error log.
+    pub fn client_gone() -> Self {
+        Self::new(
+            StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+            "CLIENT_CLOSED_REQUEST",
+            "Client closed request",
+            "The client closed the connection before its request was served.",
+        )
+    }
+
     /// 503 `STORE_UNAVAILABLE`, the code the crate gives its own store's
     /// failures: the server's database (the accounts table) did not answer.
     pub fn unavailable(cause: impl std::fmt::Display) -> Self {

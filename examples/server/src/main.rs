@@ -28,6 +28,7 @@ mod error;
 mod extract;
 mod keys;
 mod middleware;
+mod passwords;
 mod routes;
 mod users;
 
@@ -45,7 +46,8 @@ use tokio::sync::Semaphore;
 use crate::attempts::PasswordAttempts;
 use crate::auth::{AdminToken, Tokens};
 use crate::db::{Location, Store};
-use crate::users::{Passwords, Users};
+use crate::passwords::Passwords;
+use crate::users::Users;
 
 const USAGE: &str = "\
 usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://... | mysql://...]

@@ -2,12 +2,8 @@
 //! MFA records.
 
 use std::fmt;
-use std::sync::Arc;
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use serde::Deserialize;
-use tokio::sync::Semaphore;
 use zeroize::Zeroize;
 
 use crate::db::{Db, on_pool};
@@ -20,12 +16,23 @@ pub struct User {
     password_hash: String,
 }
 
+impl User {
+    /// The PHC string of the account's password hash.
+    pub fn password_hash(&self) -> &str {
+        &self.password_hash
+    }
+}
+
 /// A password, code or token from a request body: wiped on drop, never printed.
 #[derive(Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(text: String) -> Self {
+        Secret(text)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -179,81 +186,4 @@ impl Users {
             password_hash,
         }))
     }
-}
-
-/// Argon2id password hashing (PHC strings, the `argon2` crate's defaults:
-/// m = 19456 KiB, t = 2, p = 1) on tokio's blocking pool, a bounded number at once.
-pub struct Passwords {
-    permits: Arc<Semaphore>,
-    /// Verified against when the email is unknown, so that a login for an
-    /// unknown email costs as much as one for a known email.
-    dummy_hash: Arc<str>,
-}
-
-impl Passwords {
-    pub async fn new() -> Result<Self, ApiError> {
-        let permits = Arc::new(Semaphore::new(
-            std::thread::available_parallelism().map_or(1, |n| n.get()),
-        ));
-        let dummy: [u8; 16] = rand::random();
-        let dummy_hash = hash_blocking(
-            &permits,
-            Secret(dummy.iter().map(|b| format!("{b:02x}")).collect()),
-        )
-        .await?;
-        Ok(Passwords {
-            permits,
-            dummy_hash: dummy_hash.into(),
-        })
-    }
-
-    /// The PHC string of a new hash of `password`.
-    pub async fn hash(&self, password: &Secret) -> Result<String, ApiError> {
-        hash_blocking(&self.permits, Secret(password.expose().to_owned())).await
-    }
-
-    /// Whether `password` is the user's; with no user, spends the same time and says no.
-    pub async fn verify(&self, password: &Secret, user: Option<&User>) -> Result<bool, ApiError> {
-        let hash: Arc<str> = match user {
-            Some(u) => u.password_hash.as_str().into(),
-            None => Arc::clone(&self.dummy_hash),
-        };
-        let password = Secret(password.expose().to_owned());
-        // The permit moves into the blocking job: a client that hangs up
-        // drops this future, but the hash runs on and keeps its permit.
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| closed())?;
-        let ok = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            Argon2::default()
-                .verify_password(password.expose().as_bytes(), &*hash)
-                .is_ok()
-        })
-        .await
-        .map_err(|_| ApiError::internal("a password task failed"))?;
-        Ok(ok && user.is_some())
-    }
-}
-
-fn closed() -> ApiError {
-    ApiError::internal("the password limiter was closed")
-}
-
-async fn hash_blocking(permits: &Arc<Semaphore>, password: Secret) -> Result<String, ApiError> {
-    // As in `verify`: the permit lives as long as the hash, not the request.
-    let permit = Arc::clone(permits)
-        .acquire_owned()
-        .await
-        .map_err(|_| closed())?;
-    tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        Argon2::default()
-            .hash_password(password.expose().as_bytes())
-            .map(|hash| hash.to_string())
-    })
-    .await
-    .map_err(|_| ApiError::internal("a password task failed"))?
-    .map_err(|_| ApiError::internal("a password could not be hashed"))
 }

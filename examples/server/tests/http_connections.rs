@@ -247,3 +247,121 @@ fn connection_flags_are_checked() {
         assert!(stderr.contains(args[0]), "{args:?}: {stderr}");
     }
 }
+
+/// A field of `/proc/PID/status` in KiB (`VmHWM`, `VmRSS`) or as a count (`Threads`).
+fn proc_status(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
+}
+
+/// The issue this reproduces: logins whose clients hang up after 5 ms drove
+/// the server to 3.4 GiB and starved every other request. Each flood
+/// request names a new unknown email, so each would cost one password hash
+/// (19 MiB of Argon2 memory) and none is stopped by the password lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_of_hung_up_logins_stays_small_and_the_second_step_stays_served() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let server = start(&[]);
+    let mut users = Vec::new();
+    for i in 0..6 {
+        let email = format!("steady{i}@example.com");
+        let (_, app, _) = server.enrolled_user(&email).await;
+        let mfa_token = server.login_for_mfa(&email).await;
+        users.push((app, mfa_token));
+    }
+
+    const CLIENTS: usize = 200;
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let address = addr(&server);
+    let flood: Vec<_> = (0..CLIENTS)
+        .map(|client| {
+            let (stop, sent, address) = (Arc::clone(&stop), Arc::clone(&sent), address.clone());
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let body = format!(
+                        r#"{{"email":"flood-{client}-{n}@example.com","password":"not the password"}}"#
+                    );
+                    let request = format!(
+                        "POST /api/auth/login HTTP/1.1\r\nHost: localhost\r\n\
+                         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let Ok(mut stream) = TcpStream::connect(&address).await else {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                        continue;
+                    };
+                    if stream.write_all(request.as_bytes()).await.is_ok() {
+                        sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    // Hang up without reading the answer.
+                    drop(stream);
+                }
+            })
+        })
+        .collect();
+
+    // Let the flood build up, then complete each waiting login's second step.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut slowest = Duration::ZERO;
+    for (app, mfa_token) in &mut users {
+        let code = app.next_code().await;
+        let started = Instant::now();
+        let r = tokio::time::timeout(
+            Duration::from_secs(10),
+            server.login_mfa(mfa_token, "code", &code),
+        )
+        .await
+        .expect("the second step must be served during the flood");
+        slowest = slowest.max(started.elapsed());
+        assert_eq!(r.status, 200, "second step during the flood: {}", r.text);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let health = tokio::time::timeout(Duration::from_secs(10), server.get("/health", None))
+        .await
+        .expect("/health must be served during the flood");
+    assert_eq!(health.status, 200);
+
+    stop.store(true, Ordering::Relaxed);
+    for task in flood {
+        task.await.unwrap();
+    }
+    let pid = server.pid();
+    let peak_kib = proc_status(pid, "VmHWM");
+    let threads = proc_status(pid, "Threads");
+    let sent = sent.load(Ordering::Relaxed);
+    eprintln!(
+        "hang-up flood: {sent} logins sent by {CLIENTS} clients; server peak RSS {} MiB, \
+         {threads} threads; slowest second step {slowest:?}",
+        peak_kib / 1024
+    );
+    assert!(sent >= 2_000, "the flood must be a flood: {sent} requests");
+    assert!(
+        peak_kib < 256 * 1024,
+        "peak resident memory {} MiB, the bound is 256 MiB",
+        peak_kib / 1024
+    );
+    // Starvation, not speed (the benchmark measures that): without the fix
+    // the second step waits behind every abandoned login's hash.
+    assert!(
+        slowest < Duration::from_secs(3),
+        "a second step took {slowest:?} during the flood"
+    );
+    // Nothing abandoned is left queued: a right password is checked at once.
+    let started = Instant::now();
+    server.login_for_mfa("steady0@example.com").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "a password login after the flood took {:?}",
+        started.elapsed()
+    );
+}
