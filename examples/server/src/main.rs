@@ -26,6 +26,8 @@ mod connections;
 mod db;
 mod error;
 mod extract;
+#[cfg(feature = "bench-floor")]
+mod floor;
 mod keys;
 mod middleware;
 mod passwords;

@@ -35,7 +35,7 @@ pub fn router(app: AppState) -> Router {
             .route("/api/admin/users/{id}/mfa/reset", post(operator_reset)),
         None => Router::new(),
     };
-    Router::new()
+    let routes = Router::new()
         .merge(operators)
         .route("/health", get(health))
         .route("/api/auth/register", post(register))
@@ -59,7 +59,11 @@ pub fn router(app: AppState) -> Router {
             post(confirm_replacement),
         )
         .route("/api/user/me/devices/forget", post(forget_devices))
-        .route("/api/auth/step-up", post(step_up))
+        .route("/api/auth/step-up", post(step_up));
+    // The benchmark's floor exists only in a build made for the benchmark.
+    #[cfg(feature = "bench-floor")]
+    let routes = routes.route("/bench/floor", post(crate::floor::floor));
+    routes
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .with_state(app)

@@ -543,7 +543,7 @@ pub fn json_headers() -> HeaderMap {
 // ---------------------------------------------------------------------------
 // RFC 6238, written out here (RFC 4648 base32, RFC 4226 dynamic truncation).
 
-fn base32_decode(text: &str) -> Vec<u8> {
+pub fn base32_decode(text: &str) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let mut out = Vec::new();
     let (mut buffer, mut bits) = (0u32, 0u32);
