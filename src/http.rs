@@ -227,3 +227,58 @@ impl fmt::Display for ProblemDetails {
         write!(f, "{} {}: {}", self.status, self.code, self.detail)
     }
 }
+
+impl ProblemDetails {
+    /// For a route whose caller has not yet proved the second factor (a
+    /// login's second step, a step-up): a wrong or malformed code answers 401
+    /// instead of [`Error::InvalidCode`]'s 400.
+    ///
+    /// ```
+    /// use mfa::http::ProblemDetails;
+    ///
+    /// let problem = ProblemDetails::from(&mfa::Error::InvalidCode).at_login_step();
+    /// assert_eq!((problem.status, problem.code.as_str()), (401, "INVALID_CODE"));
+    /// let locked = mfa::Error::LockedOut { retry_after: Some(60) };
+    /// assert_eq!(ProblemDetails::from(&locked).at_login_step().status, 429);
+    /// ```
+    pub fn at_login_step(mut self) -> Self {
+        if self.code == Error::InvalidCode.code() {
+            self.status = 401;
+        }
+        self
+    }
+}
+
+/// The code of a request that takes a TOTP code or a backup code in two
+/// fields (`{"code"}` or `{"backupCode"}` in the example servers): exactly
+/// one of them, each only of its own kind.
+///
+/// `Ok(None)` when not exactly one is given, which a host answers with its
+/// own validation error. A code of the wrong shape for its field is
+/// [`Error::MalformedCode`] (`INVALID_CODE`), refused without being counted.
+///
+/// ```
+/// use mfa::http::one_code;
+///
+/// assert_eq!(one_code(Some("123456"), None, 6).unwrap(), Some("123456"));
+/// assert_eq!(one_code(None, Some("a1b2c-d3e4f"), 6).unwrap(), Some("a1b2c-d3e4f"));
+/// assert_eq!(one_code(None, None, 6).unwrap(), None);
+/// assert_eq!(one_code(Some("123456"), Some("a1b2c-d3e4f"), 6).unwrap(), None);
+/// // A backup code in the TOTP field is no TOTP code.
+/// assert_eq!(one_code(Some("a1b2c-d3e4f"), None, 6).unwrap_err().code(), "INVALID_CODE");
+/// ```
+pub fn one_code<'a>(
+    code: Option<&'a str>,
+    backup_code: Option<&'a str>,
+    digits: u8,
+) -> Result<Option<&'a str>, Error> {
+    match (code, backup_code) {
+        (Some(code), None) => crate::totp::TotpCode::parse(code, digits)
+            .map(|_| Some(code))
+            .map_err(Error::from),
+        (None, Some(code)) => crate::backup::SubmittedBackupCode::parse(code)
+            .map(|_| Some(code))
+            .map_err(Error::from),
+        _ => Ok(None),
+    }
+}

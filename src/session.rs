@@ -83,6 +83,19 @@ pub struct Proof {
 }
 
 impl Proof {
+    /// The proof a session holds, for an operation that needs a recent one
+    /// ([`Reauth::RecentProof`](crate::Reauth::RecentProof), which judges how
+    /// recent). Without one: [`Error::MfaNotEnabled`](crate::Error::MfaNotEnabled)
+    /// when `record` has no active factor to prove, else
+    /// [`Error::StepUpRequired`](crate::Error::StepUpRequired).
+    pub fn required(proof: Option<Proof>, record: &crate::MfaEnrollment) -> crate::Result<Proof> {
+        proof.ok_or(if record.is_active() {
+            crate::Error::StepUpRequired
+        } else {
+            crate::Error::MfaNotEnabled
+        })
+    }
+
     pub(crate) fn new(method: ProofMethod, verified_at: u64, epoch: Epoch) -> Self {
         Proof {
             method,

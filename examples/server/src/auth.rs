@@ -208,13 +208,7 @@ impl Session {
     /// crate judges how recent). Without one: 400 `MFA_NOT_ENABLED` when
     /// there is no factor to prove, else 403 `STEP_UP_REQUIRED`.
     pub fn proof(&self) -> Result<Proof, ApiError> {
-        self.proof.ok_or_else(|| {
-            ApiError::from(if self.record.is_active() {
-                mfa::Error::StepUpRequired
-            } else {
-                mfa::Error::MfaNotEnabled
-            })
-        })
+        Ok(Proof::required(self.proof, &self.record)?)
     }
 }
 

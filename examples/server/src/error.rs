@@ -74,12 +74,10 @@ impl ApiError {
         self
     }
 
-    /// The code a route answers with for this error differs from the crate's
-    /// default: at the login second step a wrong code is 401, not 400.
+    /// At a login step a wrong or malformed code is 401, not 400
+    /// ([`ProblemDetails::at_login_step`]).
     pub fn code_is_unauthorized(mut self) -> Self {
-        if self.problem.code == "INVALID_CODE" {
-            self.problem.status = StatusCode::UNAUTHORIZED.as_u16();
-        }
+        *self.problem = self.problem.at_login_step();
         self
     }
 

@@ -14,8 +14,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use mfa::backup::SubmittedBackupCode;
-use mfa::totp::TotpCode;
 use mfa::{DeviceToken, LoginStep, Reauth, error::CodeFormatError};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -105,22 +103,17 @@ struct OneCode {
 }
 
 impl OneCode {
-    /// The code, shaped like the field it came in: a TOTP code of `digits`
-    /// digits in `code`, a backup code in `backupCode` (otherwise 401
-    /// `INVALID_CODE`, not counted).
+    /// The code, shaped like the field it came in ([`mfa::http::one_code`]);
+    /// a malformed one is 401 `INVALID_CODE`, not counted.
     fn get(&self, digits: u8) -> Result<&str, ApiError> {
-        let shaped = match (&self.code, &self.backup_code) {
-            (Some(code), None) => TotpCode::parse(code.expose(), digits).map(|_| code),
-            (None, Some(code)) => SubmittedBackupCode::parse(code.expose()).map(|_| code),
-            _ => {
-                return Err(ApiError::validation(
-                    "Give exactly one of `code` and `backupCode`.",
-                ));
-            }
-        };
-        shaped
-            .map(Secret::expose)
-            .map_err(|e| ApiError::from(mfa::Error::from(e)).code_is_unauthorized())
+        let (code, backup_code) = (self.code.as_ref(), self.backup_code.as_ref());
+        mfa::http::one_code(
+            code.map(Secret::expose),
+            backup_code.map(Secret::expose),
+            digits,
+        )
+        .map_err(|e| ApiError::from(e).code_is_unauthorized())?
+        .ok_or_else(|| ApiError::validation("Give exactly one of `code` and `backupCode`."))
     }
 }
 

@@ -27,6 +27,11 @@ pub fn server_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_server"))
 }
 
+/// The same MFA endpoints on actix-web (`examples/actix_server.rs`).
+pub fn actix_server_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_actix_server"))
+}
+
 /// A running server process, killed on drop.
 pub struct Server {
     child: Child,
@@ -40,6 +45,8 @@ pub struct Server {
 
 /// What to start a server with.
 pub struct Options {
+    /// The binary: the axum server unless set (`actix_server_binary()`).
+    pub binary: Option<PathBuf>,
     pub database: Option<String>,
     pub master_key: Option<String>,
     pub extra_args: Vec<String>,
@@ -51,6 +58,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            binary: None,
             database: None,
             master_key: Some(MASTER_KEY.to_owned()),
             extra_args: Vec::new(),
@@ -85,7 +93,8 @@ impl Server {
                 .expect("a UTF-8 temporary path")
                 .to_owned()
         });
-        let mut command = Command::new(server_binary());
+        let binary = options.binary.unwrap_or_else(server_binary);
+        let mut command = Command::new(&binary);
         command
             .args(["--addr", "127.0.0.1:0", "--database", &database])
             .args(&options.extra_args)
@@ -104,7 +113,7 @@ impl Server {
             (
                 format!(
                     "cannot start {} (built by `cargo test`): {e}",
-                    server_binary().display()
+                    binary.display()
                 ),
                 None,
             )
