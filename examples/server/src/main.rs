@@ -30,6 +30,7 @@ mod extract;
 mod floor;
 mod keys;
 mod middleware;
+mod page;
 mod passwords;
 mod routes;
 mod users;
@@ -395,6 +396,7 @@ async fn run(args: Args) -> Result<(), String> {
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
     println!("listening on http://{local}");
+    println!("page: http://{local}/");
     // On a signal, stop accepting, let requests in flight finish, and close
     // connections that are still open 10 seconds later.
     let finished = connections::serve(
