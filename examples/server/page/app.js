@@ -149,13 +149,13 @@
       ];
       if (s.replacementPending) parts.push("a new authenticator waits for its first code");
       if (s.lockedOut) parts.push("locked after too many wrong codes");
-      text = `MFA on (authenticator app): ${parts.join(", ")}.`;
+      text = `MFA on: ${parts.join(", ")}.`;
     } else {
       text = s.pendingSetup
         ? "MFA off: setup begun, waiting for a code from the app."
         : "MFA off.";
     }
-    $("status").textContent = `${state.email ? state.email + ": " : ""}${text}`;
+    $("status").textContent = state.email ? `${state.email}. ${text}` : text;
     $("enable-section").hidden = !!s.mfaEnabled;
     $("manage-section").hidden = !s.mfaEnabled;
     if (s.mfaEnabled) $("setup").hidden = true;

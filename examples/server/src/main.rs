@@ -13,6 +13,7 @@
 //! device (`"rememberDevice": true`): its `deviceToken`, sent with the
 //! password, skips the second step for `--remember-days`, until it is
 //! forgotten or the factor changes. Security events go to stderr as JSON lines.
+//! `GET /` serves a browser page on the same API (`page.rs`).
 //!
 //! ```text
 //! cargo run --bin server -- --addr 127.0.0.1:8080 --database ./mfa-demo.db
