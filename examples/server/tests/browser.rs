@@ -72,13 +72,17 @@ const DESKTOP: (u32, u32) = (1280, 900);
 #[tokio::test]
 async fn page_answers_with_its_security_headers() {
     let server = Server::start();
-    assert!(
-        server
-            .stdout()
-            .contains(&format!("page: {}/\n", server.base)),
-        "the server prints the page's address: {}",
-        server.stdout()
-    );
+    // Printed right after `listening on`.
+    let line = format!("page: {}/\n", server.base);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.stdout().contains(&line) {
+        assert!(
+            Instant::now() < deadline,
+            "the server prints the page's address: {}",
+            server.stdout()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     for (path, content_type) in [
         ("/", "text/html; charset=utf-8"),
         ("/app.js", "text/javascript; charset=utf-8"),
@@ -530,10 +534,11 @@ impl BrowserTools {
     }
 }
 
-/// `var` if it is set, otherwise the first of `names` on `PATH`.
+/// The file `var` names if it is set (`None` if there is no such file),
+/// otherwise the first of `names` on `PATH`.
 fn tool(var: &str, names: &[&str]) -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(var).filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(path));
+        return Some(PathBuf::from(path)).filter(|p| p.is_file());
     }
     let path = std::env::var_os("PATH")?;
     names.iter().find_map(|name| {
