@@ -527,7 +527,8 @@ impl BrowserTools {
         }
         let _ = writeln!(
             std::io::stderr(),
-            "note: the browser walk of tests/browser.rs was left out: {missing} not on PATH. \
+            "note: the browser walk of tests/browser.rs was left out: {missing} not found \
+             (on PATH, or at MFA_TEST_CHROMIUM and MFA_TEST_CHROMEDRIVER). \
              To run it: apt-get install chromium chromium-driver"
         );
         None
