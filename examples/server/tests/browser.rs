@@ -219,6 +219,11 @@ async fn walk(server: &Server, b: &Browser) {
         &b.client.screenshot().await.unwrap(),
     );
 
+    // Copy: the Clipboard API, after a click.
+    b.click("copy-codes").await;
+    b.wait_text("notice", "Backup codes copied.").await;
+    assert!(!b.visible("error").await);
+
     // Download: a Blob saved as mfa-backup-codes.txt holding every code.
     b.click("download-codes").await;
     let file = b.downloads.path().join("mfa-backup-codes.txt");
