@@ -212,7 +212,8 @@ async fn walk(server: &Server, b: &Browser) {
     b.wait_text("status", "MFA on").await;
     assert!(b.text("status").await.contains("10 backup codes left"));
     assert!(b.visible("copy-codes").await);
-    b.scroll_to("codes-section").await;
+    b.js("document.getElementById('account-title').scrollIntoView(); return true")
+        .await;
     save(
         &shots,
         "backup-codes",
