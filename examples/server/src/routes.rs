@@ -35,6 +35,7 @@ pub fn router(app: AppState) -> Router {
     };
     let routes = Router::new()
         .merge(operators)
+        .merge(crate::page::routes())
         .route("/health", get(health))
         .route("/api/auth/register", post(register))
         .route("/api/auth/login", post(login))

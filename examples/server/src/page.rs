@@ -1,0 +1,56 @@
+//! The browser page (`GET /`): one HTML page, its script (`/app.js`) and its
+//! style sheet (`/app.css`), embedded in the binary and served from this
+//! server only, on the JSON API of `routes.rs`.
+//!
+//! Every answer carries a strict Content-Security-Policy: everything from this
+//! origin only, no inline script or style, images also from `data:` URIs (the
+//! setup answer's `qrCode`), no framing. The page keeps its session token in
+//! memory and sends it as a bearer token: no cookie is ever set.
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+const INDEX: &str = include_str!("../page/index.html");
+const SCRIPT: &str = include_str!("../page/app.js");
+const STYLE: &str = include_str!("../page/app.css");
+
+/// The page's Content-Security-Policy: `'self'` for everything, plus `data:`
+/// images for the QR code; no plugins, no `<base>`, no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; \
+     object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The page's routes: `/`, `/app.js` and `/app.css`.
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route(
+            "/",
+            get(|| async { asset("text/html; charset=utf-8", INDEX) }),
+        )
+        .route(
+            "/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
+        )
+        .route(
+            "/app.css",
+            get(|| async { asset("text/css; charset=utf-8", STYLE) }),
+        )
+}
+
+/// One embedded file with the page's security headers.
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    let headers = [
+        (header::CONTENT_TYPE, content_type),
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            HeaderName::from_static("cross-origin-opener-policy"),
+            "same-origin",
+        ),
+    ]
+    .map(|(name, value)| (name, HeaderValue::from_static(value)));
+    (headers, body).into_response()
+}
