@@ -26,7 +26,9 @@ impl Error {
             | Error::NoPendingSetup
             | Error::PendingExpired
             | Error::MfaNotEnabled
-            | Error::InvalidInput(_) => 400,
+            | Error::InvalidInput(_)
+            | Error::WeakSecret { .. }
+            | Error::InvalidImport(_) => 400,
             Error::InvalidChallenge | Error::Revoked => 401,
             Error::StepUpRequired => 403,
             Error::MfaAlreadyEnabled | Error::StoreConflict => 409,
@@ -54,6 +56,8 @@ impl Error {
             Error::StepUpRequired => "Step-up required",
             Error::StoreConflict => "Concurrent modification",
             Error::StoreUnavailable(_) => "Service unavailable",
+            Error::WeakSecret { .. } => "Weak TOTP secret",
+            Error::InvalidImport(_) => "Invalid imported factor",
             _ => "Internal error",
         }
     }
@@ -84,6 +88,10 @@ impl Error {
             Error::StoreConflict => "The request conflicted with another; retry it.".into(),
             Error::StoreUnavailable(_) => "The service is temporarily unavailable.".into(),
             Error::InvalidInput(what) => format!("Invalid input: {what}."),
+            Error::WeakSecret { bits } => format!(
+                "The imported TOTP secret has {bits} bits, fewer than the 128 required; enroll again."
+            ),
+            Error::InvalidImport(what) => format!("The imported factor is invalid: {what}."),
             _ => "An internal error occurred.".into(),
         }
     }
@@ -111,6 +119,8 @@ impl Error {
             Error::DecryptionFailed => "DecryptionFailed",
             Error::UnknownKey(_) => "UnknownKey",
             Error::InvalidInput(_) => "InvalidInput",
+            Error::WeakSecret { .. } => "WeakSecret",
+            Error::InvalidImport(_) => "InvalidImport",
             Error::InvalidConfig(_) => "InvalidConfig",
             Error::Internal(_) => "Internal",
         }

@@ -358,6 +358,33 @@ impl<S: MfaStore> Mfa<S> {
         .await
     }
 
+    /// Imports a factor exported from another system as the user's active
+    /// factor; see [`crate::import`]. The factor is sealed and its plain
+    /// backup codes hashed once (on the bounded hashing pool), however often
+    /// the save is retried; then [`MfaEnrollment::import`] runs as any
+    /// transition does.
+    ///
+    /// # Errors
+    /// [`Error::MfaAlreadyEnabled`] (checked before any hashing, and again
+    /// by the transition); those of [`crate::import::ImportedFactor::seal`];
+    /// store errors.
+    #[cfg(feature = "import")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "import")))]
+    pub async fn import(&self, user_id: &str, factor: crate::import::ImportedFactor) -> Result<()> {
+        if self.load(user_id).await?.is_active() {
+            return Err(Error::MfaAlreadyEnabled);
+        }
+        let now = self.clock.now();
+        let user = user_id.to_owned();
+        let seal = move |config: &MfaContext| factor.seal(config, &user, now, &mut rand::rng());
+        let sealed = Arc::new(self.run_blocking(seal).await??);
+        let user = user_id.to_owned();
+        self.run(user_id, Argon2Work::None, move |record, _, now| {
+            record.import(&sealed, &user, now)
+        })
+        .await
+    }
+
     /// Clears the lockout, on an operator's word; see
     /// [`MfaEnrollment::operator_unlock`].
     ///
@@ -504,7 +531,6 @@ impl<S: MfaStore> Mfa<S> {
         )
     }
 
-    #[cfg(feature = "tokio")]
     async fn run_hashing<T, F>(
         &self,
         transition: Arc<F>,
@@ -514,6 +540,18 @@ impl<S: MfaStore> Mfa<S> {
     where
         T: Send + 'static,
         F: Fn(MfaEnrollment, &MfaContext, u64) -> Transition<T> + Send + Sync + 'static,
+    {
+        self.run_blocking(move |config| transition(record, config, now))
+            .await
+    }
+
+    /// Runs slow hashing work on tokio's blocking pool under one of the
+    /// service's hashing permits, which travels with the work (I13).
+    #[cfg(feature = "tokio")]
+    async fn run_blocking<T, W>(&self, work: W) -> Result<T>
+    where
+        T: Send + 'static,
+        W: FnOnce(&MfaContext) -> T + Send + 'static,
     {
         let permit = Arc::clone(&self.hash_permits)
             .acquire_owned()
@@ -521,28 +559,23 @@ impl<S: MfaStore> Mfa<S> {
             .map_err(|_| Error::Internal("the hashing limiter was closed"))?;
         let config = Arc::clone(&self.config);
         if tokio::runtime::Handle::try_current().is_err() {
-            return Ok(transition(record, &config, now));
+            return Ok(work(&config));
         }
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            transition(record, &config, now)
+            work(&config)
         })
         .await
         .map_err(|_| Error::Internal("a hashing task failed"))
     }
 
     #[cfg(not(feature = "tokio"))]
-    async fn run_hashing<T, F>(
-        &self,
-        transition: Arc<F>,
-        record: MfaEnrollment,
-        now: u64,
-    ) -> Result<Transition<T>>
+    async fn run_blocking<T, W>(&self, work: W) -> Result<T>
     where
         T: Send + 'static,
-        F: Fn(MfaEnrollment, &MfaContext, u64) -> Transition<T> + Send + Sync + 'static,
+        W: FnOnce(&MfaContext) -> T + Send + 'static,
     {
-        Ok(transition(record, &self.config, now))
+        Ok(work(&self.config))
     }
 }
 
