@@ -101,13 +101,24 @@ struct OneCode {
 }
 
 impl OneCode {
-    /// The code, shaped like the field it came in: a TOTP code of `digits`
-    /// digits in `code`, a backup code in `backupCode` (otherwise 401
-    /// `INVALID_CODE`, not counted).
+    /// The code, shaped like the field it came in: a TOTP code of 6 to 8
+    /// digits in `code`, anything but a TOTP code of `digits` digits in
+    /// `backupCode` (otherwise
+    /// 401 `INVALID_CODE`, not counted). A backup code's own shape is the
+    /// crate's to check against the user's set: the crate's codes, or those
+    /// of an imported set (which keep their source's shape).
     fn get(&self, digits: u8) -> Result<&str, ApiError> {
         let shaped = match (&self.code, &self.backup_code) {
+            // 6 to 8 digits: an imported factor keeps its own length, which
+            // the crate checks.
+            (Some(code), None) if (6..=8).any(|d| TotpCode::parse(code.expose(), d).is_ok()) => {
+                Ok(code)
+            }
             (Some(code), None) => TotpCode::parse(code.expose(), digits).map(|_| code),
-            (None, Some(code)) => SubmittedBackupCode::parse(code.expose()).map(|_| code),
+            (None, Some(code)) => match TotpCode::parse(code.expose(), digits) {
+                Ok(_) => SubmittedBackupCode::parse(code.expose()).map(|_| code),
+                Err(_) => Ok(code),
+            },
             _ => {
                 return Err(ApiError::validation(
                     "Give exactly one of `code` and `backupCode`.",
