@@ -461,12 +461,7 @@ impl MfaEnrollment {
             _ => None,
         };
         if let Some(error) = refused {
-            return Transition {
-                state: self,
-                changed: false,
-                outcome: Err(error),
-                events: Vec::new(),
-            };
+            return refuse(self, error);
         }
         let codes = &sealed.backup_codes;
         let event = SecurityEvent::FactorImported {
@@ -494,6 +489,69 @@ impl MfaEnrollment {
             outcome: Ok(()),
             events: vec![event],
         }
+    }
+}
+
+/// An import run by [`Mfa::import`](crate::Mfa::import): the factor, sealed
+/// on the first run of the transition that finds no active factor, and the
+/// same sealed factor on every retry after a conflict (I13: its plain codes
+/// are hashed once).
+pub(crate) struct Sealing {
+    factor: ImportedFactor,
+    sealed: Option<SealedImport>,
+}
+
+impl Sealing {
+    pub(crate) fn new(factor: ImportedFactor) -> Self {
+        Sealing {
+            factor,
+            sealed: None,
+        }
+    }
+
+    /// Locks a sealing shared by an operation's retries. Sealing stores a
+    /// whole sealed factor or nothing, so a poisoned lock holds a consistent value.
+    pub(crate) fn lock(shared: &std::sync::Mutex<Self>) -> std::sync::MutexGuard<'_, Self> {
+        shared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether the transition on `record` would run Argon2: only to seal
+    /// plain codes, once, and not over an active factor.
+    pub(crate) fn needs_hashing(&self, record: &MfaEnrollment) -> bool {
+        !record.is_active() && self.sealed.is_none() && self.factor.plain_backup_codes() > 0
+    }
+
+    /// [`MfaEnrollment::import`], sealing the factor first if this is the
+    /// first run that gets that far.
+    pub(crate) fn apply<R: CryptoRng + ?Sized>(
+        &mut self,
+        record: MfaEnrollment,
+        config: &MfaContext,
+        user_id: &str,
+        now: u64,
+        rng: &mut R,
+    ) -> Transition<()> {
+        if !record.is_active() && self.sealed.is_none() {
+            match self.factor.seal(config, user_id, now, rng) {
+                Ok(sealed) => self.sealed = Some(sealed),
+                Err(error) => return refuse(record, error),
+            }
+        }
+        match &self.sealed {
+            Some(sealed) => record.import(sealed, user_id, now),
+            None => refuse(record, Error::MfaAlreadyEnabled),
+        }
+    }
+}
+
+fn refuse(state: MfaEnrollment, error: Error) -> Transition<()> {
+    Transition {
+        state,
+        changed: false,
+        outcome: Err(error),
+        events: Vec::new(),
     }
 }
 

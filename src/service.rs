@@ -360,28 +360,32 @@ impl<S: MfaStore> Mfa<S> {
 
     /// Imports a factor exported from another system as the user's active
     /// factor; see [`crate::import`]. The factor is sealed and its plain
-    /// backup codes hashed once (on the bounded hashing pool), however often
-    /// the save is retried; then [`MfaEnrollment::import`] runs as any
-    /// transition does.
+    /// backup codes hashed once (on the bounded hashing pool) by the first
+    /// run of [`MfaEnrollment::import`] that finds no active factor, however
+    /// often the save is retried; over an active factor nothing is hashed.
     ///
     /// # Errors
-    /// [`Error::MfaAlreadyEnabled`] (checked before any hashing, and again
-    /// by the transition); those of [`crate::import::ImportedFactor::seal`];
-    /// store errors.
+    /// [`Error::MfaAlreadyEnabled`]; those of
+    /// [`ImportedFactor::seal`](crate::import::ImportedFactor::seal); store errors.
     #[cfg(feature = "import")]
     #[cfg_attr(docsrs, doc(cfg(feature = "import")))]
     pub async fn import(&self, user_id: &str, factor: crate::import::ImportedFactor) -> Result<()> {
-        if self.load(user_id).await?.is_active() {
-            return Err(Error::MfaAlreadyEnabled);
-        }
-        let now = self.clock.now();
+        let sealing = Arc::new(Mutex::new(crate::import::Sealing::new(factor)));
+        let shared = Arc::clone(&sealing);
         let user = user_id.to_owned();
-        let seal = move |config: &MfaContext| factor.seal(config, &user, now, &mut rand::rng());
-        let sealed = Arc::new(self.run_blocking(seal).await??);
-        let user = user_id.to_owned();
-        self.run(user_id, Argon2Work::None, move |record, _, now| {
-            record.import(&sealed, &user, now)
-        })
+        self.run(
+            user_id,
+            Argon2Work::Import(&sealing),
+            move |record, config, now| {
+                crate::import::Sealing::lock(&shared).apply(
+                    record,
+                    config,
+                    &user,
+                    now,
+                    &mut rand::rng(),
+                )
+            },
+        )
         .await
     }
 

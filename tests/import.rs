@@ -544,3 +544,28 @@ async fn a_plain_code_attempt_costs_at_most_one_argon2_evaluation() {
     assert!(h.mfa.verify("many", &codes[63]).await.is_ok());
     assert_eq!(argon2_evaluations() - before, 1);
 }
+
+#[tokio::test]
+async fn an_import_hashes_its_codes_once_through_conflicts_and_not_over_an_active_factor() {
+    let _serial = SERIAL.lock().await;
+    use mfa::testkit::{FaultyStore, SaveFault};
+    let store = Arc::new(FaultyStore::new(MemoryStore::new()));
+    let mfa = Mfa::new(Arc::clone(&store), test_config()).with_clock(ManualClock::new(NOW));
+    let factor = || {
+        ImportedFactor::from_hex(&hex(&[8; 20]), TotpParams::default())
+            .unwrap()
+            .with_plain_backup_codes(["one-code", "two-code", "three-code"], CodeCase::Sensitive)
+            .unwrap()
+    };
+    store.plan_saves([Some(SaveFault::Conflict); 3]);
+    let before = argon2_evaluations();
+    mfa.import("conflicted", factor()).await.unwrap();
+    assert_eq!(argon2_evaluations() - before, 3, "hashed again on a retry");
+    assert_eq!(store.pending_faults(), 0);
+    let before = argon2_evaluations();
+    assert!(matches!(
+        mfa.import("conflicted", factor()).await,
+        Err(Error::MfaAlreadyEnabled)
+    ));
+    assert_eq!(argon2_evaluations(), before, "hashed over an active factor");
+}

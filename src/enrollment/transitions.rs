@@ -32,6 +32,10 @@ pub(crate) enum Argon2Work<'a> {
     Code(&'a str),
     /// As `Code`, only if the login challenge is still open.
     Login(&'a LoginChallenge, &'a str),
+    /// Sealing an imported factor (its plain backup codes hashed), once for
+    /// the operation and only while the record has no active factor.
+    #[cfg(feature = "import")]
+    Import(&'a Mutex<crate::import::Sealing>),
 }
 
 /// Which codes a verification accepts.
@@ -530,6 +534,10 @@ impl MfaEnrollment {
             Argon2Work::Code(code) => code,
             Argon2Work::Login(challenge, code) if self.is_open(challenge, now) => code,
             Argon2Work::Login(..) => return false,
+            #[cfg(feature = "import")]
+            Argon2Work::Import(sealing) => {
+                return crate::import::Sealing::lock(sealing).needs_hashing(self);
+            }
         };
         let FactorState::Active(active) = &self.factor else {
             return false;
