@@ -252,7 +252,7 @@ fn factor(format: &str, v: &Value) -> mfa::Result<ImportedFactor> {
         }
         "kratos" => {
             let factor = ImportedFactor::from_otpauth_uri(text("totp_url")?)?;
-            let unused: Option<Vec<&str>> = match v.get("lookup_secrets") {
+            let unused: Option<Vec<&str>> = match v.get("recovery_codes") {
                 None | Some(Value::Null) => None,
                 Some(Value::Array(items)) => Some(
                     items
@@ -260,9 +260,9 @@ fn factor(format: &str, v: &Value) -> mfa::Result<ImportedFactor> {
                         .filter(|item| item.get("used_at").is_none_or(Value::is_null))
                         .map(|item| item.get("code").and_then(Value::as_str))
                         .collect::<Option<_>>()
-                        .ok_or(mfa::Error::InvalidImport("a lookup secret has no code"))?,
+                        .ok_or(mfa::Error::InvalidImport("a recovery code has no code"))?,
                 ),
-                Some(_) => return Err(mfa::Error::InvalidImport("lookup_secrets is not a list")),
+                Some(_) => return Err(mfa::Error::InvalidImport("recovery_codes is not a list")),
             };
             match unused {
                 Some(codes) => factor.with_plain_backup_codes(codes, CodeCase::Insensitive)?,

@@ -213,7 +213,7 @@ async fn every_format_imports_and_logs_in_and_bad_lines_write_nothing() {
                "AuthenticatorKey": b32(5), "RecoveryCodes": aspnet_codes.join(";")}),
         json!({"email": "kratos@example.com", "format": "kratos",
                "totp_url": format!("otpauth://totp/Kratos:kratos@example.com?secret={}&issuer=Kratos", b32(6)),
-               "lookup_secrets": [
+               "recovery_codes": [
                    {"code": kratos_codes[0]}, {"code": "used0000", "used_at": "2024-01-01T00:00:00Z"},
                    {"code": kratos_codes[1], "used_at": null}]}),
         json!({"email": "otpauth@example.com", "format": "otpauth",
