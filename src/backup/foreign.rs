@@ -326,6 +326,7 @@ pub(crate) fn keyed_locator(
 }
 
 /// A random salt for a set's keyed locators.
+#[cfg(feature = "import")]
 pub(crate) fn locator_salt<R: rand::CryptoRng + ?Sized>(rng: &mut R) -> [u8; LOCATOR_SALT_LEN] {
     let mut salt = [0u8; LOCATOR_SALT_LEN];
     rng.fill_bytes(&mut salt);

@@ -42,9 +42,12 @@
 mod foreign;
 mod memory;
 
-pub(crate) use foreign::{ForeignCode, ImportedCodes, LEGACY_PEPPER, LegacyHash};
+pub(crate) use foreign::{ForeignCode, ImportedCodes};
 #[cfg(feature = "import")]
-pub(crate) use foreign::{MAX_FOREIGN_LEN, Pbkdf2Hash, bcrypt_cost, keyed_locator, locator_salt};
+pub(crate) use foreign::{
+    LEGACY_PEPPER, LegacyHash, MAX_FOREIGN_LEN, Pbkdf2Hash, bcrypt_cost, keyed_locator,
+    locator_salt,
+};
 
 #[cfg(feature = "testkit")]
 pub(crate) use memory::evaluations;
