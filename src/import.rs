@@ -142,14 +142,7 @@ impl ImportedFactor {
     /// [`Error::InvalidImport`] if the text is not base32 or the parameters
     /// are out of range; [`Error::WeakSecret`] under 128 bits.
     pub fn from_base32(text: &str, params: TotpParams) -> Result<Self> {
-        let cleaned: Zeroizing<String> = Zeroizing::new(
-            text.chars()
-                .filter(|c| !c.is_whitespace() && *c != '=')
-                .map(|c| c.to_ascii_uppercase())
-                .collect(),
-        );
-        let bytes = base32::decode(base32::Alphabet::Rfc4648 { padding: false }, &cleaned)
-            .map(Zeroizing::new)
+        let bytes = crate::totp::base32_bytes(text)
             .ok_or(Error::InvalidImport("the secret is not base32"))?;
         Self::new(secret_from_bytes(&bytes)?, params)
     }

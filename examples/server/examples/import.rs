@@ -47,7 +47,11 @@ usage: import --database PATH|postgres://…|mysql://… [--key-file PATH] FILE|
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (database, key_file, input) = match parse_args(&args) {
-        Ok(parsed) => parsed,
+        Ok(Some(parsed)) => parsed,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
         Err(message) => {
             eprintln!("{message}\n\n{USAGE}");
             return ExitCode::from(2);
@@ -63,23 +67,24 @@ async fn main() -> ExitCode {
     }
 }
 
-fn parse_args(args: &[String]) -> Result<(Location, Option<PathBuf>, String), String> {
+/// The arguments, or `None` for `--help`.
+fn parse_args(args: &[String]) -> Result<Option<(Location, Option<PathBuf>, String)>, String> {
     let (mut database, mut key_file, mut input) = (None, None, None);
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--database" => database = args.next().map(|v| Location::parse(v)),
             "--key-file" => key_file = args.next().map(PathBuf::from),
-            "-h" | "--help" => return Err("import: attaches exported factors".into()),
+            "-h" | "--help" => return Ok(None),
             flag if flag.starts_with("--") => return Err(format!("unknown flag {flag}")),
             file => input = Some(file.to_owned()),
         }
     }
-    Ok((
+    Ok(Some((
         database.ok_or("--database is required")?,
         key_file,
         input.ok_or("the input FILE (or - for stdin) is required")?,
-    ))
+    )))
 }
 
 /// Imports every line; returns how many failed.
