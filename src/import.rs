@@ -181,8 +181,12 @@ impl ImportedFactor {
     pub fn from_otpauth_uri(uri: &str) -> Result<Self> {
         let uri = uri.trim();
         let bad = Error::InvalidImport("not an otpauth://totp/ URI");
-        let scheme_len = "otpauth://totp/".len();
-        if uri.len() < scheme_len || !uri[..scheme_len].eq_ignore_ascii_case("otpauth://totp/") {
+        const PREFIX: &str = "otpauth://totp/";
+        // `get`, not indexing: the prefix's length may fall inside a character.
+        if !uri
+            .get(..PREFIX.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(PREFIX))
+        {
             return Err(bad);
         }
         let query = uri.split_once('?').map_or("", |(_, q)| q);

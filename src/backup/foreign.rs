@@ -52,7 +52,7 @@ const LOCATOR_LABEL: &[u8] = b"mfa/v1/imported-code-locator";
 
 /// How an imported set's codes are stored and located. Serialized inside
 /// the set as `"imported": {"kind": …}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub(crate) enum ImportedCodes {
     /// Plain codes hashed with Argon2id at import, in the set's `codes`,
@@ -89,6 +89,27 @@ impl fmt::Debug for LegacyHash {
         f.debug_struct("LegacyHash")
             .field("used_at", &self.used_at)
             .finish_non_exhaustive()
+    }
+}
+
+/// Neither salts nor hashes, as for the crate's own codes.
+impl fmt::Debug for ImportedCodes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ImportedCodes::Plain { case_sensitive, .. } => f
+                .debug_struct("Plain")
+                .field("case_sensitive", case_sensitive)
+                .finish_non_exhaustive(),
+            ImportedCodes::Bcrypt { pepper, hashes } => f
+                .debug_struct("Bcrypt")
+                .field("peppered", &pepper.is_some())
+                .field("hashes", hashes)
+                .finish(),
+            ImportedCodes::Pbkdf2Sha512 { hashes } => f
+                .debug_struct("Pbkdf2Sha512")
+                .field("hashes", hashes)
+                .finish(),
+        }
     }
 }
 

@@ -738,8 +738,8 @@ impl StoredBackupCodes {
     /// Finds the one stored code an attempt could match, without a slow
     /// hash: a code of another preset's length matches none; an imported
     /// plain code is found by its keyed locator (one HMAC); a set of legacy
-    /// hashes sends every attempt to [`StoredBackupCodes::verify_legacy`]
-    /// while one is unused.
+    /// hashes sends every attempt to [`StoredBackupCodes::use_legacy`] while
+    /// one is unused.
     ///
     /// # Errors
     /// [`Error::UnknownKey`] if an imported set's pepper is not in the keyring.
