@@ -6,9 +6,10 @@
 //! on, bad hex, a short secret, an unknown format, malformed JSON) are named
 //! in the report and write nothing, and the exit status says so.
 //!
-//! The importer is an example of this package: `cargo test` builds it
-//! beside the server (`cargo test -p mfa-example-server --examples --test
-//! http_import` runs this file alone).
+//! The importer is an example of this package; the test builds it with
+//! cargo into the server's target directory before running it
+//! (`cargo test -p mfa-example-server --test http_import` runs this file
+//! alone).
 
 mod http_common;
 
@@ -20,20 +21,38 @@ use http_common::{MASTER_KEY, Server, totp_at_step, unix_now};
 use mfa::testkit::legacy::{devise_backup_code_hash, gitlab_backup_code_hash};
 use serde_json::{Value, json};
 
-/// The importer, built by `cargo test` next to the server's binary.
+/// The importer, built from the current sources into the target directory
+/// of the server under test (cargo has released that directory by the time
+/// tests run; the build is a no-op when the example is up to date).
 fn importer() -> PathBuf {
-    let bin = http_common::server_binary();
-    let dir = bin.parent().expect("the target directory");
-    let path = dir
-        .join("examples")
-        .join(format!("import{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo test` (which builds examples) or \
-         `cargo build -p mfa-example-server --example import` first",
-        path.display()
-    );
-    path
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let bin = http_common::server_binary();
+            let profile_dir = bin.parent().expect("the profile directory");
+            let target_dir = profile_dir.parent().expect("the target directory");
+            let mut build = Command::new(env!("CARGO"));
+            build
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "mfa-example-server",
+                    "--example",
+                    "import",
+                ])
+                .env("CARGO_TARGET_DIR", target_dir)
+                .current_dir(env!("CARGO_MANIFEST_DIR"));
+            if profile_dir.file_name().is_some_and(|p| p == "release") {
+                build.arg("--release");
+            }
+            let status = build.status().expect("cargo runs");
+            assert!(status.success(), "building the importer failed");
+            profile_dir
+                .join("examples")
+                .join(format!("import{}", std::env::consts::EXE_SUFFIX))
+        })
+        .clone()
 }
 
 fn base32(bytes: &[u8]) -> String {
