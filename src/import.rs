@@ -169,58 +169,32 @@ impl ImportedFactor {
         Self::new(secret_from_bytes(&bytes)?, params)
     }
 
-    /// A factor from an `otpauth://totp/…?secret=…` URI: `secret` (base32),
-    /// and `algorithm` (`SHA1`, `SHA256`, `SHA512`), `digits` and `period`
-    /// where given (RFC 6238's defaults otherwise); the label, `issuer` and
-    /// other parameters are ignored.
+    /// A factor from an `otpauth://totp/…?secret=…` URI (Google's Key URI
+    /// Format), parsed by `totp-rs`: `secret` (unpadded base32, as the format
+    /// asks), and `algorithm` (`SHA1`, `SHA256`, `SHA512`, any case), `digits`
+    /// and `period` where given (RFC 6238's defaults otherwise); a label's
+    /// issuer must agree with an `issuer` parameter; other parameters are
+    /// ignored.
     ///
     /// # Errors
     /// [`Error::InvalidImport`] for anything but a TOTP otpauth URI with a
     /// base32 secret and parameters in range; [`Error::WeakSecret`] under
     /// 128 bits.
     pub fn from_otpauth_uri(uri: &str) -> Result<Self> {
-        let uri = uri.trim();
-        let bad = Error::InvalidImport("not an otpauth://totp/ URI");
-        const PREFIX: &str = "otpauth://totp/";
-        // `get`, not indexing: the prefix's length may fall inside a character.
-        if !uri
-            .get(..PREFIX.len())
-            .is_some_and(|p| p.eq_ignore_ascii_case(PREFIX))
-        {
-            return Err(bad);
-        }
-        let query = uri.split_once('?').map_or("", |(_, q)| q);
-        let query = query.split_once('#').map_or(query, |(q, _)| q);
-        let mut params = TotpParams::default();
-        let mut secret = None;
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let value = percent_decode(value)?;
-            match key {
-                "secret" => secret = Some(value),
-                "algorithm" => {
-                    params.algorithm = match value.to_ascii_uppercase().as_str() {
-                        "SHA1" => Algorithm::Sha1,
-                        "SHA256" => Algorithm::Sha256,
-                        "SHA512" => Algorithm::Sha512,
-                        _ => return Err(Error::InvalidImport("unsupported TOTP algorithm")),
-                    }
-                }
-                "digits" => {
-                    params.digits = value
-                        .parse()
-                        .map_err(|_| Error::InvalidImport("digits is not a number"))?;
-                }
-                "period" => {
-                    params.period = value
-                        .parse()
-                        .map_err(|_| Error::InvalidImport("period is not a number"))?;
-                }
-                _ => {}
-            }
-        }
-        let secret = secret.ok_or(Error::InvalidImport("the URI has no secret"))?;
-        Self::from_base32(&secret, params)
+        let parsed = totp_rs::Totp::from_url_unchecked(uri.trim())
+            .map_err(|_| Error::InvalidImport("not an otpauth://totp/ URI with a base32 secret"))?;
+        let algorithm = match parsed.algorithm() {
+            totp_rs::Algorithm::SHA1 => Algorithm::Sha1,
+            totp_rs::Algorithm::SHA256 => Algorithm::Sha256,
+            totp_rs::Algorithm::SHA512 => Algorithm::Sha512,
+            _ => return Err(Error::InvalidImport("unsupported TOTP algorithm")),
+        };
+        let params = TotpParams {
+            algorithm,
+            digits: parsed.digits(),
+            period: parsed.step(),
+        };
+        Self::new(secret_from_bytes(parsed.secret().as_ref())?, params)
     }
 
     /// Sets the unix time at which the old system's step 0 began
@@ -581,36 +555,4 @@ where
         out.push(hash.to_owned());
     }
     Ok(out)
-}
-
-/// Decodes `%XX` escapes (and `+` as a space) of a URI query value.
-fn percent_decode(value: &str) -> Result<Zeroizing<String>> {
-    let bad = || Error::InvalidImport("the URI has a malformed escape");
-    let bytes = value.as_bytes();
-    let mut out = Zeroizing::new(Vec::with_capacity(bytes.len()));
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let digit = |at: usize| {
-                    bytes
-                        .get(at)
-                        .and_then(|b| (*b as char).to_digit(16))
-                        .ok_or_else(bad)
-                };
-                out.push((digit(i + 1)? * 16 + digit(i + 2)?) as u8);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    let text = std::str::from_utf8(&out).map_err(|_| bad())?;
-    Ok(Zeroizing::new(text.to_owned()))
 }

@@ -400,8 +400,18 @@ async fn otpauth_uris_without_codes_and_sha512() {
     let _serial = SERIAL.lock().await;
     let h = harness();
     let key = [9u8; 64];
+    // Key URI Format: an escaped label, the algorithm in any case, the secret
+    // unpadded (padding, which the format says to omit, is refused).
+    let padded = format!(
+        "otpauth://totp/Acme%3Aalice?secret={}%3D%3D",
+        base32(&key[..16])
+    );
+    assert!(matches!(
+        ImportedFactor::from_otpauth_uri(&padded),
+        Err(Error::InvalidImport(_))
+    ));
     let uri = format!(
-        "otpauth://totp/Acme%3Aalice?secret={}%3D%3D&algorithm=sha512",
+        "otpauth://totp/Acme%3Aalice?secret={}&algorithm=sha512",
         base32(&key)
     );
     let factor = ImportedFactor::from_otpauth_uri(&uri).unwrap();
