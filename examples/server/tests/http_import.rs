@@ -13,66 +13,12 @@
 
 mod http_common;
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use hmac::{Hmac, KeyInit, Mac};
-use http_common::{MASTER_KEY, Server, totp_at_step, unix_now};
+use http_common::{Server, totp_at_step, unix_now};
 use mfa::testkit::legacy::{devise_backup_code_hash, gitlab_backup_code_hash};
 use serde_json::{Value, json};
 
-/// The importer, built from the current sources into the target directory
-/// of the server under test (cargo has released that directory by the time
-/// tests run; the build is a no-op when the example is up to date).
-fn importer() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let bin = http_common::server_binary();
-            let profile_dir = bin.parent().expect("the profile directory");
-            let target_dir = profile_dir.parent().expect("the target directory");
-            let mut build = Command::new(env!("CARGO"));
-            build
-                .args([
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "mfa-example-server",
-                    "--example",
-                    "import",
-                ])
-                .env("CARGO_TARGET_DIR", target_dir)
-                .current_dir(env!("CARGO_MANIFEST_DIR"));
-            if profile_dir.file_name().is_some_and(|p| p == "release") {
-                build.arg("--release");
-            }
-            let status = build.status().expect("cargo runs");
-            assert!(status.success(), "building the importer failed");
-            profile_dir
-                .join("examples")
-                .join(format!("import{}", std::env::consts::EXE_SUFFIX))
-        })
-        .clone()
-}
-
-fn base32(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut out = String::new();
-    let (mut buffer, mut bits) = (0u32, 0);
-    for &b in bytes {
-        buffer = (buffer << 8) | u32::from(b);
-        bits += 8;
-        while bits >= 5 {
-            out.push(ALPHABET[((buffer >> (bits - 5)) & 31) as usize] as char);
-            bits -= 5;
-        }
-        buffer &= (1 << bits) - 1;
-    }
-    if bits > 0 {
-        out.push(ALPHABET[((buffer << (5 - bits)) & 31) as usize] as char);
-    }
-    out
-}
+use http_common::base32_encode as base32;
 
 /// An 8-digit HMAC-SHA-256 TOTP code with a 60-second step, by hand.
 fn sha256_code_at_step(key: &[u8], step: u64) -> String {
@@ -95,19 +41,8 @@ struct Imported {
 
 fn run_importer(server: &Server, lines: &[String]) -> (std::process::ExitStatus, String, String) {
     let dir = server.dir.as_ref().expect("the server's directory");
-    let file = dir.path().join("import.jsonl");
-    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
-    let output = Command::new(importer())
-        .args(["--database", dir.path().join("server.db").to_str().unwrap()])
-        .arg(&file)
-        .env("MFA_MASTER_KEY", MASTER_KEY)
-        .output()
-        .expect("the importer runs");
-    (
-        output.status,
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let database = dir.path().join("server.db");
+    http_common::run_importer(database.to_str().unwrap(), dir.path(), lines)
 }
 
 async fn status(server: &Server, email: &str) -> Value {
