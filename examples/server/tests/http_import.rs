@@ -62,6 +62,9 @@ async fn status(server: &Server, email: &str) -> Value {
 
 #[tokio::test]
 async fn every_format_imports_and_logs_in_and_bad_lines_write_nothing() {
+    // Built (if need be) before the server starts: a build can take long
+    // enough for the client's idle connections to meet the server's idle timeout.
+    http_common::importer();
     let server = Server::start();
     let step = (unix_now() / 30.0) as u64;
     let key = |seed: u8| -> Vec<u8> {

@@ -186,6 +186,9 @@ impl Server {
             client: reqwest::Client::builder()
                 .no_proxy()
                 .timeout(Duration::from_secs(60))
+                // Below the server's idle timeout (60 s): a connection the
+                // server is closing is never reused for a request.
+                .pool_idle_timeout(Duration::from_secs(30))
                 .build()
                 .expect("an HTTP client"),
             stdout,

@@ -415,6 +415,8 @@ pub async fn importer_on_the_database(kind: DbServer) {
     let Some(db) = TestDb::new(kind).await else {
         return;
     };
+    // Built (if need be) before the server starts, as in `http_import.rs`.
+    http_common::importer();
     let server = Server::start_with(Options {
         database: Some(db.url.clone()),
         ..Options::default()
