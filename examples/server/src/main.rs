@@ -30,6 +30,7 @@ mod extract;
 mod floor;
 mod keys;
 mod middleware;
+mod openapi;
 mod passwords;
 mod routes;
 mod users;
