@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 use utoipa::OpenApi as _;
+use utoipa::openapi::link::Link;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{
@@ -142,8 +143,50 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
             }
         }
     }
+    link_new_accounts_to_operators(&mut doc);
     doc.merge(mfa::http::openapi::MfaSchemas::openapi());
     doc
+}
+
+/// OpenAPI links from a new account's `id` to the operator routes that take
+/// it, where those exist: what a client (or a stateful fuzzer) chains.
+fn link_new_accounts_to_operators(doc: &mut OpenApi) {
+    let targets: Vec<(&str, String)> = [
+        ("unlock", "/api/admin/users/{id}/mfa/unlock"),
+        ("reset", "/api/admin/users/{id}/mfa/reset"),
+    ]
+    .into_iter()
+    .filter_map(|(name, path)| {
+        let id = doc
+            .paths
+            .paths
+            .get(path)?
+            .post
+            .as_ref()?
+            .operation_id
+            .clone()?;
+        Some((name, id))
+    })
+    .collect();
+    let created = doc
+        .paths
+        .paths
+        .get_mut("/api/auth/register")
+        .and_then(|item| item.post.as_mut())
+        .and_then(|op| op.responses.responses.get_mut("201"));
+    if let Some(RefOr::T(created)) = created {
+        for (name, operation_id) in targets {
+            created.links.insert(
+                name.to_owned(),
+                Link::builder()
+                    .operation_id(operation_id)
+                    .parameter("id", "$response.body#/id")
+                    .description(format!("The operator's {name} of the new account."))
+                    .build()
+                    .into(),
+            );
+        }
+    }
 }
 
 fn problem_response(description: &str) -> utoipa::openapi::Response {
@@ -182,11 +225,31 @@ pub struct Docs {
 
 impl Docs {
     pub fn new(doc: OpenApi) -> Self {
-        let json = doc.to_pretty_json().unwrap_or_default();
-        let value: Value = serde_json::from_str(&json).unwrap_or_default();
+        let mut value = serde_json::to_value(&doc).unwrap_or_default();
+        // utoipa 5 serializes a link's `operationId` as `operation_id`
+        // (and `operationRef`, `requestBody` likewise): renamed here.
+        for item in value["paths"].as_object_mut().into_iter().flatten() {
+            for op in item.1.as_object_mut().into_iter().flatten() {
+                for response in op.1["responses"].as_object_mut().into_iter().flatten() {
+                    for link in response.1["links"].as_object_mut().into_iter().flatten() {
+                        if let Some(link) = link.1.as_object_mut() {
+                            for (from, to) in [
+                                ("operation_id", "operationId"),
+                                ("operation_ref", "operationRef"),
+                                ("request_body", "requestBody"),
+                            ] {
+                                if let Some(v) = link.remove(from) {
+                                    link.insert(to.to_owned(), v);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         Docs {
             html: render(&value),
-            json,
+            json: serde_json::to_string_pretty(&value).unwrap_or_default(),
         }
     }
 }

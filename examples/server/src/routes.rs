@@ -524,6 +524,7 @@ async fn setup(
         (status = 200, description = "MFA is on: the backup codes, shown this once, and the session that works from now on (every earlier one is revoked).", body = ConfirmAnswer),
         (status = 400, description = "`INVALID_CODE` (wrong, malformed or missing; nothing enabled); `NO_PENDING_SECRET`; `PENDING_EXPIRED`; `VALIDATION_FAILED` (a malformed body).", body = Problem),
         (status = 401, description = "`UNAUTHENTICATED`; `SESSION_REVOKED`.", body = Problem),
+        (status = 409, description = "`MFA_ALREADY_ENABLED`: MFA is on already.", body = Problem),
         (status = 429, description = "`LOCKED_OUT`.", body = Problem),
     ))]
 async fn confirm(
