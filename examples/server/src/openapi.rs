@@ -92,10 +92,10 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
             // Error answers are problem documents, whatever the attribute said.
             for (status, response) in responses.iter_mut() {
                 let error = status.parse::<u16>().is_ok_and(|s| s >= 400);
-                if let (true, RefOr::T(response)) = (error, response) {
-                    if let Some(content) = response.content.shift_remove("application/json") {
-                        response.content.insert(PROBLEM_JSON.into(), content);
-                    }
+                if let (true, RefOr::T(response)) = (error, response)
+                    && let Some(content) = response.content.shift_remove("application/json")
+                {
+                    response.content.insert(PROBLEM_JSON.into(), content);
                 }
             }
             let mut shared = vec![
