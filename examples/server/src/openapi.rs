@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 use utoipa::OpenApi as _;
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::link::Link;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -140,6 +141,36 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
                 responses
                     .entry(status.to_owned())
                     .or_insert_with(|| problem_response(description).into());
+            }
+            // Headers every answer has, and `Retry-After` on 429s.
+            for (status, response) in responses.iter_mut() {
+                let RefOr::T(response) = response else {
+                    continue;
+                };
+                response.headers.insert(
+                    "x-request-id".into(),
+                    HeaderBuilder::new()
+                        .schema(ObjectBuilder::new().schema_type(Type::String))
+                        .description(Some(
+                            "The request's id (the caller's own if it sent a plain one of up to 64 characters); a problem document's `requestId`.",
+                        ))
+                        .build(),
+                );
+                if status == "429" {
+                    response.headers.insert(
+                        "Retry-After".into(),
+                        HeaderBuilder::new()
+                            .schema(
+                                ObjectBuilder::new()
+                                    .schema_type(Type::Integer)
+                                    .minimum(Some(1)),
+                            )
+                            .description(Some(
+                                "Seconds to wait; absent once only an operator can unlock the factor.",
+                            ))
+                            .build(),
+                    );
+                }
             }
         }
     }
@@ -282,21 +313,16 @@ fn schema_link(schema: &Value) -> String {
 }
 
 /// The page of `/docs`: every operation with its security, body and
-/// answers, then every schema. No script, no style sheet from elsewhere.
+/// answers, then every schema. No script and no style (so that it shows the
+/// same under any Content-Security-Policy), nothing from elsewhere.
 pub fn render(doc: &Value) -> String {
     let mut html = String::new();
     let title = doc["info"]["title"].as_str().unwrap_or("API");
     let _ = write!(
         html,
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>{0}</title><style>\
-         body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.4}}\
-         code,pre{{font-family:ui-monospace,monospace;font-size:.9em}}\
-         pre{{background:#f5f5f5;padding:.5rem;overflow-x:auto}}\
-         section{{border-top:1px solid #ccc;margin-top:1.5rem}}\
-         .method{{font-weight:bold;text-transform:uppercase}}\
-         table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.2rem .5rem;vertical-align:top;text-align:left}}\
-         </style></head><body>\n<h1>{0} <small>{1}</small></h1>\n<p>{2}</p>\n\
+         <meta name=\"viewport\" content=\"width=device-width\">\
+         <title>{0}</title></head><body>\n<h1>{0} <small>{1}</small></h1>\n<p>{2}</p>\n\
          <p>Generated from the server's code; the same document as JSON: <a href=\"/openapi.json\">/openapi.json</a> (OpenAPI {3}).</p>\n",
         esc(title),
         esc(doc["info"]["version"].as_str().unwrap_or("")),
@@ -323,7 +349,7 @@ pub fn render(doc: &Value) -> String {
             html,
             "<li><a href=\"#{0}\"><span class=\"method\">{1}</span> {2}</a> — {3}</li>",
             esc(op["operationId"].as_str().unwrap_or("")),
-            esc(method),
+            esc(&method.to_uppercase()),
             esc(path),
             esc(op["summary"].as_str().unwrap_or("")),
         );
@@ -332,9 +358,9 @@ pub fn render(doc: &Value) -> String {
     for (path, method, op) in &operations {
         let _ = write!(
             html,
-            "<section id=\"{0}\"><h3><span class=\"method\">{1}</span> <code>{2}</code></h3>\n<p>{3}</p>\n",
+            "<section id=\"{0}\"><hr><h3><span class=\"method\">{1}</span> <code>{2}</code></h3>\n<p>{3}</p>\n",
             esc(op["operationId"].as_str().unwrap_or("")),
-            esc(method),
+            esc(&method.to_uppercase()),
             esc(path),
             esc(op["description"]
                 .as_str()
@@ -376,7 +402,9 @@ pub fn render(doc: &Value) -> String {
                 );
             }
         }
-        html.push_str("<table><tr><th>status</th><th>answer</th><th>meaning</th></tr>\n");
+        html.push_str(
+            "<table border=\"1\" cellpadding=\"4\"><tr><th>status</th><th>answer</th><th>meaning</th></tr>\n",
+        );
         for (status, response) in op["responses"].as_object().into_iter().flatten() {
             let bodies: Vec<String> = response["content"]
                 .as_object()

@@ -108,7 +108,7 @@ async fn docs(Extension(docs): Extension<Arc<Docs>>) -> impl axum::response::Int
             (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (
                 axum::http::header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'",
+                "default-src 'none'",
             ),
         ],
         docs.html.clone(),

@@ -298,8 +298,7 @@ async fn the_docs_page_renders_the_document_with_nothing_from_elsewhere() {
         assert!(
             html.contains(&format!(
                 "<span class=\"method\">{}</span> <code>{}</code>",
-                method.to_lowercase(),
-                path
+                method, path
             )),
             "{method} {path}"
         );

@@ -84,7 +84,7 @@ async fn schemathesis_finds_nothing() {
             &server.url("/openapi.json"),
             "--checks",
             "not_a_server_error,status_code_conformance,content_type_conformance,\
-             response_schema_conformance",
+             response_schema_conformance,response_headers_conformance",
             "--phases",
             "examples,coverage,fuzzing,stateful",
             "--max-examples",
