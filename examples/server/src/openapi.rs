@@ -301,6 +301,21 @@ fn esc(text: &str) -> String {
     out
 }
 
+/// Prose of the document: escaped, with `code` spans as `<code>`.
+fn prose(text: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in text.split('`').enumerate() {
+        if i % 2 == 1 {
+            out.push_str("<code>");
+            out.push_str(&esc(part));
+            out.push_str("</code>");
+        } else {
+            out.push_str(&esc(part));
+        }
+    }
+    out
+}
+
 /// `#/components/schemas/Name` as a link to the schema's section.
 fn schema_link(schema: &Value) -> String {
     match schema.get("$ref").and_then(Value::as_str) {
@@ -326,7 +341,7 @@ pub fn render(doc: &Value) -> String {
          <p>Generated from the server's code; the same document as JSON: <a href=\"/openapi.json\">/openapi.json</a> (OpenAPI {3}).</p>\n",
         esc(title),
         esc(doc["info"]["version"].as_str().unwrap_or("")),
-        esc(doc["info"]["description"].as_str().unwrap_or("")),
+        prose(doc["info"]["description"].as_str().unwrap_or("")),
         esc(doc["openapi"].as_str().unwrap_or("")),
     );
     html.push_str("<h2>Operations</h2>\n<ul>\n");
@@ -351,7 +366,7 @@ pub fn render(doc: &Value) -> String {
             esc(op["operationId"].as_str().unwrap_or("")),
             esc(&method.to_uppercase()),
             esc(path),
-            esc(op["summary"].as_str().unwrap_or("")),
+            prose(op["summary"].as_str().unwrap_or("")),
         );
     }
     html.push_str("</ul>\n");
@@ -362,10 +377,12 @@ pub fn render(doc: &Value) -> String {
             esc(op["operationId"].as_str().unwrap_or("")),
             esc(&method.to_uppercase()),
             esc(path),
-            esc(op["description"]
-                .as_str()
-                .or(op["summary"].as_str())
-                .unwrap_or("")),
+            prose(
+                op["description"]
+                    .as_str()
+                    .or(op["summary"].as_str())
+                    .unwrap_or("")
+            ),
         );
         if let Some(security) = op["security"].as_array() {
             let schemes: Vec<String> = security
@@ -387,7 +404,7 @@ pub fn render(doc: &Value) -> String {
                     "<li><code>{}</code> (in {}): {}</li>",
                     esc(parameter["name"].as_str().unwrap_or("")),
                     esc(parameter["in"].as_str().unwrap_or("")),
-                    esc(parameter["description"].as_str().unwrap_or("")),
+                    prose(parameter["description"].as_str().unwrap_or("")),
                 );
             }
             html.push_str("</ul>\n");
@@ -419,7 +436,7 @@ pub fn render(doc: &Value) -> String {
                 "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(status),
                 bodies.join("<br>"),
-                esc(response["description"].as_str().unwrap_or("")),
+                prose(response["description"].as_str().unwrap_or("")),
             );
         }
         html.push_str("</table></section>\n");
