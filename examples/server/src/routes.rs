@@ -211,11 +211,11 @@ struct ConfirmAnswer {
     token: String,
 }
 
-/// `{"backup_codes": [...]}` (this route's historical field name).
+/// `{"backup_codes": [...]}` (this route's historical field name); wiped on drop.
 #[derive(Serialize, ToSchema)]
 struct LegacyBackupCodes {
-    #[schema(min_items = 1)]
-    backup_codes: Vec<String>,
+    #[schema(value_type = Vec<String>, min_items = 1)]
+    backup_codes: zeroize::Zeroizing<Vec<String>>,
 }
 
 /// `{"success": true}`.
@@ -680,7 +680,9 @@ async fn regenerate_strict(
         .regenerate_backup_codes(&user.id, Reauth::TotpCode(code))
         .await?;
     Ok(Json(LegacyBackupCodes {
-        backup_codes: BackupCodesAnswer::new(&codes).codes().to_vec(),
+        backup_codes: zeroize::Zeroizing::new(
+            codes.iter().map(|c| c.as_str().to_owned()).collect(),
+        ),
     }))
 }
 

@@ -134,6 +134,33 @@ async fn the_document_describes_every_route_and_no_other() {
     }
 }
 
+/// The router is built only through `OpenApiRouter::routes(routes!(…))`,
+/// which documents what it routes: `routes.rs` registers no route by another
+/// way (but the benchmark's floor, which exists only in a build made for the
+/// benchmark), and registers as many as the document has operations.
+#[tokio::test]
+async fn every_route_is_registered_with_its_description() {
+    let source = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/routes.rs"))
+        .expect("routes.rs");
+    let plain: Vec<&str> = source
+        .lines()
+        .filter(|line| {
+            line.contains(".route(") || line.contains(".nest(") || line.contains(".merge(")
+        })
+        .collect();
+    assert_eq!(plain.len(), 1, "{plain:?}");
+    assert!(plain[0].contains("/bench/floor"), "{plain:?}");
+    let main = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/main.rs"))
+        .expect("main.rs");
+    assert!(!main.contains(".route(") && !main.contains(".nest(") && !main.contains(".merge("));
+    let registered = source.matches(".routes(routes!(").count();
+    let server = Server::start_with(Options {
+        admin_token: Some(ADMIN_TOKEN.to_owned()),
+        ..Options::default()
+    });
+    assert_eq!(registered, documented(&document(&server).await).len());
+}
+
 #[tokio::test]
 async fn without_the_operator_token_the_operator_routes_are_neither_served_nor_described() {
     let server = Server::start();
