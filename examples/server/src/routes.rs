@@ -134,11 +134,11 @@ struct Credentials {
     email: Option<String>,
     #[schema(value_type = String, required = true)]
     password: Option<Secret>,
-    /// A remembered device's token. Anything but a valid token of this
-    /// user (anything but a string included) is ignored: the answer is the
-    /// usual `mfaRequired` one.
+    /// A remembered device's token (a string). Anything but a valid token
+    /// of this user, any other JSON value included, is ignored: the answer
+    /// is the usual `mfaRequired` one.
     #[serde(default, deserialize_with = "crate::users::string_or_nothing")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<Value>)]
     device_token: Option<Secret>,
 }
 

@@ -1,9 +1,10 @@
 //! The server fuzzed against its own description: Schemathesis (`st`, from
 //! PyPI; `.ci/run` installs it) reads `GET /openapi.json` and runs its
 //! examples, coverage, fuzzing and stateful phases against a server on a
-//! temporary database, with the checks for server errors and for status
-//! codes, content types and bodies that the document does not describe. It
-//! must find nothing.
+//! temporary database, with the checks for server errors, for status codes,
+//! content types, bodies and headers that the document does not describe,
+//! and for requests outside the document that are not refused. It must find
+//! nothing.
 //!
 //! The requests carry the session of a user with MFA on and a fresh proof,
 //! so that the routes managing the factor answer their success too (and are
@@ -86,7 +87,7 @@ async fn schemathesis_finds_nothing() {
             &server.url("/openapi.json"),
             "--checks",
             "not_a_server_error,status_code_conformance,content_type_conformance,\
-             response_schema_conformance,response_headers_conformance",
+             response_schema_conformance,response_headers_conformance,negative_data_rejection",
             "--phases",
             "examples,coverage,fuzzing,stateful",
             "--max-examples",
