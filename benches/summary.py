@@ -18,6 +18,7 @@ BASELINES = {
     "backup_generate/parallel": "baseline, 10 sequential Argon2id",
     "envelope/seal_20B": "prebuilt keyring",
     "envelope/open_20B": "prebuilt keyring, open_secret (stack)",
+    "legacy_attempt/failed": "imported plain, locator names an unused code (1 Argon2)",
 }
 
 

@@ -91,6 +91,19 @@ pub enum Error {
     /// Input from the host (not from the end user's code) is invalid.
     #[error("invalid input: {0}")]
     InvalidInput(&'static str),
+    /// An imported TOTP secret is shorter than the 128 bits RFC 4226 (R6)
+    /// requires: the factor is refused, the user must enroll again.
+    #[error("the imported TOTP secret has {bits} bits; at least 128 are required")]
+    WeakSecret {
+        /// The secret's length in bits.
+        bits: usize,
+    },
+    /// A factor exported from another system cannot be converted: a secret
+    /// that is not base32, hex or an otpauth URI, TOTP parameters outside
+    /// RFC 6238, backup codes that are empty, duplicated or too many, or a
+    /// backup-code hash in an encoding the crate does not read.
+    #[error("the imported factor is invalid: {0}")]
+    InvalidImport(&'static str),
     /// The configuration or policy is invalid.
     #[error("invalid configuration: {0}")]
     InvalidConfig(&'static str),
@@ -126,6 +139,8 @@ impl Error {
         "DECRYPTION_FAILED",
         "UNKNOWN_KEY",
         "INVALID_INPUT",
+        "WEAK_SECRET",
+        "INVALID_IMPORT",
         "INVALID_CONFIG",
         "INTERNAL",
     ];
@@ -148,6 +163,8 @@ impl Error {
             Error::DecryptionFailed => "DECRYPTION_FAILED",
             Error::UnknownKey(_) => "UNKNOWN_KEY",
             Error::InvalidInput(_) => "INVALID_INPUT",
+            Error::WeakSecret { .. } => "WEAK_SECRET",
+            Error::InvalidImport(_) => "INVALID_IMPORT",
             Error::InvalidConfig(_) => "INVALID_CONFIG",
             Error::Internal(_) => "INTERNAL",
         }
@@ -191,6 +208,8 @@ mod tests {
             Error::DecryptionFailed,
             Error::UnknownKey(1),
             Error::InvalidInput(""),
+            Error::WeakSecret { bits: 80 },
+            Error::InvalidImport(""),
             Error::InvalidConfig(""),
             Error::Internal(""),
         ];
@@ -217,6 +236,8 @@ mod tests {
                 | Error::DecryptionFailed
                 | Error::UnknownKey(_)
                 | Error::InvalidInput(_)
+                | Error::WeakSecret { .. }
+                | Error::InvalidImport(_)
                 | Error::InvalidConfig(_)
                 | Error::Internal(_) => {}
             }

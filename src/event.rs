@@ -22,6 +22,16 @@ pub enum SecurityEvent {
     FactorEnabled,
     /// The factor was removed.
     FactorDisabled,
+    /// A factor exported from another system was imported and is now active
+    /// (a new epoch, as when a setup is confirmed). When
+    /// `legacy_backup_codes` is not zero, prompt the user to regenerate:
+    /// those codes are still checked with the old system's hash.
+    FactorImported {
+        /// Imported backup codes, hashed with the crate's own scheme.
+        backup_codes: usize,
+        /// Imported backup codes kept as the old system's hashes.
+        legacy_backup_codes: usize,
+    },
     /// A TOTP code was accepted.
     TotpAccepted(TotpMatch),
     /// A backup code was used: reported for every use, so the host can tell
@@ -37,6 +47,13 @@ pub enum SecurityEvent {
     BackupCodesRunningLow {
         /// Unused codes left.
         remaining: usize,
+    },
+    /// A backup code imported as the old system's hash (bcrypt, PBKDF2) was
+    /// used, beside [`SecurityEvent::BackupCodeUsed`]: prompt the user to
+    /// regenerate, which replaces every legacy hash with the crate's own.
+    LegacyBackupCodeUsed {
+        /// Unused legacy codes left.
+        legacy_remaining: usize,
     },
     /// The backup codes were replaced by a new set.
     BackupCodesRegenerated {

@@ -33,7 +33,9 @@ impl Error {
             | Error::NoPendingSetup
             | Error::PendingExpired
             | Error::MfaNotEnabled
-            | Error::InvalidInput(_) => 400,
+            | Error::InvalidInput(_)
+            | Error::WeakSecret { .. }
+            | Error::InvalidImport(_) => 400,
             Error::InvalidChallenge | Error::Revoked => 401,
             Error::StepUpRequired => 403,
             Error::MfaAlreadyEnabled | Error::StoreConflict => 409,
@@ -61,6 +63,8 @@ impl Error {
             Error::StepUpRequired => "Step-up required",
             Error::StoreConflict => "Concurrent modification",
             Error::StoreUnavailable(_) => "Service unavailable",
+            Error::WeakSecret { .. } => "Weak TOTP secret",
+            Error::InvalidImport(_) => "Invalid imported factor",
             _ => "Internal error",
         }
     }
@@ -91,6 +95,10 @@ impl Error {
             Error::StoreConflict => "The request conflicted with another; retry it.".into(),
             Error::StoreUnavailable(_) => "The service is temporarily unavailable.".into(),
             Error::InvalidInput(what) => format!("Invalid input: {what}."),
+            Error::WeakSecret { bits } => format!(
+                "The imported TOTP secret has {bits} bits, fewer than the 128 required; enroll again."
+            ),
+            Error::InvalidImport(what) => format!("The imported factor is invalid: {what}."),
             _ => "An internal error occurred.".into(),
         }
     }
@@ -118,6 +126,8 @@ impl Error {
             Error::DecryptionFailed => "DecryptionFailed",
             Error::UnknownKey(_) => "UnknownKey",
             Error::InvalidInput(_) => "InvalidInput",
+            Error::WeakSecret { .. } => "WeakSecret",
+            Error::InvalidImport(_) => "InvalidImport",
             Error::InvalidConfig(_) => "InvalidConfig",
             Error::Internal(_) => "Internal",
         }
@@ -260,32 +270,47 @@ impl ProblemDetails {
 /// fields (`{"code"}` or `{"backupCode"}` in the example servers): exactly
 /// one of them, each only of its own kind.
 ///
+/// - `code`: a TOTP code of `digits` digits, or of 6 to 8 digits (a factor
+///   imported from another system keeps its own length, which the
+///   verification checks).
+/// - `backup_code`: anything but a TOTP code of `digits` digits. The shape of
+///   a backup code is its set's to check: the crate's own codes, or those of
+///   an imported set, which keep their source's shape.
+///
 /// `Ok(None)` when not exactly one is given, which a host answers with its
-/// own validation error. A code of the wrong shape for its field is
+/// own validation error. A code of the wrong kind for its field is
 /// [`Error::MalformedCode`] (`INVALID_CODE`), refused without being counted.
 ///
 /// ```
 /// use mfa::http::one_code;
 ///
 /// assert_eq!(one_code(Some("123456"), None, 6).unwrap(), Some("123456"));
+/// assert_eq!(one_code(Some("12345678"), None, 6).unwrap(), Some("12345678"));
 /// assert_eq!(one_code(None, Some("a1b2c-d3e4f"), 6).unwrap(), Some("a1b2c-d3e4f"));
 /// assert_eq!(one_code(None, None, 6).unwrap(), None);
 /// assert_eq!(one_code(Some("123456"), Some("a1b2c-d3e4f"), 6).unwrap(), None);
-/// // A backup code in the TOTP field is no TOTP code.
+/// // A backup code in the TOTP field is no TOTP code, and the other way round.
 /// assert_eq!(one_code(Some("a1b2c-d3e4f"), None, 6).unwrap_err().code(), "INVALID_CODE");
+/// assert_eq!(one_code(None, Some("123456"), 6).unwrap_err().code(), "INVALID_CODE");
 /// ```
 pub fn one_code<'a>(
     code: Option<&'a str>,
     backup_code: Option<&'a str>,
     digits: u8,
 ) -> Result<Option<&'a str>, Error> {
+    use crate::backup::SubmittedBackupCode;
+    use crate::totp::TotpCode;
     match (code, backup_code) {
-        (Some(code), None) => crate::totp::TotpCode::parse(code, digits)
+        (Some(code), None) if (6..=8).any(|d| TotpCode::parse(code, d).is_ok()) => Ok(Some(code)),
+        (Some(code), None) => TotpCode::parse(code, digits)
             .map(|_| Some(code))
             .map_err(Error::from),
-        (None, Some(code)) => crate::backup::SubmittedBackupCode::parse(code)
-            .map(|_| Some(code))
-            .map_err(Error::from),
+        (None, Some(code)) => match TotpCode::parse(code, digits) {
+            Ok(_) => SubmittedBackupCode::parse(code)
+                .map(|_| Some(code))
+                .map_err(Error::from),
+            Err(_) => Ok(Some(code)),
+        },
         _ => Ok(None),
     }
 }

@@ -96,6 +96,7 @@
 //! | [`event`] | security events and where they go |
 //! | [`error`] | the one [`Error`] type and its machine codes |
 //! | [`http`] | HTTP statuses and RFC 9457 problem documents for any framework |
+//! | `import` | factors from other systems: secrets, plain and hashed backup codes (feature `import`) |
 //!
 //! # Errors
 //!
@@ -111,6 +112,10 @@
 //! - `sqlite`, `postgres`, `mysql`: SQL stores on sqlx (`SqliteStore`,
 //!   `PostgresStore`, and `MysqlStore` for MySQL 8 and MariaDB), all one
 //!   algorithm: the same migrations, compare-and-swap and operation timeout.
+//! - `import`: `mfa::import`, factors exported from other systems
+//!   (devise-two-factor, django-otp, Fortify, ASP.NET Core Identity, GitLab,
+//!   Kratos, otpauth URIs) made active enrollments. Records holding imported
+//!   codes load and verify under every feature set.
 //! - `testkit`: the store conformance suite, fault injection, a manual clock
 //!   and proptest strategies.
 #![forbid(unsafe_code)]
@@ -125,6 +130,9 @@ pub mod enrollment;
 pub mod error;
 pub mod event;
 pub mod http;
+#[cfg(feature = "import")]
+#[cfg_attr(docsrs, doc(cfg(feature = "import")))]
+pub mod import;
 pub mod keys;
 pub mod lockout;
 pub mod policy;

@@ -358,6 +358,37 @@ impl<S: MfaStore> Mfa<S> {
         .await
     }
 
+    /// Imports a factor exported from another system as the user's active
+    /// factor; see [`crate::import`]. The factor is sealed and its plain
+    /// backup codes hashed once (on the bounded hashing pool) by the first
+    /// run of [`MfaEnrollment::import`] that finds no active factor, however
+    /// often the save is retried; over an active factor nothing is hashed.
+    ///
+    /// # Errors
+    /// [`Error::MfaAlreadyEnabled`]; those of
+    /// [`ImportedFactor::seal`](crate::import::ImportedFactor::seal); store errors.
+    #[cfg(feature = "import")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "import")))]
+    pub async fn import(&self, user_id: &str, factor: crate::import::ImportedFactor) -> Result<()> {
+        let sealing = Arc::new(Mutex::new(crate::import::Sealing::new(factor)));
+        let shared = Arc::clone(&sealing);
+        let user = user_id.to_owned();
+        self.run(
+            user_id,
+            Argon2Work::Import(&sealing),
+            move |record, config, now| {
+                crate::import::Sealing::lock(&shared).apply(
+                    record,
+                    config,
+                    &user,
+                    now,
+                    &mut rand::rng(),
+                )
+            },
+        )
+        .await
+    }
+
     /// Clears the lockout, on an operator's word; see
     /// [`MfaEnrollment::operator_unlock`].
     ///
@@ -504,7 +535,6 @@ impl<S: MfaStore> Mfa<S> {
         )
     }
 
-    #[cfg(feature = "tokio")]
     async fn run_hashing<T, F>(
         &self,
         transition: Arc<F>,
@@ -514,6 +544,18 @@ impl<S: MfaStore> Mfa<S> {
     where
         T: Send + 'static,
         F: Fn(MfaEnrollment, &MfaContext, u64) -> Transition<T> + Send + Sync + 'static,
+    {
+        self.run_blocking(move |config| transition(record, config, now))
+            .await
+    }
+
+    /// Runs slow hashing work on tokio's blocking pool under one of the
+    /// service's hashing permits, which travels with the work (I13).
+    #[cfg(feature = "tokio")]
+    async fn run_blocking<T, W>(&self, work: W) -> Result<T>
+    where
+        T: Send + 'static,
+        W: FnOnce(&MfaContext) -> T + Send + 'static,
     {
         let permit = Arc::clone(&self.hash_permits)
             .acquire_owned()
@@ -521,28 +563,23 @@ impl<S: MfaStore> Mfa<S> {
             .map_err(|_| Error::Internal("the hashing limiter was closed"))?;
         let config = Arc::clone(&self.config);
         if tokio::runtime::Handle::try_current().is_err() {
-            return Ok(transition(record, &config, now));
+            return Ok(work(&config));
         }
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            transition(record, &config, now)
+            work(&config)
         })
         .await
         .map_err(|_| Error::Internal("a hashing task failed"))
     }
 
     #[cfg(not(feature = "tokio"))]
-    async fn run_hashing<T, F>(
-        &self,
-        transition: Arc<F>,
-        record: MfaEnrollment,
-        now: u64,
-    ) -> Result<Transition<T>>
+    async fn run_blocking<T, W>(&self, work: W) -> Result<T>
     where
         T: Send + 'static,
-        F: Fn(MfaEnrollment, &MfaContext, u64) -> Transition<T> + Send + Sync + 'static,
+        W: FnOnce(&MfaContext) -> T + Send + 'static,
     {
-        Ok(transition(record, &self.config, now))
+        Ok(work(&self.config))
     }
 }
 

@@ -29,6 +29,11 @@
 //! exactly one swap, the epoch moved on once, the step used; a racer whose
 //! save lost and who retried finds no replacement pending.
 //!
+//! An imported factor's legacy backup code (a devise-two-factor bcrypt hash)
+//! is submitted by every racer: it works once. And racers import the same
+//! factor over a pending setup: exactly one import lands, the others find
+//! the factor on.
+//!
 //! Every operation that consumes or counts runs on `MemoryStore`, a SQLite
 //! file and (with `MFA_TEST_POSTGRES_URL` and `MFA_TEST_MYSQL_URL`; required
 //! when `CI` is set) PostgreSQL and MariaDB, with 2 and 3 racers.
@@ -37,12 +42,14 @@ mod db_common;
 
 use std::sync::Arc;
 
+use mfa::import::{CodeCase, ImportedFactor};
 use mfa::testkit::conformance::user;
+use mfa::testkit::legacy::devise_backup_code_hash;
 use mfa::testkit::{FaultyStore, ManualClock, SaveFault, test_config};
 use mfa::{
     Epoch, FactorState, LoginChallenge, LoginStep, MemoryStore, Mfa, MfaContext, MfaEnrollment,
     MfaStore, PostgresStore, Reauth, SqliteStore,
-    totp::{self, TotpSecret},
+    totp::{self, TotpParams, TotpSecret},
 };
 use rand::{SeedableRng, rngs::StdRng};
 
@@ -62,9 +69,13 @@ enum Op {
     CompleteLogin,
     /// The same code of the new app, confirming one replacement.
     ConfirmReplacement,
+    /// The same legacy (bcrypt) backup code of an imported factor.
+    VerifyLegacyBackupCode,
+    /// The same factor imported over a pending setup.
+    Import,
 }
 
-const OPS: [Op; 9] = [
+const OPS: [Op; 11] = [
     Op::ConfirmSetup,
     Op::VerifyTotp,
     Op::VerifyBackupCode,
@@ -74,7 +85,24 @@ const OPS: [Op; 9] = [
     Op::DisableWithBackupCode,
     Op::CompleteLogin,
     Op::ConfirmReplacement,
+    Op::VerifyLegacyBackupCode,
+    Op::Import,
 ];
+
+/// The imported factor's secret (160 bits), its plain codes, and its
+/// devise-two-factor codes with their pepper.
+const IMPORTED_SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+const PLAIN_CODES: [&str; 3] = ["Alpha-7k2Q", "bravo-9X4m", "Charlie-3v8W"];
+const DEVISE_CODES: [&str; 3] = ["4f1c9a2b7e", "8d3e6b0a1c", "b7a2c4e9f0"];
+const DEVISE_PEPPER: &str = "a-devise-pepper";
+
+/// The factor the `Import` racers bring.
+fn imported_factor() -> ImportedFactor {
+    ImportedFactor::from_base32(IMPORTED_SECRET, TotpParams::default())
+        .unwrap()
+        .with_plain_backup_codes(PLAIN_CODES, CodeCase::Sensitive)
+        .unwrap()
+}
 
 const FAULTS: [SaveFault; 3] = [
     SaveFault::Unavailable,
@@ -118,7 +146,17 @@ impl<S: MfaStore + 'static> Round<S> {
             challenge: None,
             new_secret: None,
         };
-        if op != Op::ConfirmSetup {
+        if op == Op::VerifyLegacyBackupCode {
+            // cost 4: the bcrypt crate's minimum; the scheme, not the cost, is under test.
+            let hashes = DEVISE_CODES.map(|c| devise_backup_code_hash(c, DEVISE_PEPPER, 4));
+            let factor = ImportedFactor::from_base32(IMPORTED_SECRET, TotpParams::default())
+                .unwrap()
+                .with_bcrypt_backup_codes(hashes, DEVISE_PEPPER)
+                .unwrap();
+            early.import(&round.user, factor).await.unwrap();
+            round.secret = IMPORTED_SECRET.to_owned();
+            round.codes = DEVISE_CODES.map(String::from).to_vec();
+        } else if op != Op::ConfirmSetup && op != Op::Import {
             let code = round.totp_at(T0 - 30);
             let enabled = early.confirm_setup(&round.user, &code).await.unwrap();
             round.codes = enabled
@@ -170,7 +208,10 @@ impl<S: MfaStore + 'static> Round<S> {
     /// completion, where each racer has a backup code of its own.
     fn input(&self, op: Op, i: usize) -> String {
         match op {
-            Op::VerifyBackupCode | Op::DisableWithBackupCode => self.codes[0].clone(),
+            Op::VerifyBackupCode | Op::DisableWithBackupCode | Op::VerifyLegacyBackupCode => {
+                self.codes[0].clone()
+            }
+            Op::Import => String::new(),
             Op::CompleteLogin => self.codes[i].clone(),
             Op::WrongCode => self.wrong(),
             Op::ConfirmReplacement => {
@@ -196,9 +237,10 @@ impl<S: MfaStore + 'static> Round<S> {
                             .await
                             .map(|e| codes(e.backup_codes)),
                         Op::VerifyTotp => mfa.verify_totp(&user, &code).await.map(|_| None),
-                        Op::VerifyBackupCode => {
+                        Op::VerifyBackupCode | Op::VerifyLegacyBackupCode => {
                             mfa.verify_backup_code(&user, &code).await.map(|_| None)
                         }
+                        Op::Import => mfa.import(&user, imported_factor()).await.map(|_| None),
                         Op::WrongCode => mfa.verify(&user, &code).await.map(|_| None),
                         Op::RegenerateWithTotp => mfa
                             .regenerate_backup_codes(&user, Reauth::TotpCode(&code))
@@ -255,7 +297,7 @@ fn logins(record: &MfaEnrollment) -> u64 {
 /// The answer a racer whose save lost gets once it retried on the new state.
 fn after_retry(op: Op) -> &'static str {
     match op {
-        Op::ConfirmSetup => "MFA_ALREADY_ENABLED",
+        Op::ConfirmSetup | Op::Import => "MFA_ALREADY_ENABLED",
         Op::DisableWithTotp | Op::DisableWithBackupCode => "MFA_NOT_ENABLED",
         Op::CompleteLogin => "INVALID_MFA_TOKEN",
         Op::ConfirmReplacement => "NO_PENDING_SECRET",
@@ -329,10 +371,18 @@ async fn scenario<S: MfaStore + 'static>(inner: S, op: Op, fault: SaveFault, rac
         vec![loser_answer; losers],
         "{ctx}: the other racers' answers"
     );
+    // A used legacy code is refused as a wrong code, and counted: telling it
+    // from a wrong one would take a slow hash against every used hash too.
+    // So a racer that retried after its twin's success also stored its
+    // counted failure.
+    let refusals_counted = match (op, fault) {
+        (Op::VerifyLegacyBackupCode, SaveFault::WrittenButFailed) => losers,
+        _ => 0,
+    };
     assert_eq!(
         version_after,
-        version_before + 1,
-        "{ctx}: exactly one write landed"
+        version_before + 1 + refusals_counted as u64,
+        "{ctx}: exactly one success landed"
     );
     match op {
         Op::ConfirmSetup | Op::RegenerateWithTotp => {
@@ -423,6 +473,44 @@ async fn scenario<S: MfaStore + 'static>(inner: S, op: Op, fault: SaveFault, rac
                 matches!(old.outcome, Err(mfa::Error::InvalidCode)),
                 "{ctx}: the old app works after the swap"
             );
+        }
+        Op::VerifyLegacyBackupCode => {
+            let FactorState::Active(active) = record.factor() else {
+                panic!("{ctx}")
+            };
+            let codes = active.backup_codes();
+            assert_eq!(codes.legacy_remaining(), 2, "{ctx}: used once (I3)");
+            assert_eq!(
+                active.attempts().failures() as usize,
+                refusals_counted,
+                "{ctx}: each answered refusal counted once (I4)"
+            );
+            assert!(!round.backup_code_works(&record, &round.codes[0]), "{ctx}");
+            assert!(round.backup_code_works(&record, &round.codes[1]), "{ctx}");
+        }
+        Op::Import => {
+            let FactorState::Active(_) = record.factor() else {
+                panic!("{ctx}: not active")
+            };
+            let secret = IMPORTED_SECRET.to_owned();
+            let code = Round::<S>::code_of(&secret, &round.config, T0 + 30);
+            let verified = record.clone().verify_totp(
+                &round.config,
+                &round.user,
+                &code,
+                T0 + 30,
+                &mut StdRng::seed_from_u64(0),
+            );
+            assert!(
+                verified.outcome.is_ok(),
+                "{ctx}: the imported secret is the one stored"
+            );
+            for code in PLAIN_CODES {
+                assert!(
+                    round.backup_code_works(&record, code),
+                    "{ctx}: {code} imported once"
+                );
+            }
         }
         Op::WrongCode => unreachable!(),
     }

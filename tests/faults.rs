@@ -35,6 +35,7 @@ mod db_common;
 use std::future::Future;
 use std::sync::Arc;
 
+use mfa::import::{CodeCase, ImportedFactor};
 use mfa::testkit::{FaultyStore, LoadFault, ManualClock, SaveFault, test_config};
 use mfa::{
     Epoch, Error, FactorState, LoginChallenge, LoginStep, MemoryStore, Mfa, MfaContext,
@@ -72,9 +73,10 @@ enum Op {
     ConfirmReplacementWrongCode,
     RememberDevice,
     ForgetDevices,
+    Import,
 }
 
-const OPS: [Op; 23] = [
+const OPS: [Op; 24] = [
     Op::BeginSetup,
     Op::BeginSetupAgain,
     Op::ConfirmSetup,
@@ -98,7 +100,20 @@ const OPS: [Op; 23] = [
     Op::ConfirmReplacementWrongCode,
     Op::RememberDevice,
     Op::ForgetDevices,
+    Op::Import,
 ];
+
+/// The factor `Op::Import` brings: a secret, and plain backup codes hashed
+/// at import.
+const IMPORTED_SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+const IMPORTED_CODES: [&str; 3] = ["ab2cd3ef", "gh4ij5kl", "mn6op7qr"];
+
+fn imported_factor() -> ImportedFactor {
+    ImportedFactor::from_base32(IMPORTED_SECRET, mfa::totp::TotpParams::default())
+        .unwrap()
+        .with_plain_backup_codes(IMPORTED_CODES, CodeCase::Insensitive)
+        .unwrap()
+}
 
 impl Op {
     /// A login completion that succeeds.
@@ -324,7 +339,7 @@ impl<S: MfaStore + 'static> Env<S> {
     /// Brings the user to the state `op` needs, without faults.
     async fn prepare(&self, op: Op) -> Known {
         let mut known = Known::default();
-        if op == Op::BeginSetup {
+        if matches!(op, Op::BeginSetup | Op::Import) {
             return known;
         }
         let setup = self.mfa.begin_setup(&self.user, "user@example.com").await;
@@ -478,6 +493,10 @@ impl<S: MfaStore + 'static> Env<S> {
                 .forget_devices(user, Reauth::RecentProof(proof_of(known)))
                 .await
                 .map(Output::Forgot),
+            Op::Import => mfa
+                .import(user, imported_factor())
+                .await
+                .map(|()| Output::Done),
         }
     }
 
@@ -850,6 +869,20 @@ impl<S: MfaStore + 'static> Env<S> {
                     "{ctx}: the token shown is not stored"
                 );
             }
+            (Op::Import, Ok(Output::Done)) => {
+                assert!(after.is_active(), "{ctx}: import not saved");
+                assert_eq!(after.epoch(), Self::next_epoch(before), "{ctx}: epoch");
+                assert!(
+                    self.totp_works(after, IMPORTED_SECRET),
+                    "{ctx}: imported secret not stored"
+                );
+                for code in IMPORTED_CODES {
+                    assert!(
+                        self.backup_code_works(after, code),
+                        "{ctx}: imported code not stored"
+                    );
+                }
+            }
             (Op::ForgetDevices, Ok(Output::Forgot(count))) => {
                 assert_eq!(*count, known.devices.len(), "{ctx}: count");
                 assert_eq!(Self::devices(after), 0, "{ctx}: forget not saved");
@@ -939,6 +972,14 @@ async fn scenario<S: MfaStore + 'static>(inner: S, op: Op, plan: Plan, tag: &str
         Expect::Completes | Expect::FailsLanded => {
             if let Err(e) = &retry {
                 assert!(!is_store_error(e), "{ctx}, retry: {e:?}");
+            }
+            // A factor is imported once.
+            if op == Op::Import {
+                assert!(
+                    matches!(retry, Err(Error::MfaAlreadyEnabled)),
+                    "{ctx}, retry: imported twice: {:?}",
+                    retry.as_ref().err()
+                );
             }
             // A replacement is confirmed once.
             if op == Op::ConfirmReplacement {

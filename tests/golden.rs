@@ -25,6 +25,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use mfa::import::{CodeCase, ImportedFactor};
+use mfa::testkit::legacy::gitlab_backup_code_hash;
 use mfa::testkit::{test_config, test_keyring};
 use mfa::{
     Epoch, Error, FactorState, LoginStep, MfaContext, MfaEnrollment, ProofMethod, Reauth,
@@ -86,6 +88,18 @@ struct RecordFacts {
     /// The secret of the app a replacement retired: its codes are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     previous_secret_base32: Option<String>,
+    /// How many of `unused_backup_codes` are an imported system's own hashes
+    /// (bcrypt, PBKDF2), which the status reports for regeneration.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    legacy_backup_codes: usize,
+    /// Imported legacy codes used already: refused, and (unlike a used code
+    /// of the crate's, which its locator names) counted as a wrong code.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    used_legacy_backup_codes: Vec<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The plaintext facts about a pending replacement.
@@ -115,15 +129,24 @@ struct Facts {
 }
 
 /// The facts files of a format directory. `facts_lifecycle.json` was added
-/// to `mfa-2/` with the replacement and remembered devices (the record
-/// format kept its tag: the new fields are left out when empty), beside the
+/// to `mfa-2/` with the replacement and remembered devices, and
+/// `facts_import.json` with imported factors (the record format kept its
+/// tag both times: the new fields are left out when empty), beside the
 /// `facts.json` that is never rewritten.
 fn fact_files(format: &str) -> &'static [&'static str] {
     match format {
         "mfa-1" => &["facts.json"],
-        _ => &["facts.json", "facts_lifecycle.json"],
+        _ => &["facts.json", "facts_lifecycle.json", "facts_import.json"],
     }
 }
+
+/// The records of `mfa-2/` written by imports, described in
+/// `facts_import.json`.
+const IMPORT_RECORDS: [&str; 3] = [
+    "active_imported_plain.json",
+    "active_imported_bcrypt.json",
+    "active_imported_pbkdf2.json",
+];
 
 /// The records of `mfa-2/` written with the lifecycle, described in
 /// `facts_lifecycle.json`.
@@ -215,7 +238,7 @@ fn converted_from_v1(text: &str) -> Option<String> {
 /// above come out as before: from the confirmed factor, two devices
 /// remembered; then a replacement begun on a code of the app (epoch 1);
 /// then the replacement confirmed (epoch 2), which forgets the devices.
-fn generate() -> (BTreeMap<String, String>, Facts, Facts) {
+fn generate() -> (BTreeMap<String, String>, Facts, Facts, Facts) {
     let config = test_config();
     let mut rng = StdRng::seed_from_u64(2026);
     let mut files = BTreeMap::new();
@@ -243,6 +266,8 @@ fn generate() -> (BTreeMap<String, String>, Facts, Facts) {
         device_tokens: Vec::new(),
         revoked_device_tokens: Vec::new(),
         previous_secret_base32: None,
+        legacy_backup_codes: 0,
+        used_legacy_backup_codes: Vec::new(),
     };
 
     put(
@@ -492,9 +517,96 @@ fn generate() -> (BTreeMap<String, String>, Facts, Facts) {
         },
     );
 
+    // Imported factors, with their own seeded RNG so the records above come
+    // out as before: django-otp-like plain codes, devise-two-factor's bcrypt
+    // hashes with a pepper, GitLab's PBKDF2 hashes; the old system's last
+    // step is the replay mark, and one code of each is used.
+    let mut rng = StdRng::seed_from_u64(2027);
+    let imported_secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let last_step = (T0 + 30) / 30;
+    let factor = || {
+        ImportedFactor::from_base32(imported_secret, TotpParams::default())
+            .unwrap()
+            .with_last_step(last_step)
+    };
+    let plain = ["ab2cd3ef", "gh4ij5kl", "mn6op7qr"];
+    let hex_codes = ["0f1e2d3c4b5a6978", "8899aabbccddeeff", "0011223344556677"];
+    let pepper = "golden-devise-pepper";
+    let bcrypt_hashes: Vec<String> = hex_codes
+        .iter()
+        .zip(1u8..)
+        .map(|(code, salt)| {
+            bcrypt::hash_with_salt(format!("{code}{pepper}"), 4, [salt; 16])
+                .unwrap()
+                .format_for_version(bcrypt::Version::TwoA)
+        })
+        .collect();
+    let pbkdf2_hashes: Vec<String> = hex_codes
+        .iter()
+        .zip(["golden-token-a", "golden-token-b", "golden-token-c"])
+        .map(|(code, token)| gitlab_backup_code_hash(code, token, 2))
+        .collect();
+    let imports = [
+        (
+            "active_imported_plain.json",
+            factor()
+                .with_plain_backup_codes(plain, CodeCase::Insensitive)
+                .unwrap(),
+            plain,
+            0,
+        ),
+        (
+            "active_imported_bcrypt.json",
+            factor()
+                .with_bcrypt_backup_codes(&bcrypt_hashes, pepper)
+                .unwrap(),
+            hex_codes,
+            2,
+        ),
+        (
+            "active_imported_pbkdf2.json",
+            factor()
+                .with_pbkdf2_sha512_backup_codes(&pbkdf2_hashes)
+                .unwrap(),
+            hex_codes,
+            2,
+        ),
+    ];
+    for (name, factor, codes, legacy) in imports {
+        let sealed = factor.seal(&config, USER, T0 + 20, &mut rng).unwrap();
+        let t = MfaEnrollment::default().import(&sealed, USER, T0 + 20);
+        assert!(t.outcome.is_ok());
+        let t = t
+            .state
+            .verify_backup_code(&config, USER, codes[0], T0 + 100, &mut rng);
+        assert!(t.outcome.is_ok(), "{name}");
+        let (used, used_legacy) = if legacy > 0 {
+            (Vec::new(), vec![codes[0].to_owned()])
+        } else {
+            (vec![codes[0].to_owned()], Vec::new())
+        };
+        put(
+            name,
+            &t.state,
+            RecordFacts {
+                secret_base32: Some(imported_secret.into()),
+                code_at: Some((T0 + 1_200, secret_code(imported_secret, T0 + 1_200))),
+                last_step: Some(last_step),
+                unused_backup_codes: codes[1..].iter().map(|c| c.to_string()).collect(),
+                used_backup_codes: used,
+                legacy_backup_codes: legacy,
+                used_legacy_backup_codes: used_legacy,
+                ..blank("active", 1, 0)
+            },
+        );
+    }
+
     let note = "Written once by tests/golden.rs with mfa::testkit::test_keyring() (key id 1, \
                 32 bytes of 0x42) and mfa::testkit::test_config(). Never edit: add a new format \
                 directory instead.";
+    let (imported, records): (BTreeMap<_, _>, BTreeMap<_, _>) = records
+        .into_iter()
+        .partition(|(name, _)| IMPORT_RECORDS.contains(&name.as_str()));
     let (lifecycle, records): (BTreeMap<_, _>, BTreeMap<_, _>) = records
         .into_iter()
         .partition(|(name, _)| LIFECYCLE_RECORDS.contains(&name.as_str()));
@@ -508,7 +620,12 @@ fn generate() -> (BTreeMap<String, String>, Facts, Facts) {
         records: lifecycle,
         envelopes: Vec::new(),
     };
-    (files, facts, lifecycle)
+    let imported = Facts {
+        note: note.into(),
+        records: imported,
+        envelopes: Vec::new(),
+    };
+    (files, facts, lifecycle, imported)
 }
 
 /// Writes missing golden files when `MFA_WRITE_GOLDEN` is set; never overwrites.
@@ -516,10 +633,14 @@ fn write_if_asked(format_dir: &Path) {
     if std::env::var_os("MFA_WRITE_GOLDEN").is_none() {
         return;
     }
-    let (files, facts, lifecycle) = generate();
+    let (files, facts, lifecycle, imported) = generate();
     std::fs::create_dir_all(format_dir).unwrap();
     let mut all: Vec<(String, String)> = files.into_iter().map(|(n, t)| (n, t + "\n")).collect();
-    for (name, facts) in [("facts.json", facts), ("facts_lifecycle.json", lifecycle)] {
+    for (name, facts) in [
+        ("facts.json", facts),
+        ("facts_lifecycle.json", lifecycle),
+        ("facts_import.json", imported),
+    ] {
         all.push((
             name.into(),
             serde_json::to_string_pretty(&facts).unwrap() + "\n",
@@ -777,6 +898,18 @@ fn check_record(config: &MfaContext, format: &str, name: &str, text: &str, facts
                     .verify_backup_code(config, user, code, at, &mut rng());
                 assert!(matches!(t.outcome, Err(Error::InvalidCode)), "{name}");
                 assert!(!t.changed, "{name}: a used code was counted");
+            }
+            // Imported legacy hashes: reported for regeneration, each used once.
+            assert_eq!(
+                record.status(config, at).legacy_backup_codes,
+                facts.legacy_backup_codes,
+                "{name}"
+            );
+            for code in &facts.used_legacy_backup_codes {
+                let t = record
+                    .clone()
+                    .verify_backup_code(config, user, code, at, &mut rng());
+                assert!(matches!(t.outcome, Err(Error::InvalidCode)), "{name}");
             }
             // An operator's unlock clears the counter; a reset moves the epoch.
             let unlocked = record
@@ -1047,6 +1180,15 @@ fn mfa_2_records_load_and_round_trip() {
     });
     has("active with two remembered devices", |r| {
         r.state == "active" && r.device_tokens.len() == 2 && r.replacement.is_none()
+    });
+    has("active with imported plain codes", |r| {
+        r.state == "active"
+            && r.legacy_backup_codes == 0
+            && r.unused_backup_codes.len() == 2
+            && r.used_backup_codes.first().is_some_and(|c| c.len() == 8)
+    });
+    has("active with imported legacy hashes", |r| {
+        r.state == "active" && r.legacy_backup_codes > 0 && !r.used_legacy_backup_codes.is_empty()
     });
     has("active after a replacement (epoch moved)", |r| {
         r.state == "active"

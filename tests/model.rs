@@ -43,6 +43,18 @@
 //! the active factor yields the epoch and no challenge; any other token is
 //! ignored.
 //!
+//! Imports: a factor from another system (a fixed secret, no backup codes,
+//! the old system's last step the current one) becomes the active factor
+//! from no factor or a pending setup, at the next epoch, and is refused over
+//! an active one; the current step is then a replay. Until the codes are
+//! regenerated, backup-code input follows an imported set's rules: white
+//! space and dashes dropped, 1 to 64 printable ASCII characters, case kept,
+//! no look-alikes; any such input is a counted wrong code (the set is empty).
+//! Plain imported codes are not modelled: their keyed locator depends on the
+//! pepper and a random per-set salt, so whether a wrong code meets a used
+//! code's locator (refused without counting) is known only to the service;
+//! `tests/import.rs` and the faults, races and golden suites cover them.
+//!
 //! The number of cases is `MFA_MODEL_CASES` (default 1024).
 
 use std::sync::Arc;
@@ -131,6 +143,9 @@ enum Model {
         /// Remembered devices, oldest first: the index of the token in
         /// `World::tokens` and the expiry.
         devices: Vec<(usize, u64)>,
+        /// The factor was imported without backup codes and not regenerated
+        /// since: backup-code input follows an imported set's rules.
+        imported: bool,
     },
 }
 
@@ -167,6 +182,8 @@ enum Outcome {
     Remembered(u64),
     /// Devices forgotten: how many were valid.
     Forgot(usize),
+    /// A factor imported, at this epoch.
+    Imported(u64),
     /// `begin_login` with a remembered device's token: the session's epoch.
     LoginRemembered(u64),
     /// `begin_login` for a user without an active factor: the session's epoch.
@@ -263,6 +280,20 @@ fn parse_backup(input: &str) -> Option<String> {
     }
     matches!(out.chars().count(), 10 | 15).then_some(out)
 }
+
+/// Input for an imported set (of plain codes, here none): white space and
+/// dashes dropped, case kept, then 1 to 64 printable ASCII characters.
+fn parse_imported(input: &str) -> Option<String> {
+    let out: String = input
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
+    let valid = (1..=64).contains(&out.len()) && out.chars().all(|c| c.is_ascii_graphic());
+    valid.then_some(out)
+}
+
+/// The secret of the factor `Step::Import` brings.
+const IMPORTED_SECRET: &str = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
 
 /// The fields of [`MfaStatus`] the model predicts.
 #[derive(Debug, PartialEq, Eq)]
@@ -363,10 +394,16 @@ impl Model {
             last_step,
             codes,
             failures,
+            imported,
             ..
         } = self
         else {
             return Outcome::MfaNotEnabled;
+        };
+        let parse_backup = if *imported {
+            parse_imported
+        } else {
+            parse_backup
         };
         if let Some(retry) = failures.locked(now) {
             return Outcome::LockedOut(retry);
@@ -518,6 +555,9 @@ enum Step {
     /// With a valid actor and reason, or with an empty actor.
     OperatorUnlock(bool),
     OperatorReset,
+    /// A factor from another system (`IMPORTED_SECRET`, without backup
+    /// codes) whose old system accepted the current step.
+    Import,
     Forward(u64),
     Backward(u64),
 }
@@ -587,6 +627,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => any_in().prop_map(Step::Disable),
         1 => proptest::bool::weighted(0.9).prop_map(Step::OperatorUnlock),
         1 => Just(Step::OperatorReset),
+        1 => Just(Step::Import),
         4 => prop_oneof![Just(30u64), 1u64..60, 60u64..1200, Just(PENDING_TTL)].prop_map(Step::Forward),
         2 => prop_oneof![Just(30u64), 1u64..120].prop_map(Step::Backward),
         2 => reauth_in().prop_map(Step::BeginReplacement),
@@ -924,6 +965,7 @@ impl World {
                                         failures: Failures::default(),
                                         replacement: None,
                                         devices: Vec::new(),
+                                        imported: false,
                                     };
                                     self.epoch += 1;
                                     self.last_accepted = Some(code);
@@ -951,6 +993,39 @@ impl World {
                         self.keep_proof(enabled.proof);
                         Outcome::Enabled(enabled.backup_codes.len(), proof_out(&enabled.proof))
                     }
+                    Err(e) => from_error(&e),
+                };
+                (expected, actual)
+            }
+            Step::Import => {
+                let step = now / PERIOD;
+                let factor = mfa::import::ImportedFactor::from_base32(
+                    IMPORTED_SECRET,
+                    TotpParams::default(),
+                )
+                .unwrap()
+                .with_last_step(step);
+                let actual = self.rt.block_on(self.mfa.import(USER, factor));
+                let expected = match &self.model {
+                    Model::Active { .. } => Outcome::MfaAlreadyEnabled,
+                    _ => {
+                        self.model = Model::Active {
+                            secret: IMPORTED_SECRET.into(),
+                            last_step: Some(step),
+                            codes: Vec::new(),
+                            failures: Failures::default(),
+                            replacement: None,
+                            devices: Vec::new(),
+                            imported: true,
+                        };
+                        self.epoch += 1;
+                        self.last_accepted = Some(totp_at(IMPORTED_SECRET, step));
+                        self.previous_codes = std::mem::take(&mut self.current_codes);
+                        Outcome::Imported(self.epoch)
+                    }
+                };
+                let actual = match actual {
+                    Ok(()) => Outcome::Imported(self.epoch),
                     Err(e) => from_error(&e),
                 };
                 (expected, actual)
@@ -1291,8 +1366,12 @@ impl World {
         match actual {
             Ok(codes) => {
                 let adopted = self.adopt_codes(&codes);
-                if let Model::Active { codes: c, .. } = &mut self.model {
+                if let Model::Active {
+                    codes: c, imported, ..
+                } = &mut self.model
+                {
                     *c = adopted;
+                    *imported = false;
                 }
                 Outcome::Codes(codes.len())
             }
@@ -1387,6 +1466,7 @@ fn kind_of(outcome: &Outcome) -> &'static str {
         Outcome::Replaced(_) => "replaced",
         Outcome::Remembered(_) => "remembered",
         Outcome::Forgot(_) => "forgot devices",
+        Outcome::Imported(_) => "imported",
         Outcome::LoginRemembered(_) => "login on a remembered device",
         Outcome::LoginComplete(_) => "login without a second factor",
         Outcome::Challenge { .. } => "challenge",

@@ -105,6 +105,8 @@ fn problem_documents_of_every_error_conform() {
         Error::DecryptionFailed,
         Error::UnknownKey(7),
         Error::InvalidInput("x"),
+        Error::WeakSecret { bits: 80 },
+        Error::InvalidImport("x"),
         Error::InvalidConfig("x"),
         Error::Internal("x"),
     ];

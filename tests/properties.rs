@@ -65,6 +65,17 @@ proptest! {
         let _ = mfa::MasterKey::from_base64(&input);
         let _ = Envelope::from_base64(&input);
         let _ = MfaEnrollment::from_json(&input);
+        // Imports: every secret encoding, and plain codes of any text.
+        let params = mfa::totp::TotpParams::default();
+        let _ = mfa::import::ImportedFactor::from_hex(&input, params);
+        let _ = mfa::import::ImportedFactor::from_base32(&input, params);
+        let _ = mfa::import::ImportedFactor::from_otpauth_uri(&input);
+        let _ = mfa::import::ImportedFactor::from_otpauth_uri(&format!("otpauth://totp/x?{input}"));
+        let _ = mfa::import::ImportedFactor::from_otpauth_uri(&format!("otpauth://tot{input}"));
+        let factor = || mfa::import::ImportedFactor::from_hex("00112233445566778899aabbccddeeff", params).unwrap();
+        let _ = factor().with_plain_backup_codes([input.as_str()], mfa::import::CodeCase::Insensitive);
+        let _ = factor().with_bcrypt_backup_codes([input.as_str()], &input);
+        let _ = factor().with_pbkdf2_sha512_backup_codes([input.as_str()]);
     }
 
     #[test]
@@ -161,5 +172,63 @@ proptest! {
             Err(other) => prop_assert!(false, "unexpected {other:?}"),
         }
         prop_assert!(t.state.is_active());
+    }
+}
+
+/// Imported records (plain codes, and legacy bcrypt hashes at bcrypt's
+/// cheapest cost), built once for the property below.
+fn imported_records() -> &'static [MfaEnrollment; 2] {
+    use mfa::import::{CodeCase, ImportedFactor};
+    static RECORDS: std::sync::OnceLock<[MfaEnrollment; 2]> = std::sync::OnceLock::new();
+    RECORDS.get_or_init(|| {
+        let config = test_config();
+        let factor = || {
+            ImportedFactor::from_hex(
+                "3132333435363738393031323334353637383930",
+                totp::TotpParams::default(),
+            )
+            .unwrap()
+        };
+        let hashes = [mfa::testkit::legacy::devise_backup_code_hash(
+            "0a1b2c3d", "p", 4,
+        )];
+        let import = |f: ImportedFactor| {
+            let sealed = f
+                .seal(&config, "u", 1_700_000_000, &mut rand::rng())
+                .unwrap();
+            MfaEnrollment::default()
+                .import(&sealed, "u", 1_700_000_000)
+                .state
+        };
+        [
+            import(
+                factor()
+                    .with_plain_backup_codes(["Ab-12 cd", "efgh5678"], CodeCase::Sensitive)
+                    .unwrap(),
+            ),
+            import(factor().with_bcrypt_backup_codes(hashes, "p").unwrap()),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Any input against an imported set is a typed answer: a malformed code
+    /// changes nothing; anything else is refused and counted, or accepted
+    /// once; the record still serializes and loads.
+    #[test]
+    fn imported_sets_answer_any_input(input in code_input(), which in 0usize..2) {
+        let config = test_config();
+        let record = imported_records()[which].clone();
+        let t = record.verify(&config, "u", &input, 1_700_000_000, &mut rand::rng());
+        match &t.outcome {
+            Err(Error::MalformedCode(_)) => prop_assert!(!t.changed),
+            // A wrong code is counted; a TOTP replay or a used code is not.
+            Err(Error::InvalidCode) => {}
+            Ok(_) => prop_assert!(t.changed),
+            Err(e) => prop_assert!(false, "unexpected {e:?}"),
+        }
+        prop_assert_eq!(MfaEnrollment::from_json(&t.state.to_json()).unwrap(), t.state);
     }
 }

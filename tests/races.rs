@@ -29,7 +29,10 @@
 //! - confirm one replacement 16 times at once with the same new-app code:
 //!   exactly one swap, every other answer is `NoPendingSetup`;
 //! - forget devices against remembering devices: the forget counts what was
-//!   saved before it, and exactly the devices saved after it are left.
+//!   saved before it, and exactly the devices saved after it are left;
+//! - imports of different factors against confirmations of the pending
+//!   setup: exactly one enables the factor (one epoch), and the stored
+//!   factor is the winner's: its secret and codes work, no loser's does.
 //!
 //! A recording wrapper keeps every record saved, by version, so the history of
 //! each race can be checked in the order the store serialized it.
@@ -43,6 +46,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use mfa::import::{CodeCase, ImportedFactor};
 use mfa::testkit::conformance::user;
 use mfa::testkit::{ManualClock, test_config, test_config_with};
 use mfa::{
@@ -55,7 +59,7 @@ use rand::{SeedableRng, rngs::StdRng};
 
 const T0: u64 = 1_700_000_000;
 /// Rounds per store, over all races: 100 of each.
-const ROUNDS: usize = 1_400;
+const ROUNDS: usize = 1_500;
 /// Contenders per round.
 const CONTENDERS: usize = 8;
 /// Contenders completing one login challenge.
@@ -859,6 +863,57 @@ impl<S: MfaStore + 'static> Suite<S> {
                 assert_eq!(a.last_step(), Some(self.clock.get() / 30), "{ctx}");
                 assert_eq!(self.record(&id).await.record.epoch(), epoch, "{ctx}");
             }
+            Race::ImportVersusEnroll => {
+                let pending = self.begin(&id).await;
+                let (mfa, uid, code) = (Arc::clone(&self.mfa), id.clone(), self.totp(&pending));
+                let results = contend(mode, CONTENDERS, move |i| {
+                    let (mfa, uid, code) = (Arc::clone(&mfa), uid.clone(), code.clone());
+                    async move {
+                        if i % 2 == 0 {
+                            mfa.confirm_setup(&uid, &code)
+                                .await
+                                .map(|e| Enabling::Confirmed(strings(&e.backup_codes)))
+                        } else {
+                            mfa.import(&uid, imported_factor(i))
+                                .await
+                                .map(|()| Enabling::Imported(i))
+                        }
+                    }
+                })
+                .await;
+                let winner =
+                    exactly_one_winner(&ctx, &results, |e| matches!(e, Error::MfaAlreadyEnabled));
+                let record = self.record(&id).await.record;
+                assert_eq!(record.epoch(), Epoch::new(1), "{ctx}: enabled twice");
+                let now = self.clock.get();
+                let totp_works = |secret: &TotpSecret| {
+                    let code = self.totp(secret);
+                    let mut rng = StdRng::seed_from_u64(0);
+                    let t = record
+                        .clone()
+                        .verify_totp(&self.config, &id, &code, now, &mut rng);
+                    t.outcome.is_ok()
+                };
+                let importers = (1..CONTENDERS).step_by(2);
+                match winner {
+                    Enabling::Confirmed(codes) => {
+                        for code in codes {
+                            assert!(self.backup_code_works(&record, &id, code), "{ctx}: I1");
+                        }
+                        for i in importers {
+                            assert!(!self.backup_code_works(&record, &id, &imported_code(i)));
+                        }
+                    }
+                    Enabling::Imported(winner) => {
+                        assert!(totp_works(&imported_secret(*winner)), "{ctx}");
+                        assert!(!totp_works(&pending), "{ctx}: the pending secret works");
+                        for i in importers {
+                            let works = self.backup_code_works(&record, &id, &imported_code(i));
+                            assert_eq!(works, i == *winner, "{ctx}: racer {i}'s code");
+                        }
+                    }
+                }
+            }
             Race::RememberVersusForget => {
                 let (_, _, proof) = self.enroll(&id).await;
                 let first = self.mfa.remember_device(&id, &proof).await.unwrap();
@@ -947,9 +1002,10 @@ enum Race {
     SwapVersusOldApp,
     ConfirmReplacementSameCode,
     RememberVersusForget,
+    ImportVersusEnroll,
 }
 
-const RACES: [Race; 14] = [
+const RACES: [Race; 15] = [
     Race::SameBackupCode,
     Race::SameTotpCode,
     Race::ConfirmSameSetup,
@@ -964,7 +1020,33 @@ const RACES: [Race; 14] = [
     Race::SwapVersusOldApp,
     Race::ConfirmReplacementSameCode,
     Race::RememberVersusForget,
+    Race::ImportVersusEnroll,
 ];
+
+/// The secret of the factor racer `i` imports.
+fn imported_secret(i: usize) -> TotpSecret {
+    TotpSecret::from_bytes(&[u8::try_from(i + 1).unwrap(); 20]).unwrap()
+}
+
+/// The one plain backup code racer `i` imports.
+fn imported_code(i: usize) -> String {
+    format!("imported-code-{i}")
+}
+
+fn imported_factor(i: usize) -> ImportedFactor {
+    let secret = imported_secret(i);
+    ImportedFactor::new(secret, mfa::totp::TotpParams::default())
+        .unwrap()
+        .with_plain_backup_codes([imported_code(i)], CodeCase::Sensitive)
+        .unwrap()
+}
+
+/// What a racer enabling the factor got.
+#[derive(Debug)]
+enum Enabling {
+    Confirmed(Vec<String>),
+    Imported(usize),
+}
 
 fn strings(codes: &mfa::BackupCodes) -> Vec<String> {
     codes.as_strs().into_iter().map(str::to_owned).collect()

@@ -187,6 +187,8 @@ fn every_error() -> Vec<Error> {
         Error::DecryptionFailed,
         Error::UnknownKey(9),
         Error::InvalidInput("the account name is not allowed"),
+        Error::WeakSecret { bits: 80 },
+        Error::InvalidImport("the secret is not hex"),
         Error::InvalidConfig("bad"),
         Error::Internal("a hashing task failed"),
     ]
@@ -574,6 +576,18 @@ fn secret_types_are_neither_serialize_nor_clone() {
     // The output of a confirmed setup holds the backup codes.
     assert_eq!(probe!(Enabled), (false, false), "Enabled");
     assert_eq!(probe!(MfaContext), (false, false), "MfaContext");
+    // An imported factor holds its secret and plain codes in clear; sealed,
+    // it holds ciphertext and hashes only (cloned for retries, never serialized).
+    assert_eq!(
+        probe!(mfa::import::ImportedFactor),
+        (false, false),
+        "ImportedFactor"
+    );
+    assert_eq!(
+        probe!(mfa::import::SealedImport),
+        (false, true),
+        "SealedImport"
+    );
     // What a host keeps in its sessions holds no secret: storable, copyable.
     assert_eq!(probe!(Proof), (true, true), "Proof");
     assert_eq!(probe!(LoginChallenge), (true, true), "LoginChallenge");
@@ -665,6 +679,50 @@ fn enabled_and_session_values_print_no_secret() {
             ] {
                 assert!(!text.contains(&form), "a backup code leaks through {text}");
             }
+        }
+    }
+}
+
+/// An imported factor prints none of its secrets: not the TOTP secret, not
+/// its plain backup codes, not a devise pepper; its sealed form neither.
+#[test]
+fn imported_factors_print_no_secret() {
+    use mfa::import::{CodeCase, ImportedFactor};
+    let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let factor = ImportedFactor::from_base32(secret, mfa::totp::TotpParams::default())
+        .unwrap()
+        .with_plain_backup_codes(["plain-secret-code"], CodeCase::Sensitive)
+        .unwrap();
+    let ctx = mfa::testkit::test_config();
+    let sealed = factor
+        .seal(&ctx, "u", 1_700_000_000, &mut rand::rng())
+        .unwrap();
+    let devise = ImportedFactor::from_base32(secret, mfa::totp::TotpParams::default())
+        .unwrap()
+        .with_bcrypt_backup_codes(
+            [mfa::testkit::legacy::devise_backup_code_hash(
+                "c0de",
+                "the-pepper",
+                4,
+            )],
+            "the-pepper",
+        )
+        .unwrap();
+    let sealed_devise = devise
+        .seal(&ctx, "u", 1_700_000_000, &mut rand::rng())
+        .unwrap();
+    for text in [
+        format!("{factor:?}"),
+        format!("{sealed:?}"),
+        format!("{devise:?}"),
+        format!("{sealed_devise:?}"),
+        mfa::MfaEnrollment::default()
+            .import(&sealed_devise, "u", 1_700_000_000)
+            .state
+            .to_json(),
+    ] {
+        for leak in [secret, "plain-secret-code", "the-pepper", "1234567890"] {
+            assert!(!text.contains(leak), "{leak} leaks: {text}");
         }
     }
 }

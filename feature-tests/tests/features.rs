@@ -83,3 +83,29 @@ async fn the_whole_flow_on_sqlite() {
 async fn the_testkit_conformance_suite() {
     mfa::testkit::conformance::run(std::sync::Arc::new(mfa::MemoryStore::new())).await;
 }
+
+/// With `import` (and whatever else the build has, tokio or not): a factor
+/// from another system imported through the service, its plain backup code
+/// and its TOTP code accepted.
+#[cfg(feature = "import")]
+#[test]
+fn an_imported_factor_logs_in() {
+    use mfa::import::{CodeCase, ImportedFactor};
+    let mfa = memory_service();
+    let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let factor = ImportedFactor::from_base32(secret, mfa::totp::TotpParams::default())
+        .unwrap()
+        .with_plain_backup_codes(["ab2cd3ef"], CodeCase::Insensitive)
+        .unwrap();
+    block_on(mfa.import("imported", factor)).unwrap();
+    let status = block_on(mfa.status("imported")).unwrap();
+    assert!(status.mfa_enabled && status.backup_codes_remaining == 1);
+    assert!(block_on(mfa.verify("imported", "AB2CD3EF")).is_ok());
+    let code = mfa::totp::generate(
+        &mfa::totp::TotpSecret::from_base32(secret).unwrap(),
+        mfa::totp::TotpParams::default(),
+        mfa.now(),
+    )
+    .unwrap();
+    assert!(block_on(mfa.verify("imported", &code)).is_ok());
+}

@@ -29,8 +29,25 @@
 //! Argon2's secret input. An attempt costs at most one Argon2 evaluation
 //! whatever the number of codes and whatever the preset, and none when its
 //! locator matches no unused code or its length is not the set's.
+//!
+//! # Imported codes
+//!
+//! A set imported from another system (see `mfa::import`, feature `import`)
+//! holds either plain codes of that system, hashed with the scheme above
+//! under a keyed locator, or the old system's own hashes (bcrypt, PBKDF2),
+//! checked with their scheme until the user regenerates; the first kind
+//! still costs at most one Argon2 evaluation per attempt, the second one
+//! slow hash per unused legacy code. Any feature set reads and checks both.
 
+mod foreign;
 mod memory;
+
+pub(crate) use foreign::{ForeignCode, ImportedCodes};
+#[cfg(feature = "import")]
+pub(crate) use foreign::{
+    LEGACY_PEPPER, LegacyHash, MAX_FOREIGN_LEN, Pbkdf2Hash, bcrypt_cost, keyed_locator,
+    locator_salt,
+};
 
 #[cfg(feature = "testkit")]
 pub(crate) use memory::evaluations;
@@ -491,6 +508,10 @@ pub struct StoredBackupCodes {
     strength: BackupCodeStrength,
     generated_at: u64,
     codes: Vec<StoredCode>,
+    /// Set only for an imported set: how its codes are located, or the old
+    /// system's hashes it keeps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    imported: Option<Box<ImportedCodes>>,
 }
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -523,6 +544,35 @@ pub(crate) enum Lookup {
     Used,
     /// One unused code to check with one Argon2 evaluation.
     Candidate(usize),
+    /// Unused legacy hashes to check, one slow hash each.
+    Legacy,
+}
+
+impl Lookup {
+    /// Whether checking the attempt runs a slow hash.
+    pub(crate) fn hashes(self) -> bool {
+        matches!(self, Lookup::Candidate(_) | Lookup::Legacy)
+    }
+}
+
+/// A submitted backup code, normalized as the set it is checked against
+/// wants it: the crate's own shape, or an imported set's.
+#[derive(Debug)]
+pub(crate) enum Attempt {
+    /// A code of the crate's own shape.
+    Native(SubmittedBackupCode),
+    /// A code for an imported set.
+    Foreign(ForeignCode),
+}
+
+impl Attempt {
+    /// The bytes Argon2 hashes.
+    fn significant(&self) -> &[u8] {
+        match self {
+            Attempt::Native(code) => code.significant(),
+            Attempt::Foreign(code) => code.significant(),
+        }
+    }
 }
 
 impl StoredBackupCodes {
@@ -565,7 +615,7 @@ impl StoredBackupCodes {
             }
             let mut salt = [0u8; SALT_LEN];
             rng.fill_bytes(&mut salt);
-            let hash = hash_code(keyring, key_id, &params, &input, &salt)?;
+            let hash = hash_code(keyring, key_id, &params, input.significant(), &salt)?;
             codes.push(StoredCode {
                 locator: input.locator(),
                 salt,
@@ -580,41 +630,188 @@ impl StoredBackupCodes {
             strength,
             generated_at: now,
             codes,
+            imported: None,
         };
         Ok((set, BackupCodes(plain)))
     }
 
-    /// Finds the one stored code an attempt could match, without hashing: a
-    /// code of another preset's length matches none.
-    pub(crate) fn lookup(&self, input: &SubmittedBackupCode) -> Lookup {
-        if input.strength != self.strength {
-            return Lookup::NoMatch;
+    /// An imported set of plain codes, each already normalized as its
+    /// source compares it (see [`ForeignCode`]), hashed once with Argon2id
+    /// under a keyed locator; the locator salt is drawn again until the
+    /// locators are unique.
+    ///
+    /// # Errors
+    /// [`Error::InvalidImport`] for more than 64 codes or two equal codes;
+    /// [`Error::Internal`] if no salt separates the locators.
+    #[cfg(feature = "import")]
+    pub(crate) fn import_plain<R: CryptoRng + ?Sized>(
+        keyring: &Keyring,
+        params: Argon2Params,
+        plain: &[Zeroizing<Vec<u8>>],
+        case_sensitive: bool,
+        now: u64,
+        rng: &mut R,
+    ) -> Result<Self> {
+        if plain.len() > MAX_CODES {
+            return Err(Error::InvalidImport("more than 64 backup codes"));
         }
-        let locator = input.locator();
-        match self.codes.iter().position(|c| c.locator == locator) {
+        for (i, code) in plain.iter().enumerate() {
+            if plain[..i].iter().any(|c| bool::from(c.ct_eq(code))) {
+                return Err(Error::InvalidImport("two backup codes are the same"));
+            }
+        }
+        let key_id = keyring.primary_id();
+        let mut tries = 0;
+        let (locator_salt, locators) = loop {
+            tries += 1;
+            if tries > 10_000 {
+                return Err(Error::Internal("no salt separates the imported locators"));
+            }
+            let salt = locator_salt(rng);
+            let locators = plain
+                .iter()
+                .map(|code| keyed_locator(keyring, key_id, &salt, code))
+                .collect::<Result<Vec<_>>>()?;
+            let unique = locators
+                .iter()
+                .enumerate()
+                .all(|(i, l)| !locators[..i].contains(l));
+            if unique {
+                break (salt, locators);
+            }
+        };
+        let mut codes = Vec::with_capacity(plain.len());
+        for (code, locator) in plain.iter().zip(locators) {
+            let mut salt = [0u8; SALT_LEN];
+            rng.fill_bytes(&mut salt);
+            let hash = hash_code(keyring, key_id, &params, code, &salt)?;
+            codes.push(StoredCode {
+                locator,
+                salt,
+                hash: *hash,
+                used_at: None,
+            });
+        }
+        Ok(StoredBackupCodes {
+            key_id,
+            argon2: params,
+            strength: BackupCodeStrength::Standard,
+            generated_at: now,
+            codes,
+            imported: Some(Box::new(ImportedCodes::Plain {
+                locator_salt,
+                case_sensitive,
+            })),
+        })
+    }
+
+    /// An imported set that keeps the old system's hashes.
+    #[cfg(feature = "import")]
+    pub(crate) fn import_legacy(
+        keyring: &Keyring,
+        params: Argon2Params,
+        legacy: ImportedCodes,
+        now: u64,
+    ) -> Self {
+        StoredBackupCodes {
+            key_id: keyring.primary_id(),
+            argon2: params,
+            strength: BackupCodeStrength::Standard,
+            generated_at: now,
+            codes: Vec::new(),
+            imported: Some(Box::new(legacy)),
+        }
+    }
+
+    /// Normalizes a submitted code for this set: the crate's shape for its
+    /// own sets, the source's rules for an imported one.
+    pub(crate) fn parse_attempt(
+        &self,
+        code: &str,
+    ) -> std::result::Result<Attempt, CodeFormatError> {
+        match &self.imported {
+            None => SubmittedBackupCode::parse(code).map(Attempt::Native),
+            Some(imported) => ForeignCode::parse(code, imported.folds_case()).map(Attempt::Foreign),
+        }
+    }
+
+    /// Finds the one stored code an attempt could match, without a slow
+    /// hash: a code of another preset's length matches none; an imported
+    /// plain code is found by its keyed locator (one HMAC); a set of legacy
+    /// hashes sends every attempt to [`StoredBackupCodes::use_legacy`] while
+    /// one is unused.
+    ///
+    /// # Errors
+    /// [`Error::UnknownKey`] if an imported set's pepper is not in the keyring.
+    pub(crate) fn lookup(&self, input: &Attempt, keyring: &Keyring) -> Result<Lookup> {
+        let locator = match (input, &self.imported) {
+            (Attempt::Native(input), None) if input.strength == self.strength => input.locator(),
+            (Attempt::Foreign(input), Some(imported)) if imported.is_plain() => {
+                input.locator(keyring, self.key_id, imported.locator_salt())?
+            }
+            (Attempt::Foreign(_), Some(imported)) => {
+                let unused = imported.legacy().iter().any(|h| h.used_at.is_none());
+                return Ok(if unused {
+                    Lookup::Legacy
+                } else {
+                    Lookup::NoMatch
+                });
+            }
+            _ => return Ok(Lookup::NoMatch),
+        };
+        Ok(match self.codes.iter().position(|c| c.locator == locator) {
             None => Lookup::NoMatch,
             Some(i) if self.codes[i].used_at.is_some() => Lookup::Used,
             Some(i) => Lookup::Candidate(i),
-        }
+        })
     }
 
     /// Checks a candidate with exactly one Argon2 evaluation and a
     /// constant-time comparison.
-    pub(crate) fn verify(
-        &self,
-        index: usize,
-        input: &SubmittedBackupCode,
-        keyring: &Keyring,
-    ) -> Result<bool> {
+    pub(crate) fn verify(&self, index: usize, input: &Attempt, keyring: &Keyring) -> Result<bool> {
         let stored = self
             .codes
             .get(index)
             .ok_or(Error::Internal("backup-code index out of range"))?;
-        if input.strength != self.strength {
-            return Ok(false);
+        match input {
+            Attempt::Native(code) if code.strength != self.strength || self.imported.is_some() => {
+                return Ok(false);
+            }
+            Attempt::Foreign(_) if self.imported.is_none() => return Ok(false),
+            _ => {}
         }
-        let hash = hash_code(keyring, self.key_id, &self.argon2, input, &stored.salt)?;
+        let hash = hash_code(
+            keyring,
+            self.key_id,
+            &self.argon2,
+            input.significant(),
+            &stored.salt,
+        )?;
         Ok(bool::from(hash.ct_eq(&stored.hash)))
+    }
+
+    /// Checks an attempt against every unused legacy hash, one slow hash
+    /// each, and marks the one it matches used.
+    ///
+    /// # Errors
+    /// Those of opening a sealed devise pepper.
+    pub(crate) fn use_legacy(
+        &mut self,
+        input: &Attempt,
+        keyring: &Keyring,
+        user_id: &str,
+        now: u64,
+    ) -> Result<bool> {
+        let (Attempt::Foreign(code), Some(imported)) = (input, &mut self.imported) else {
+            return Ok(false);
+        };
+        let Some(index) = imported.verify_legacy(code, keyring, user_id)? else {
+            return Ok(false);
+        };
+        if let Some(hash) = imported.legacy_mut().get_mut(index) {
+            hash.used_at = Some(now);
+        }
+        Ok(true)
     }
 
     pub(crate) fn mark_used(&mut self, index: usize, now: u64) {
@@ -623,9 +820,26 @@ impl StoredBackupCodes {
         }
     }
 
-    /// Unused codes left.
+    /// Unused codes left, legacy ones included.
     pub fn remaining(&self) -> usize {
-        self.codes.iter().filter(|c| c.used_at.is_none()).count()
+        self.codes.iter().filter(|c| c.used_at.is_none()).count() + self.legacy_remaining()
+    }
+
+    /// Unused codes imported as another system's hashes (bcrypt, PBKDF2):
+    /// while there are any, the host should prompt the user to regenerate.
+    pub fn legacy_remaining(&self) -> usize {
+        self.imported.as_ref().map_or(0, |imported| {
+            imported
+                .legacy()
+                .iter()
+                .filter(|h| h.used_at.is_none())
+                .count()
+        })
+    }
+
+    /// Whether the set was imported from another system.
+    pub fn is_imported(&self) -> bool {
+        self.imported.is_some()
     }
 
     /// When the set was generated (unix seconds).
@@ -651,8 +865,17 @@ impl StoredBackupCodes {
 
     /// Structural checks applied when a record is loaded.
     pub(crate) fn validate(&self) -> std::result::Result<(), &'static str> {
-        if self.codes.is_empty() || self.codes.len() > MAX_CODES {
+        // An imported set may hold no code of the crate's scheme: its codes
+        // are legacy hashes, or the old system had none.
+        let fewest = usize::from(self.imported.is_none());
+        if self.codes.len() < fewest || self.codes.len() > MAX_CODES {
             return Err("a backup-code set has 1 to 64 codes");
+        }
+        if let Some(imported) = &self.imported {
+            imported.validate()?;
+            if !imported.legacy().is_empty() && !self.codes.is_empty() {
+                return Err("an imported set holds plain codes or legacy hashes, not both");
+            }
         }
         for (i, code) in self.codes.iter().enumerate() {
             if self.codes[..i].iter().any(|c| c.locator == code.locator) {
@@ -683,7 +906,7 @@ fn hash_code(
     keyring: &Keyring,
     key_id: KeyId,
     params: &Argon2Params,
-    input: &SubmittedBackupCode,
+    input: &[u8],
     salt: &[u8; SALT_LEN],
 ) -> Result<Zeroizing<[u8; HASH_LEN]>> {
     let argon = Argon2::new_with_secret(
@@ -695,7 +918,7 @@ fn hash_code(
     .map_err(|_| Error::Internal("Argon2 set-up failed"))?;
     let mut out = Zeroizing::new([0u8; HASH_LEN]);
     with_memory(argon.params().block_count(), |memory| {
-        argon.hash_password_into_with_memory(input.significant(), salt, out.as_mut(), memory)
+        argon.hash_password_into_with_memory(input, salt, out.as_mut(), memory)
     })
     .map_err(|_| Error::Internal("Argon2 hashing failed"))?;
     Ok(out)
@@ -754,6 +977,13 @@ mod tests {
     use super::*;
     use crate::keys::MasterKey;
 
+    fn att(code: &SubmittedBackupCode) -> Attempt {
+        Attempt::Native(SubmittedBackupCode {
+            chars: code.chars,
+            strength: code.strength,
+        })
+    }
+
     fn keyring() -> Keyring {
         Keyring::new(KeyId(1), MasterKey::from_bytes([1; 32]))
     }
@@ -782,12 +1012,12 @@ mod tests {
             assert_eq!(text.len(), 11);
             assert_eq!(&text[5..6], "-");
             let input = SubmittedBackupCode::parse(&text.to_uppercase()).unwrap();
-            let Lookup::Candidate(i) = set.lookup(&input) else {
+            let Lookup::Candidate(i) = set.lookup(&att(&input), &ring).unwrap() else {
                 panic!("no candidate")
             };
-            assert!(set.verify(i, &input, &ring).unwrap());
+            assert!(set.verify(i, &att(&input), &ring).unwrap());
             set.mark_used(i, 6);
-            assert_eq!(set.lookup(&input), Lookup::Used);
+            assert_eq!(set.lookup(&att(&input), &ring).unwrap(), Lookup::Used);
         }
         assert_eq!(set.remaining(), 0);
     }
@@ -801,13 +1031,13 @@ mod tests {
         let other = if last == '2' { '3' } else { '2' };
         let wrong = format!("{}{}", &text[..10], other);
         let input = SubmittedBackupCode::parse(&wrong).unwrap();
-        let Lookup::Candidate(i) = set.lookup(&input) else {
+        let Lookup::Candidate(i) = set.lookup(&att(&input), &ring).unwrap() else {
             panic!()
         };
-        assert!(!set.verify(i, &input, &ring).unwrap());
+        assert!(!set.verify(i, &att(&input), &ring).unwrap());
         let right = SubmittedBackupCode::parse(&text).unwrap();
         let other_pepper = Keyring::new(KeyId(1), MasterKey::from_bytes([2; 32]));
-        assert!(!set.verify(i, &right, &other_pepper).unwrap());
+        assert!(!set.verify(i, &att(&right), &other_pepper).unwrap());
     }
 
     #[test]
@@ -893,12 +1123,12 @@ mod tests {
             let typed = text.replace('-', " ").to_uppercase().replace('0', "O");
             let input = SubmittedBackupCode::parse(&typed).unwrap();
             assert_eq!(input.strength(), BackupCodeStrength::NistRecovery);
-            let Lookup::Candidate(i) = set.lookup(&input) else {
+            let Lookup::Candidate(i) = set.lookup(&att(&input), &ring).unwrap() else {
                 panic!("no candidate")
             };
-            assert!(set.verify(i, &input, &ring).unwrap());
+            assert!(set.verify(i, &att(&input), &ring).unwrap());
             set.mark_used(i, 6);
-            assert_eq!(set.lookup(&input), Lookup::Used);
+            assert_eq!(set.lookup(&att(&input), &ring).unwrap(), Lookup::Used);
         }
         assert_eq!(set.remaining(), 0);
     }
@@ -914,18 +1144,27 @@ mod tests {
         // short code cut from a long one: neither reaches a hash.
         let extended = SubmittedBackupCode::parse(&format!("{short}-23456")).unwrap();
         let cut = SubmittedBackupCode::parse(&long[..11]).unwrap();
-        assert_eq!(short_set.lookup(&extended), Lookup::NoMatch);
-        assert_eq!(long_set.lookup(&cut), Lookup::NoMatch);
+        assert_eq!(
+            short_set.lookup(&att(&extended), &ring).unwrap(),
+            Lookup::NoMatch
+        );
+        assert_eq!(long_set.lookup(&att(&cut), &ring).unwrap(), Lookup::NoMatch);
         assert_eq!(extended.locator(), short_set.codes[0].locator);
         assert_eq!(cut.locator(), long_set.codes[0].locator);
         // Even at a candidate's index, a code of the other length is no match.
-        assert!(!short_set.verify(0, &extended, &ring).unwrap());
-        assert!(!long_set.verify(0, &cut, &ring).unwrap());
+        assert!(!short_set.verify(0, &att(&extended), &ring).unwrap());
+        assert!(!long_set.verify(0, &att(&cut), &ring).unwrap());
         // Each set still takes its own codes.
         let own = SubmittedBackupCode::parse(&short).unwrap();
-        assert_eq!(short_set.lookup(&own), Lookup::Candidate(0));
+        assert_eq!(
+            short_set.lookup(&att(&own), &ring).unwrap(),
+            Lookup::Candidate(0)
+        );
         let own = SubmittedBackupCode::parse(&long).unwrap();
-        assert_eq!(long_set.lookup(&own), Lookup::Candidate(0));
+        assert_eq!(
+            long_set.lookup(&att(&own), &ring).unwrap(),
+            Lookup::Candidate(0)
+        );
     }
 
     #[test]

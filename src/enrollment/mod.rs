@@ -94,6 +94,10 @@ pub struct ActiveFactor {
     pub(crate) enabled_at: u64,
     /// The last accepted time step: no step at or below it is accepted again (I2).
     pub(crate) last_step: Option<u64>,
+    /// The unix time at which step 0 began (RFC 6238's `T0`): 0, except for
+    /// a factor imported from a system that counted steps from elsewhere.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) t0: u64,
     pub(crate) backup_codes: StoredBackupCodes,
     #[serde(default)]
     pub(crate) attempts: Attempts,
@@ -103,6 +107,10 @@ pub struct ActiveFactor {
     /// Devices whose token skips the second step, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) devices: Vec<RememberedDevice>,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// A replacement secret pending beside the active one (a new phone): it
@@ -151,9 +159,14 @@ impl ActiveFactor {
     pub fn enabled_at(&self) -> u64 {
         self.enabled_at
     }
-    /// The last accepted TOTP time step.
+    /// The last accepted TOTP time step, counted from [`ActiveFactor::t0`].
     pub fn last_step(&self) -> Option<u64> {
         self.last_step
+    }
+    /// The unix time at which the factor's step 0 began (RFC 6238's `T0`):
+    /// 0 unless it was imported with another.
+    pub fn t0(&self) -> u64 {
+        self.t0
     }
     /// The TOTP parameters.
     pub fn totp_params(&self) -> TotpParams {
@@ -357,6 +370,10 @@ pub struct MfaStatus {
     pub replacement_pending: bool,
     /// Remembered devices whose token is valid now.
     pub remembered_devices: usize,
+    /// Unused backup codes imported as another system's hashes (bcrypt,
+    /// PBKDF2), included in `backup_codes_remaining`: while not zero, prompt
+    /// the user to regenerate.
+    pub legacy_backup_codes: usize,
 }
 
 impl MfaEnrollment {
@@ -372,6 +389,7 @@ impl MfaEnrollment {
                 locked_out: false,
                 replacement_pending: false,
                 remembered_devices: 0,
+                legacy_backup_codes: 0,
             },
             FactorState::Pending(p) => MfaStatus {
                 mfa_enabled: false,
@@ -381,6 +399,7 @@ impl MfaEnrollment {
                 locked_out: p.attempts.locked(lockout, now).is_some(),
                 replacement_pending: false,
                 remembered_devices: 0,
+                legacy_backup_codes: 0,
             },
             FactorState::Active(a) => MfaStatus {
                 mfa_enabled: true,
@@ -390,6 +409,7 @@ impl MfaEnrollment {
                 locked_out: a.attempts.locked(lockout, now).is_some(),
                 replacement_pending: a.replacement.as_ref().is_some_and(|r| now < r.expires_at),
                 remembered_devices: a.devices.iter().filter(|d| now < d.expires_at).count(),
+                legacy_backup_codes: a.backup_codes.legacy_remaining(),
             },
         }
     }

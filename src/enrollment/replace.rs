@@ -110,6 +110,7 @@ impl MfaEnrollment {
                 active.secret = replacement.secret;
                 active.totp = replacement.totp;
                 active.last_step = Some(matched.step);
+                active.t0 = 0;
                 active.attempts.reset();
                 active.replacement = None;
                 active.devices.clear();

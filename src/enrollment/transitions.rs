@@ -10,7 +10,7 @@ use super::{
     ActiveFactor, Enabled, FactorState, MfaEnrollment, PendingSetup, Reauth, TotpSetup, Transition,
     Verified, VerifiedBy,
 };
-use crate::backup::{BackupCodes, FreshCodes, Lookup, SubmittedBackupCode};
+use crate::backup::{BackupCodes, FreshCodes, Lookup};
 use crate::error::{Error, Result};
 use crate::event::SecurityEvent;
 use crate::keys::Envelope;
@@ -32,6 +32,10 @@ pub(crate) enum Argon2Work<'a> {
     Code(&'a str),
     /// As `Code`, only if the login challenge is still open.
     Login(&'a LoginChallenge, &'a str),
+    /// Sealing an imported factor (its plain backup codes hashed), once for
+    /// the operation and only while the record has no active factor.
+    #[cfg(feature = "import")]
+    Import(&'a Mutex<crate::import::Sealing>),
 }
 
 /// Which codes a verification accepts.
@@ -282,6 +286,7 @@ impl MfaEnrollment {
                             totp: pending.totp,
                             enabled_at: now,
                             last_step: Some(matched.step),
+                            t0: 0,
                             backup_codes,
                             attempts: Attempts::default(),
                             replacement: None,
@@ -529,14 +534,21 @@ impl MfaEnrollment {
             Argon2Work::Code(code) => code,
             Argon2Work::Login(challenge, code) if self.is_open(challenge, now) => code,
             Argon2Work::Login(..) => return false,
+            #[cfg(feature = "import")]
+            Argon2Work::Import(sealing) => {
+                return crate::import::Sealing::lock(sealing).needs_hashing(self);
+            }
         };
         let FactorState::Active(active) = &self.factor else {
             return false;
         };
         active.attempts.check(&config.policy().lockout, now).is_ok()
             && TotpCode::parse(code, active.totp.digits).is_err()
-            && SubmittedBackupCode::parse(code).is_ok_and(|input| {
-                matches!(active.backup_codes.lookup(&input), Lookup::Candidate(_))
+            && active.backup_codes.parse_attempt(code).is_ok_and(|input| {
+                active
+                    .backup_codes
+                    .lookup(&input, config.keyring())
+                    .is_ok_and(Lookup::hashes)
             })
     }
 }
@@ -581,7 +593,7 @@ impl ActiveFactor {
             Accept::Totp => Some(TotpCode::parse(code, self.totp.digits)?),
             Accept::Either => match TotpCode::parse(code, self.totp.digits) {
                 Ok(c) => Some(c),
-                Err(totp_err) => match SubmittedBackupCode::parse(code) {
+                Err(totp_err) => match self.backup_codes.parse_attempt(code) {
                     Ok(_) => None,
                     Err(_)
                         if code
@@ -596,7 +608,7 @@ impl ActiveFactor {
         };
         match totp_code {
             Some(code) => self.check_totp(&code, config, user_id, now, effects),
-            None => self.check_backup_code(code, config, now, effects),
+            None => self.check_backup_code(code, config, user_id, now, effects),
         }
     }
 
@@ -609,12 +621,13 @@ impl ActiveFactor {
         effects: &mut Effects,
     ) -> Result<VerifiedBy> {
         let secret = self.secret.open_secret(config.keyring(), user_id)?;
+        // Steps count from the factor's T0 (0 unless imported with another).
         match totp::check(
             &secret,
             self.totp,
             config.policy().totp.skew,
             code,
-            now,
+            now.saturating_sub(self.t0),
             self.last_step,
         )? {
             TotpCheck::Accepted(matched) => {
@@ -636,32 +649,51 @@ impl ActiveFactor {
         &mut self,
         code: &str,
         config: &MfaContext,
+        user_id: &str,
         now: u64,
         effects: &mut Effects,
     ) -> Result<VerifiedBy> {
-        let input = SubmittedBackupCode::parse(code)?;
-        match self.backup_codes.lookup(&input) {
+        let input = self.backup_codes.parse_attempt(code)?;
+        let keyring = config.keyring();
+        let legacy = match self.backup_codes.lookup(&input, keyring)? {
             // A used code can never succeed again: refused, but not a guess.
-            Lookup::Used => Err(Error::InvalidCode),
-            Lookup::NoMatch => Err(effects.fail(&mut self.attempts, config, now)),
+            Lookup::Used => return Err(Error::InvalidCode),
+            Lookup::NoMatch => return Err(effects.fail(&mut self.attempts, config, now)),
             Lookup::Candidate(index) => {
-                if !self.backup_codes.verify(index, &input, config.keyring())? {
+                if !self.backup_codes.verify(index, &input, keyring)? {
                     return Err(effects.fail(&mut self.attempts, config, now));
                 }
                 self.backup_codes.mark_used(index, now);
-                self.attempts.reset();
-                effects.changed = true;
-                let remaining = self.backup_codes.remaining();
-                effects
-                    .events
-                    .push(SecurityEvent::BackupCodeUsed { remaining });
-                if remaining <= config.policy().backup_codes.low_threshold {
-                    effects
-                        .events
-                        .push(SecurityEvent::BackupCodesRunningLow { remaining });
-                }
-                Ok(VerifiedBy::BackupCode)
+                false
             }
+            // A used legacy code cannot be told from a wrong one without
+            // hashing against used hashes too: it is counted as a guess.
+            Lookup::Legacy => {
+                if !self
+                    .backup_codes
+                    .use_legacy(&input, keyring, user_id, now)?
+                {
+                    return Err(effects.fail(&mut self.attempts, config, now));
+                }
+                true
+            }
+        };
+        self.attempts.reset();
+        effects.changed = true;
+        let remaining = self.backup_codes.remaining();
+        effects
+            .events
+            .push(SecurityEvent::BackupCodeUsed { remaining });
+        if remaining <= config.policy().backup_codes.low_threshold {
+            effects
+                .events
+                .push(SecurityEvent::BackupCodesRunningLow { remaining });
         }
+        if legacy {
+            effects.events.push(SecurityEvent::LegacyBackupCodeUsed {
+                legacy_remaining: self.backup_codes.legacy_remaining(),
+            });
+        }
+        Ok(VerifiedBy::BackupCode)
     }
 }

@@ -3,6 +3,7 @@
 //! - [`conformance`]: the suite every [`MfaStore`](crate::MfaStore) must pass;
 //! - [`faults`]: [`FaultyStore`], a store wrapper that fails scripted operations;
 //! - [`fixtures`]: a user enrolled through the public transitions;
+//! - [`legacy`]: backup-code hashes as devise-two-factor and GitLab write them;
 //! - [`ManualClock`]: a clock tests move by hand;
 //! - [`strategies`]: proptest strategies for the crate's types;
 //! - [`test_config`]: a configuration with fast (insecure) Argon2 parameters;
@@ -11,6 +12,7 @@
 pub mod conformance;
 pub mod faults;
 pub mod fixtures;
+pub mod legacy;
 pub mod strategies;
 
 pub use faults::{FaultyStore, LoadFault, SaveFault};

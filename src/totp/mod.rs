@@ -17,6 +17,8 @@ use crate::error::{CodeFormatError, Error, Result};
 mod secret;
 
 pub use secret::TotpSecret;
+#[cfg(feature = "import")]
+pub(crate) use secret::base32_bytes;
 
 /// The HMAC algorithm of a TOTP factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]

@@ -76,15 +76,8 @@ impl TotpSecret {
     /// # Errors
     /// [`Error::InvalidInput`] if the text is not base32 or decodes to a bad length.
     pub fn from_base32(text: &str) -> Result<Self> {
-        let cleaned: Zeroizing<String> = Zeroizing::new(
-            text.chars()
-                .filter(|c| !c.is_whitespace() && *c != '=')
-                .map(|c| c.to_ascii_uppercase())
-                .collect(),
-        );
-        let bytes = base32::decode(base32::Alphabet::Rfc4648 { padding: false }, &cleaned)
-            .map(Zeroizing::new)
-            .ok_or(Error::InvalidInput("a TOTP secret must be base32"))?;
+        let bytes =
+            base32_bytes(text).ok_or(Error::InvalidInput("a TOTP secret must be base32"))?;
         Self::from_bytes(&bytes)
     }
 
@@ -113,6 +106,18 @@ impl TotpSecret {
     pub(crate) fn as_mut_bytes(&mut self) -> &mut [u8] {
         &mut self.bytes[..usize::from(self.len)]
     }
+}
+
+/// The bytes of RFC 4648 base32 text (case-insensitive; white space and
+/// padding ignored), in memory wiped on drop.
+pub(crate) fn base32_bytes(text: &str) -> Option<Zeroizing<Vec<u8>>> {
+    let cleaned: Zeroizing<String> = Zeroizing::new(
+        text.chars()
+            .filter(|c| !c.is_whitespace() && *c != '=')
+            .map(|c| c.to_ascii_uppercase())
+            .collect(),
+    );
+    base32::decode(base32::Alphabet::Rfc4648 { padding: false }, &cleaned).map(Zeroizing::new)
 }
 
 fn check_len(len: usize) -> Result<()> {

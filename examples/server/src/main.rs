@@ -13,6 +13,7 @@
 //! device (`"rememberDevice": true`): its `deviceToken`, sent with the
 //! password, skips the second step for `--remember-days`, until it is
 //! forgotten or the factor changes. Security events go to stderr as JSON lines.
+//! `GET /` serves a browser page on the same API (`page.rs`).
 //!
 //! ```text
 //! cargo run --bin server -- --addr 127.0.0.1:8080 --database ./mfa-demo.db
@@ -31,6 +32,7 @@ mod floor;
 mod keys;
 mod middleware;
 mod openapi;
+mod page;
 mod passwords;
 mod routes;
 mod users;
@@ -396,6 +398,7 @@ async fn run(args: Args) -> Result<(), String> {
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
     println!("listening on http://{local}");
+    println!("page: http://{local}/");
     // On a signal, stop accepting, let requests in flight finish, and close
     // connections that are still open 10 seconds later.
     let finished = connections::serve(

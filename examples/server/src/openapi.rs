@@ -88,7 +88,15 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
         for operation in operations.into_iter().flatten() {
             let has_body = operation.request_body.is_some();
             let authenticated = operation.security.is_some();
-            let stored = !["/health", "/openapi.json", "/docs"].contains(&path.as_str());
+            let stored = ![
+                "/health",
+                "/openapi.json",
+                "/docs",
+                "/",
+                "/app.js",
+                "/app.css",
+            ]
+            .contains(&path.as_str());
             let responses = &mut operation.responses.responses;
             // Error answers are problem documents, whatever the attribute said.
             for (status, response) in responses.iter_mut() {

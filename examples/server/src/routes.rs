@@ -38,6 +38,9 @@ pub fn router(app: AppState) -> Router {
         .routes(routes!(health))
         .routes(routes!(openapi_json))
         .routes(routes!(docs))
+        .routes(routes!(crate::page::index))
+        .routes(routes!(crate::page::script))
+        .routes(routes!(crate::page::style))
         .routes(routes!(register))
         .routes(routes!(login))
         .routes(routes!(login_mfa))
@@ -238,7 +241,7 @@ struct SuccessWithToken {
 #[serde(rename_all = "camelCase")]
 struct OneCode {
     /// A current TOTP code. Give this or `backupCode`, not both.
-    #[schema(value_type = Option<String>, pattern = "^[0-9]{6}$", example = "123456")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9]{6,8}$", example = "123456")]
     code: Option<Secret>,
     /// An unused backup code. Give this or `code`, not both.
     #[schema(value_type = Option<String>, example = "a1b2c-d3e4f")]
@@ -283,7 +286,7 @@ impl Reason {
 /// `{code}`: a current code of the authenticator app being set up.
 #[derive(Deserialize, ToSchema)]
 struct Code {
-    #[schema(value_type = String, pattern = "^[0-9]{6}$", example = "123456", required = true)]
+    #[schema(value_type = String, pattern = "^[0-9]{6,8}$", example = "123456", required = true)]
     code: Option<Secret>,
 }
 

@@ -49,3 +49,8 @@ async fn password_lock_across_servers() {
 async fn a_database_outage_gives_503_and_loses_nothing() {
     http_db::a_database_outage_gives_503_and_loses_nothing(Server::Mysql).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn importer_on_the_database() {
+    http_db::importer_on_the_database(Server::Mysql).await;
+}

@@ -184,3 +184,8 @@ async fn a_database_restart_during_traffic_loses_nothing() {
     drop(server);
     db.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn importer_on_the_database() {
+    http_db::importer_on_the_database(DbServer::Postgres).await;
+}

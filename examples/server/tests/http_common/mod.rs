@@ -572,6 +572,83 @@ pub fn base32_decode(text: &str) -> Vec<u8> {
     out
 }
 
+/// RFC 4648 base32 without padding, for secrets handed to the importer.
+pub fn base32_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::new();
+    let (mut buffer, mut bits) = (0u32, 0);
+    for &b in bytes {
+        buffer = (buffer << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            out.push(ALPHABET[((buffer >> (bits - 5)) & 31) as usize] as char);
+            bits -= 5;
+        }
+        buffer &= (1 << bits) - 1;
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((buffer << (5 - bits)) & 31) as usize] as char);
+    }
+    out
+}
+
+/// The importer (`examples/import.rs`), built from the current sources into
+/// the target directory of the server under test (cargo has released that
+/// directory by the time tests run; the build is a no-op when the example is
+/// up to date).
+pub fn importer() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let bin = server_binary();
+            let profile_dir = bin.parent().expect("the profile directory");
+            let target_dir = profile_dir.parent().expect("the target directory");
+            let mut build = Command::new(env!("CARGO"));
+            build
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "mfa-example-server",
+                    "--example",
+                    "import",
+                ])
+                .env("CARGO_TARGET_DIR", target_dir)
+                .current_dir(env!("CARGO_MANIFEST_DIR"));
+            if profile_dir.file_name().is_some_and(|p| p == "release") {
+                build.arg("--release");
+            }
+            let status = build.status().expect("cargo runs");
+            assert!(status.success(), "building the importer failed");
+            profile_dir
+                .join("examples")
+                .join(format!("import{}", std::env::consts::EXE_SUFFIX))
+        })
+        .clone()
+}
+
+/// Runs the importer on `database` with `lines` (written to a file in
+/// `dir`) and the test master key: its exit status, stdout and stderr.
+pub fn run_importer(
+    database: &str,
+    dir: &std::path::Path,
+    lines: &[String],
+) -> (std::process::ExitStatus, String, String) {
+    let file = dir.join("import.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").expect("the import file");
+    let output = Command::new(importer())
+        .args(["--database", database])
+        .arg(&file)
+        .env("MFA_MASTER_KEY", MASTER_KEY)
+        .output()
+        .expect("the importer runs");
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 /// The 6-digit HMAC-SHA-1 TOTP code of time step `step`.
 pub fn totp_at_step(key: &[u8], step: u64) -> String {
     let mut mac = Hmac::<sha1::Sha1>::new_from_slice(key).expect("any key length");

@@ -406,6 +406,67 @@ pub async fn a_database_outage_gives_503_and_loses_nothing(kind: DbServer) {
     db.finish().await;
 }
 
+/// The importer on the shared database while a server runs on it: a
+/// devise-two-factor line and a django-otp line attach factors to existing
+/// accounts (one step already used by the old system), a line for an unknown
+/// email fails alone; the imported users log in on the server with a TOTP
+/// code and an old backup code, each once.
+pub async fn importer_on_the_database(kind: DbServer) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let server = Server::start_with(Options {
+        database: Some(db.url.clone()),
+        ..Options::default()
+    });
+    server.register("devise-db@example.com").await;
+    server.register("django-db@example.com").await;
+    let step = (http_common::unix_now() / 30.0) as u64;
+    let devise_key = [21u8; 20];
+    let django_key = [22u8; 20];
+    let hex: String = django_key.iter().map(|b| format!("{b:02x}")).collect();
+    let devise_hash = mfa::testkit::legacy::devise_backup_code_hash("00aa11bb22cc33dd", "pep", 4);
+    let lines: Vec<String> = [
+        json!({"email": "devise-db@example.com", "format": "devise-two-factor",
+               "otp_secret": http_common::base32_encode(&devise_key),
+               "consumed_timestep": step, "otp_backup_codes": [devise_hash], "pepper": "pep"}),
+        json!({"email": "django-db@example.com", "format": "django-otp", "key": hex,
+               "last_t": step, "static_tokens": ["ab2cd3ef"]}),
+        json!({"email": "nobody-db@example.com", "format": "django-otp", "key": hex}),
+    ]
+    .iter()
+    .map(Value::to_string)
+    .collect();
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (exit, stdout, stderr) = http_common::run_importer(&db.url, dir.path(), &lines);
+    assert_eq!(exit.code(), Some(1), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains("imported 2, failed 1"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stderr.contains("line 3: "), "{stderr}");
+    for (email, key, code) in [
+        ("devise-db@example.com", devise_key, "00aa11bb22cc33dd"),
+        ("django-db@example.com", django_key, "AB2CD3EF"),
+    ] {
+        let mfa_token = server.login_for_mfa(email).await;
+        let old = http_common::totp_at_step(&key, step);
+        login_mfa(&server, &mfa_token, "code", &old)
+            .await
+            .assert_problem(401, "INVALID_CODE");
+        let now = (http_common::unix_now() / 30.0) as u64;
+        let next = http_common::totp_at_step(&key, now.max(step + 1));
+        assert!(!server.login_with(email, "code", &next).await.is_empty());
+        server.login_with(email, "backupCode", code).await;
+        let mfa_token = server.login_for_mfa(email).await;
+        login_mfa(&server, &mfa_token, "backupCode", code)
+            .await
+            .assert_problem(401, "INVALID_CODE");
+    }
+    drop(server);
+    db.finish().await;
+}
+
 /// Asks for the MFA status until the server answers 200 again, which it must
 /// within 60 s, with nothing but 503 `STORE_UNAVAILABLE` meanwhile; returns
 /// that answer.
