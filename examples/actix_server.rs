@@ -95,11 +95,7 @@ async fn setup(state: web::Data<State>, req: HttpRequest) -> Answer {
         .mfa
         .begin_setup(&session.user_id, &session.email)
         .await?;
-    ok(json!({
-        "otpauthUrl": setup.otpauth_uri(),
-        "secret": setup.secret_base32(),
-        "qrCode": setup.qr_data_uri()?.as_str(),
-    }))
+    Ok(HttpResponse::Ok().json(mfa::http::SetupAnswer::new(&setup)?))
 }
 
 async fn confirm(state: web::Data<State>, req: HttpRequest, body: web::Json<Code>) -> Answer {
@@ -120,7 +116,7 @@ async fn regenerate(state: web::Data<State>, req: HttpRequest) -> Answer {
         .mfa
         .regenerate_backup_codes(&session.user_id, reauth)
         .await?;
-    ok(json!({"success": true, "backupCodes": codes.as_strs()}))
+    Ok(HttpResponse::Ok().json(mfa::http::BackupCodesAnswer::new(&codes)))
 }
 
 async fn regenerate_strict(

@@ -116,6 +116,35 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Every stable machine code that [`Error::code`] returns, once each, in
+    /// the order of the variants: the values an API description lists for a
+    /// problem document's `code`.
+    ///
+    /// ```
+    /// assert!(mfa::Error::CODES.contains(&mfa::Error::InvalidCode.code()));
+    /// ```
+    pub const CODES: &'static [&'static str] = &[
+        "INVALID_CODE",
+        "NO_PENDING_SECRET",
+        "PENDING_EXPIRED",
+        "MFA_NOT_ENABLED",
+        "MFA_ALREADY_ENABLED",
+        "LOCKED_OUT",
+        "INVALID_MFA_TOKEN",
+        "SESSION_REVOKED",
+        "STEP_UP_REQUIRED",
+        "STORE_CONFLICT",
+        "STORE_UNAVAILABLE",
+        "CORRUPT_RECORD",
+        "DECRYPTION_FAILED",
+        "UNKNOWN_KEY",
+        "INVALID_INPUT",
+        "WEAK_SECRET",
+        "INVALID_IMPORT",
+        "INVALID_CONFIG",
+        "INTERNAL",
+    ];
+
     /// The stable machine code, for APIs and logs. Never changes for a variant.
     pub fn code(&self) -> &'static str {
         match self {
@@ -152,5 +181,66 @@ impl Error {
     /// Wraps any store-side failure as [`Error::StoreUnavailable`].
     pub fn store_unavailable(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Error::StoreUnavailable(source.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `CODES` lists the code of every variant, and nothing else.
+    #[test]
+    fn codes_lists_every_variant_once() {
+        let every = [
+            Error::InvalidCode,
+            Error::MalformedCode(CodeFormatError::Empty),
+            Error::NoPendingSetup,
+            Error::PendingExpired,
+            Error::MfaNotEnabled,
+            Error::MfaAlreadyEnabled,
+            Error::LockedOut { retry_after: None },
+            Error::InvalidChallenge,
+            Error::Revoked,
+            Error::StepUpRequired,
+            Error::StoreConflict,
+            Error::store_unavailable("down"),
+            Error::CorruptRecord(String::new()),
+            Error::DecryptionFailed,
+            Error::UnknownKey(1),
+            Error::InvalidInput(""),
+            Error::WeakSecret { bits: 80 },
+            Error::InvalidImport(""),
+            Error::InvalidConfig(""),
+            Error::Internal(""),
+        ];
+        let mut codes: Vec<&str> = every.iter().map(Error::code).collect();
+        codes.dedup();
+        assert_eq!(codes, Error::CODES);
+        // A variant added to the enum must be added above: this match has no
+        // wildcard arm, so it stops compiling until it is.
+        for error in &every {
+            match error {
+                Error::InvalidCode
+                | Error::MalformedCode(_)
+                | Error::NoPendingSetup
+                | Error::PendingExpired
+                | Error::MfaNotEnabled
+                | Error::MfaAlreadyEnabled
+                | Error::LockedOut { .. }
+                | Error::InvalidChallenge
+                | Error::Revoked
+                | Error::StepUpRequired
+                | Error::StoreConflict
+                | Error::StoreUnavailable(_)
+                | Error::CorruptRecord(_)
+                | Error::DecryptionFailed
+                | Error::UnknownKey(_)
+                | Error::InvalidInput(_)
+                | Error::WeakSecret { .. }
+                | Error::InvalidImport(_)
+                | Error::InvalidConfig(_)
+                | Error::Internal(_) => {}
+            }
+        }
     }
 }

@@ -14,8 +14,15 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
+use crate::backup::BackupCodes;
+use crate::enrollment::{TotpSetup, Verified};
 use crate::error::Error;
+
+#[cfg(feature = "openapi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
+pub mod openapi;
 
 impl Error {
     /// The HTTP status an API should answer with.
@@ -305,5 +312,143 @@ pub fn one_code<'a>(
             Err(_) => Ok(Some(code)),
         },
         _ => Ok(None),
+    }
+}
+
+/// The answer to beginning a setup or a replacement of the authenticator:
+/// `{"otpauthUrl", "secret", "qrCode"}`, what the user's app needs.
+///
+/// Holds the secret: wiped on drop, `Debug` prints no secret, no `Clone`.
+/// `qrCode` (a `data:image/png;base64,` QR code of `otpauthUrl`) is there
+/// when the crate is built with the `qr` feature.
+///
+/// ```
+/// # async fn demo(mfa: &mfa::Mfa<mfa::MemoryStore>) -> mfa::Result<()> {
+/// let setup = mfa.begin_setup("user-1", "ada@example.com").await?;
+/// let body = serde_json::to_value(mfa::http::SetupAnswer::new(&setup)?).unwrap();
+/// assert!(body["otpauthUrl"].as_str().unwrap().starts_with("otpauth://totp/"));
+/// # Ok(()) }
+/// ```
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct SetupAnswer {
+    /// The `otpauth://totp/…` URI, for a QR code or a link on the phone.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            value_type = String,
+            pattern = "^otpauth://totp/",
+            example = "otpauth://totp/Example:ada%40example.com?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Example"
+        )
+    )]
+    otpauth_url: Zeroizing<String>,
+    /// The secret as unpadded base32, for manual entry.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = String, pattern = "^[A-Z2-7]+$", example = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")
+    )]
+    secret: Zeroizing<String>,
+    /// A QR code of `otpauthUrl`: `data:image/png;base64,…`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<String>, pattern = "^data:image/png;base64,")
+    )]
+    qr_code: Option<Zeroizing<String>>,
+}
+
+impl SetupAnswer {
+    /// The answer for `setup`, with its QR code where the `qr` feature is on.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] if the QR code cannot be encoded.
+    pub fn new(setup: &TotpSetup) -> Result<Self, Error> {
+        #[cfg(feature = "qr")]
+        let qr_code = Some(setup.qr_data_uri()?);
+        #[cfg(not(feature = "qr"))]
+        let qr_code = None;
+        Ok(SetupAnswer {
+            otpauth_url: Zeroizing::new(setup.otpauth_uri().to_owned()),
+            secret: Zeroizing::new(setup.secret_base32().to_owned()),
+            qr_code,
+        })
+    }
+}
+
+impl fmt::Debug for SetupAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SetupAnswer").finish_non_exhaustive()
+    }
+}
+
+/// A new set of backup codes, shown once: `{"success": true, "backupCodes":
+/// ["xxxxx-xxxxx", …]}`, the answer to confirming a setup and to
+/// regenerating the codes.
+///
+/// Holds the codes: wiped on drop, `Debug` prints none, no `Clone`.
+/// A host that answers more (a session token) flattens it into its own
+/// answer type (`#[serde(flatten)]`).
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct BackupCodesAnswer {
+    /// Always `true`.
+    #[cfg_attr(feature = "openapi", schema(schema_with = openapi::always_true))]
+    success: bool,
+    /// The new codes; every earlier code stopped working.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Vec<String>, schema_with = openapi::backup_code_list)
+    )]
+    backup_codes: Zeroizing<Vec<String>>,
+}
+
+impl BackupCodesAnswer {
+    /// The answer showing `codes`.
+    pub fn new(codes: &BackupCodes) -> Self {
+        BackupCodesAnswer {
+            success: true,
+            backup_codes: Zeroizing::new(codes.iter().map(|c| c.as_str().to_owned()).collect()),
+        }
+    }
+
+    /// The codes, for a host whose answer names them otherwise.
+    pub fn codes(&self) -> &[String] {
+        &self.backup_codes
+    }
+}
+
+impl fmt::Debug for BackupCodesAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackupCodesAnswer")
+            .field("backup_codes", &self.backup_codes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a successful second-factor verification tells the client:
+/// `{"backupCodesRemaining"}`. A host flattens it into its answer beside
+/// the session it issues (`#[serde(flatten)]`).
+///
+/// ```
+/// # fn demo(verified: &mfa::Verified) {
+/// let body = serde_json::to_value(mfa::http::VerifiedAnswer::from(verified)).unwrap();
+/// assert!(body["backupCodesRemaining"].is_u64());
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct VerifiedAnswer {
+    /// Unused backup codes left.
+    pub backup_codes_remaining: usize,
+}
+
+impl From<&Verified> for VerifiedAnswer {
+    fn from(verified: &Verified) -> Self {
+        VerifiedAnswer {
+            backup_codes_remaining: verified.backup_codes_remaining,
+        }
     }
 }

@@ -44,6 +44,22 @@ fn qr_codes() {
     );
 }
 
+/// With `openapi`, the schemas of the answers; the setup answer carries a QR
+/// code exactly when `qr` is on too.
+#[cfg(feature = "openapi")]
+#[test]
+fn openapi_schemas() {
+    use utoipa::OpenApi;
+    let doc = mfa::http::openapi::MfaSchemas::openapi();
+    let schemas = &doc.components.as_ref().unwrap().schemas;
+    assert!(schemas.contains_key("ProblemDetails") && schemas.contains_key("SetupAnswer"));
+    let mfa = memory_service();
+    let setup = block_on(mfa.begin_setup("oa", "oa@example.com")).unwrap();
+    let answer = serde_json::to_value(mfa::http::SetupAnswer::new(&setup).unwrap()).unwrap();
+    assert_eq!(answer["secret"], setup.secret_base32());
+    assert_eq!(answer.get("qrCode").is_some(), cfg!(feature = "qr"));
+}
+
 /// With `tokio`, inside a runtime: hashing goes to the blocking pool.
 #[cfg(feature = "tokio")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -342,6 +342,7 @@ impl fmt::Debug for Reauth<'_> {
 
 /// The kind of second factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum MfaMethod {
@@ -351,6 +352,7 @@ pub enum MfaMethod {
 
 /// What a status endpoint shows. Serializes to the product's field names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct MfaStatus {

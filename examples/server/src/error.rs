@@ -9,6 +9,42 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mfa::http::ProblemDetails;
 
+/// The machine codes of the server's own problem documents, beside the
+/// crate's ([`mfa::Error::CODES`]).
+pub const SERVER_CODES: &[&str] = &[
+    "VALIDATION_FAILED",
+    "EMAIL_TAKEN",
+    "INVALID_CREDENTIALS",
+    "INVALID_PASSWORD",
+    "TOO_MANY_ATTEMPTS",
+    "UNAUTHENTICATED",
+    "NOT_FOUND",
+    "METHOD_NOT_ALLOWED",
+    "PAYLOAD_TOO_LARGE",
+    "UNSUPPORTED_MEDIA_TYPE",
+    "BAD_REQUEST",
+    "REQUEST_TIMEOUT",
+    "CLIENT_CLOSED_REQUEST",
+    "STORE_UNAVAILABLE",
+    "INTERNAL",
+];
+
+/// The schema of the server's problem documents in its OpenAPI document:
+/// the crate's, with `code` one of the crate's codes or of [`SERVER_CODES`].
+pub struct Problem;
+
+impl utoipa::PartialSchema for Problem {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        mfa::http::openapi::problem_schema(SERVER_CODES).into()
+    }
+}
+
+impl utoipa::ToSchema for Problem {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("ProblemDetails")
+    }
+}
+
 /// An error answer: a problem document plus the headers that go with it.
 #[derive(Debug)]
 pub struct ApiError {

@@ -31,6 +31,7 @@ mod extract;
 mod floor;
 mod keys;
 mod middleware;
+mod openapi;
 mod page;
 mod passwords;
 mod routes;

@@ -1,16 +1,15 @@
 //! The browser page (`GET /`): one HTML page, its script (`/app.js`) and its
 //! style sheet (`/app.css`), embedded in the binary and served from this
-//! server only, on the JSON API of `routes.rs`.
+//! server only, on the JSON API of `routes.rs` (which registers these three
+//! routes with their descriptions, like every other).
 //!
 //! Every answer carries a strict Content-Security-Policy: everything from this
 //! origin only, no inline script or style, images also from `data:` URIs (the
 //! setup answer's `qrCode`), no framing. The page keeps its session token in
 //! memory and sends it as a bearer token: no cookie is ever set.
 
-use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 
 const INDEX: &str = include_str!("../page/index.html");
 const SCRIPT: &str = include_str!("../page/app.js");
@@ -21,21 +20,28 @@ const STYLE: &str = include_str!("../page/app.css");
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; \
      object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// The page's routes: `/`, `/app.js` and `/app.css`.
-pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
-        .route(
-            "/",
-            get(|| async { asset("text/html; charset=utf-8", INDEX) }),
-        )
-        .route(
-            "/app.js",
-            get(|| async { asset("text/javascript; charset=utf-8", SCRIPT) }),
-        )
-        .route(
-            "/app.css",
-            get(|| async { asset("text/css; charset=utf-8", STYLE) }),
-        )
+/// The page.
+#[utoipa::path(get, path = "/", tag = "server",
+    responses((status = 200, description = "The browser page on this API.",
+        content_type = "text/html", body = String)))]
+pub async fn index() -> Response {
+    asset("text/html; charset=utf-8", INDEX)
+}
+
+/// The page's script.
+#[utoipa::path(get, path = "/app.js", tag = "server",
+    responses((status = 200, description = "The browser page's script.",
+        content_type = "text/javascript", body = String)))]
+pub async fn script() -> Response {
+    asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+/// The page's style sheet.
+#[utoipa::path(get, path = "/app.css", tag = "server",
+    responses((status = 200, description = "The browser page's style sheet.",
+        content_type = "text/css", body = String)))]
+pub async fn style() -> Response {
+    asset("text/css; charset=utf-8", STYLE)
 }
 
 /// One embedded file with the page's security headers.
