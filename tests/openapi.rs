@@ -6,9 +6,9 @@
 mod common;
 
 use common::Harness;
+use mfa::Error;
 use mfa::http::openapi::MfaSchemas;
 use mfa::http::{BackupCodesAnswer, ProblemDetails, SetupAnswer, VerifiedAnswer};
-use mfa::{Error, error::CodeFormatError};
 use serde_json::{Value, json};
 use utoipa::OpenApi;
 
@@ -85,32 +85,7 @@ fn the_document_is_openapi_3_1_with_every_schema() {
 
 #[test]
 fn problem_documents_of_every_error_conform() {
-    let every = [
-        Error::InvalidCode,
-        Error::MalformedCode(CodeFormatError::Empty),
-        Error::NoPendingSetup,
-        Error::PendingExpired,
-        Error::MfaNotEnabled,
-        Error::MfaAlreadyEnabled,
-        Error::LockedOut {
-            retry_after: Some(30),
-        },
-        Error::LockedOut { retry_after: None },
-        Error::InvalidChallenge,
-        Error::Revoked,
-        Error::StepUpRequired,
-        Error::StoreConflict,
-        Error::store_unavailable("down"),
-        Error::CorruptRecord("x".into()),
-        Error::DecryptionFailed,
-        Error::UnknownKey(7),
-        Error::InvalidInput("x"),
-        Error::WeakSecret { bits: 80 },
-        Error::InvalidImport("x"),
-        Error::InvalidConfig("x"),
-        Error::Internal("x"),
-    ];
-    for error in &every {
+    for error in &mfa::testkit::every_error() {
         let problem = ProblemDetails::from(error)
             .with_instance("/api/user/me/totp/confirm")
             .with_extension("requestId", "0123abcd");

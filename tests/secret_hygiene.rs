@@ -20,7 +20,6 @@ use mfa::{
     Enabled, Epoch, Error, FactorState, KeyId, Keyring, LoginChallenge, LoginStep, MasterKey,
     MemoryStore, Mfa, MfaContext, MfaEnrollment, MfaStore, Policy, Proof, Reauth,
     backup::{Argon2Params, SubmittedBackupCode},
-    error::CodeFormatError,
     event::SecurityEvent,
     http::ProblemDetails,
     keys::Envelope,
@@ -159,39 +158,6 @@ impl Audit {
         }
         checked
     }
-}
-
-fn every_error() -> Vec<Error> {
-    vec![
-        Error::InvalidCode,
-        Error::MalformedCode(CodeFormatError::Empty),
-        Error::MalformedCode(CodeFormatError::WrongLength {
-            expected: 6,
-            found: 7,
-        }),
-        Error::MalformedCode(CodeFormatError::InvalidCharacter),
-        Error::NoPendingSetup,
-        Error::PendingExpired,
-        Error::MfaNotEnabled,
-        Error::MfaAlreadyEnabled,
-        Error::LockedOut {
-            retry_after: Some(30),
-        },
-        Error::LockedOut { retry_after: None },
-        Error::InvalidChallenge,
-        Error::Revoked,
-        Error::StepUpRequired,
-        Error::StoreConflict,
-        Error::store_unavailable("connection refused"),
-        Error::CorruptRecord("expected value at line 1 column 1".into()),
-        Error::DecryptionFailed,
-        Error::UnknownKey(9),
-        Error::InvalidInput("the account name is not allowed"),
-        Error::WeakSecret { bits: 80 },
-        Error::InvalidImport("the secret is not hex"),
-        Error::InvalidConfig("bad"),
-        Error::Internal("a hashing task failed"),
-    ]
 }
 
 #[tokio::test]
@@ -496,7 +462,7 @@ async fn no_secret_in_any_output() {
         audit.json("SecurityEvent", event);
     }
     assert!(events.lock().unwrap().len() >= 10);
-    for e in every_error() {
+    for e in mfa::testkit::every_error() {
         audit.error("error variant", &e);
     }
 

@@ -2,6 +2,7 @@
 //!
 //! - [`conformance`]: the suite every [`MfaStore`](crate::MfaStore) must pass;
 //! - [`faults`]: [`FaultyStore`], a store wrapper that fails scripted operations;
+//! - [`every_error`]: one value of every error variant;
 //! - [`fixtures`]: a user enrolled through the public transitions;
 //! - [`legacy`]: backup-code hashes as devise-two-factor and GitLab write them;
 //! - [`ManualClock`]: a clock tests move by hand;
@@ -10,11 +11,13 @@
 //! - [`argon2_evaluations`]: the process's Argon2 count, for tests of bounded work.
 
 pub mod conformance;
+mod errors;
 pub mod faults;
 pub mod fixtures;
 pub mod legacy;
 pub mod strategies;
 
+pub use errors::every_error;
 pub use faults::{FaultyStore, LoadFault, SaveFault};
 
 use std::sync::Arc;
