@@ -33,8 +33,8 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use mfa::http::ProblemDetails;
 use mfa::{
-    Epoch, KeyId, Keyring, LoginChallenge, LoginStep, MasterKey, Mfa, MfaContext, Policy, Proof,
-    Reauth, SqliteStore,
+    Epoch, KeyId, Keyring, LoginChallenge, LoginStep, MasterKey, Mfa, MfaContext, MfaEnrollment,
+    Policy, Proof, Reauth, SqliteStore,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -85,12 +85,12 @@ async fn login_mfa(state: web::Data<State>, body: web::Json<MfaLogin>) -> Answer
 }
 
 async fn status(state: web::Data<State>, req: HttpRequest) -> Answer {
-    let session = state.authenticate(&req).await?;
+    let (session, _) = state.authenticate(&req).await?;
     ok(json!(state.mfa.status(&session.user_id).await?))
 }
 
 async fn setup(state: web::Data<State>, req: HttpRequest) -> Answer {
-    let session = state.authenticate(&req).await?;
+    let (session, _) = state.authenticate(&req).await?;
     let setup = state
         .mfa
         .begin_setup(&session.user_id, &session.email)
@@ -99,7 +99,7 @@ async fn setup(state: web::Data<State>, req: HttpRequest) -> Answer {
 }
 
 async fn confirm(state: web::Data<State>, req: HttpRequest, body: web::Json<Code>) -> Answer {
-    let session = state.authenticate(&req).await?;
+    let (session, _) = state.authenticate(&req).await?;
     let enabled = state
         .mfa
         .confirm_setup(&session.user_id, body.get()?)
@@ -109,8 +109,8 @@ async fn confirm(state: web::Data<State>, req: HttpRequest, body: web::Json<Code
 }
 
 async fn regenerate(state: web::Data<State>, req: HttpRequest) -> Answer {
-    let session = state.authenticate(&req).await?;
-    let proof = state.proof_of(&session).await?;
+    let (session, record) = state.authenticate(&req).await?;
+    let proof = Proof::required(session.proof, &record)?;
     let reauth = Reauth::RecentProof(&proof);
     let codes = state
         .mfa
@@ -124,7 +124,7 @@ async fn regenerate_strict(
     req: HttpRequest,
     body: web::Json<PasswordAndCode>,
 ) -> Answer {
-    let session = state.authenticate(&req).await?;
+    let (session, _) = state.authenticate(&req).await?;
     let code = state.reauthenticate(&session, &body).await?;
     let reauth = Reauth::TotpCode(code);
     let codes = state
@@ -139,7 +139,7 @@ async fn disable(
     req: HttpRequest,
     body: web::Json<PasswordAndCode>,
 ) -> Answer {
-    let session = state.authenticate(&req).await?;
+    let (session, _) = state.authenticate(&req).await?;
     let code = state.reauthenticate(&session, &body).await?;
     let proof = state.mfa.disable(&session.user_id, code).await?;
     ok(json!({"success": true, "token": state.proven_session(&session, proof)}))
@@ -208,8 +208,9 @@ async fn login(state: web::Data<State>, body: web::Json<Credentials>) -> Answer 
 }
 
 impl State {
-    /// The session of the request's bearer token, still at the user's epoch.
-    async fn authenticate(&self, req: &HttpRequest) -> Result<Session, Problem> {
+    /// The session of the request's bearer token, still at the user's
+    /// epoch, and the user's record as loaded to check it.
+    async fn authenticate(&self, req: &HttpRequest) -> Result<(Session, MfaEnrollment), Problem> {
         let token = req
             .headers()
             .get(header::AUTHORIZATION)
@@ -225,13 +226,7 @@ impl State {
         record
             .check_epoch(session.epoch)
             .map_err(|e| Problem::from(e).with_bearer_challenge())?;
-        Ok(session)
-    }
-
-    /// The session's proof ([`Proof::required`]).
-    async fn proof_of(&self, session: &Session) -> Result<Proof, Problem> {
-        let record = self.mfa.load(&session.user_id).await?;
-        Ok(Proof::required(session.proof, &record)?)
+        Ok((session, record))
     }
 
     /// The password first: a wrong one answers `INVALID_PASSWORD` and the
