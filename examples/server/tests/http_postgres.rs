@@ -37,35 +37,26 @@ const RESTART_VAR: &str = "MFA_TEST_POSTGRES_RESTART";
 /// to the database server, including those of the other tests here.
 static SERVER_IN_USE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_servers_on_one_database() {
-    let _shared = SERVER_IN_USE.read().await;
-    http_db::two_servers_on_one_database(DbServer::Postgres).await;
+/// The checks shared with MySQL, each holding [`SERVER_IN_USE`] (shared) so
+/// that the restart never happens under them.
+macro_rules! shared_server_tests {
+    ($($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $name() {
+            let _shared = SERVER_IN_USE.read().await;
+            http_db::$name(DbServer::Postgres).await;
+        }
+    )*};
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn revocation_across_servers() {
-    let _shared = SERVER_IN_USE.read().await;
-    http_db::revocation_across_servers(DbServer::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn lifecycle_across_servers() {
-    let _shared = SERVER_IN_USE.read().await;
-    http_db::lifecycle_across_servers(DbServer::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn password_lock_across_servers() {
-    let _shared = SERVER_IN_USE.read().await;
-    http_db::password_lock_across_servers(DbServer::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_database_outage_gives_503_and_loses_nothing() {
-    let _shared = SERVER_IN_USE.read().await;
-    http_db::a_database_outage_gives_503_and_loses_nothing(DbServer::Postgres).await;
-}
+shared_server_tests!(
+    two_servers_on_one_database,
+    revocation_across_servers,
+    lifecycle_across_servers,
+    password_lock_across_servers,
+    a_database_outage_gives_503_and_loses_nothing,
+    importer_on_the_database,
+);
 
 /// The command that restarts the database server (set by `.ci/postgres.sh`).
 fn restart_command() -> Option<String> {
@@ -183,9 +174,4 @@ async fn a_database_restart_during_traffic_loses_nothing() {
 
     drop(server);
     db.finish().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn importer_on_the_database() {
-    http_db::importer_on_the_database(DbServer::Postgres).await;
 }

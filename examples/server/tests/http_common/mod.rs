@@ -247,7 +247,7 @@ impl Server {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        Resp::read(request.send().await.expect("a response")).await
+        self.answer(request).await
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
@@ -258,7 +258,23 @@ impl Server {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        Resp::read(request.send().await.expect("a response")).await
+        self.answer(request).await
+    }
+
+    /// Sends `request`; on a 5xx answer, prints what the server logged about
+    /// it (its cause), so that a failing test shows why.
+    async fn answer(&self, request: reqwest::RequestBuilder) -> Resp {
+        let r = Resp::read(request.send().await.expect("a response")).await;
+        if r.status >= 500
+            && let Some(id) = r.header("x-request-id")
+        {
+            // The server logs before it answers; the pipe may lag a little.
+            std::thread::sleep(Duration::from_millis(100));
+            for line in self.stderr().lines().filter(|l| l.contains(id)) {
+                eprintln!("server log: {line}");
+            }
+        }
+        r
     }
 
     /// Sends raw bytes with the given headers; a transport error is an `Err`.
