@@ -20,8 +20,10 @@
 //!   user's login, whose `mfaToken` was fetched (untimed) beforehand;
 //! - **status**: `GET /api/user/me/totp` with a session.
 //!
-//! and then the second step at 16 clients during a flood of 200 clients that
-//! send password logins for unknown emails and hang up after 5 ms.
+//! then a wrong password for an account against a login for an unknown email
+//! (one client, taking turns: the two must take the same time), and then the
+//! second step at 16 clients during a flood of 200 clients that send password
+//! logins for unknown emails and hang up after 5 ms.
 //!
 //! Users are seeded directly through the crate (`Mfa::begin_setup` and
 //! `confirm_setup`, one backup code at test-only Argon2 parameters) with a
@@ -134,6 +136,8 @@ async fn run(name: &str, database: &str, per_run: usize) -> Vec<String> {
         ));
     }
 
+    verdicts.push(password_timing(name, &address, per_run / 30).await);
+
     let logins = mfa_tokens(&address, users.next().expect("seeded users")).await;
     let stop = Arc::new(AtomicBool::new(false));
     let flood: Vec<_> = (0..FLOOD_CLIENTS)
@@ -154,6 +158,55 @@ async fn run(name: &str, database: &str, per_run: usize) -> Vec<String> {
     ));
     drop(server);
     verdicts
+}
+
+/// A wrong password for an account and a login for an unknown email must
+/// take the same time (SERVER-API.md, "Password attempts"): each runs one
+/// Argon2id at the server's parameters, on the account's hash or on the
+/// server's dummy hash. Measured at one client, the two taking turns (in
+/// alternating order), each request for an email of its own so that no lock
+/// begins; the accounts are registered through the server, so their hashes
+/// are the ones it makes. Returns the verdict.
+async fn password_timing(name: &str, address: &str, per_kind: usize) -> String {
+    let wrong_password = |email: String| {
+        Request::post(
+            "/api/auth/login",
+            None,
+            json!({ "email": email, "password": "wrong password" }),
+        )
+        .expecting(401)
+    };
+    measure(address, 16, per_kind, |_, i| {
+        let body = json!({ "email": format!("timing{i}@example.com"), "password": PASSWORD });
+        Request::post("/api/auth/register", None, body).expecting(201)
+    })
+    .await;
+    let (mut account, mut unknown) = (Timings::new(), Timings::new());
+    let per_round = per_kind / ROUNDS;
+    for round in 0..ROUNDS {
+        let first = round * per_round;
+        let known = measure(address, 1, per_round, move |_, i| {
+            wrong_password(format!("timing{}@example.com", first + i))
+        });
+        let nobody = measure(address, 1, per_round, move |_, i| {
+            wrong_password(format!("nobody{}@example.com", first + i))
+        });
+        if round % 2 == 0 {
+            account.merge(known.await);
+            unknown.merge(nobody.await);
+        } else {
+            unknown.merge(nobody.await);
+            account.merge(known.await);
+        }
+    }
+    print_row(name, 1, "wrong password, account", &account);
+    print_row(name, 1, "login, unknown email", &unknown);
+    let p50 = unknown.percentile(50) / account.percentile(50);
+    format!(
+        "{name}: a login for an unknown email at {p50:.3}× the p50 of a wrong password \
+         for an account (target 0.95 to 1.05: {})",
+        met((0.95..=1.05).contains(&p50))
+    )
 }
 
 fn met(ok: bool) -> &'static str {
@@ -357,13 +410,15 @@ async fn second_step(
     (timings, sessions)
 }
 
-/// A request to send: method, path, bearer token, JSON body.
+/// A request to send: method, path, bearer token, JSON body, and the status
+/// its answer must have (200 unless [`Request::expecting`] says otherwise).
 #[derive(Clone)]
 struct Request {
     method: &'static str,
     path: &'static str,
     bearer: Option<String>,
     body: Option<Value>,
+    expected: u16,
 }
 
 impl Request {
@@ -373,6 +428,7 @@ impl Request {
             path,
             bearer: bearer.map(str::to_owned),
             body: Some(body),
+            expected: 200,
         }
     }
 
@@ -382,7 +438,12 @@ impl Request {
             path,
             bearer: Some(bearer.to_owned()),
             body: None,
+            expected: 200,
         }
+    }
+
+    fn expecting(self, expected: u16) -> Self {
+        Request { expected, ..self }
     }
 }
 
@@ -478,7 +539,8 @@ fn print_row(database: &str, clients: usize, route: &str, t: &Timings) {
 }
 
 /// `requests` requests, the `i`th made by `make(client, i)` for the client
-/// that sends it, sent by `clients` clients at once; every answer must be 200.
+/// that sends it, sent by `clients` clients at once; every answer must have
+/// the request's expected status.
 async fn measure(
     address: &str,
     clients: usize,
@@ -521,7 +583,11 @@ async fn measure_with(
                     let sent = Instant::now();
                     let (status, answer) = conn.send(&request).await;
                     micros.push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
-                    assert_eq!(status, 200, "{} {}: {answer}", request.method, request.path);
+                    assert_eq!(
+                        status, request.expected,
+                        "{} {}: {answer}",
+                        request.method, request.path
+                    );
                     answered(&answer);
                 }
             })
