@@ -2,8 +2,8 @@
 
 use rand::CryptoRng;
 
-use super::transitions::{Effects, new_secret, unchanged};
-use super::{FactorState, MfaEnrollment, Reauth, Replacement, TotpSetup, Transition};
+use super::transitions::new_secret;
+use super::{MfaEnrollment, Reauth, Replacement, TotpSetup, Transition};
 use crate::error::Error;
 use crate::event::SecurityEvent;
 use crate::policy::MfaContext;
@@ -30,32 +30,21 @@ impl MfaEnrollment {
         now: u64,
         rng: &mut R,
     ) -> Transition<TotpSetup> {
-        let mut active = match self.factor {
-            FactorState::Active(active) => active,
-            _ => return unchanged(self, Error::MfaNotEnabled),
-        };
-        let mut effects = Effects::none();
-        let outcome = active
-            .reauthenticate(reauth, config, user_id, self.epoch, now, &mut effects)
-            .and_then(|()| new_secret(config, user_id, account_name, now, rng))
-            .map(|(secret, setup)| {
-                active.replacement = Some(Replacement {
-                    secret,
-                    totp: config.policy().totp.params(),
-                    created_at: now,
-                    expires_at: setup.expires_at,
-                });
-                effects.changed = true;
-                effects.events.push(SecurityEvent::ReplacementStarted {
-                    expires_at: setup.expires_at,
-                });
-                setup
+        self.change_active(config, user_id, rng, |active, epoch, effects, rng| {
+            active.reauthenticate(reauth, config, user_id, *epoch, now, effects)?;
+            let (secret, setup) = new_secret(config, user_id, account_name, now, rng)?;
+            active.replacement = Some(Replacement {
+                secret,
+                totp: config.policy().totp.params(),
+                created_at: now,
+                expires_at: setup.expires_at,
             });
-        let state = MfaEnrollment {
-            factor: FactorState::Active(active),
-            ..self
-        };
-        effects.finish(state, outcome, config, user_id, rng)
+            effects.changed = true;
+            effects.events.push(SecurityEvent::ReplacementStarted {
+                expires_at: setup.expires_at,
+            });
+            Ok(setup)
+        })
     }
 
     /// Confirms the replacement with a code of the new app: in one write the
@@ -76,61 +65,36 @@ impl MfaEnrollment {
         now: u64,
         rng: &mut R,
     ) -> Transition<Proof> {
-        let mut active = match self.factor {
-            FactorState::Active(active) => active,
-            _ => return unchanged(self, Error::MfaNotEnabled),
-        };
-        let Some(replacement) = active.replacement.clone() else {
-            let state = MfaEnrollment {
-                factor: FactorState::Active(active),
-                ..self
+        self.change_active(config, user_id, rng, |active, epoch, effects, _| {
+            let Some(replacement) = active.replacement.clone() else {
+                return Err(Error::NoPendingSetup);
             };
-            return unchanged(state, Error::NoPendingSetup);
-        };
-        let policy = config.policy();
-        let checked = (|| {
+            let policy = config.policy();
             active.attempts.check(&policy.lockout, now)?;
             if now >= replacement.expires_at {
                 return Err(Error::PendingExpired);
             }
             let code = TotpCode::parse(code, replacement.totp.digits)?;
             let secret = replacement.secret.open_secret(config.keyring(), user_id)?;
-            totp::check(
-                &secret,
-                replacement.totp,
-                policy.totp.skew,
-                &code,
-                now,
-                None,
-            )
-        })();
-        let mut effects = Effects::none();
-        let (epoch, outcome) = match checked {
-            Ok(TotpCheck::Accepted(matched)) => {
-                active.secret = replacement.secret;
-                active.totp = replacement.totp;
-                active.last_step = Some(matched.step);
-                active.t0 = 0;
-                active.attempts.reset();
-                active.replacement = None;
-                active.devices.clear();
-                effects.changed = true;
-                effects.events.push(SecurityEvent::AuthenticatorReplaced);
-                let epoch = self.epoch.next();
-                let proof = Proof::new(ProofMethod::SetupConfirmation, now, epoch);
-                (epoch, Ok(proof))
+            let skew = policy.totp.skew;
+            match totp::check(&secret, replacement.totp, skew, &code, now, None)? {
+                TotpCheck::Accepted(matched) => {
+                    active.secret = replacement.secret;
+                    active.totp = replacement.totp;
+                    active.last_step = Some(matched.step);
+                    active.t0 = 0;
+                    active.attempts.reset();
+                    active.replacement = None;
+                    active.devices.clear();
+                    effects.changed = true;
+                    effects.events.push(SecurityEvent::AuthenticatorReplaced);
+                    *epoch = epoch.next();
+                    Ok(Proof::new(ProofMethod::SetupConfirmation, now, *epoch))
+                }
+                TotpCheck::Replayed { .. } | TotpCheck::Rejected => {
+                    Err(effects.fail(&mut active.attempts, config, now))
+                }
             }
-            Ok(TotpCheck::Replayed { .. } | TotpCheck::Rejected) => (
-                self.epoch,
-                Err(effects.fail(&mut active.attempts, config, now)),
-            ),
-            Err(e) => (self.epoch, Err(e)),
-        };
-        let state = MfaEnrollment {
-            factor: FactorState::Active(active),
-            epoch,
-            ..self
-        };
-        effects.finish(state, outcome, config, user_id, rng)
+        })
     }
 }

@@ -16,7 +16,7 @@ use crate::event::SecurityEvent;
 use crate::keys::Envelope;
 use crate::lockout::Attempts;
 use crate::policy::MfaContext;
-use crate::session::{LoginChallenge, Proof, ProofMethod};
+use crate::session::{Epoch, LoginChallenge, Proof, ProofMethod};
 use crate::totp::TotpSecret;
 use crate::totp::{self, TotpCheck, TotpCode, labelled};
 
@@ -175,8 +175,37 @@ pub(super) fn unchanged<T>(state: MfaEnrollment, error: Error) -> Transition<T> 
     Effects::none().exit(state, Err(error))
 }
 
+impl MfaEnrollment {
+    /// The shape of every transition of an active factor that keeps it
+    /// active: takes the factor out (answering [`Error::MfaNotEnabled`] and
+    /// changing nothing if there is none), lets `change` act on it and on the
+    /// epoch, recording what it did in the effects, then puts the record back
+    /// together and finishes the transition.
+    pub(super) fn change_active<T, R: CryptoRng + ?Sized>(
+        self,
+        config: &MfaContext,
+        user_id: &str,
+        rng: &mut R,
+        change: impl FnOnce(&mut ActiveFactor, &mut Epoch, &mut Effects, &mut R) -> Result<T>,
+    ) -> Transition<T> {
+        let mut active = match self.factor {
+            FactorState::Active(active) => active,
+            _ => return unchanged(self, Error::MfaNotEnabled),
+        };
+        let mut epoch = self.epoch;
+        let mut effects = Effects::none();
+        let outcome = change(&mut active, &mut epoch, &mut effects, rng);
+        let state = MfaEnrollment {
+            factor: FactorState::Active(active),
+            epoch,
+            ..self
+        };
+        effects.finish(state, outcome, config, user_id, rng)
+    }
+}
+
 /// The proof a successful check of a code gives.
-pub(super) fn proof_of(by: VerifiedBy, now: u64, epoch: crate::session::Epoch) -> Proof {
+pub(super) fn proof_of(by: VerifiedBy, now: u64, epoch: Epoch) -> Proof {
     let method = match by {
         VerifiedBy::Totp(_) => ProofMethod::Totp,
         VerifiedBy::BackupCode => ProofMethod::BackupCode,
@@ -390,23 +419,14 @@ impl MfaEnrollment {
         now: u64,
         rng: &mut R,
     ) -> Transition<Verified> {
-        let mut active = match self.factor {
-            FactorState::Active(active) => active,
-            _ => return unchanged(self, Error::MfaNotEnabled),
-        };
-        let mut effects = Effects::none();
-        let outcome = active
-            .check_code(accept, config, user_id, code, now, &mut effects)
-            .map(|by| Verified {
+        self.change_active(config, user_id, rng, |active, epoch, effects, _| {
+            let by = active.check_code(accept, config, user_id, code, now, effects)?;
+            Ok(Verified {
                 by,
                 backup_codes_remaining: active.backup_codes.remaining(),
-                proof: proof_of(by, now, self.epoch),
-            });
-        let state = MfaEnrollment {
-            factor: FactorState::Active(active),
-            ..self
-        };
-        effects.finish(state, outcome, config, user_id, rng)
+                proof: proof_of(by, now, *epoch),
+            })
+        })
     }
 
     /// Replaces every backup code, used or not, with a fresh set returned once.
@@ -444,36 +464,17 @@ impl MfaEnrollment {
         now: u64,
         rng: &mut R,
     ) -> Transition<BackupCodes> {
-        let mut active = match self.factor {
-            FactorState::Active(active) => active,
-            _ => return unchanged(self, Error::MfaNotEnabled),
-        };
-        let mut effects = Effects::none();
-        let reauthenticated =
-            active.reauthenticate(reauth, config, user_id, self.epoch, now, &mut effects);
-        if let Err(e) = reauthenticated {
-            let state = MfaEnrollment {
-                factor: FactorState::Active(active),
-                ..self
-            };
-            return effects.finish(state, Err(e), config, user_id, rng);
-        }
-        let policy = &config.policy().backup_codes;
-        let outcome = fresh
-            .get(config.keyring(), policy, now, rng)
-            .map(|(set, codes)| {
-                active.backup_codes = set;
-                effects.changed = true;
-                effects
-                    .events
-                    .push(SecurityEvent::BackupCodesRegenerated { count: codes.len() });
-                codes
-            });
-        let state = MfaEnrollment {
-            factor: FactorState::Active(active),
-            ..self
-        };
-        effects.finish(state, outcome, config, user_id, rng)
+        self.change_active(config, user_id, rng, |active, epoch, effects, rng| {
+            active.reauthenticate(reauth, config, user_id, *epoch, now, effects)?;
+            let policy = &config.policy().backup_codes;
+            let (set, codes) = fresh.get(config.keyring(), policy, now, rng)?;
+            active.backup_codes = set;
+            effects.changed = true;
+            effects
+                .events
+                .push(SecurityEvent::BackupCodesRegenerated { count: codes.len() });
+            Ok(codes)
+        })
     }
 
     /// Turns the factor off after a current TOTP or backup code; the secret
@@ -562,7 +563,7 @@ impl ActiveFactor {
         reauth: Reauth<'_>,
         config: &MfaContext,
         user_id: &str,
-        epoch: crate::session::Epoch,
+        epoch: Epoch,
         now: u64,
         effects: &mut Effects,
     ) -> Result<()> {
