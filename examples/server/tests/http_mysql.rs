@@ -21,36 +21,7 @@
 #[path = "../../../tests/db_common/mod.rs"]
 mod db_common;
 mod http_common;
+#[macro_use]
 mod http_db;
 
-use db_common::Server;
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_servers_on_one_database() {
-    http_db::two_servers_on_one_database(Server::Mysql).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn revocation_across_servers() {
-    http_db::revocation_across_servers(Server::Mysql).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn lifecycle_across_servers() {
-    http_db::lifecycle_across_servers(Server::Mysql).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn password_lock_across_servers() {
-    http_db::password_lock_across_servers(Server::Mysql).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_database_outage_gives_503_and_loses_nothing() {
-    http_db::a_database_outage_gives_503_and_loses_nothing(Server::Mysql).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn importer_on_the_database() {
-    http_db::importer_on_the_database(Server::Mysql).await;
-}
+database_server_tests!(db_common::Server::Mysql, http_db::nothing_held);

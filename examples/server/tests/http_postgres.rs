@@ -21,6 +21,7 @@
 #[path = "../../../tests/db_common/mod.rs"]
 mod db_common;
 mod http_common;
+#[macro_use]
 mod http_db;
 
 use std::sync::Arc;
@@ -39,24 +40,11 @@ static SERVER_IN_USE: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new((
 
 /// The checks shared with MySQL, each holding [`SERVER_IN_USE`] (shared) so
 /// that the restart never happens under them.
-macro_rules! shared_server_tests {
-    ($($name:ident),* $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-        async fn $name() {
-            let _shared = SERVER_IN_USE.read().await;
-            http_db::$name(DbServer::Postgres).await;
-        }
-    )*};
+async fn server_shared() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    SERVER_IN_USE.read().await
 }
 
-shared_server_tests!(
-    two_servers_on_one_database,
-    revocation_across_servers,
-    lifecycle_across_servers,
-    password_lock_across_servers,
-    a_database_outage_gives_503_and_loses_nothing,
-    importer_on_the_database,
-);
+database_server_tests!(DbServer::Postgres, server_shared);
 
 /// The command that restarts the database server (set by `.ci/postgres.sh`).
 fn restart_command() -> Option<String> {

@@ -12,6 +12,33 @@ use serde_json::{Value, json};
 use crate::db_common::{Proxy, Server as DbServer, TestDb, with_host};
 use crate::http_common::{self, Options, Resp, Server};
 
+/// Every check of this module as a test of the binary that invokes it, on
+/// the database server `$kind`, each holding what `$hold().await` returns
+/// for as long as it runs (a lock the binary's other tests take, or
+/// nothing: [`nothing_held`]).
+macro_rules! database_server_tests {
+    ($kind:expr, $hold:path) => {
+        database_server_tests!(@each $kind, $hold,
+            two_servers_on_one_database,
+            revocation_across_servers,
+            lifecycle_across_servers,
+            password_lock_across_servers,
+            a_database_outage_gives_503_and_loses_nothing,
+            importer_on_the_database,
+        );
+    };
+    (@each $kind:expr, $hold:path, $($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn $name() {
+            let _held = $hold().await;
+            http_db::$name($kind).await;
+        }
+    )*};
+}
+
+/// For [`database_server_tests!`], when the tests share nothing to hold.
+pub async fn nothing_held() {}
+
 /// The operator token of the servers under test.
 pub const ADMIN_TOKEN: &str = "test-operator-token-0123456789abcdefghij";
 
