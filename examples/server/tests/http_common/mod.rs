@@ -269,7 +269,7 @@ impl Server {
             && let Some(id) = r.header("x-request-id")
         {
             // The server logs before it answers; the pipe may lag a little.
-            std::thread::sleep(Duration::from_millis(100));
+            tokio::time::sleep(Duration::from_millis(100)).await;
             for line in self.stderr().lines().filter(|l| l.contains(id)) {
                 eprintln!("server log: {line}");
             }
