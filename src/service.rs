@@ -86,8 +86,9 @@ impl OwnedReauth {
 /// A hashing permit of the service (I13).
 #[cfg(feature = "tokio")]
 type Permit = tokio::sync::OwnedSemaphorePermit;
+/// Without tokio, work runs inline: nothing to wait for.
 #[cfg(not(feature = "tokio"))]
-type Permit = ();
+struct Permit;
 
 /// The new backup codes of one operation, shared by its retries.
 type Minted = Arc<Mutex<FreshCodes>>;
@@ -685,7 +686,7 @@ impl<S: MfaStore> Mfa<S> {
 
     #[cfg(not(feature = "tokio"))]
     async fn hash_permit(&self) -> Result<Permit> {
-        Ok(())
+        Ok(Permit)
     }
 
     /// Runs slow hashing work on tokio's blocking pool; the permit travels
