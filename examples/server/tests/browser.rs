@@ -38,7 +38,7 @@ use http_common::{Authenticator, PASSWORD, Server};
 use serde_json::{Value, json};
 
 /// Every id that the HTTP contract names for the page.
-const CONTRACT_IDS: [&str; 22] = [
+const CONTRACT_IDS: [&str; 25] = [
     "email",
     "password",
     "register",
@@ -47,6 +47,7 @@ const CONTRACT_IDS: [&str; 22] = [
     "remember-device",
     "submit-mfa",
     "status",
+    "setup-password",
     "enable-mfa",
     "qr",
     "secret",
@@ -56,6 +57,8 @@ const CONTRACT_IDS: [&str; 22] = [
     "regenerate",
     "step-up-code",
     "step-up",
+    "replace-password",
+    "replace-code",
     "disable-password",
     "disable-code",
     "disable",

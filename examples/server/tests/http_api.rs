@@ -131,7 +131,7 @@ async fn a_pending_setup_expires() {
     });
     server.register("late@example.com").await;
     let token = server.login("late@example.com").await;
-    let setup = server.post(SETUP, Some(&token), None).await;
+    let setup = server.setup(&token, PASSWORD).await;
     let mut app = Authenticator::new(setup.body["secret"].as_str().unwrap());
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(status(&server, &token).await["pendingSetup"], false);
