@@ -14,8 +14,13 @@ use http_common::{Authenticator, MASTER_KEY, Options, PASSWORD, Server};
 use http_mfa::*;
 use serde_json::{Value, json};
 
-// The MFA part of the contract, shared with the actix-web server.
-mfa_cases!(Server::start());
+// The MFA part of the contract, shared with the actix-web server. The
+// password lock's first wait is one second: a case that meets it waits it
+// out (the actix server has no password lock).
+mfa_cases!(Server::start_with(Options {
+    extra_args: vec!["--insecure-password-delay".into(), "1".into()],
+    ..Options::default()
+}));
 
 #[tokio::test]
 async fn health_404_405_and_request_ids() {
