@@ -508,7 +508,6 @@ mod tests {
     use super::*;
 
     const BASE_MS: i64 = 30_000;
-    const FORGET_MS: i64 = 86_400_000;
     const T0: i64 = 1_800_000_000_000;
 
     async fn attempts(forget_secs: u64) -> PasswordAttempts {
@@ -601,7 +600,6 @@ mod tests {
         let mut expected = BASE_MS;
         for n in 6..=12 {
             now = a.row(&key).await.unwrap().1;
-            assert_eq!(now - a.row(&key).await.unwrap().1, 0);
             // At the end of the wait the next charge is let through.
             let until = a.locked_until(&key, now - 1).await;
             assert_eq!(until, now);
@@ -737,6 +735,5 @@ mod tests {
             through += usize::from(task.await.unwrap());
         }
         assert_eq!(through, 5);
-        assert!(FORGET_MS > MAX_DELAY_MS);
     }
 }
