@@ -421,7 +421,9 @@ async fn a_stolen_session_cannot_take_the_factor() {
     // MFA on, the stolen session fresh from a second step.
     let email = "on@example.com";
     let (_, mut app, codes) = server.enrolled_user(email).await;
-    let stolen = server.login_with(email, "code", &app.next_code().await).await;
+    let stolen = server
+        .login_with(email, "code", &app.next_code().await)
+        .await;
     const REPLACE: &str = "/api/user/me/totp/replace";
     for body in [
         None,
