@@ -488,3 +488,42 @@ async fn operators_from_a_file_and_bad_lists_refused() {
         assert!(status.is_some_and(|s| !s.success()), "{status:?}");
     }
 }
+
+/// A reason goes into the audit log as it is: one that could forge or hide
+/// lines there — a line or paragraph separator, a bidirectional control, or
+/// nothing visible — is refused (the crate's `Error::InvalidInput`, answered
+/// 400 `VALIDATION_FAILED`), and no event is written for it.
+#[tokio::test]
+async fn reasons_unfit_for_an_audit_log_are_refused() {
+    let server = with_operators(&[]);
+    let id = server.register("audit@example.com").await;
+    for reason in [
+        "first line\u{2028}forged line",
+        "first\u{2029}second",
+        "refund \u{202e}dekcolnu",
+        "isolate \u{2066}x\u{2069}",
+        "\u{200b}\u{200b}",
+        "\u{2060}",
+        "\u{3000}",
+    ] {
+        for action in ["unlock", "reset"] {
+            let r = server
+                .operator(action, &id, Some(ADMIN_TOKEN), json!({ "reason": reason }))
+                .await;
+            r.assert_problem(400, "VALIDATION_FAILED");
+            assert!(!r.text.contains(reason), "echoed: {}", r.text);
+        }
+    }
+    assert!(server.security_events().is_empty(), "{}", server.stderr());
+    // A reason in any script, with its own punctuation, is fine.
+    assert_success(
+        &server
+            .operator(
+                "unlock",
+                &id,
+                Some(ADMIN_TOKEN),
+                json!({"reason": "Ticket №42 — vérifié, 本人確認済み"}),
+            )
+            .await,
+    );
+}
