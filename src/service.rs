@@ -3,12 +3,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rand::rngs::ThreadRng;
 use zeroize::Zeroizing;
 
 use crate::backup::{BackupCodes, FreshCodes};
 use crate::enrollment::{
-    Argon2Work, Enabled, MfaEnrollment, MfaStatus, Reauth, TotpSetup, Transition, Verified,
+    Accept, Argon2Work, CodeCheck, Enabled, Hashing, MfaEnrollment, MfaStatus, Paid, Reauth,
+    SubmittedCode, TotpSetup, Transition, Verified,
 };
 use crate::error::{Error, Result};
 use crate::event::{EventSink, SecurityEvent};
@@ -40,14 +40,13 @@ impl<F: Fn() -> u64 + Send + Sync + 'static> Clock for F {
     }
 }
 
-/// A transition that takes the user id and a submitted code.
-type CodeTransition<T> =
-    fn(MfaEnrollment, &MfaContext, &str, &str, u64, &mut ThreadRng) -> Transition<T>;
-
-/// A [`Reauth`] that outlives the caller's borrow, for an operation's retries.
+/// A [`Reauth`] that outlives the caller's borrow, for an operation's
+/// retries; a code that may be a backup code is charged and hashed once
+/// for them all (I13, I16).
 enum OwnedReauth {
     RecentProof(Proof),
     TotpCode(Zeroizing<String>),
+    Code(Arc<SubmittedCode>),
 }
 
 impl From<Reauth<'_>> for OwnedReauth {
@@ -55,18 +54,40 @@ impl From<Reauth<'_>> for OwnedReauth {
         match reauth {
             Reauth::RecentProof(proof) => OwnedReauth::RecentProof(*proof),
             Reauth::TotpCode(code) => OwnedReauth::TotpCode(Zeroizing::new(code.to_owned())),
+            Reauth::Code(code) => OwnedReauth::Code(Arc::new(SubmittedCode::new(code))),
         }
     }
 }
 
 impl OwnedReauth {
-    fn as_reauth(&self) -> Reauth<'_> {
+    fn as_reauth(&self) -> (Reauth<'_>, Option<&Paid>) {
         match self {
-            OwnedReauth::RecentProof(proof) => Reauth::RecentProof(proof),
-            OwnedReauth::TotpCode(code) => Reauth::TotpCode(code),
+            OwnedReauth::RecentProof(proof) => (Reauth::RecentProof(proof), None),
+            OwnedReauth::TotpCode(code) => (Reauth::TotpCode(code), None),
+            OwnedReauth::Code(code) => {
+                let check = code.check();
+                (Reauth::Code(check.code), check.paid)
+            }
+        }
+    }
+
+    /// The slow work of the code, if it may be a backup code.
+    fn work(&self) -> Argon2Work<'_> {
+        match self {
+            OwnedReauth::Code(code) => Argon2Work {
+                code: Some(code),
+                ..Argon2Work::default()
+            },
+            OwnedReauth::RecentProof(_) | OwnedReauth::TotpCode(_) => Argon2Work::default(),
         }
     }
 }
+
+/// A hashing permit of the service (I13).
+#[cfg(feature = "tokio")]
+type Permit = tokio::sync::OwnedSemaphorePermit;
+#[cfg(not(feature = "tokio"))]
+type Permit = ();
 
 /// The new backup codes of one operation, shared by its retries.
 type Minted = Arc<Mutex<FreshCodes>>;
@@ -167,9 +188,13 @@ impl<S: MfaStore> Mfa<S> {
     /// As the transition, plus store errors.
     pub async fn begin_setup(&self, user_id: &str, account_name: &str) -> Result<TotpSetup> {
         let (user, account) = (user_id.to_owned(), account_name.to_owned());
-        self.run(user_id, Argon2Work::None, move |record, config, now| {
-            record.begin_setup(config, &user, &account, now, &mut rand::rng())
-        })
+        self.run(
+            user_id,
+            Argon2Work::default(),
+            move |record, config, now| {
+                record.begin_setup(config, &user, &account, now, &mut rand::rng())
+            },
+        )
         .await
     }
 
@@ -179,7 +204,8 @@ impl<S: MfaStore> Mfa<S> {
     /// As the transition, plus store errors.
     pub async fn confirm_setup(&self, user_id: &str, code: &str) -> Result<Enabled> {
         let (user, code) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
-        self.run_minting(user_id, move |record, config, codes, now| {
+        let work = Argon2Work::default();
+        self.run_minting(user_id, work, move |record, config, codes, now| {
             record.confirm_setup_with(config, &user, &code, codes, now, &mut rand::rng())
         })
         .await
@@ -190,7 +216,7 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// As the transition, plus store errors.
     pub async fn cancel_setup(&self, user_id: &str) -> Result<()> {
-        self.run(user_id, Argon2Work::None, |record, _, _| {
+        self.run(user_id, Argon2Work::default(), |record, _, _| {
             record.cancel_setup()
         })
         .await
@@ -217,10 +243,14 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// As the transition, plus store errors.
     pub async fn remember_device(&self, user_id: &str, proof: &Proof) -> Result<DeviceToken> {
-        let proof = *proof;
-        self.run(user_id, Argon2Work::None, move |record, config, now| {
-            record.remember_device(config, &proof, now, &mut rand::rng())
-        })
+        let (user, proof) = (user_id.to_owned(), *proof);
+        self.run(
+            user_id,
+            Argon2Work::default(),
+            move |record, config, now| {
+                record.remember_device(config, &user, &proof, now, &mut rand::rng())
+            },
+        )
         .await
     }
 
@@ -230,9 +260,10 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// As the transition, plus store errors.
     pub async fn forget_devices(&self, user_id: &str, reauth: Reauth<'_>) -> Result<usize> {
-        let (user, reauth) = (user_id.to_owned(), OwnedReauth::from(reauth));
-        self.run(user_id, Argon2Work::None, move |record, config, now| {
-            record.forget_devices(config, &user, reauth.as_reauth(), now)
+        let (user, reauth) = (user_id.to_owned(), Arc::new(OwnedReauth::from(reauth)));
+        let shared = Arc::clone(&reauth);
+        self.run(user_id, reauth.work(), move |record, config, now| {
+            record.forget_devices_with(config, &user, shared.as_reauth(), now)
         })
         .await
     }
@@ -249,16 +280,11 @@ impl<S: MfaStore> Mfa<S> {
         reauth: Reauth<'_>,
     ) -> Result<TotpSetup> {
         let (user, account) = (user_id.to_owned(), account_name.to_owned());
-        let reauth = OwnedReauth::from(reauth);
-        self.run(user_id, Argon2Work::None, move |record, config, now| {
-            record.begin_replacement(
-                config,
-                &user,
-                &account,
-                reauth.as_reauth(),
-                now,
-                &mut rand::rng(),
-            )
+        let reauth = Arc::new(OwnedReauth::from(reauth));
+        let shared = Arc::clone(&reauth);
+        self.run(user_id, reauth.work(), move |record, config, now| {
+            let reauth = shared.as_reauth();
+            record.begin_replacement_with(config, &user, &account, reauth, now, &mut rand::rng())
         })
         .await
     }
@@ -269,11 +295,13 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// As the transition, plus store errors.
     pub async fn confirm_replacement(&self, user_id: &str, code: &str) -> Result<Proof> {
-        self.run_with_code(
+        let (user, code) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
+        self.run(
             user_id,
-            code,
-            Argon2Work::None,
-            MfaEnrollment::confirm_replacement,
+            Argon2Work::default(),
+            move |record, config, now| {
+                record.confirm_replacement(config, &user, &code, now, &mut rand::rng())
+            },
         )
         .await
     }
@@ -284,13 +312,16 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// As the transition, plus store errors.
     pub async fn complete_login(&self, challenge: &LoginChallenge, code: &str) -> Result<Verified> {
-        let hashing = Argon2Work::Login(challenge, code);
-        let user_id = challenge.user_id().to_owned();
-        let (challenge, code) = (challenge.clone(), Zeroizing::new(code.to_owned()));
-        let user = user_id.clone();
-        self.run(&user_id, hashing, move |record, config, now| {
-            record.complete_login(config, &user, &challenge, &code, now, &mut rand::rng())
-        })
+        let shared = Arc::new(challenge.clone());
+        let open = Arc::clone(&shared);
+        self.run_with_code(
+            challenge.user_id(),
+            code,
+            Some(challenge),
+            move |record, config, user, check, now| {
+                record.complete_login_checked(config, user, &open, check, now, &mut rand::rng())
+            },
+        )
         .await
     }
 
@@ -299,8 +330,16 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// As the transition, plus store errors.
     pub async fn verify_totp(&self, user_id: &str, code: &str) -> Result<Verified> {
-        self.run_with_code(user_id, code, Argon2Work::None, MfaEnrollment::verify_totp)
-            .await
+        // A TOTP code never runs a slow hash: nothing to charge first.
+        let (user, code) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
+        self.run(
+            user_id,
+            Argon2Work::default(),
+            move |record, config, now| {
+                record.verify_totp(config, &user, &code, now, &mut rand::rng())
+            },
+        )
+        .await
     }
 
     /// Verifies and consumes a backup code; see [`MfaEnrollment::verify_backup_code`].
@@ -308,13 +347,7 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// As the transition, plus store errors.
     pub async fn verify_backup_code(&self, user_id: &str, code: &str) -> Result<Verified> {
-        self.run_with_code(
-            user_id,
-            code,
-            Argon2Work::Code(code),
-            MfaEnrollment::verify_backup_code,
-        )
-        .await
+        self.verify_as(Accept::BackupCode, user_id, code).await
     }
 
     /// Verifies a TOTP or backup code, told apart by shape; see [`MfaEnrollment::verify`].
@@ -322,8 +355,19 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// As the transition, plus store errors.
     pub async fn verify(&self, user_id: &str, code: &str) -> Result<Verified> {
-        self.run_with_code(user_id, code, Argon2Work::Code(code), MfaEnrollment::verify)
-            .await
+        self.verify_as(Accept::Either, user_id, code).await
+    }
+
+    async fn verify_as(&self, accept: Accept, user_id: &str, code: &str) -> Result<Verified> {
+        self.run_with_code(
+            user_id,
+            code,
+            None,
+            move |record, config, user, check, now| {
+                record.verify_as(accept, config, user, check, now, &mut rand::rng())
+            },
+        )
+        .await
     }
 
     /// Replaces the backup codes and returns the new ones, once; see
@@ -336,9 +380,11 @@ impl<S: MfaStore> Mfa<S> {
         user_id: &str,
         reauth: Reauth<'_>,
     ) -> Result<BackupCodes> {
-        let (user, reauth) = (user_id.to_owned(), OwnedReauth::from(reauth));
-        self.run_minting(user_id, move |record, config, codes, now| {
-            let reauth = reauth.as_reauth();
+        let (user, reauth) = (user_id.to_owned(), Arc::new(OwnedReauth::from(reauth)));
+        let shared = Arc::clone(&reauth);
+        let work = reauth.work();
+        self.run_minting(user_id, work, move |record, config, codes, now| {
+            let reauth = shared.as_reauth();
             record.regenerate_backup_codes_with(config, &user, reauth, codes, now, &mut rand::rng())
         })
         .await
@@ -349,12 +395,9 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// As the transition, plus store errors.
     pub async fn disable(&self, user_id: &str, code: &str) -> Result<Proof> {
-        self.run_with_code(
-            user_id,
-            code,
-            Argon2Work::Code(code),
-            MfaEnrollment::disable,
-        )
+        self.run_with_code(user_id, code, None, |record, config, user, check, now| {
+            record.disable_checked(config, user, check, now, &mut rand::rng())
+        })
         .await
     }
 
@@ -373,19 +416,19 @@ impl<S: MfaStore> Mfa<S> {
         let sealing = Arc::new(Mutex::new(crate::import::Sealing::new(factor)));
         let shared = Arc::clone(&sealing);
         let user = user_id.to_owned();
-        self.run(
-            user_id,
-            Argon2Work::Import(&sealing),
-            move |record, config, now| {
-                crate::import::Sealing::lock(&shared).apply(
-                    record,
-                    config,
-                    &user,
-                    now,
-                    &mut rand::rng(),
-                )
-            },
-        )
+        let work = Argon2Work {
+            import: Some(&sealing),
+            ..Argon2Work::default()
+        };
+        self.run(user_id, work, move |record, config, now| {
+            crate::import::Sealing::lock(&shared).apply(
+                record,
+                config,
+                &user,
+                now,
+                &mut rand::rng(),
+            )
+        })
         .await
     }
 
@@ -396,7 +439,7 @@ impl<S: MfaStore> Mfa<S> {
     /// As the transition, plus store errors.
     pub async fn operator_unlock(&self, user_id: &str, actor: &str, reason: &str) -> Result<()> {
         let (actor, reason) = (actor.to_owned(), reason.to_owned());
-        self.run(user_id, Argon2Work::None, move |record, _, _| {
+        self.run(user_id, Argon2Work::default(), move |record, _, _| {
             record.operator_unlock(&actor, &reason)
         })
         .await
@@ -409,7 +452,7 @@ impl<S: MfaStore> Mfa<S> {
     /// As the transition, plus store errors.
     pub async fn operator_reset(&self, user_id: &str, actor: &str, reason: &str) -> Result<()> {
         let (actor, reason) = (actor.to_owned(), reason.to_owned());
-        self.run(user_id, Argon2Work::None, move |record, _, _| {
+        self.run(user_id, Argon2Work::default(), move |record, _, _| {
             record.operator_reset(&actor, &reason)
         })
         .await
@@ -447,7 +490,12 @@ impl<S: MfaStore> Mfa<S> {
 
     /// Runs a transition that issues new backup codes: they are generated and
     /// hashed at most once for the operation, however often it is retried (I13).
-    async fn run_minting<T, F>(&self, user_id: &str, transition: F) -> Result<T>
+    async fn run_minting<T, F>(
+        &self,
+        user_id: &str,
+        work: Argon2Work<'_>,
+        transition: F,
+    ) -> Result<T>
     where
         T: Send + 'static,
         F: Fn(MfaEnrollment, &MfaContext, &mut FreshCodes, u64) -> Transition<T>
@@ -457,32 +505,47 @@ impl<S: MfaStore> Mfa<S> {
     {
         let fresh = Minted::default();
         let codes = Arc::clone(&fresh);
-        self.run(
-            user_id,
-            Argon2Work::NewCodes(&fresh),
-            move |record, config, now| {
-                transition(record, config, &mut FreshCodes::lock(&codes), now)
-            },
-        )
-        .await
-    }
-
-    /// Runs a transition that takes the user's code.
-    async fn run_with_code<T: Send + 'static>(
-        &self,
-        user_id: &str,
-        code: &str,
-        hashing: Argon2Work<'_>,
-        transition: CodeTransition<T>,
-    ) -> Result<T> {
-        let (user, code) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
-        self.run(user_id, hashing, move |record, config, now| {
-            transition(record, config, &user, &code, now, &mut rand::rng())
+        let work = Argon2Work {
+            mint: Some(&fresh),
+            ..work
+        };
+        self.run(user_id, work, move |record, config, now| {
+            transition(record, config, &mut FreshCodes::lock(&codes), now)
         })
         .await
     }
 
-    async fn run<T, F>(&self, user_id: &str, hashing: Argon2Work<'_>, transition: F) -> Result<T>
+    /// Runs a transition that checks the user's code, which the service
+    /// charges and hashes first when it may be a backup code (I16); with the
+    /// login challenge it completes, if any.
+    async fn run_with_code<T, F>(
+        &self,
+        user_id: &str,
+        code: &str,
+        challenge: Option<&LoginChallenge>,
+        transition: F,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(MfaEnrollment, &MfaContext, &str, CodeCheck<'_>, u64) -> Transition<T>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let submitted = Arc::new(SubmittedCode::new(code));
+        let (user, shared) = (user_id.to_owned(), Arc::clone(&submitted));
+        let work = Argon2Work {
+            code: Some(&submitted),
+            challenge,
+            ..Argon2Work::default()
+        };
+        self.run(user_id, work, move |record, config, now| {
+            transition(record, config, &user, shared.check(), now)
+        })
+        .await
+    }
+
+    async fn run<T, F>(&self, user_id: &str, work: Argon2Work<'_>, transition: F) -> Result<T>
     where
         T: Send + 'static,
         F: Fn(MfaEnrollment, &MfaContext, u64) -> Transition<T> + Send + Sync + 'static,
@@ -494,28 +557,21 @@ impl<S: MfaStore> Mfa<S> {
                 None => (None, MfaEnrollment::default()),
             };
             let now = self.clock.now();
-            let hashes = record.needs_argon2(hashing, &self.config, now);
-            let step = if hashes {
-                self.run_hashing(Arc::clone(&transition), record, now)
-                    .await?
-            } else {
-                transition(record, &self.config, now)
-            };
-            if step.changed {
-                let write_id = WriteId::random();
-                match self
-                    .store
-                    .save(user_id, expected, &step.state, write_id)
-                    .await
-                {
-                    Ok(_) => {}
-                    Err(Error::StoreConflict) => {
-                        yield_now().await;
-                        continue;
-                    }
-                    Err(e) if !self.landed(user_id, write_id).await => return Err(e),
-                    Err(_) => {}
+            let step = match record.needs_argon2(work, &self.config, now) {
+                Hashing::None => transition(record, &self.config, now),
+                Hashing::Pool => self.run_hashing(Arc::clone(&transition), record).await?,
+                Hashing::ChargeFirst => {
+                    let code = work
+                        .code
+                        .ok_or(Error::Internal("a charge without a code"))?;
+                    self.charge_then_hash(user_id, expected, record, now, code)
+                        .await?;
+                    // The next round applies what the hash found.
+                    continue;
                 }
+            };
+            if step.changed && !self.save(user_id, expected, &step.state).await? {
+                continue;
             }
             for event in &step.events {
                 self.events.record(user_id, event);
@@ -523,6 +579,60 @@ impl<S: MfaStore> Mfa<S> {
             return step.outcome;
         }
         Err(Error::StoreConflict)
+    }
+
+    /// Charge before work (I16): counts the attempt as a failure and saves
+    /// that; only then, under a hashing permit, runs its slow hash once,
+    /// against the record as it stands after the wait, and keeps what the
+    /// hash found for the operation to apply. After a conflict nothing was
+    /// charged or hashed, and the operation starts its round again.
+    async fn charge_then_hash(
+        &self,
+        user_id: &str,
+        expected: Option<u64>,
+        record: MfaEnrollment,
+        now: u64,
+        code: &SubmittedCode,
+    ) -> Result<()> {
+        let step = record.charge(&self.config, now);
+        let charge = step.outcome?;
+        if !self.save(user_id, expected, &step.state).await? {
+            return Ok(());
+        }
+        let permit = self.hash_permit().await?;
+        let record = self.load(user_id).await?;
+        let (user, attempt) = (
+            user_id.to_owned(),
+            Zeroizing::new(code.check().code.to_owned()),
+        );
+        let found = self
+            .run_blocking(permit, move |config| {
+                record.find_backup_code(config, &user, &attempt)
+            })
+            .await??;
+        code.pay(charge, found);
+        Ok(())
+    }
+
+    /// Saves `state` if the stored version is still `expected`. False after
+    /// a conflict (nothing was written); an error only when the write is not
+    /// found to have landed (I11).
+    async fn save(
+        &self,
+        user_id: &str,
+        expected: Option<u64>,
+        state: &MfaEnrollment,
+    ) -> Result<bool> {
+        let write_id = WriteId::random();
+        match self.store.save(user_id, expected, state, write_id).await {
+            Ok(_) => Ok(true),
+            Err(Error::StoreConflict) => {
+                yield_now().await;
+                Ok(false)
+            }
+            Err(e) if !self.landed(user_id, write_id).await => Err(e),
+            Err(_) => Ok(true),
+        }
     }
 
     /// After a save failed without a verdict: whether the write identified by
@@ -535,32 +645,47 @@ impl<S: MfaStore> Mfa<S> {
         )
     }
 
+    /// Runs a transition that hashes new codes or an import, under a hashing
+    /// permit, with the time read after the wait for it.
     async fn run_hashing<T, F>(
         &self,
         transition: Arc<F>,
         record: MfaEnrollment,
-        now: u64,
     ) -> Result<Transition<T>>
     where
         T: Send + 'static,
         F: Fn(MfaEnrollment, &MfaContext, u64) -> Transition<T> + Send + Sync + 'static,
     {
-        self.run_blocking(move |config| transition(record, config, now))
-            .await
+        let permit = self.hash_permit().await?;
+        let clock = Arc::clone(&self.clock);
+        self.run_blocking(permit, move |config| {
+            transition(record, config, clock.now())
+        })
+        .await
     }
 
-    /// Runs slow hashing work on tokio's blocking pool under one of the
-    /// service's hashing permits, which travels with the work (I13).
+    /// One of the service's hashing permits, waiting for it (I13).
     #[cfg(feature = "tokio")]
-    async fn run_blocking<T, W>(&self, work: W) -> Result<T>
+    async fn hash_permit(&self) -> Result<Permit> {
+        Arc::clone(&self.hash_permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Internal("the hashing limiter was closed"))
+    }
+
+    #[cfg(not(feature = "tokio"))]
+    async fn hash_permit(&self) -> Result<Permit> {
+        Ok(())
+    }
+
+    /// Runs slow hashing work on tokio's blocking pool; the permit travels
+    /// with the work (I13).
+    #[cfg(feature = "tokio")]
+    async fn run_blocking<T, W>(&self, permit: Permit, work: W) -> Result<T>
     where
         T: Send + 'static,
         W: FnOnce(&MfaContext) -> T + Send + 'static,
     {
-        let permit = Arc::clone(&self.hash_permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Internal("the hashing limiter was closed"))?;
         let config = Arc::clone(&self.config);
         if tokio::runtime::Handle::try_current().is_err() {
             return Ok(work(&config));
@@ -574,7 +699,7 @@ impl<S: MfaStore> Mfa<S> {
     }
 
     #[cfg(not(feature = "tokio"))]
-    async fn run_blocking<T, W>(&self, work: W) -> Result<T>
+    async fn run_blocking<T, W>(&self, _permit: Permit, work: W) -> Result<T>
     where
         T: Send + 'static,
         W: FnOnce(&MfaContext) -> T + Send + 'static,

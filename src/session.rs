@@ -59,14 +59,19 @@ pub enum ProofMethod {
     SetupConfirmation,
 }
 
-/// Proof that the user verified the second factor: how, when, and under
-/// which epoch.
+/// Proof that the user verified the second factor: how, when, by whom and
+/// under which epoch.
 ///
 /// Every successful code check returns one. A host puts it into the session
 /// it issues, and passes it back to operations that demand a recent
 /// verification ([`Reauth::RecentProof`](crate::Reauth::RecentProof)); it
 /// checks one itself with
 /// [`MfaEnrollment::check_proof`](crate::MfaEnrollment::check_proof).
+///
+/// It is bound to its user (I17): a proof of one user is worth nothing for
+/// another, even at the same epoch. It keeps a 128-bit digest of the user
+/// id, not the id itself. A proof serialized before it was bound (without
+/// `"user"`) still loads but proves nothing.
 ///
 /// It holds no secret, but it is a credential of sorts: keep it where the
 /// client cannot change it (a server-side session, or a token the host signs).
@@ -80,9 +85,34 @@ pub struct Proof {
     pub verified_at: u64,
     /// The epoch the proof belongs to: it is void under any other.
     pub epoch: Epoch,
+    /// Whose proof it is: a digest of the user id (all zero when unbound).
+    #[serde(default, with = "crate::encoding::base64_array")]
+    user: [u8; USER_DIGEST_LEN],
+}
+
+/// Bytes of the user-id digest a [`Proof`] keeps.
+const USER_DIGEST_LEN: usize = 16;
+
+/// The digest of `user_id` a proof is bound to: SHA-256, domain-separated,
+/// cut to 128 bits (enough to tell users apart; nothing here is secret).
+fn user_digest(user_id: &str) -> [u8; USER_DIGEST_LEN] {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(b"mfa/proof-user\0");
+    hasher.update(user_id.as_bytes());
+    let full: [u8; 32] = hasher.finalize().into();
+    let mut digest = [0; USER_DIGEST_LEN];
+    digest.copy_from_slice(&full[..USER_DIGEST_LEN]);
+    digest
 }
 
 impl Proof {
+    /// How far ahead of the checking server's clock a proof's time may be
+    /// and still count (I17): servers sharing a store disagree on the
+    /// second, but a proof from further in the future is refused rather
+    /// than kept recent for longer.
+    pub const MAX_CLOCK_SKEW_SECS: u64 = 60;
+
     /// The proof a session holds, for an operation that needs a recent one
     /// ([`Reauth::RecentProof`](crate::Reauth::RecentProof), which judges how
     /// recent). Without one: [`Error::MfaNotEnabled`](crate::Error::MfaNotEnabled)
@@ -96,11 +126,18 @@ impl Proof {
         })
     }
 
-    pub(crate) fn new(method: ProofMethod, verified_at: u64, epoch: Epoch) -> Self {
+    /// Whether this is a proof of `user_id` (compared in constant time).
+    pub fn is_for(&self, user_id: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        self.user.ct_eq(&user_digest(user_id)).into()
+    }
+
+    pub(crate) fn new(method: ProofMethod, verified_at: u64, epoch: Epoch, user_id: &str) -> Self {
         Proof {
             method,
             verified_at,
             epoch,
+            user: user_digest(user_id),
         }
     }
 }

@@ -294,6 +294,18 @@ fn logins(record: &MfaEnrollment) -> u64 {
     json["logins"].as_u64().expect("a login count")
 }
 
+/// Whether the operation's backup code is charged to the lockout, and the
+/// charge saved, before its hash runs (I16): one save more per racer.
+fn charges_first(op: Op) -> bool {
+    matches!(
+        op,
+        Op::VerifyBackupCode
+            | Op::DisableWithBackupCode
+            | Op::CompleteLogin
+            | Op::VerifyLegacyBackupCode
+    )
+}
+
 /// The answer a racer whose save lost gets once it retried on the new state.
 fn after_retry(op: Op) -> &'static str {
     match op {
@@ -361,16 +373,51 @@ async fn scenario<S: MfaStore + 'static>(inner: S, op: Op, fault: SaveFault, rac
         return;
     }
 
+    if charges_first(op) && successes.is_empty() {
+        // The winner's charge took the first save, so a fault may strike its
+        // own consuming save: then nobody is told of a success (I1, I11),
+        // and the code is used exactly when that write landed.
+        assert!(
+            errors.contains(&"STORE_UNAVAILABLE"),
+            "{ctx}: nobody succeeded, and no save failed: {answers:?}"
+        );
+        let landed = fault != SaveFault::Unavailable;
+        let used = consumed(op, &round, &record, &record_before);
+        assert!(used <= 1, "{ctx}: consumed {used} times");
+        assert!(
+            used == 0 || landed,
+            "{ctx}: a failed write consumed the code"
+        );
+        return;
+    }
     assert_eq!(
         successes.len(),
         1,
         "{ctx}: exactly one racer succeeds (I2, I3, I11), got {answers:?}"
     );
-    assert_eq!(
-        errors,
-        vec![loser_answer; losers],
-        "{ctx}: the other racers' answers"
-    );
+    if charges_first(op) {
+        assert_eq!(
+            consumed(op, &round, &record, &record_before),
+            1,
+            "{ctx}: consumed once"
+        );
+    }
+    if charges_first(op) {
+        // A loser failed its own save (a charge or a consume), or retried
+        // and found the code used.
+        for error in &errors {
+            assert!(
+                [loser_answer, after_retry(op), "STORE_UNAVAILABLE"].contains(error),
+                "{ctx}: a loser's answer: {answers:?}"
+            );
+        }
+    } else {
+        assert_eq!(
+            errors,
+            vec![loser_answer; losers],
+            "{ctx}: the other racers' answers"
+        );
+    }
     // A used legacy code is refused as a wrong code, and counted: telling it
     // from a wrong one would take a slow hash against every used hash too.
     // So a racer that retried after its twin's success also stored its
@@ -379,11 +426,22 @@ async fn scenario<S: MfaStore + 'static>(inner: S, op: Op, fault: SaveFault, rac
         (Op::VerifyLegacyBackupCode, SaveFault::WrittenButFailed) => losers,
         _ => 0,
     };
-    assert_eq!(
-        version_after,
-        version_before + 1 + refusals_counted as u64,
-        "{ctx}: exactly one success landed"
-    );
+    if charges_first(op) {
+        // Charge before work (I16): the winner's charge and its consuming
+        // save, and a charge for each loser that got one in (its own, or
+        // its retry's) before the code was seen used.
+        let saved = version_after - version_before;
+        assert!(
+            (2..=1 + racers as u64).contains(&saved),
+            "{ctx}: one success landed beside the charges ({saved} saves)"
+        );
+    } else {
+        assert_eq!(
+            version_after,
+            version_before + 1 + refusals_counted as u64,
+            "{ctx}: exactly one success landed"
+        );
+    }
     match op {
         Op::ConfirmSetup | Op::RegenerateWithTotp => {
             let codes = successes[0].as_ref().expect("codes");
@@ -480,10 +538,11 @@ async fn scenario<S: MfaStore + 'static>(inner: S, op: Op, fault: SaveFault, rac
             };
             let codes = active.backup_codes();
             assert_eq!(codes.legacy_remaining(), 2, "{ctx}: used once (I3)");
-            assert_eq!(
-                active.attempts().failures() as usize,
-                refusals_counted,
-                "{ctx}: each answered refusal counted once (I4)"
+            // A loser charged before the winner's success is given back
+            // with it (a success ends the run of failures, I16).
+            assert!(
+                active.attempts().failures() as usize <= refusals_counted,
+                "{ctx}: each answered refusal counted at most once (I4)"
             );
             assert!(!round.backup_code_works(&record, &round.codes[0]), "{ctx}");
             assert!(round.backup_code_works(&record, &round.codes[1]), "{ctx}");
@@ -514,11 +573,37 @@ async fn scenario<S: MfaStore + 'static>(inner: S, op: Op, fault: SaveFault, rac
         }
         Op::WrongCode => unreachable!(),
     }
-    assert_eq!(
-        round.store.pending_faults(),
-        0,
-        "{ctx}: a fault never fired"
-    );
+    // A loser that found the code used before it saved anything never met
+    // its fault.
+    if !charges_first(op) {
+        assert_eq!(
+            round.store.pending_faults(),
+            0,
+            "{ctx}: a fault never fired"
+        );
+    }
+}
+
+/// How many racers' codes the record shows used, for the operations that
+/// charge first: a backup code, a login, a legacy code, or the factor itself.
+fn consumed<S: MfaStore + 'static>(
+    op: Op,
+    round: &Round<S>,
+    record: &MfaEnrollment,
+    before: &MfaEnrollment,
+) -> usize {
+    match (op, record.factor()) {
+        (Op::DisableWithBackupCode, FactorState::Disabled) => 1,
+        (Op::DisableWithBackupCode, _) => 0,
+        (Op::CompleteLogin, _) => (logins(record) - logins(before)) as usize,
+        (Op::VerifyLegacyBackupCode, FactorState::Active(a)) => {
+            3 - a.backup_codes().legacy_remaining()
+        }
+        (_, FactorState::Active(_)) => {
+            usize::from(!round.backup_code_works(record, &round.codes[0]))
+        }
+        _ => panic!("{op:?}: not active"),
+    }
 }
 
 async fn matrix<S, F, Fut>(make_store: F, tag: &str)

@@ -116,6 +116,29 @@ fn imported_factor() -> ImportedFactor {
 }
 
 impl Op {
+    /// Whether the operation's backup code is charged to the lockout, and
+    /// the charge saved, before its hash runs (I16): two saves, the charge
+    /// and then the effect, each struck by every plan in turn.
+    fn charges_first(self) -> bool {
+        matches!(
+            self,
+            Op::VerifyBackupCode
+                | Op::VerifyWithBackupCode
+                | Op::CompleteLoginWithBackupCode
+                | Op::DisableWithBackupCode
+        )
+    }
+
+    /// The saves a plan can strike: the charge's and the effect's, or the
+    /// one save of any other operation.
+    fn stages(self) -> &'static [Stage] {
+        if self.charges_first() {
+            &[Stage::Charge, Stage::Effect]
+        } else {
+            &[Stage::Effect]
+        }
+    }
+
     /// A login completion that succeeds.
     fn completes_login(self) -> bool {
         matches!(
@@ -185,6 +208,27 @@ fn plans() -> Vec<Plan> {
     plans
 }
 
+/// Which save of an operation a plan strikes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// The save of a charge (I16), before any slow hash: one load before it.
+    Charge,
+    /// The save that holds the operation's effect. After a charge it comes
+    /// second, after three loads (the charge's, the one after the wait for
+    /// a hashing permit, the effect's).
+    Effect,
+}
+
+impl Stage {
+    /// The saves and loads of the operation before the stage's own.
+    fn offsets(self, op: Op) -> (u64, u64) {
+        match self {
+            Stage::Effect if op.charges_first() => (1, 2),
+            _ => (0, 0),
+        }
+    }
+}
+
 /// What the plan lets the operation do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
@@ -194,6 +238,9 @@ enum Expect {
     FailsIntact,
     /// A store error, but the new record was written: no output was shown.
     FailsLanded,
+    /// A store error, and the stored record is the previous one with the
+    /// attempt charged to the lockout (I16): nothing else changed.
+    FailsCharged,
 }
 
 const RETRIES: u32 = 3;
@@ -219,32 +266,59 @@ fn expectation(plan: Plan) -> Expect {
     }
 }
 
-fn script<S>(store: &FaultyStore<S>, plan: Plan) {
+/// What the plan lets an operation do when it strikes `stage`: a charge
+/// that landed is all that landed, and after a charge "nothing written"
+/// still leaves the charge.
+fn expectation_at(plan: Plan, op: Op, stage: Stage) -> Expect {
+    match (expectation(plan), stage) {
+        (Expect::FailsLanded, Stage::Charge) => Expect::FailsCharged,
+        (Expect::FailsIntact, Stage::Effect) if op.charges_first() => Expect::FailsCharged,
+        (expect, _) => expect,
+    }
+}
+
+/// Scripts `plan` onto the save and loads of `stage`: after `saves` saves
+/// and `loads` loads that pass.
+fn script<S>(store: &FaultyStore<S>, plan: Plan, (saves, loads): (u64, u64)) {
+    let save = |n: u64, fault| store.fail_save(saves + n, fault);
+    let load = |n: u64, fault| store.fail_load(loads + n, fault);
+    let passing = || (0..saves).map(|_| None);
     match plan {
-        Plan::Load(fault) => store.fail_load(1, fault),
-        Plan::Save(fault) => store.fail_save(1, fault),
+        Plan::Load(fault) => load(1, fault),
+        Plan::Save(fault) => save(1, fault),
         Plan::SaveAndReadBack(SaveFault::Conflict) => {
             // A conflict is retried by loading again: fail that load.
-            store.fail_save(1, SaveFault::Conflict);
-            store.fail_load(2, LoadFault::Unavailable);
+            save(1, SaveFault::Conflict);
+            load(2, LoadFault::Unavailable);
         }
         Plan::SaveAndReadBack(fault) => {
-            store.fail_save(1, fault);
-            store.fail_load(2, LoadFault::Unavailable);
+            save(1, fault);
+            load(2, LoadFault::Unavailable);
         }
-        Plan::ConflictThenSave(fault) => store.plan_saves([Some(SaveFault::Conflict), Some(fault)]),
+        Plan::ConflictThenSave(fault) => {
+            store.plan_saves(passing().chain([Some(SaveFault::Conflict), Some(fault)]))
+        }
         Plan::ConflictThenLoad(fault) => {
-            store.fail_save(1, SaveFault::Conflict);
-            store.fail_load(2, fault);
+            save(1, SaveFault::Conflict);
+            load(2, fault);
         }
         Plan::SaveThenCorruptReadBack => {
-            store.fail_save(1, SaveFault::Unavailable);
-            store.fail_load(2, LoadFault::Corrupt);
+            save(1, SaveFault::Unavailable);
+            load(2, LoadFault::Corrupt);
         }
-        Plan::ConflictsExhaustRetries => {
-            store.plan_saves((0..=RETRIES).map(|_| Some(SaveFault::Conflict)))
-        }
+        // The rounds of the retry budget that earlier saves did not use.
+        Plan::ConflictsExhaustRetries => store.plan_saves(
+            passing().chain((saves..=u64::from(RETRIES)).map(|_| Some(SaveFault::Conflict))),
+        ),
     }
+}
+
+/// `before` with one more failure counted, as a charge leaves it (I16).
+fn charged(before: &MfaEnrollment) -> MfaEnrollment {
+    let mut json: serde_json::Value = serde_json::from_str(&before.to_json()).unwrap();
+    let failures = &mut json["factor"]["attempts"]["failures"];
+    *failures = (failures.as_u64().expect("a failure count") + 1).into();
+    MfaEnrollment::from_json(&json.to_string()).unwrap()
 }
 
 /// What a user knows before the operation: the current secret and codes,
@@ -662,7 +736,7 @@ impl<S: MfaStore + 'static> Env<S> {
                 }
                 if let Some(proof) = &known.proof {
                     after
-                        .check_proof(&self.config, proof, self.clock.get())
+                        .check_proof(&self.config, &self.user, proof, self.clock.get())
                         .unwrap_or_else(|e| panic!("{ctx}: the proof no longer counts: {e:?}"));
                 }
                 if let Some(new) = &known.new_secret
@@ -795,7 +869,7 @@ impl<S: MfaStore + 'static> Env<S> {
                 let proof = known.proof.as_ref().unwrap();
                 assert!(
                     matches!(
-                        after.check_proof(&self.config, proof, self.clock.get()),
+                        after.check_proof(&self.config, &self.user, proof, self.clock.get()),
                         Err(Error::Revoked)
                     ),
                     "{ctx}: the reset left the proof valid (I12)"
@@ -838,7 +912,7 @@ impl<S: MfaStore + 'static> Env<S> {
                 let old_proof = known.proof.as_ref().unwrap();
                 assert!(
                     matches!(
-                        after.check_proof(&self.config, old_proof, self.clock.get()),
+                        after.check_proof(&self.config, &self.user, old_proof, self.clock.get()),
                         Err(Error::Revoked)
                     ),
                     "{ctx}: the replacement left the proof valid (I12)"
@@ -912,18 +986,20 @@ fn is_store_error(e: &Error) -> bool {
     )
 }
 
-/// Runs one operation under one plan on a fresh user of `inner`.
-async fn scenario<S: MfaStore + 'static>(inner: S, op: Op, plan: Plan, tag: &str) {
+/// Runs one operation under one plan, striking one stage of it, on a fresh
+/// user of `inner`.
+async fn scenario<S: MfaStore + 'static>(inner: S, op: Op, plan: Plan, stage: Stage, tag: &str) {
     let user = mfa::testkit::conformance::user(&format!("faults-{tag}"));
     let env = Env::new(inner, user);
-    let ctx = format!("{tag}: {op:?} under {plan:?}");
+    let ctx = format!("{tag}: {op:?} under {plan:?} at its {stage:?} save");
     let known = env.prepare(op).await;
     let before = env.record().await;
     let version_before = env.stored().await.map(|v| v.version);
-    script(&env.store, plan);
+    let (earlier_saves, _) = stage.offsets(op);
+    script(&env.store, plan, stage.offsets(op));
     let result = env.run(op, &known).await;
     let after = env.record().await;
-    let expect = expectation(plan);
+    let expect = expectation_at(plan, op, stage);
     match expect {
         Expect::Completes => env.assert_effect(&ctx, op, &before, &after, &known, &result),
         Expect::FailsIntact => {
@@ -942,10 +1018,18 @@ async fn scenario<S: MfaStore + 'static>(inner: S, op: Op, plan: Plan, tag: &str
             }
             assert_eq!(
                 env.stored().await.map(|v| v.version),
-                Some(version_before.map_or(1, |v| v + 1)),
+                Some(version_before.map_or(1, |v| v + 1 + earlier_saves)),
                 "{ctx}: the write should have landed exactly once"
             );
             env.assert_challenge(&ctx, op, &after, &known);
+        }
+        Expect::FailsCharged => {
+            match &result {
+                Err(e) if is_store_error(e) => {}
+                Err(e) => panic!("{ctx}: expected a store error, got {e:?}"),
+                Ok(_) => panic!("{ctx}: output returned although only the charge was saved"),
+            }
+            env.assert_intact(&ctx, &charged(&before), &after, &known);
         }
     }
     assert_eq!(
@@ -959,7 +1043,7 @@ async fn scenario<S: MfaStore + 'static>(inner: S, op: Op, plan: Plan, tag: &str
     let retry = env.run(op, &known).await;
     let after_retry = env.record().await;
     match expect {
-        Expect::FailsIntact => env.assert_effect(
+        Expect::FailsIntact | Expect::FailsCharged => env.assert_effect(
             &format!("{ctx}, retry"),
             op,
             &before,
@@ -1009,9 +1093,11 @@ where
 {
     let mut count = 0;
     for op in OPS {
-        for plan in plans() {
-            scenario(make_store().await, op, plan, tag).await;
-            count += 1;
+        for &stage in op.stages() {
+            for plan in plans() {
+                scenario(make_store().await, op, plan, stage, tag).await;
+                count += 1;
+            }
         }
     }
     count
@@ -1020,14 +1106,14 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_every_operation_every_fault() {
     let n = every_operation_every_fault(|| async { MemoryStore::new() }, "memory").await;
-    assert_eq!(n, OPS.len() * plans().len());
+    assert_eq!(n, scenarios());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_store_every_operation_every_fault() {
     let db = Arc::new(SqliteStore::connect("sqlite::memory:").await.unwrap());
     let n = every_operation_every_fault(|| async { Arc::clone(&db) }, "sqlite").await;
-    assert_eq!(n, OPS.len() * plans().len());
+    assert_eq!(n, scenarios());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1037,7 +1123,7 @@ async fn postgres_store_every_operation_every_fault() {
     };
     let db = Arc::new(mfa::PostgresStore::connect(&url).await.unwrap());
     let n = every_operation_every_fault(|| async { Arc::clone(&db) }, "postgres").await;
-    assert_eq!(n, OPS.len() * plans().len());
+    assert_eq!(n, scenarios());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1047,11 +1133,18 @@ async fn mysql_store_every_operation_every_fault() {
     };
     let db = Arc::new(mfa::MysqlStore::connect(&url).await.unwrap());
     let n = every_operation_every_fault(|| async { Arc::clone(&db) }, "mysql").await;
-    assert_eq!(n, OPS.len() * plans().len());
+    assert_eq!(n, scenarios());
 }
 
-/// In a fault-free run each operation is exactly one load and one save: the
-/// step count the plans above rely on.
+/// Every operation under every plan at every stage.
+fn scenarios() -> usize {
+    OPS.iter().map(|op| op.stages().len()).sum::<usize>() * plans().len()
+}
+
+/// In a fault-free run each operation is exactly one load and one save, or,
+/// charging first, a load and the charge's save, the load after the wait
+/// for a hashing permit, and the effect's load and save: the step counts
+/// the plans above rely on.
 #[tokio::test]
 async fn a_fault_free_operation_is_one_load_and_one_save() {
     for op in OPS {
@@ -1064,9 +1157,10 @@ async fn a_fault_free_operation_is_one_load_and_one_save() {
             "{op:?}: {:?}",
             result.err()
         );
+        let steps = if op.charges_first() { (3, 2) } else { (1, 1) };
         assert_eq!(
             (env.store.loads() - loads, env.store.saves() - saves),
-            (1, 1),
+            steps,
             "{op:?}"
         );
         assert_eq!(env.store.faults_injected(), 0);

@@ -157,13 +157,8 @@ const LIFECYCLE_RECORDS: [&str; 3] = [
 ];
 
 /// A proof of `epoch` verified at `at`, as a host keeps one in a session.
-fn proof_at(epoch: u64, at: u64) -> mfa::Proof {
-    serde_json::from_value(serde_json::json!({
-        "method": "totp",
-        "verifiedAt": at,
-        "epoch": epoch,
-    }))
-    .unwrap()
+fn proof_at(user: &str, epoch: u64, at: u64) -> mfa::Proof {
+    mfa::testkit::proof_of(user, mfa::ProofMethod::Totp, at, mfa::Epoch::new(epoch))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -459,7 +454,7 @@ fn generate() -> (BTreeMap<String, String>, Facts, Facts, Facts) {
     let mut record = active_for_lifecycle;
     let mut tokens = Vec::new();
     for at in [T0 + 40, T0 + 50] {
-        let t = record.remember_device(&config, &enabled_proof, at, &mut rng);
+        let t = record.remember_device(&config, USER, &enabled_proof, at, &mut rng);
         let token = t.outcome.unwrap();
         tokens.push((token.as_str().to_owned(), token.expires_at()));
         record = t.state;
@@ -988,7 +983,7 @@ fn check_lifecycle(
         let forgot = record.clone().forget_devices(
             config,
             user,
-            Reauth::RecentProof(&proof_at(facts.epoch, at)),
+            Reauth::RecentProof(&proof_at(user, facts.epoch, at)),
             at,
         );
         assert_eq!(

@@ -64,13 +64,9 @@ fn devices(record: &MfaEnrollment) -> usize {
 }
 
 /// A proof of another epoch, as a host would have kept from an older session.
+/// A proof of [`USER`] as a host kept it.
 fn proof_at(epoch: u64, verified_at: u64) -> Proof {
-    serde_json::from_value(serde_json::json!({
-        "method": "totp",
-        "verifiedAt": verified_at,
-        "epoch": epoch,
-    }))
-    .unwrap()
+    mfa::testkit::proof_of(USER, ProofMethod::Totp, verified_at, Epoch::new(epoch))
 }
 
 /// An enrolled user (at `T0`) with a replacement begun at `at` on the
@@ -154,7 +150,7 @@ impl Replacing {
     fn remember(&self, record: &MfaEnrollment, proof: &Proof, now: u64) -> Transition<DeviceToken> {
         record
             .clone()
-            .remember_device(&self.ctx, proof, now, &mut rng())
+            .remember_device(&self.ctx, USER, proof, now, &mut rng())
     }
 
     fn login(&self, record: &MfaEnrollment, token: &str, now: u64) -> LoginStep {
@@ -343,7 +339,7 @@ fn the_swap_moves_the_epoch_and_revokes_what_was_bound_to_the_old_one() {
         r.user.active.epoch(),
         "begin or a login moved the epoch"
     );
-    assert!(record.check_proof(&r.ctx, &r.user.proof, now).is_ok());
+    assert!(record.check_proof(&r.ctx, USER, &r.user.proof, now).is_ok());
     assert!(open(&r.ctx, &record, &challenge, now));
     assert_eq!(
         r.login(&record, token.as_str(), now),
@@ -361,11 +357,11 @@ fn the_swap_moves_the_epoch_and_revokes_what_was_bound_to_the_old_one() {
         "epoch not moved by one"
     );
     assert_eq!(proof.epoch, after.epoch(), "proof of the wrong epoch");
-    assert!(after.check_proof(&r.ctx, &proof, at).is_ok());
+    assert!(after.check_proof(&r.ctx, USER, &proof, at).is_ok());
     assert!(matches!(after.check_epoch(old), Err(Error::Revoked)));
     for p in [&r.user.proof, &login_proof] {
         assert!(matches!(
-            after.check_proof(&r.ctx, p, at),
+            after.check_proof(&r.ctx, USER, p, at),
             Err(Error::Revoked)
         ));
     }
@@ -648,7 +644,7 @@ fn a_device_token_works_until_it_expires() {
     let t = user
         .active
         .clone()
-        .remember_device(&ctx, &user.proof, T0 + 5, &mut rng());
+        .remember_device(&ctx, USER, &user.proof, T0 + 5, &mut rng());
     assert!(t.changed);
     let token = t.outcome.unwrap();
     let ttl = ctx.policy().devices.ttl_secs;
@@ -698,7 +694,13 @@ fn beyond_max_devices_the_oldest_is_forgotten_and_expired_ones_dropped() {
     let mut record = user.active.clone();
     let mut tokens = Vec::new();
     for i in 0..5u64 {
-        let t = record.remember_device(&ctx, &user.proof, T0 + i, &mut StdRng::seed_from_u64(i));
+        let t = record.remember_device(
+            &ctx,
+            USER,
+            &user.proof,
+            T0 + i,
+            &mut StdRng::seed_from_u64(i),
+        );
         let forgotten = i.saturating_sub(2) as usize;
         let forgotten = forgotten.min(1);
         assert!(
@@ -732,7 +734,7 @@ fn beyond_max_devices_the_oldest_is_forgotten_and_expired_ones_dropped() {
     // Expired devices are dropped on the next remember, and not evicted for.
     let later = T0 + 2 + 1_000;
     let fresh = proof_at(record.epoch().get(), later);
-    let t = record.remember_device(&ctx, &fresh, later, &mut rng());
+    let t = record.remember_device(&ctx, USER, &fresh, later, &mut rng());
     assert!(t.events.contains(&SecurityEvent::DeviceRemembered {
         expires_at: later + 1_000,
         forgotten: 0
@@ -759,12 +761,15 @@ fn tokens_of_another_user_and_garbage_are_ignored() {
     let a = alice
         .active
         .clone()
-        .remember_device(&ctx, &alice.proof, now, &mut rng());
+        .remember_device(&ctx, USER, &alice.proof, now, &mut rng());
     let (alice_record, alice_token) = (a.state, a.outcome.unwrap());
-    let b =
-        bob.active
-            .clone()
-            .remember_device(&ctx, &bob.proof, now, &mut StdRng::seed_from_u64(5));
+    let b = bob.active.clone().remember_device(
+        &ctx,
+        "bob",
+        &bob.proof,
+        now,
+        &mut StdRng::seed_from_u64(5),
+    );
     let bob_token = b.outcome.unwrap();
     let mut flipped = alice_token.as_str().to_owned();
     let last = flipped.pop().unwrap();
@@ -810,6 +815,7 @@ fn forget_devices_returns_the_count_and_revokes_them() {
     for i in 0..3u64 {
         let t = record.remember_device(
             &ctx,
+            USER,
             &user.proof,
             T0 + 20 * i,
             &mut StdRng::seed_from_u64(i),
@@ -954,7 +960,7 @@ fn remembering_needs_a_recent_proof_under_the_epoch() {
             .is_ok()
     );
     for record in [MfaEnrollment::default(), r.user.pending.clone()] {
-        let t = record.remember_device(ctx, &r.user.proof, T0 + 1, &mut rng());
+        let t = record.remember_device(ctx, USER, &r.user.proof, T0 + 1, &mut rng());
         assert!(matches!(t.outcome, Err(Error::MfaNotEnabled)));
         assert!(!t.changed);
     }

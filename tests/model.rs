@@ -78,6 +78,15 @@ const MAX_DELAY: u64 = 900;
 const HARD_LIMIT: u32 = 100;
 const PENDING_TTL: u64 = 600;
 const CHALLENGE_TTL: u64 = 300;
+/// Whether a proof no longer counts at `now`: older than the window, or
+/// further ahead than the clock skew servers may have (I17).
+fn stale(proof: &Proof, now: u64) -> bool {
+    match proof.verified_at.checked_sub(now) {
+        Some(ahead) => ahead > Proof::MAX_CLOCK_SKEW_SECS,
+        None => now - proof.verified_at > STEP_UP_WINDOW,
+    }
+}
+
 const STEP_UP_WINDOW: u64 = 600;
 const PERIOD: u64 = 30;
 const SKEW: u64 = 1;
@@ -780,9 +789,7 @@ impl World {
                     Model::Active { failures, .. } => match failures.locked(now) {
                         Some(retry) => Some(Outcome::LockedOut(retry)),
                         None if proof.epoch.get() != self.epoch => Some(Outcome::Revoked),
-                        None if now.abs_diff(proof.verified_at) > STEP_UP_WINDOW => {
-                            Some(Outcome::StepUpRequired)
-                        }
+                        None if stale(&proof, now) => Some(Outcome::StepUpRequired),
                         None => None,
                     },
                 }
@@ -1158,9 +1165,7 @@ impl World {
                         Outcome::LockedOut(failures.locked(now).flatten())
                     }
                     Model::Active { .. } if proof.epoch.get() != epoch => Outcome::Revoked,
-                    Model::Active { .. } if now.abs_diff(proof.verified_at) > STEP_UP_WINDOW => {
-                        Outcome::StepUpRequired
-                    }
+                    Model::Active { .. } if stale(&proof, now) => Outcome::StepUpRequired,
                     Model::Active { devices, .. } => {
                         devices.retain(|(_, e)| now < *e);
                         let evicted = (devices.len() + 1).saturating_sub(MAX_DEVICES);
@@ -1268,9 +1273,7 @@ impl World {
                     Model::Active { failures, .. } => match failures.locked(now) {
                         Some(retry) => Outcome::LockedOut(retry),
                         None if proof.epoch.get() != self.epoch => Outcome::Revoked,
-                        None if now.abs_diff(proof.verified_at) > STEP_UP_WINDOW => {
-                            Outcome::StepUpRequired
-                        }
+                        None if stale(&proof, now) => Outcome::StepUpRequired,
                         None => Outcome::Codes(10),
                     },
                 };

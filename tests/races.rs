@@ -298,7 +298,11 @@ impl<S: MfaStore + 'static> Suite<S> {
                     async move { mfa.verify_backup_code(&uid, &code).await }
                 })
                 .await;
-                exactly_one_winner(&ctx, &results, |e| matches!(e, Error::InvalidCode));
+                // Charged before its hash (I16), a submission past the lock
+                // threshold is refused unhashed.
+                exactly_one_winner(&ctx, &results, |e| {
+                    matches!(e, Error::InvalidCode | Error::LockedOut { .. })
+                });
                 let a = self.active(&id).await;
                 assert_eq!(a.backup_codes().remaining(), 9, "{ctx}");
                 assert_eq!(
@@ -560,16 +564,22 @@ impl<S: MfaStore + 'static> Suite<S> {
                     async move { mfa.complete_login(&challenge, &code).await }
                 })
                 .await;
-                let winner =
-                    exactly_one_winner(&ctx, &results, |e| matches!(e, Error::InvalidChallenge));
+                let winner = exactly_one_winner(&ctx, &results, |e| {
+                    matches!(e, Error::InvalidChallenge | Error::LockedOut { .. })
+                });
                 assert_eq!(winner.by, VerifiedBy::BackupCode, "{ctx}");
                 assert_eq!(winner.backup_codes_remaining, WIDE - 1, "{ctx}");
                 let record = self.record(&id).await;
-                assert_eq!(
-                    self.store.history(&id, start.version).len(),
-                    1,
-                    "{ctx}: one save for one login"
-                );
+                // The login's save, and before it a charge (I16) for each
+                // submission admitted while the lock had not engaged.
+                let history = self.store.history(&id, start.version);
+                let logged_in = history
+                    .iter()
+                    .filter(|v| logins(&v.record) != logins(&start.record))
+                    .count();
+                assert_eq!(logged_in, 1, "{ctx}: one save for one login");
+                let lock = self.config.policy().lockout.lock_after_failures as usize;
+                assert!(history.len() <= 1 + lock, "{ctx}: charged past the lock");
                 assert_eq!(logins(&record.record), logins(&start.record) + 1, "{ctx}");
                 // The winner's code is the one used; every other code still works.
                 let won = results.iter().position(Result::is_ok).unwrap();
@@ -640,17 +650,27 @@ impl<S: MfaStore + 'static> Suite<S> {
                     .filter_map(|r| match r {
                         Ok(Some(v)) => Some(*v),
                         Ok(None) => panic!("{ctx}"),
-                        Err(Error::InvalidChallenge) => None,
+                        Err(Error::InvalidChallenge | Error::LockedOut { .. }) => None,
                         Err(e) => panic!("{ctx}: a completion failed with {e:?}"),
                     })
                     .collect();
                 assert!(logins_won.len() <= 1, "{ctx}: {results:?}");
-                // The history: at most one login, saved before the reset.
+                // The history: charges (I16) and at most one login, all
+                // saved before the reset, which is the last save.
                 let history = self.store.history(&id, start.version);
                 let kinds: Vec<bool> = history.iter().map(|v| v.record.is_active()).collect();
-                let mut expected = vec![true; logins_won.len()];
+                let mut expected = vec![true; history.len() - 1];
                 expected.push(false);
-                assert_eq!(kinds, expected, "{ctx}: saves in order (active = a login)");
+                assert_eq!(
+                    kinds, expected,
+                    "{ctx}: saves in order (active = a login or a charge)"
+                );
+                let logins_saved = history
+                    .windows(2)
+                    .filter(|w| logins(&w[0].record) != logins(&w[1].record))
+                    .count()
+                    + usize::from(logins(&history[0].record) != logins(&start.record));
+                assert_eq!(logins_saved, logins_won.len(), "{ctx}: logins saved");
                 let record = self.record(&id).await.record;
                 assert!(matches!(record.factor(), FactorState::Disabled), "{ctx}");
                 assert_eq!(record.epoch(), Epoch::new(epoch.get() + 1), "{ctx}: I12");
@@ -662,7 +682,7 @@ impl<S: MfaStore + 'static> Suite<S> {
                     );
                     assert!(
                         matches!(
-                            record.check_proof(&self.config, &v, self.clock.get()),
+                            record.check_proof(&self.config, &id, &v, self.clock.get()),
                             Err(Error::Revoked)
                         ),
                         "{ctx}: a proof survived the reset (I12)"
@@ -721,7 +741,7 @@ impl<S: MfaStore + 'static> Suite<S> {
                 assert!(matches!(record.factor(), FactorState::Disabled), "{ctx}");
                 assert!(
                     matches!(
-                        record.check_proof(&self.config, &proof, self.clock.get()),
+                        record.check_proof(&self.config, &id, &proof, self.clock.get()),
                         Err(Error::Revoked)
                     ),
                     "{ctx}: the proof survived the disable (I12)"

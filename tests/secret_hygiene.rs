@@ -588,10 +588,11 @@ fn enabled_and_session_values_print_no_secret() {
     let LoginStep::SecondFactor(challenge) = &step else {
         panic!("an active factor asks for a second step")
     };
-    let remembered = confirmed
-        .state
-        .clone()
-        .remember_device(&ctx, &enabled.proof, T0, &mut rng);
+    let remembered =
+        confirmed
+            .state
+            .clone()
+            .remember_device(&ctx, USER, &enabled.proof, T0, &mut rng);
     let token = remembered.outcome.unwrap();
     let device_step = remembered
         .state

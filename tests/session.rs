@@ -115,10 +115,25 @@ fn failures(record: &MfaEnrollment) -> u32 {
     }
 }
 
-/// A proof as a host would have stored it (in a session or a signed token).
+/// A proof of [`USER`] as a host would have stored it (in a session or a
+/// signed token).
 fn stored_proof(method: &str, verified_at: u64, epoch: u64) -> Proof {
+    stored_proof_of(USER, method, verified_at, epoch)
+}
+
+/// A proof of `user` as stored: its `user` is the first 128 bits of the
+/// SHA-256 of `mfa/proof-user`, a zero byte and the user id, in base64url
+/// (the format hosts keep in their sessions, pinned here).
+fn stored_proof_of(user: &str, method: &str, verified_at: u64, epoch: u64) -> Proof {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::new()
+        .chain_update(b"mfa/proof-user\0")
+        .chain_update(user.as_bytes())
+        .finalize();
+    let user = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16]);
     serde_json::from_value(serde_json::json!({
-        "method": method, "verifiedAt": verified_at, "epoch": epoch
+        "method": method, "verifiedAt": verified_at, "epoch": epoch, "user": user
     }))
     .unwrap()
 }
@@ -593,9 +608,9 @@ fn every_code_check_gives_a_proof_of_its_kind_and_epoch() {
         (p.method, p.verified_at, p.epoch),
         (ProofMethod::Totp, at, Epoch::new(2))
     );
-    off.check_proof(&ctx, &p, at).unwrap();
+    off.check_proof(&ctx, USER, &p, at).unwrap();
     assert!(matches!(
-        off.check_proof(&ctx, &user.proof, at),
+        off.check_proof(&ctx, USER, &user.proof, at),
         Err(Error::Revoked)
     ));
     let (off, p) = ok(user
@@ -612,7 +627,7 @@ fn every_code_check_gives_a_proof_of_its_kind_and_epoch() {
         ok(pending.confirm_setup(&ctx, USER, &code(&ctx, &secret, at + 30), at + 30, &mut r));
     assert_eq!(enabled.proof.method, ProofMethod::SetupConfirmation);
     assert_eq!(enabled.proof.epoch, Epoch::new(3));
-    on.check_proof(&ctx, &enabled.proof, at + 30).unwrap();
+    on.check_proof(&ctx, USER, &enabled.proof, at + 30).unwrap();
     // A proof survives the host's storage unchanged.
     let json = serde_json::to_string(&enabled.proof).unwrap();
     assert_eq!(serde_json::from_str::<Proof>(&json).unwrap(), enabled.proof);
@@ -627,44 +642,74 @@ fn check_proof_boundaries() {
     let ctx = ctx();
     let user = Enrolled::new(&ctx, USER, T0);
     let (record, proof) = (&user.active, &user.proof);
-    record.check_proof(&ctx, proof, T0).unwrap();
-    record.check_proof(&ctx, proof, T0 + WINDOW).unwrap();
+    record.check_proof(&ctx, USER, proof, T0).unwrap();
+    record.check_proof(&ctx, USER, proof, T0 + WINDOW).unwrap();
     assert!(matches!(
-        record.check_proof(&ctx, proof, T0 + WINDOW + 1),
+        record.check_proof(&ctx, USER, proof, T0 + WINDOW + 1),
         Err(Error::StepUpRequired)
     ));
-    // From the future: within the window either way (servers a second
-    // apart agree), refused beyond it.
-    record.check_proof(&ctx, proof, T0 - 1).unwrap();
-    record.check_proof(&ctx, proof, T0 - WINDOW).unwrap();
-    assert!(matches!(
-        record.check_proof(&ctx, proof, T0 - WINDOW - 1),
-        Err(Error::StepUpRequired)
-    ));
+    // From the future: only within the clock skew two servers may have
+    // (I17), never for as long as the window; a server whose clock runs
+    // fast cannot issue proofs that others keep recent for longer.
+    let skew = Proof::MAX_CLOCK_SKEW_SECS;
+    assert!(skew <= 60, "a minute at most");
+    record.check_proof(&ctx, USER, proof, T0 - 1).unwrap();
+    record.check_proof(&ctx, USER, proof, T0 - skew).unwrap();
+    for early in [skew + 1, WINDOW, WINDOW + 1] {
+        assert!(matches!(
+            record.check_proof(&ctx, USER, proof, T0 - early),
+            Err(Error::StepUpRequired)
+        ));
+    }
     let far_future = stored_proof("totp", u64::MAX, 1);
     assert!(matches!(
-        record.check_proof(&ctx, &far_future, T0),
+        record.check_proof(&ctx, USER, &far_future, T0),
         Err(Error::StepUpRequired)
+    ));
+    // Another user's proof, at the same epoch and time: worth nothing
+    // here (I17), and a proof stored before proofs named their user
+    // (no `user`) proves nothing either.
+    let bobs = stored_proof_of("bob", "totp", T0, 1);
+    assert_eq!(
+        (bobs.epoch, bobs.verified_at),
+        (proof.epoch, proof.verified_at)
+    );
+    assert!(!bobs.is_for(USER) && bobs.is_for("bob") && proof.is_for(USER));
+    assert!(matches!(
+        record.check_proof(&ctx, USER, &bobs, T0),
+        Err(Error::Revoked)
+    ));
+    assert!(matches!(
+        record.check_proof(&ctx, "bob", proof, T0),
+        Err(Error::Revoked)
+    ));
+    let unbound: Proof = serde_json::from_value(serde_json::json!({
+        "method": "totp", "verifiedAt": T0, "epoch": 1
+    }))
+    .unwrap();
+    assert!(matches!(
+        record.check_proof(&ctx, USER, &unbound, T0),
+        Err(Error::Revoked)
     ));
     // Another epoch: revoked, however fresh, and before staleness.
     for epoch in [0, 2, u64::MAX] {
         let other = stored_proof("totp", T0, epoch);
         assert!(matches!(
-            record.check_proof(&ctx, &other, T0),
+            record.check_proof(&ctx, USER, &other, T0),
             Err(Error::Revoked)
         ));
         let stale = stored_proof("totp", T0 - 10 * WINDOW, epoch);
         assert!(matches!(
-            record.check_proof(&ctx, &stale, T0),
+            record.check_proof(&ctx, USER, &stale, T0),
             Err(Error::Revoked)
         ));
     }
     // A record without a factor checks proofs of its epoch the same way.
     let none = MfaEnrollment::default();
-    none.check_proof(&ctx, &stored_proof("totp", T0, 0), T0)
+    none.check_proof(&ctx, USER, &stored_proof("totp", T0, 0), T0)
         .unwrap();
     assert!(matches!(
-        none.check_proof(&ctx, proof, T0),
+        none.check_proof(&ctx, USER, proof, T0),
         Err(Error::Revoked)
     ));
 }
@@ -907,7 +952,7 @@ fn operator_reset_from_every_state() {
         ("disabled", MfaEnrollment::default(), vec![off_proof]),
     ] {
         for p in &minted {
-            before.check_proof(&ctx, p, T0 + 3).unwrap();
+            before.check_proof(&ctx, USER, p, T0 + 3).unwrap();
         }
         let t = before.clone().operator_reset(OPERATOR, REASON);
         assert!(t.outcome.is_ok() && t.changed, "{what}");
@@ -943,7 +988,10 @@ fn operator_reset_from_every_state() {
         // Everything minted before it is void.
         for p in &minted {
             assert!(
-                matches!(after.check_proof(&ctx, p, T0 + 3), Err(Error::Revoked)),
+                matches!(
+                    after.check_proof(&ctx, USER, p, T0 + 3),
+                    Err(Error::Revoked)
+                ),
                 "{what}"
             );
         }
@@ -1127,7 +1175,7 @@ async fn service_login_through_a_challenge() {
         .load(user)
         .await
         .unwrap()
-        .check_proof(s.mfa.context(), &verified.proof, s.mfa.now())
+        .check_proof(s.mfa.context(), user, &verified.proof, s.mfa.now())
         .unwrap();
     let before = s.mfa.store().load(user).await.unwrap();
     assert!(matches!(
@@ -1171,7 +1219,7 @@ async fn service_login_through_a_challenge() {
         Err(Error::Revoked)
     ));
     assert!(matches!(
-        record.check_proof(s.mfa.context(), &verified.proof, s.mfa.now()),
+        record.check_proof(s.mfa.context(), user, &verified.proof, s.mfa.now()),
         Err(Error::Revoked)
     ));
     assert!(matches!(
@@ -1208,7 +1256,9 @@ async fn service_concurrent_completions_of_one_challenge_succeed_once() {
         for task in tasks {
             match task.await.unwrap() {
                 Ok(_) => wins += 1,
-                Err(Error::InvalidChallenge | Error::StoreConflict) => {}
+                // Charged first (I16): past the lock threshold a
+                // submission is refused unhashed.
+                Err(Error::InvalidChallenge | Error::StoreConflict | Error::LockedOut { .. }) => {}
                 Err(e) => panic!("round {round}: unexpected {e:?}"),
             }
         }

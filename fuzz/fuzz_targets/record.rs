@@ -51,12 +51,7 @@ fuzz_target!(|text: &str| {
         record.begin_login(config, "user-1", Some("x"), now),
         mfa::LoginStep::RememberedDevice(_)
     ));
-    let proof: mfa::Proof = serde_json::from_value(serde_json::json!({
-        "method": "totp",
-        "verifiedAt": now,
-        "epoch": epoch.get(),
-    }))
-    .unwrap();
+    let proof = mfa::testkit::proof_of("user-1", mfa::ProofMethod::Totp, now, epoch);
     let status = record.status(config, now);
     if let mfa::FactorState::Active(a) = record.factor() {
         assert!(status.remembered_devices <= a.devices().len());
@@ -66,7 +61,7 @@ fuzz_target!(|text: &str| {
     }
     let remembered = record
         .clone()
-        .remember_device(config, &proof, now, &mut rng);
+        .remember_device(config, "user-1", &proof, now, &mut rng);
     if let Ok(token) = &remembered.outcome {
         assert!(record.is_active());
         assert!(matches!(

@@ -366,7 +366,7 @@ fuzz_target!(|input: Input| {
                 let recent = proof.epoch == before.epoch()
                     && now.abs_diff(proof.verified_at) <= window
                     && !locked;
-                let (step, token) = Step::of(record.remember_device(config, &proof, now, &mut rng));
+                let (step, token) = Step::of(record.remember_device(config, USER, &proof, now, &mut rng));
                 assert_eq!(step.outcome.is_ok(), recent && before.is_active(), "{op:?}");
                 if let Some(token) = token {
                     assert_eq!(token.as_str().len(), 43);
@@ -595,7 +595,7 @@ fuzz_target!(|input: Input| {
             );
             assert_eq!(proof.verified_at, now);
             state
-                .check_proof(config, &proof, now)
+                .check_proof(config, USER, &proof, now)
                 .expect("a fresh proof is recent");
             if proofs.len() < 16 {
                 proofs.push(proof);
@@ -604,7 +604,7 @@ fuzz_target!(|input: Input| {
         for proof in &proofs {
             if proof.epoch != state.epoch() {
                 assert!(matches!(
-                    state.check_proof(config, proof, now),
+                    state.check_proof(config, USER, proof, now),
                     Err(Error::Revoked)
                 ));
             }

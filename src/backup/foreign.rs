@@ -27,6 +27,7 @@
 //! mixed-case codes, and plain lists of unknown origin, keep their case.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
@@ -201,9 +202,21 @@ impl ImportedCodes {
 }
 
 fn first_unused(hashes: &[LegacyHash], matches: impl Fn(&str) -> bool) -> Option<usize> {
-    hashes
-        .iter()
-        .position(|h| h.used_at.is_none() && matches(&h.hash))
+    hashes.iter().position(|h| {
+        h.used_at.is_none() && {
+            LEGACY_EVALUATIONS.fetch_add(1, Ordering::Relaxed);
+            matches(&h.hash)
+        }
+    })
+}
+
+/// Legacy hashes (bcrypt, PBKDF2) checked in this process.
+static LEGACY_EVALUATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many legacy hashes this process has checked.
+#[cfg_attr(not(feature = "testkit"), allow(dead_code))]
+pub(crate) fn legacy_evaluations() -> u64 {
+    LEGACY_EVALUATIONS.load(Ordering::Relaxed)
 }
 
 /// The cost of a bcrypt hash (`$2a$`, `$2b$`, `$2x$`, `$2y$`), if it is one

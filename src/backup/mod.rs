@@ -39,8 +39,11 @@
 //! still costs at most one Argon2 evaluation per attempt, the second one
 //! slow hash per unused legacy code. Any feature set reads and checks both.
 
+mod check;
 mod foreign;
 mod memory;
+
+pub(crate) use check::Found;
 
 pub(crate) use foreign::{ForeignCode, ImportedCodes};
 #[cfg(feature = "import")]
@@ -49,6 +52,8 @@ pub(crate) use foreign::{
     locator_salt,
 };
 
+#[cfg(feature = "testkit")]
+pub(crate) use foreign::legacy_evaluations;
 #[cfg(feature = "testkit")]
 pub(crate) use memory::evaluations;
 
@@ -738,7 +743,7 @@ impl StoredBackupCodes {
     /// Finds the one stored code an attempt could match, without a slow
     /// hash: a code of another preset's length matches none; an imported
     /// plain code is found by its keyed locator (one HMAC); a set of legacy
-    /// hashes sends every attempt to [`StoredBackupCodes::use_legacy`] while
+    /// hashes sends every attempt to [`StoredBackupCodes::find`] while
     /// one is unused.
     ///
     /// # Errors
@@ -790,30 +795,7 @@ impl StoredBackupCodes {
         Ok(bool::from(hash.ct_eq(&stored.hash)))
     }
 
-    /// Checks an attempt against every unused legacy hash, one slow hash
-    /// each, and marks the one it matches used.
-    ///
-    /// # Errors
-    /// Those of opening a sealed devise pepper.
-    pub(crate) fn use_legacy(
-        &mut self,
-        input: &Attempt,
-        keyring: &Keyring,
-        user_id: &str,
-        now: u64,
-    ) -> Result<bool> {
-        let (Attempt::Foreign(code), Some(imported)) = (input, &mut self.imported) else {
-            return Ok(false);
-        };
-        let Some(index) = imported.verify_legacy(code, keyring, user_id)? else {
-            return Ok(false);
-        };
-        if let Some(hash) = imported.legacy_mut().get_mut(index) {
-            hash.used_at = Some(now);
-        }
-        Ok(true)
-    }
-
+    #[cfg(test)]
     pub(crate) fn mark_used(&mut self, index: usize, now: u64) {
         if let Some(code) = self.codes.get_mut(index) {
             code.used_at = Some(now);

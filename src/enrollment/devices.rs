@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use super::charge::Paid;
 use super::check_proof;
 use super::transitions::{Effects, unchanged};
 use super::{ActiveFactor, FactorState, MfaEnrollment, Reauth, RememberedDevice, Transition};
@@ -40,6 +41,7 @@ impl MfaEnrollment {
     pub fn remember_device<R: CryptoRng + ?Sized>(
         self,
         config: &MfaContext,
+        user_id: &str,
         proof: &Proof,
         now: u64,
         rng: &mut R,
@@ -48,7 +50,7 @@ impl MfaEnrollment {
             FactorState::Active(active) => active.attempts.check(&config.policy().lockout, now),
             _ => Err(Error::MfaNotEnabled),
         };
-        if let Err(e) = usable.and_then(|()| check_proof(config, self.epoch, proof, now)) {
+        if let Err(e) = usable.and_then(|()| check_proof(config, self.epoch, user_id, proof, now)) {
             return unchanged(self, e);
         }
         let mut state = self;
@@ -88,6 +90,18 @@ impl MfaEnrollment {
         reauth: Reauth<'_>,
         now: u64,
     ) -> Transition<usize> {
+        self.forget_devices_with(config, user_id, (reauth, None), now)
+    }
+
+    /// [`MfaEnrollment::forget_devices`] with what the service's charge and
+    /// hash of a [`Reauth::Code`] found (I16).
+    pub(crate) fn forget_devices_with(
+        self,
+        config: &MfaContext,
+        user_id: &str,
+        reauth: (Reauth<'_>, Option<&Paid>),
+        now: u64,
+    ) -> Transition<usize> {
         let mut active = match self.factor {
             FactorState::Active(active) => active,
             _ => return unchanged(self, Error::MfaNotEnabled),
@@ -115,8 +129,10 @@ impl MfaEnrollment {
 
     /// Whether `token` is a valid remembered-device token of this record at
     /// `now`. Every stored hash is compared, in constant time, whatever the
-    /// input.
-    pub(crate) fn remembers(&self, token: &str, now: u64) -> bool {
+    /// input. A host may ask before it checks the password, for instance to
+    /// keep a separate count of password failures for a client that holds
+    /// one (the example server's password lock does).
+    pub fn is_remembered_device(&self, token: &str, now: u64) -> bool {
         let FactorState::Active(ActiveFactor { devices, .. }) = &self.factor else {
             return false;
         };

@@ -2,6 +2,7 @@
 
 use rand::CryptoRng;
 
+use super::charge::CodeCheck;
 use super::transitions::{Accept, unchanged};
 use super::{MfaEnrollment, Transition, Verified};
 use crate::error::Error;
@@ -28,7 +29,7 @@ impl MfaEnrollment {
         if !self.is_active() {
             return LoginStep::Complete(self.epoch);
         }
-        if device_token.is_some_and(|token| self.remembers(token, now)) {
+        if device_token.is_some_and(|token| self.is_remembered_device(token, now)) {
             return LoginStep::RememberedDevice(self.epoch);
         }
         LoginStep::SecondFactor(LoginChallenge {
@@ -57,10 +58,25 @@ impl MfaEnrollment {
         now: u64,
         rng: &mut R,
     ) -> Transition<Verified> {
+        let check = CodeCheck::unpaid(code);
+        self.complete_login_checked(config, user_id, challenge, check, now, rng)
+    }
+
+    /// [`MfaEnrollment::complete_login`] with a code the service may have
+    /// charged and hashed first (I16).
+    pub(crate) fn complete_login_checked<R: CryptoRng + ?Sized>(
+        self,
+        config: &MfaContext,
+        user_id: &str,
+        challenge: &LoginChallenge,
+        check: CodeCheck<'_>,
+        now: u64,
+        rng: &mut R,
+    ) -> Transition<Verified> {
         if challenge.user_id != user_id || !self.is_open(challenge, now) {
             return unchanged(self, Error::InvalidChallenge);
         }
-        let mut step = self.verify_as(Accept::Either, config, user_id, code, now, rng);
+        let mut step = self.verify_as(Accept::Either, config, user_id, check, now, rng);
         if step.outcome.is_ok() {
             step.state.logins = step.state.logins.saturating_add(1);
         }
@@ -80,7 +96,7 @@ impl MfaEnrollment {
 
 #[cfg(all(test, feature = "testkit"))]
 mod tests {
-    use crate::enrollment::Argon2Work;
+    use crate::enrollment::{Argon2Work, Hashing, SubmittedCode};
     use crate::session::LoginStep;
     use crate::testkit::{fixtures::Enrolled, test_config};
 
@@ -96,16 +112,24 @@ mod tests {
             panic!("an active factor asks for a code");
         };
         let code = user.codes.as_strs()[0];
-        let work = Argon2Work::Login(&challenge, code);
-        assert!(user.active.needs_argon2(work, &ctx, now));
+        let submitted = SubmittedCode::new(code);
+        let work = |code| Argon2Work {
+            code: Some(code),
+            challenge: Some(&challenge),
+            ..Argon2Work::default()
+        };
+        let charge = user.active.needs_argon2(work(&submitted), &ctx, now);
+        assert_eq!(charge, Hashing::ChargeFirst);
         let expired = challenge.expires_at;
-        assert!(!user.active.needs_argon2(work, &ctx, expired));
+        let closed = user.active.needs_argon2(work(&submitted), &ctx, expired);
+        assert_eq!(closed, Hashing::None);
         let done =
             user.active
                 .clone()
                 .complete_login(&ctx, "u", &challenge, code, now, &mut rand::rng());
         assert!(done.outcome.is_ok());
-        let used = Argon2Work::Login(&challenge, user.codes.as_strs()[1]);
-        assert!(!done.state.needs_argon2(used, &ctx, now));
+        let used = SubmittedCode::new(user.codes.as_strs()[1]);
+        let after = done.state.needs_argon2(work(&used), &ctx, now);
+        assert_eq!(after, Hashing::None);
     }
 }

@@ -1,5 +1,6 @@
 //! The record the host stores, and its one-time outputs.
 
+mod charge;
 mod devices;
 mod format;
 mod login;
@@ -7,7 +8,8 @@ mod operator;
 mod replace;
 mod transitions;
 
-pub(crate) use transitions::Argon2Work;
+pub(crate) use charge::{CodeCheck, Paid, SubmittedCode};
+pub(crate) use transitions::{Accept, Argon2Work, Hashing};
 
 use std::fmt;
 
@@ -315,20 +317,29 @@ pub struct Enabled {
     pub proof: Proof,
 }
 
-/// What regenerating backup codes demands: a code now, or a recent proof.
+/// What an operation that manages the factor demands: a code now, or a
+/// recent proof.
 ///
-/// Either way a locked factor refuses, and a proof counts only under the
-/// record's current epoch and within
-/// [`Policy::step_up_window_secs`](crate::Policy::step_up_window_secs) (I12):
-/// a session opened before MFA was enabled, or before the last change,
-/// cannot manage the factor.
+/// Either way a locked factor refuses, and a proof counts only for its user,
+/// under the record's current epoch and within
+/// [`Policy::step_up_window_secs`](crate::Policy::step_up_window_secs) (I12,
+/// I17): a session opened before MFA was enabled, or before the last change,
+/// cannot manage the factor. A proof is what a session carries, so whoever
+/// steals the session has it too: for an operation that hands the factor to
+/// someone else (beginning a replacement), ask for a code and the password.
 #[derive(Clone, Copy)]
+#[non_exhaustive]
 pub enum Reauth<'a> {
     /// A proof from the session, recent enough
     /// ([`MfaEnrollment::check_proof`]).
     RecentProof(&'a Proof),
     /// A current TOTP code (checked, counted and consumed like a login).
     TotpCode(&'a str),
+    /// A current TOTP code or an unused backup code, told apart by shape
+    /// (checked, counted and consumed like a login; [`Mfa`](crate::Mfa)
+    /// charges a backup code to the lockout before hashing it, I16). For a
+    /// user whose phone is lost, a backup code is the only code left.
+    Code(&'a str),
 }
 
 impl fmt::Debug for Reauth<'_> {
@@ -336,6 +347,7 @@ impl fmt::Debug for Reauth<'_> {
         match self {
             Reauth::RecentProof(proof) => f.debug_tuple("RecentProof").field(proof).finish(),
             Reauth::TotpCode(_) => f.write_str("TotpCode(REDACTED)"),
+            Reauth::Code(_) => f.write_str("Code(REDACTED)"),
         }
     }
 }
@@ -444,28 +456,47 @@ impl MfaEnrollment {
     }
 
     /// Checks that `proof` is recent enough to manage the factor without a
-    /// code: issued under the current epoch, and at most
-    /// [`Policy::step_up_window_secs`](crate::Policy::step_up_window_secs)
-    /// from `now` (either way: servers sharing a store may disagree on the
-    /// current second).
+    /// code: a proof of `user_id` (I17), issued under the current epoch, at
+    /// most [`Policy::step_up_window_secs`](crate::Policy::step_up_window_secs)
+    /// before `now`, and at most [`Proof::MAX_CLOCK_SKEW_SECS`] after it
+    /// (servers sharing a store may disagree on the current second, but a
+    /// proof from the future must not stay recent for longer).
     ///
     /// # Errors
-    /// [`Error::Revoked`](crate::Error::Revoked) under another epoch;
-    /// [`Error::StepUpRequired`](crate::Error::StepUpRequired) if too old.
-    pub fn check_proof(&self, config: &MfaContext, proof: &Proof, now: u64) -> Result<()> {
-        check_proof(config, self.epoch, proof, now)
+    /// [`Error::Revoked`](crate::Error::Revoked) for another user's proof or
+    /// under another epoch;
+    /// [`Error::StepUpRequired`](crate::Error::StepUpRequired) if too old or
+    /// too far in the future.
+    pub fn check_proof(
+        &self,
+        config: &MfaContext,
+        user_id: &str,
+        proof: &Proof,
+        now: u64,
+    ) -> Result<()> {
+        check_proof(config, self.epoch, user_id, proof, now)
     }
 }
 
 /// [`MfaEnrollment::check_proof`] against a record at `epoch`.
-fn check_proof(config: &MfaContext, epoch: Epoch, proof: &Proof, now: u64) -> Result<()> {
-    if proof.epoch != epoch {
+fn check_proof(
+    config: &MfaContext,
+    epoch: Epoch,
+    user_id: &str,
+    proof: &Proof,
+    now: u64,
+) -> Result<()> {
+    if !proof.is_for(user_id) || proof.epoch != epoch {
         return Err(crate::Error::Revoked);
     }
-    // Either way from now: servers sharing a store may disagree on the
-    // second, and a proof from the future stays bounded all the same.
-    if now.abs_diff(proof.verified_at) > config.policy().step_up_window_secs {
-        return Err(crate::Error::StepUpRequired);
+    let recent = match proof.verified_at.checked_sub(now) {
+        // From the future: only within the clock skew two servers may have.
+        Some(ahead) => ahead <= Proof::MAX_CLOCK_SKEW_SECS,
+        None => now - proof.verified_at <= config.policy().step_up_window_secs,
+    };
+    if recent {
+        Ok(())
+    } else {
+        Err(crate::Error::StepUpRequired)
     }
-    Ok(())
 }

@@ -2,6 +2,7 @@
 
 use rand::CryptoRng;
 
+use super::charge::Paid;
 use super::transitions::new_secret;
 use super::{MfaEnrollment, Reauth, Replacement, TotpSetup, Transition};
 use crate::error::Error;
@@ -16,8 +17,11 @@ impl MfaEnrollment {
     /// the replacement ([`MfaEnrollment::confirm_replacement`]). The pending
     /// secret authenticates nothing; it expires after
     /// [`Policy::pending_ttl_secs`](crate::Policy::pending_ttl_secs), and
-    /// beginning again replaces it. Demands a recent proof or a current code
-    /// ([`Reauth`]), as regenerating backup codes does.
+    /// beginning again replaces it. Demands re-authentication ([`Reauth`]):
+    /// a host that lets a session alone begin a replacement lets a stolen
+    /// session take the factor over, so it should ask for
+    /// [`Reauth::Code`] (the app's code, or a backup code when the phone is
+    /// lost) beside the password (I17).
     ///
     /// Errors: [`Error::MfaNotEnabled`]; those of the [`Reauth`];
     /// [`Error::InvalidInput`] for a bad account name.
@@ -27,6 +31,21 @@ impl MfaEnrollment {
         user_id: &str,
         account_name: &str,
         reauth: Reauth<'_>,
+        now: u64,
+        rng: &mut R,
+    ) -> Transition<TotpSetup> {
+        let reauth = (reauth, None);
+        self.begin_replacement_with(config, user_id, account_name, reauth, now, rng)
+    }
+
+    /// [`MfaEnrollment::begin_replacement`] with what the service's charge
+    /// and hash of a [`Reauth::Code`] found (I16).
+    pub(crate) fn begin_replacement_with<R: CryptoRng + ?Sized>(
+        self,
+        config: &MfaContext,
+        user_id: &str,
+        account_name: &str,
+        reauth: (Reauth<'_>, Option<&Paid>),
         now: u64,
         rng: &mut R,
     ) -> Transition<TotpSetup> {
@@ -89,10 +108,15 @@ impl MfaEnrollment {
                     effects.changed = true;
                     effects.events.push(SecurityEvent::AuthenticatorReplaced);
                     *epoch = epoch.next();
-                    Ok(Proof::new(ProofMethod::SetupConfirmation, now, *epoch))
+                    Ok(Proof::new(
+                        ProofMethod::SetupConfirmation,
+                        now,
+                        *epoch,
+                        user_id,
+                    ))
                 }
                 TotpCheck::Replayed { .. } | TotpCheck::Rejected => {
-                    Err(effects.fail(&mut active.attempts, config, now))
+                    Err(effects.fail(&mut active.attempts, None, config, now))
                 }
             }
         })

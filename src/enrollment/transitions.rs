@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use rand::CryptoRng;
 use zeroize::Zeroizing;
 
+use super::charge::{CodeCheck, Paid, SubmittedCode};
 use super::check_proof;
 use super::{
     ActiveFactor, Enabled, FactorState, MfaEnrollment, PendingSetup, Reauth, TotpSetup, Transition,
@@ -20,27 +21,40 @@ use crate::session::{Epoch, LoginChallenge, Proof, ProofMethod};
 use crate::totp::TotpSecret;
 use crate::totp::{self, TotpCheck, TotpCode, labelled};
 
-/// The Argon2 work an operation may do, for [`MfaEnrollment::needs_argon2`].
-#[derive(Clone, Copy)]
-pub(crate) enum Argon2Work<'a> {
-    /// None: setup, cancel, TOTP codes, resets.
-    None,
+/// The slow work an operation may do, for [`MfaEnrollment::needs_argon2`]:
+/// none by default (setup, cancel, TOTP codes, resets).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Argon2Work<'a> {
+    /// A submitted code that may be checked against a stored backup-code
+    /// hash: charged first (I16).
+    pub(crate) code: Option<&'a SubmittedCode>,
+    /// The login challenge the code completes: a closed one hashes nothing.
+    pub(crate) challenge: Option<&'a LoginChallenge>,
     /// Hashing the operation's new backup codes (confirm, regenerate),
     /// shared by the operation's retries.
-    NewCodes(&'a Mutex<FreshCodes>),
-    /// Possibly checking this code against a stored backup-code hash.
-    Code(&'a str),
-    /// As `Code`, only if the login challenge is still open.
-    Login(&'a LoginChallenge, &'a str),
+    pub(crate) mint: Option<&'a Mutex<FreshCodes>>,
     /// Sealing an imported factor (its plain backup codes hashed), once for
     /// the operation and only while the record has no active factor.
     #[cfg(feature = "import")]
-    Import(&'a Mutex<crate::import::Sealing>),
+    pub(crate) import: Option<&'a Mutex<crate::import::Sealing>>,
+}
+
+/// Where an operation's slow work runs, as [`MfaEnrollment::needs_argon2`]
+/// decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hashing {
+    /// Nowhere: the transition runs at once.
+    None,
+    /// A guess to check: charged to the lockout and saved, then hashed once
+    /// (I16).
+    ChargeFirst,
+    /// New codes or an import to hash, on the bounded pool (I13).
+    Pool,
 }
 
 /// Which codes a verification accepts.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Accept {
+pub(crate) enum Accept {
     Totp,
     BackupCode,
     Either,
@@ -67,8 +81,20 @@ impl Effects {
         }
     }
 
-    /// Counts a failed attempt and returns the error to report.
-    pub(super) fn fail(&mut self, attempts: &mut Attempts, config: &MfaContext, now: u64) -> Error {
+    /// Counts a failed attempt — unless it was charged before its hash ran
+    /// (I16), when only its events are left to report — and returns the
+    /// error to report.
+    pub(super) fn fail(
+        &mut self,
+        attempts: &mut Attempts,
+        paid: Option<&Paid>,
+        config: &MfaContext,
+        now: u64,
+    ) -> Error {
+        if let Some(paid) = paid {
+            self.events.extend(paid.charge.events());
+            return Error::InvalidCode;
+        }
         let lock = attempts.record_failure(&config.policy().lockout, now);
         self.changed = true;
         let consecutive_failures = attempts.failures();
@@ -204,13 +230,13 @@ impl MfaEnrollment {
     }
 }
 
-/// The proof a successful check of a code gives.
-pub(super) fn proof_of(by: VerifiedBy, now: u64, epoch: Epoch) -> Proof {
+/// The proof a successful check of a code by `user_id` gives.
+pub(super) fn proof_of(by: VerifiedBy, now: u64, epoch: Epoch, user_id: &str) -> Proof {
     let method = match by {
         VerifiedBy::Totp(_) => ProofMethod::Totp,
         VerifiedBy::BackupCode => ProofMethod::BackupCode,
     };
-    Proof::new(method, now, epoch)
+    Proof::new(method, now, epoch, user_id)
 }
 
 impl MfaEnrollment {
@@ -324,7 +350,7 @@ impl MfaEnrollment {
                         let epoch = self.epoch.next();
                         let enabled = Enabled {
                             backup_codes: codes,
-                            proof: Proof::new(ProofMethod::SetupConfirmation, now, epoch),
+                            proof: Proof::new(ProofMethod::SetupConfirmation, now, epoch, user_id),
                         };
                         let effects = Effects::changed(vec![SecurityEvent::FactorEnabled]);
                         let state = MfaEnrollment {
@@ -338,7 +364,7 @@ impl MfaEnrollment {
                 }
             }
             Ok(TotpCheck::Replayed { .. } | TotpCheck::Rejected) => {
-                Err(effects.fail(&mut pending.attempts, config, now))
+                Err(effects.fail(&mut pending.attempts, None, config, now))
             }
         };
         let state = MfaEnrollment {
@@ -377,7 +403,14 @@ impl MfaEnrollment {
         now: u64,
         rng: &mut R,
     ) -> Transition<Verified> {
-        self.verify_as(Accept::Totp, config, user_id, code, now, rng)
+        self.verify_as(
+            Accept::Totp,
+            config,
+            user_id,
+            CodeCheck::unpaid(code),
+            now,
+            rng,
+        )
     }
 
     /// Verifies and consumes a backup code (I3). Costs at most one Argon2
@@ -392,7 +425,8 @@ impl MfaEnrollment {
         now: u64,
         rng: &mut R,
     ) -> Transition<Verified> {
-        self.verify_as(Accept::BackupCode, config, user_id, code, now, rng)
+        let check = CodeCheck::unpaid(code);
+        self.verify_as(Accept::BackupCode, config, user_id, check, now, rng)
     }
 
     /// Verifies either kind of code, telling them apart by shape (TOTP codes
@@ -407,24 +441,31 @@ impl MfaEnrollment {
         now: u64,
         rng: &mut R,
     ) -> Transition<Verified> {
-        self.verify_as(Accept::Either, config, user_id, code, now, rng)
+        self.verify_as(
+            Accept::Either,
+            config,
+            user_id,
+            CodeCheck::unpaid(code),
+            now,
+            rng,
+        )
     }
 
-    pub(super) fn verify_as<R: CryptoRng + ?Sized>(
+    pub(crate) fn verify_as<R: CryptoRng + ?Sized>(
         self,
         accept: Accept,
         config: &MfaContext,
         user_id: &str,
-        code: &str,
+        check: CodeCheck<'_>,
         now: u64,
         rng: &mut R,
     ) -> Transition<Verified> {
         self.change_active(config, user_id, rng, |active, epoch, effects, _| {
-            let by = active.check_code(accept, config, user_id, code, now, effects)?;
+            let by = active.check_code(accept, config, user_id, check, now, effects)?;
             Ok(Verified {
                 by,
                 backup_codes_remaining: active.backup_codes.remaining(),
-                proof: proof_of(by, now, *epoch),
+                proof: proof_of(by, now, *epoch, user_id),
             })
         })
     }
@@ -446,7 +487,7 @@ impl MfaEnrollment {
         self.regenerate_backup_codes_with(
             config,
             user_id,
-            reauth,
+            (reauth, None),
             &mut FreshCodes::default(),
             now,
             rng,
@@ -454,12 +495,13 @@ impl MfaEnrollment {
     }
 
     /// [`MfaEnrollment::regenerate_backup_codes`] with the operation's new
-    /// codes, so that a retry does not hash them again.
+    /// codes, so that a retry does not hash them again, and what the charge
+    /// and hash of a [`Reauth::Code`] found.
     pub(crate) fn regenerate_backup_codes_with<R: CryptoRng + ?Sized>(
         self,
         config: &MfaContext,
         user_id: &str,
-        reauth: Reauth<'_>,
+        reauth: (Reauth<'_>, Option<&Paid>),
         fresh: &mut FreshCodes,
         now: u64,
         rng: &mut R,
@@ -491,12 +533,25 @@ impl MfaEnrollment {
         now: u64,
         rng: &mut R,
     ) -> Transition<Proof> {
+        self.disable_checked(config, user_id, CodeCheck::unpaid(code), now, rng)
+    }
+
+    /// [`MfaEnrollment::disable`] with a code the service may have charged
+    /// and hashed first (I16).
+    pub(crate) fn disable_checked<R: CryptoRng + ?Sized>(
+        self,
+        config: &MfaContext,
+        user_id: &str,
+        check: CodeCheck<'_>,
+        now: u64,
+        rng: &mut R,
+    ) -> Transition<Proof> {
         let mut active = match self.factor {
             FactorState::Active(active) => active,
             _ => return unchanged(self, Error::MfaNotEnabled),
         };
         let mut effects = Effects::none();
-        match active.check_code(Accept::Either, config, user_id, code, now, &mut effects) {
+        match active.check_code(Accept::Either, config, user_id, check, now, &mut effects) {
             Ok(by) => {
                 effects.events.push(SecurityEvent::FactorDisabled);
                 let epoch = self.epoch.next();
@@ -505,7 +560,8 @@ impl MfaEnrollment {
                     epoch,
                     ..self
                 };
-                effects.finish(state, Ok(proof_of(by, now, epoch)), config, user_id, rng)
+                let proof = proof_of(by, now, epoch, user_id);
+                effects.finish(state, Ok(proof), config, user_id, rng)
             }
             Err(e) => {
                 let state = MfaEnrollment {
@@ -521,74 +577,110 @@ impl MfaEnrollment {
     /// a well-formed backup code whose locator names an unused code of an
     /// unlocked factor. Lets a service keep cheap attempts off its hashing pool.
     pub fn would_hash(&self, config: &MfaContext, code: &str, now: u64) -> bool {
-        self.needs_argon2(Argon2Work::Code(code), config, now)
+        self.hashes_code(CodeCheck::unpaid(code), config, now)
     }
 
-    /// The one place that decides whether an operation's transition on this
-    /// record runs Argon2, so that a service sends exactly those to its
-    /// bounded hashing pool (I13).
-    pub(crate) fn needs_argon2(&self, work: Argon2Work<'_>, config: &MfaContext, now: u64) -> bool {
-        let code = match work {
-            Argon2Work::None => return false,
-            // New codes are hashed once per operation: only until they exist.
-            Argon2Work::NewCodes(fresh) => return !FreshCodes::lock(fresh).is_minted(),
-            Argon2Work::Code(code) => code,
-            Argon2Work::Login(challenge, code) if self.is_open(challenge, now) => code,
-            Argon2Work::Login(..) => return false,
-            #[cfg(feature = "import")]
-            Argon2Work::Import(sealing) => {
-                return crate::import::Sealing::lock(sealing).needs_hashing(self);
-            }
-        };
+    /// The one place that decides where an operation's slow work on this
+    /// record runs, so that a service charges every guess before its hash
+    /// (I16) and sends exactly the slow work to its bounded pool (I13).
+    pub(crate) fn needs_argon2(
+        &self,
+        work: Argon2Work<'_>,
+        config: &MfaContext,
+        now: u64,
+    ) -> Hashing {
+        let open = work.challenge.is_none_or(|c| self.is_open(c, now));
+        if open
+            && work
+                .code
+                .is_some_and(|code| self.hashes_code(code.check(), config, now))
+        {
+            return Hashing::ChargeFirst;
+        }
+        // New codes are hashed once per operation: only until they exist.
+        let mint = work
+            .mint
+            .is_some_and(|fresh| !FreshCodes::lock(fresh).is_minted());
+        #[cfg(feature = "import")]
+        let mint = mint
+            || work
+                .import
+                .is_some_and(|sealing| crate::import::Sealing::lock(sealing).needs_hashing(self));
+        if open && mint {
+            Hashing::Pool
+        } else {
+            Hashing::None
+        }
+    }
+
+    /// Whether checking `check` runs a slow hash: a backup code not yet
+    /// charged and hashed, whose locator names an unused code of an
+    /// unlocked factor (or an unused legacy hash).
+    fn hashes_code(&self, check: CodeCheck<'_>, config: &MfaContext, now: u64) -> bool {
         let FactorState::Active(active) = &self.factor else {
             return false;
         };
-        active.attempts.check(&config.policy().lockout, now).is_ok()
-            && TotpCode::parse(code, active.totp.digits).is_err()
-            && active.backup_codes.parse_attempt(code).is_ok_and(|input| {
-                active
-                    .backup_codes
-                    .lookup(&input, config.keyring())
-                    .is_ok_and(Lookup::hashes)
-            })
+        check.paid.is_none()
+            && active.attempts.check(&config.policy().lockout, now).is_ok()
+            && TotpCode::parse(check.code, active.totp.digits).is_err()
+            && active
+                .backup_codes
+                .parse_attempt(check.code)
+                .is_ok_and(|input| {
+                    active
+                        .backup_codes
+                        .lookup(&input, config.keyring())
+                        .is_ok_and(Lookup::hashes)
+                })
     }
 }
 
 impl ActiveFactor {
     /// Checks what a management operation demands ([`Reauth`]): a recent
-    /// proof under `epoch` while the factor is unlocked, or a current TOTP
-    /// code (checked, counted and consumed like a login).
+    /// proof of `user_id` under `epoch` while the factor is unlocked, or a
+    /// current code (checked, counted and consumed like a login), with what
+    /// the service's charge and hash of a [`Reauth::Code`] found.
     pub(super) fn reauthenticate(
         &mut self,
-        reauth: Reauth<'_>,
+        (reauth, paid): (Reauth<'_>, Option<&Paid>),
         config: &MfaContext,
         user_id: &str,
         epoch: Epoch,
         now: u64,
         effects: &mut Effects,
     ) -> Result<()> {
-        match reauth {
-            Reauth::RecentProof(proof) => self
-                .attempts
-                .check(&config.policy().lockout, now)
-                .and_then(|()| check_proof(config, epoch, proof, now)),
-            Reauth::TotpCode(code) => self
-                .check_code(Accept::Totp, config, user_id, code, now, effects)
-                .map(drop),
-        }
+        let (accept, code) = match reauth {
+            Reauth::RecentProof(proof) => {
+                return self
+                    .attempts
+                    .check(&config.policy().lockout, now)
+                    .and_then(|()| check_proof(config, epoch, user_id, proof, now));
+            }
+            Reauth::TotpCode(code) => (Accept::Totp, code),
+            Reauth::Code(code) => (Accept::Either, code),
+        };
+        let check = CodeCheck { code, paid };
+        self.check_code(accept, config, user_id, check, now, effects)
+            .map(drop)
     }
 
-    /// Checks one code, updating the replay mark and failure counter in place.
+    /// Checks one code, updating the replay mark and failure counter in
+    /// place. A code charged before its hash (I16) was admitted while the
+    /// factor was unlocked, so the lock its own charge (or a later one)
+    /// started does not refuse it.
     pub(super) fn check_code(
         &mut self,
         accept: Accept,
         config: &MfaContext,
         user_id: &str,
-        code: &str,
+        check: CodeCheck<'_>,
         now: u64,
         effects: &mut Effects,
     ) -> Result<VerifiedBy> {
-        self.attempts.check(&config.policy().lockout, now)?;
+        if check.paid.is_none() {
+            self.attempts.check(&config.policy().lockout, now)?;
+        }
+        let code = check.code;
         let totp_code = match accept {
             Accept::BackupCode => None,
             Accept::Totp => Some(TotpCode::parse(code, self.totp.digits)?),
@@ -608,14 +700,17 @@ impl ActiveFactor {
             },
         };
         match totp_code {
-            Some(code) => self.check_totp(&code, config, user_id, now, effects),
-            None => self.check_backup_code(code, config, user_id, now, effects),
+            Some(totp_code) => {
+                self.check_totp(&totp_code, check.paid, config, user_id, now, effects)
+            }
+            None => self.check_backup_code(check, config, user_id, now, effects),
         }
     }
 
     fn check_totp(
         &mut self,
         code: &TotpCode,
+        paid: Option<&Paid>,
         config: &MfaContext,
         user_id: &str,
         now: u64,
@@ -642,42 +737,39 @@ impl ActiveFactor {
                 effects.events.push(SecurityEvent::ReplayRefused { step });
                 Err(Error::InvalidCode)
             }
-            TotpCheck::Rejected => Err(effects.fail(&mut self.attempts, config, now)),
+            TotpCheck::Rejected => Err(effects.fail(&mut self.attempts, paid, config, now)),
         }
     }
 
+    /// Checks a backup code: hashes it here, or applies what the service's
+    /// hash found after charging it (I16). Success gives every charge back
+    /// (a success ends a run of consecutive failures, as without charges).
     fn check_backup_code(
         &mut self,
-        code: &str,
+        check: CodeCheck<'_>,
         config: &MfaContext,
         user_id: &str,
         now: u64,
         effects: &mut Effects,
     ) -> Result<VerifiedBy> {
-        let input = self.backup_codes.parse_attempt(code)?;
+        let input = self.backup_codes.parse_attempt(check.code)?;
         let keyring = config.keyring();
-        let legacy = match self.backup_codes.lookup(&input, keyring)? {
+        let redeemed = match self.backup_codes.lookup(&input, keyring)? {
             // A used code can never succeed again: refused, but not a guess.
             Lookup::Used => return Err(Error::InvalidCode),
-            Lookup::NoMatch => return Err(effects.fail(&mut self.attempts, config, now)),
-            Lookup::Candidate(index) => {
-                if !self.backup_codes.verify(index, &input, keyring)? {
-                    return Err(effects.fail(&mut self.attempts, config, now));
-                }
-                self.backup_codes.mark_used(index, now);
-                false
-            }
+            Lookup::NoMatch => None,
             // A used legacy code cannot be told from a wrong one without
             // hashing against used hashes too: it is counted as a guess.
-            Lookup::Legacy => {
-                if !self
-                    .backup_codes
-                    .use_legacy(&input, keyring, user_id, now)?
-                {
-                    return Err(effects.fail(&mut self.attempts, config, now));
+            Lookup::Candidate(_) | Lookup::Legacy => match check.paid {
+                Some(paid) => self.backup_codes.redeem(&paid.found, now),
+                None => {
+                    let found = self.backup_codes.find(&input, keyring, user_id)?;
+                    self.backup_codes.redeem(&found, now)
                 }
-                true
-            }
+            },
+        };
+        let Some(legacy) = redeemed else {
+            return Err(effects.fail(&mut self.attempts, check.paid, config, now));
         };
         self.attempts.reset();
         effects.changed = true;

@@ -6,9 +6,11 @@
 //! - [`fixtures`]: a user enrolled through the public transitions;
 //! - [`legacy`]: backup-code hashes as devise-two-factor and GitLab write them;
 //! - [`ManualClock`]: a clock tests move by hand;
+//! - [`proof_of`]: a proof as a host kept it, for records a test did not verify;
 //! - [`strategies`]: proptest strategies for the crate's types;
 //! - [`test_config`]: a configuration with fast (insecure) Argon2 parameters;
-//! - [`argon2_evaluations`]: the process's Argon2 count, for tests of bounded work.
+//! - [`argon2_evaluations`], [`legacy_hash_evaluations`]: the process's slow
+//!   hashes, for tests of bounded work.
 
 pub mod conformance;
 mod errors;
@@ -34,6 +36,24 @@ use crate::service::Clock;
 /// time add to it.
 pub fn argon2_evaluations() -> u64 {
     crate::backup::evaluations()
+}
+
+/// How many legacy backup-code hashes (bcrypt, PBKDF2 of imported sets)
+/// this process has checked so far, as [`argon2_evaluations`] counts Argon2.
+pub fn legacy_hash_evaluations() -> u64 {
+    crate::backup::legacy_evaluations()
+}
+
+/// A proof of `user_id` as a host would have kept it in a session: for
+/// tests that need a proof of a record they did not verify (a fuzzed one,
+/// say). Never a way to skip verification in a host.
+pub fn proof_of(
+    user_id: &str,
+    method: crate::session::ProofMethod,
+    verified_at: u64,
+    epoch: crate::session::Epoch,
+) -> crate::session::Proof {
+    crate::session::Proof::new(method, verified_at, epoch, user_id)
 }
 
 /// A clock that only moves when told to. Clones share the same time.
