@@ -149,15 +149,9 @@ pub(super) async fn replace(
     let code = body.reauthenticate(&app, &user).await?;
     let setup = app
         .mfa
-        .begin_replacement(&user.id, &user.email, current_code(code))
+        .begin_replacement(&user.id, &user.email, Reauth::Code(code))
         .await?;
     Ok(Json(SetupAnswer::new(&setup)?))
-}
-
-/// A current TOTP code of the active app or an unused backup code, checked
-/// by the crate (consumed, counted toward the lockout).
-fn current_code(code: &str) -> Reauth<'_> {
-    Reauth::TotpCode(code)
 }
 
 /// Swaps in the pending secret with a code of the new app; every earlier

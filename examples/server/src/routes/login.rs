@@ -189,9 +189,7 @@ pub(super) async fn login(
     };
     let now = app.mfa.now();
     let remembered = match (&user, &record, device_token) {
-        (Some(user), Some(record), Some(token)) => {
-            remembered_device(&app, record, &user.id, token, now)
-        }
+        (Some(_), Some(record), Some(token)) => record.is_remembered_device(token, now),
         _ => false,
     };
     let key = match device_token {
@@ -228,20 +226,6 @@ pub(super) async fn login(
 
 /// A user id that no account has (ids are 32 hex digits).
 const NO_USER: &str = "-";
-
-/// Whether `token` is a valid remembered-device token of `record` at `now`.
-fn remembered_device(
-    app: &AppState,
-    record: &mfa::MfaEnrollment,
-    user_id: &str,
-    token: &str,
-    now: u64,
-) -> bool {
-    matches!(
-        record.begin_login(app.mfa.context(), user_id, Some(token), now),
-        LoginStep::RememberedDevice(_)
-    )
-}
 
 /// The second step of a login, with a TOTP code or a backup code.
 #[utoipa::path(post, path = "/api/auth/login/mfa", tag = "auth", request_body = MfaLogin,
