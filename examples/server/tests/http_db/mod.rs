@@ -369,7 +369,8 @@ pub async fn lifecycle_across_servers(kind: DbServer) {
     }
     let status = b.get("/api/user/me/totp", Some(&replaced)).await;
     assert_eq!(status.body["rememberedDevices"], 0, "{}", status.text);
-    assert_eq!(status.body["backupCodesRemaining"], 8, "{}", status.text);
+    // Two remembered logins and the replacement each used a backup code.
+    assert_eq!(status.body["backupCodesRemaining"], 7, "{}", status.text);
 
     drop((a, b));
     db.finish().await;
@@ -579,12 +580,13 @@ fn exactly_one_success(answers: &[Resp]) {
     );
     for r in answers.iter().filter(|r| r.status != 200) {
         let code = r.body["code"].as_str().unwrap_or("");
-        assert!(
-            ["INVALID_CODE", "INVALID_MFA_TOKEN"].contains(&code),
-            "{}",
-            r.text
-        );
-        r.assert_problem(401, code);
+        match code {
+            "INVALID_CODE" | "INVALID_MFA_TOKEN" => r.assert_problem(401, code),
+            // A backup code is charged to the lockout before it is hashed
+            // (I16): the losers' charges stay, and past the fifth the rest
+            // are refused without a hash.
+            _ => r.assert_problem(429, "LOCKED_OUT"),
+        }
     }
 }
 
