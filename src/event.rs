@@ -110,6 +110,11 @@ pub enum SecurityEvent {
         /// Older devices forgotten to make room.
         forgotten: usize,
     },
+    /// A remembered device skipped the second step while codes were locked
+    /// out: allowed (the device and the password are the two factors, the
+    /// lock is about guessing codes), and worth telling the user, since
+    /// someone has been guessing their codes.
+    RememberedDeviceLoginDuringLockout,
     /// Every remembered device was forgotten.
     DevicesForgotten {
         /// How many were still valid.

@@ -60,8 +60,8 @@ use rand::CryptoRng;
 use zeroize::Zeroizing;
 
 use crate::backup::{
-    ForeignCode, ImportedCodes, LEGACY_PEPPER, LegacyHash, MAX_FOREIGN_LEN, Pbkdf2Hash,
-    StoredBackupCodes, bcrypt_cost,
+    ForeignCode, ImportedCodes, LEGACY_PEPPER, LegacyHash, MAX_FOREIGN_LEN, MAX_LEGACY_WORK,
+    Pbkdf2Hash, StoredBackupCodes, bcrypt_cost, bcrypt_work,
 };
 use crate::enrollment::{ActiveFactor, FactorState, MfaEnrollment, Transition};
 use crate::error::{Error, Result};
@@ -73,6 +73,16 @@ use crate::totp::{Algorithm, TotpParams, TotpSecret};
 
 /// The most backup codes one factor may bring.
 const MAX_IMPORTED_CODES: usize = crate::backup::StoredBackupCodes::MAX;
+/// The fewest characters of a plain backup code.
+pub const MIN_PLAIN_CODE_LEN: usize = 6;
+/// The fewest secret bits a plain backup code may have, as its shape tells
+/// them ([`ImportedFactor::with_plain_backup_codes`]).
+pub const MIN_PLAIN_CODE_BITS: f64 = 20.0;
+/// What a wrong code may cost an imported set of legacy hashes (bcrypt,
+/// PBKDF2), in native Argon2 attempts (OWASP's parameters): each wrong code
+/// checks every unused legacy hash, so a set that would cost more is
+/// refused ([`ImportedFactor::with_bcrypt_backup_codes`]).
+pub const MAX_LEGACY_WORK_ATTEMPTS: u64 = MAX_LEGACY_WORK / 100;
 
 /// Whether typed backup codes are compared with their case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,10 +227,19 @@ impl ImportedFactor {
     /// hashed with Argon2id at import. White space and dashes are dropped;
     /// `case` says whether letters are folded.
     ///
+    /// Every code accepted can be redeemed at the login step, and none is
+    /// guessable: a code must have at least [`MIN_PLAIN_CODE_LEN`]
+    /// characters and [`MIN_PLAIN_CODE_BITS`] bits by its shape (its length
+    /// times the log₂ of the character classes it uses: digits 10, each case
+    /// of letters 26, other printable characters 33), and must not read as a
+    /// TOTP code of the factor (that many digits), which the login step
+    /// would check as one.
+    ///
     /// # Errors
     /// [`Error::InvalidImport`] for a code that is empty, longer than 64
-    /// characters or not printable ASCII, two equal codes, more than 64
-    /// codes, or codes already given.
+    /// characters or not printable ASCII, too short or too weak, shaped as a
+    /// TOTP code; two equal codes, more than 64 codes, or codes already
+    /// given.
     pub fn with_plain_backup_codes<I, S>(mut self, codes: I, case: CodeCase) -> Result<Self>
     where
         I: IntoIterator<Item = S>,
@@ -238,6 +257,7 @@ impl ImportedFactor {
             if plain.len() == MAX_IMPORTED_CODES {
                 return Err(Error::InvalidImport("more than 64 backup codes"));
             }
+            self.check_plain(code.significant())?;
             plain.push(Zeroizing::new(code.significant().to_vec()));
         }
         debug_assert!(plain.iter().all(|c| c.len() <= MAX_FOREIGN_LEN));
@@ -253,17 +273,24 @@ impl ImportedFactor {
     /// the application had none). They stay bcrypt until the user
     /// regenerates; the pepper is sealed for the user in the record.
     ///
+    /// Each wrong code checks every unused hash, so a set whose check would
+    /// cost more than [`MAX_LEGACY_WORK_ATTEMPTS`] native Argon2 attempts is
+    /// refused: bcrypt at cost 10 costs about four, and each cost step
+    /// doubles it, so at most two hashes at cost 10, one at cost 11, none
+    /// from cost 12 (Devise's default) on. Import such a factor's secret
+    /// alone, and ask the user to regenerate.
+    ///
     /// # Errors
     /// [`Error::InvalidImport`] for a hash that is not bcrypt (`$2a$`,
-    /// `$2b$`, `$2x$`, `$2y$`) at a cost of at most 14, more than 64 hashes,
-    /// or codes already given.
+    /// `$2b$`, `$2x$`, `$2y$`) at a cost of at most 14, a set over the
+    /// bound, more than 64 hashes, or codes already given.
     pub fn with_bcrypt_backup_codes<I, S>(mut self, hashes: I, pepper: &str) -> Result<Self>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
         self.no_codes_yet()?;
-        let hashes = collect_hashes(hashes, |h| bcrypt_cost(h).is_some())?;
+        let hashes = collect_hashes(hashes, |h| bcrypt_cost(h).map(bcrypt_work))?;
         self.codes = Codes::Bcrypt {
             hashes,
             pepper: Zeroizing::new(pepper.to_owned()),
@@ -275,18 +302,66 @@ impl ImportedFactor {
     /// `$pbkdf2-sha512$rounds$salt$checksum`, salt and checksum in passlib's
     /// adapted base64. They stay PBKDF2 until the user regenerates.
     ///
+    /// Bounded as [`ImportedFactor::with_bcrypt_backup_codes`] is: GitLab's
+    /// 20 000 rounds cost about 0.6 of a native Argon2 attempt, so up to 16
+    /// such hashes are accepted.
+    ///
     /// # Errors
     /// [`Error::InvalidImport`] for a hash in another encoding, with more than
-    /// 1 000 000 rounds, more than 64 hashes, or codes already given.
+    /// 1 000 000 rounds, a set over the bound, more than 64 hashes, or codes
+    /// already given.
     pub fn with_pbkdf2_sha512_backup_codes<I, S>(mut self, hashes: I) -> Result<Self>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
         self.no_codes_yet()?;
-        let hashes = collect_hashes(hashes, |h| Pbkdf2Hash::parse(h).is_some())?;
+        let hashes = collect_hashes(hashes, |h| Pbkdf2Hash::parse(h).map(|h| h.work()))?;
         self.codes = Codes::Pbkdf2Sha512 { hashes };
         Ok(self)
+    }
+
+    /// Refuses a `T0` or a last step more than one time step after `now`:
+    /// the factor would silently accept no code until then.
+    fn check_time(&self, now: u64) -> Result<()> {
+        let step = self.params.period;
+        if self.t0 > now.saturating_add(step) {
+            return Err(Error::InvalidImport(
+                "T0 is more than one time step in the future",
+            ));
+        }
+        let current = now.saturating_sub(self.t0) / step;
+        if self
+            .last_step
+            .is_some_and(|last| last > current.saturating_add(1))
+        {
+            return Err(Error::InvalidImport(
+                "the last step used is more than one time step in the future",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses a plain code that is too short, too weak, or that the login
+    /// step would check as a TOTP code.
+    fn check_plain(&self, code: &[u8]) -> Result<()> {
+        if code.len() < MIN_PLAIN_CODE_LEN {
+            return Err(Error::InvalidImport(
+                "a backup code has fewer than 6 characters",
+            ));
+        }
+        if plain_code_bits(code) < MIN_PLAIN_CODE_BITS {
+            return Err(Error::InvalidImport(
+                "a backup code has fewer than 20 bits (too few characters of too few kinds)",
+            ));
+        }
+        let text = std::str::from_utf8(code).unwrap_or_default();
+        if crate::totp::TotpCode::parse(text, self.params.digits).is_ok() {
+            return Err(Error::InvalidImport(
+                "a backup code reads as a TOTP code of the factor, so it could never be used",
+            ));
+        }
+        Ok(())
     }
 
     fn no_codes_yet(&self) -> Result<()> {
@@ -318,8 +393,9 @@ impl ImportedFactor {
     /// once however often the save is retried), a devise pepper sealed.
     ///
     /// # Errors
-    /// [`Error::InvalidImport`] for two equal plain codes; key and hashing
-    /// failures.
+    /// [`Error::InvalidImport`] for two equal plain codes, and for a `T0` or
+    /// a last step more than one time step after `now` (the factor would
+    /// accept no code until then); key and hashing failures.
     pub fn seal<R: CryptoRng + ?Sized>(
         &self,
         config: &MfaContext,
@@ -327,6 +403,7 @@ impl ImportedFactor {
         now: u64,
         rng: &mut R,
     ) -> Result<SealedImport> {
+        self.check_time(now)?;
         let keyring = config.keyring();
         let argon2 = config.policy().backup_codes.argon2;
         let legacy = |hashes: &[String]| {
@@ -536,23 +613,54 @@ fn secret_from_bytes(bytes: &[u8]) -> Result<TotpSecret> {
     TotpSecret::from_bytes(bytes).map_err(|_| Error::InvalidImport("the secret is over 512 bits"))
 }
 
-fn collect_hashes<I, S>(hashes: I, valid: impl Fn(&str) -> bool) -> Result<Vec<String>>
+/// The hashes, each checked by `work` (what checking it costs, or `None`
+/// if it is not in the source's encoding), within [`MAX_LEGACY_WORK`].
+fn collect_hashes<I, S>(hashes: I, work: impl Fn(&str) -> Option<u64>) -> Result<Vec<String>>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<str>,
 {
     let mut out = Vec::new();
+    let mut total = 0u64;
     for hash in hashes {
         let hash = hash.as_ref().trim();
-        if !valid(hash) {
+        let Some(cost) = work(hash) else {
             return Err(Error::InvalidImport(
                 "a backup-code hash is not in the source's encoding",
             ));
-        }
+        };
         if out.len() == MAX_IMPORTED_CODES {
             return Err(Error::InvalidImport("more than 64 backup codes"));
+        }
+        total = total.saturating_add(cost);
+        if total > MAX_LEGACY_WORK {
+            return Err(Error::InvalidImport(
+                "checking these backup-code hashes would cost more than 10 Argon2 attempts per wrong code: import the secret alone and let the user regenerate",
+            ));
         }
         out.push(hash.to_owned());
     }
     Ok(out)
+}
+
+/// A plain code's bits as its shape tells them: its length times the log₂
+/// of the character classes it uses (digits 10, lower-case letters 26,
+/// upper-case letters 26, other printable characters 33). An upper bound
+/// on what one sample can show, enough to refuse codes no system should
+/// have issued.
+fn plain_code_bits(code: &[u8]) -> f64 {
+    /// A character class: who belongs, and how many do.
+    type Class = (fn(&u8) -> bool, u32);
+    const CLASSES: [Class; 4] = [
+        (u8::is_ascii_digit, 10),
+        (u8::is_ascii_lowercase, 26),
+        (u8::is_ascii_uppercase, 26),
+        (u8::is_ascii_punctuation, 33),
+    ];
+    let alphabet: u32 = CLASSES
+        .iter()
+        .filter(|(is, _)| code.iter().any(is))
+        .map(|(_, size)| size)
+        .sum();
+    code.len() as f64 * f64::from(alphabet.max(1)).log2()
 }

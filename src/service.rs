@@ -224,7 +224,9 @@ impl<S: MfaStore> Mfa<S> {
 
     /// The step after a correct password, with the client's remembered-device
     /// token if it sent one; see [`MfaEnrollment::begin_login`]. Reads the
-    /// record and writes nothing.
+    /// record and writes nothing; a remembered device that skips the second
+    /// step while codes are locked out is reported
+    /// ([`SecurityEvent::RememberedDeviceLoginDuringLockout`]).
     ///
     /// # Errors
     /// Store errors.
@@ -234,7 +236,15 @@ impl<S: MfaStore> Mfa<S> {
         device_token: Option<&str>,
     ) -> Result<LoginStep> {
         let record = self.load(user_id).await?;
-        Ok(record.begin_login(&self.config, user_id, device_token, self.clock.now()))
+        let now = self.clock.now();
+        let step = record.begin_login(&self.config, user_id, device_token, now);
+        if matches!(step, LoginStep::RememberedDevice(_))
+            && record.status(&self.config, now).locked_out
+        {
+            let event = SecurityEvent::RememberedDeviceLoginDuringLockout;
+            self.events.record(user_id, &event);
+        }
+        Ok(step)
     }
 
     /// Remembers the device a login came from, on that login's proof; see

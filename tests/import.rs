@@ -462,7 +462,7 @@ async fn bad_factors_are_typed_errors_and_write_nothing() {
     assert!(invalid(codes(&[""], CodeCase::Sensitive)));
     assert!(invalid(codes(&["caf\u{e9}"], CodeCase::Sensitive)));
     assert!(invalid(codes(&[&"x".repeat(65)], CodeCase::Sensitive)));
-    let many: Vec<String> = (0..65).map(|i| format!("code{i}")).collect();
+    let many: Vec<String> = (0..65).map(|i| format!("code-x{i}")).collect();
     assert!(invalid(
         ok().with_plain_backup_codes(&many, CodeCase::Sensitive)
     ));
@@ -478,20 +478,81 @@ async fn bad_factors_are_typed_errors_and_write_nothing() {
         gitlab_backup_code_hash("x", "salt", 1_000_001)
     ])));
     let twice = ok()
-        .with_plain_backup_codes(["a"], CodeCase::Sensitive)
+        .with_plain_backup_codes(["abcdef"], CodeCase::Sensitive)
         .unwrap()
-        .with_plain_backup_codes(["b"], CodeCase::Sensitive);
+        .with_plain_backup_codes(["bcdefg"], CodeCase::Sensitive);
     assert!(invalid(twice));
 
+    // Plain codes that could be guessed, or never used: under 6 characters,
+    // under 20 bits by their shape, or read as a TOTP code of the factor
+    // (the login step would check them as one).
+    for weak in ["a", "7", "ab3de", "123456", "aaaa"] {
+        assert!(
+            invalid(codes(&["good-code-1", weak], CodeCase::Sensitive)),
+            "{weak}"
+        );
+    }
+    let eight = ImportedFactor::from_hex(&hex(&[3; 20]), TotpParams { digits: 8, ..p }).unwrap();
+    assert!(invalid(
+        eight.with_plain_backup_codes(["12345678"], CodeCase::Sensitive)
+    ));
+    // 20 bits and more, not a TOTP code: accepted (8 digits beside a
+    // 6-digit app, 5 letters of one case and a digit).
+    for fine in ["12345678", "abcde1", "a1-b2-c3-d4"] {
+        assert!(codes(&[fine], CodeCase::Insensitive).is_ok(), "{fine}");
+    }
+    // A legacy set whose check of a wrong code would cost more than ten
+    // native Argon2 attempts: bcrypt at cost 12 (Devise's default), or
+    // three hashes at cost 10.
+    assert_eq!(mfa::import::MAX_LEGACY_WORK_ATTEMPTS, 10);
+    let devise = |cost, n: usize| -> Vec<String> {
+        (0..n)
+            .map(|i| devise_backup_code_hash(&format!("code{i}"), "", cost))
+            .collect()
+    };
+    assert!(invalid(ok().with_bcrypt_backup_codes(devise(12, 1), "")));
+    assert!(invalid(ok().with_bcrypt_backup_codes(devise(10, 3), "")));
+    assert!(ok().with_bcrypt_backup_codes(devise(10, 2), "").is_ok());
+    assert!(ok().with_bcrypt_backup_codes(devise(4, 64), "").is_ok());
+    assert!(invalid(ok().with_bcrypt_backup_codes(devise(4, 65), "")));
+    let gitlab = |n: usize| -> Vec<String> {
+        (0..n)
+            .map(|i| gitlab_backup_code_hash(&format!("code{i}"), "salt", 20_000))
+            .collect()
+    };
+    assert!(ok().with_pbkdf2_sha512_backup_codes(gitlab(16)).is_ok());
+    assert!(invalid(ok().with_pbkdf2_sha512_backup_codes(gitlab(17))));
+
+    // T0 or a last step more than one time step ahead: the factor would
+    // accept no code until then. Refused when sealed, nothing written.
+    let ctx = test_config();
+    let seal = |f: ImportedFactor| f.seal(&ctx, "owner", NOW, &mut rand::rng());
+    let step = NOW / 30;
+    assert!(seal(ok().with_t0(NOW + 30)).is_ok());
+    assert!(matches!(
+        seal(ok().with_t0(NOW + 31)),
+        Err(Error::InvalidImport(_))
+    ));
+    assert!(seal(ok().with_last_step(step + 1)).is_ok());
+    assert!(matches!(
+        seal(ok().with_last_step(step + 2)),
+        Err(Error::InvalidImport(_))
+    ));
+    assert!(matches!(
+        h.mfa.import("future", ok().with_last_step(u64::MAX)).await,
+        Err(Error::InvalidImport(_))
+    ));
+    assert!(h.store.load("future").await.unwrap().is_none());
+
     // Equal codes once normalized: refused when sealed, nothing written.
-    let dup = codes(&["abc", "ABC"], CodeCase::Insensitive).unwrap();
+    let dup = codes(&["abcdef", "ABCDEF"], CodeCase::Insensitive).unwrap();
     assert!(matches!(
         h.mfa.import("dup", dup).await,
         Err(Error::InvalidImport(_))
     ));
     assert!(h.store.load("dup").await.unwrap().is_none());
     // Codes that differ only in case are two codes where case matters.
-    let two = codes(&["abc", "ABC"], CodeCase::Sensitive).unwrap();
+    let two = codes(&["abcdef", "ABCDEF"], CodeCase::Sensitive).unwrap();
     h.mfa.import("two", two).await.unwrap();
     assert_eq!(h.mfa.status("two").await.unwrap().backup_codes_remaining, 2);
 
@@ -507,7 +568,6 @@ async fn bad_factors_are_typed_errors_and_write_nothing() {
     );
 
     // A sealed factor applies to its own user only.
-    let ctx = test_config();
     let sealed = ok().seal(&ctx, "owner", NOW, &mut rand::rng()).unwrap();
     let other = MfaEnrollment::default().import(&sealed, "someone-else", NOW);
     assert!(!other.changed && matches!(other.outcome, Err(Error::InvalidInput(_))));

@@ -1008,6 +1008,50 @@ fn a_remembered_device_login_carries_no_proof_and_writes_nothing() {
     });
 }
 
+/// A remembered device logs in while codes are locked out (the device and
+/// the password are the two factors), and the service reports it: someone
+/// has been guessing the user's codes. Without a lock, nothing is reported.
+#[test]
+fn a_remembered_device_login_during_a_lockout_is_reported() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&events);
+        let (mfa, clock, _) = service();
+        let mfa = mfa.with_event_sink(move |_: &str, e: &SecurityEvent| {
+            sink.lock().unwrap().push(e.clone())
+        });
+        let (_, proof) = enroll(&mfa, &clock).await;
+        let token = mfa.remember_device(USER, &proof).await.unwrap();
+        let reported = || {
+            events
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|e| **e == SecurityEvent::RememberedDeviceLoginDuringLockout)
+                .count()
+        };
+        let step = mfa.begin_login(USER, Some(token.as_str())).await.unwrap();
+        assert!(matches!(step, LoginStep::RememberedDevice(_)));
+        assert_eq!(reported(), 0, "no lock, nothing to report");
+        while !mfa.status(USER).await.unwrap().locked_out {
+            let wrong = mfa.verify(USER, "aaaaa-aaaaa").await;
+            assert!(matches!(wrong, Err(Error::InvalidCode)), "{wrong:?}");
+        }
+        let step = mfa.begin_login(USER, Some(token.as_str())).await.unwrap();
+        assert!(matches!(step, LoginStep::RememberedDevice(_)));
+        assert_eq!(reported(), 1);
+        // Without the device, the locked user is asked for a code as usual,
+        // and nothing more is reported.
+        let step = mfa.begin_login(USER, None).await.unwrap();
+        assert!(matches!(step, LoginStep::SecondFactor(_)));
+        assert_eq!(reported(), 1);
+    });
+}
+
 // ---------------------------------------------------------------- service
 
 fn service() -> (Mfa<Arc<MemoryStore>>, ManualClock, Arc<MemoryStore>) {

@@ -219,6 +219,21 @@ pub(crate) fn legacy_evaluations() -> u64 {
     LEGACY_EVALUATIONS.load(Ordering::Relaxed)
 }
 
+/// What a wrong code may cost checking an imported set of legacy hashes,
+/// in hundredths of a native Argon2 attempt (OWASP's parameters): ten
+/// attempts. A legacy set costs every one of its unused hashes per wrong
+/// code, and the lockout admits only so many attempts (I16); beyond this a
+/// set is refused at import, and the user's secret comes alone.
+pub(crate) const MAX_LEGACY_WORK: u64 = 1_000;
+
+/// What checking one legacy hash costs, in hundredths of a native Argon2
+/// attempt, as measured side by side (BENCHMARKS.md section 7): bcrypt at
+/// cost 10 about four attempts, twice that with each cost step;
+/// PBKDF2-SHA-512 about 0.59 attempts per 20 000 rounds. At least 1.
+pub(crate) fn bcrypt_work(cost: u32) -> u64 {
+    ((400u64 << cost) >> 10).max(1)
+}
+
 /// The cost of a bcrypt hash (`$2a$`, `$2b$`, `$2x$`, `$2y$`), if it is one
 /// the crate accepts.
 pub(crate) fn bcrypt_cost(hash: &str) -> Option<u32> {
@@ -265,6 +280,11 @@ impl Pbkdf2Hash {
             salt,
             checksum,
         })
+    }
+
+    /// What checking this hash costs, as [`bcrypt_work`] counts it.
+    pub(crate) fn work(&self) -> u64 {
+        (u64::from(self.rounds) * 59 / 20_000).max(1)
     }
 
     fn matches(&self, code: &[u8]) -> bool {

@@ -48,8 +48,8 @@ pub(crate) use check::Found;
 pub(crate) use foreign::{ForeignCode, ImportedCodes};
 #[cfg(feature = "import")]
 pub(crate) use foreign::{
-    LEGACY_PEPPER, LegacyHash, MAX_FOREIGN_LEN, Pbkdf2Hash, bcrypt_cost, keyed_locator,
-    locator_salt,
+    LEGACY_PEPPER, LegacyHash, MAX_FOREIGN_LEN, MAX_LEGACY_WORK, Pbkdf2Hash, bcrypt_cost,
+    bcrypt_work, keyed_locator, locator_salt,
 };
 
 #[cfg(feature = "testkit")]

@@ -16,8 +16,10 @@ impl MfaEnrollment {
     /// established another way. Reported as
     /// [`SecurityEvent::OperatorUnlocked`] even when nothing was locked.
     ///
-    /// Errors: [`Error::InvalidInput`] if `actor` or `reason` is empty, longer
-    /// than 512 bytes or holds control characters.
+    /// Errors: [`Error::InvalidInput`] if `actor` or `reason` is longer than
+    /// 512 bytes, holds a control character, a Unicode line or paragraph
+    /// separator or a bidi control, or shows no visible character: each goes
+    /// into audit logs as one readable line.
     pub fn operator_unlock(self, actor: &str, reason: &str) -> Transition<()> {
         if let Err(e) = check_note(actor).and_then(|()| check_note(reason)) {
             return unchanged(self, e);
@@ -79,10 +81,87 @@ fn check_note(note: &str) -> Result<()> {
             "an operator's actor or reason is longer than 512 bytes",
         ));
     }
-    if note.chars().any(char::is_control) {
+    if note
+        .chars()
+        .any(|c| c.is_control() || is_line_break(c) || is_bidi_control(c))
+    {
         return Err(Error::InvalidInput(
-            "an operator's actor or reason holds a control character",
+            "an operator's actor or reason holds a control character, a line or paragraph separator or a bidi control",
+        ));
+    }
+    if !note.chars().any(is_visible) {
+        return Err(Error::InvalidInput(
+            "an operator's actor or reason has no visible character",
         ));
     }
     Ok(())
+}
+
+/// Unicode's line and paragraph separators, which break a log line as a
+/// newline does.
+fn is_line_break(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}')
+}
+
+/// The bidirectional controls (Unicode's Bidi_Control property), which
+/// can make a log line read as other than what it holds.
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// A character that shows: not white space, and not one of the format
+/// characters that show nothing (zero-width spaces and joiners, the word
+/// joiner and invisible operators, the byte-order mark, soft hyphen,
+/// Mongolian vowel separator, the Hangul fillers).
+fn is_visible(c: char) -> bool {
+    !c.is_whitespace()
+        && !matches!(
+            c,
+            '\u{AD}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200D}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{FEFF}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{3164}'
+                | '\u{FFA0}'
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_note;
+
+    /// What reaches the audit log is one readable line that says something.
+    #[test]
+    fn notes_are_one_visible_line() {
+        for bad in [
+            "",
+            "   ",
+            "line\nbreak",
+            "line\u{2028}separator",
+            "para\u{2029}graph",
+            "next\u{85}line",
+            "reversed \u{202E}txt.exe",
+            "isolate \u{2066}x\u{2069}",
+            "mark \u{200F}",
+            "\u{200B}\u{200C}\u{200D}\u{2060}\u{FEFF}",
+            "\u{3164}",
+            &"x".repeat(513),
+        ] {
+            assert!(check_note(bad).is_err(), "{bad:?}");
+        }
+        for good in [
+            "support-desk",
+            "identity checked by video call",
+            "Zoë, ticket #42",
+            "本人確認済み",
+        ] {
+            assert!(check_note(good).is_ok(), "{good:?}");
+        }
+    }
 }
