@@ -6,8 +6,9 @@
 //! cargo run --bin actix_server -- --addr 127.0.0.1:8081 --database ./mfa-actix.db
 //! ```
 //!
-//! Its MFA routes — setup, confirm, status, the login second step, the two
-//! regenerate routes and disable — answer exactly as the axum server's do:
+//! Its MFA routes — setup (with the password), confirm, status, the login
+//! second step, the two regenerate routes and disable — answer exactly as
+//! the axum server's do:
 //! the black-box suite's MFA part (`examples/server/tests/http_mfa/`) runs
 //! against both. Its accounts are simpler: kept in memory (MFA records are
 //! in SQLite, or in memory with `--database :memory:`), opaque random session
@@ -89,8 +90,10 @@ async fn status(state: web::Data<State>, req: HttpRequest) -> Answer {
     ok(json!(state.mfa.status(&session.user_id).await?))
 }
 
-async fn setup(state: web::Data<State>, req: HttpRequest) -> Answer {
+async fn setup(state: web::Data<State>, req: HttpRequest, body: web::Json<Password>) -> Answer {
     let (session, _) = state.authenticate(&req).await?;
+    // A session alone never binds a factor: the password first.
+    state.check_password(&session, &body.password).await?;
     let setup = state
         .mfa
         .begin_setup(&session.user_id, &session.email)
@@ -236,14 +239,27 @@ impl State {
         session: &Session,
         body: &'a PasswordAndCode,
     ) -> Result<&'a str, Problem> {
-        let password = body
-            .password
-            .as_ref()
-            .ok_or_else(|| Problem::validation("`password` is required."))?;
+        if body.password.is_none() {
+            return Err(Problem::validation("`password` is required."));
+        }
         let code = body
             .code
             .as_deref()
             .ok_or_else(|| Problem::validation("`code` is required."))?;
+        self.check_password(session, &body.password).await?;
+        Ok(code)
+    }
+
+    /// The session user's password: 400 `VALIDATION_FAILED` without it, 400
+    /// `INVALID_PASSWORD` when it is wrong.
+    async fn check_password(
+        &self,
+        session: &Session,
+        password: &Option<Secret>,
+    ) -> Result<(), Problem> {
+        let password = password
+            .as_ref()
+            .ok_or_else(|| Problem::validation("`password` is required."))?;
         let hash = lock(&self.accounts)
             .get(&session.email)
             .map(|(_, h)| h.clone());
@@ -256,7 +272,7 @@ impl State {
                 "The password is wrong.",
             ));
         }
-        Ok(code)
+        Ok(())
     }
 
     fn new_session(
@@ -360,6 +376,12 @@ impl Code {
                 mfa::error::CodeFormatError::Empty,
             ))
     }
+}
+
+/// `{password}`: what setup takes, so that a session alone binds no factor.
+#[derive(Deserialize)]
+struct Password {
+    password: Option<Secret>,
 }
 
 #[derive(Deserialize)]
@@ -495,8 +517,9 @@ impl ResponseError for Problem {
 }
 
 /// The outermost layer: a request id for every answer (the caller's
-/// `x-request-id` if it is plain, else a new one), and every error answered
-/// with a problem document that carries it and the path.
+/// `x-request-id` if it is plain, else a new one), every error answered
+/// with a problem document that carries it and the path, and
+/// `x-content-type-options: nosniff` on every answer.
 async fn request_context(
     req: ServiceRequest,
     next: actix_web::middleware::Next<impl MessageBody + 'static>,
@@ -544,6 +567,10 @@ async fn request_context(
             .headers_mut()
             .insert(header::HeaderName::from_static("x-request-id"), value);
     }
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     Ok(response)
 }
 

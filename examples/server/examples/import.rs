@@ -10,8 +10,9 @@
 //! One JSON object per line, `{"email", "format", …}`, with the fields the
 //! source system uses (README, "Migrating from another system"). Each line is
 //! all or nothing: a line that fails (malformed JSON, an unknown email or
-//! format, a bad secret, MFA already on) is reported with its number and
-//! writes nothing; the exit status is 1 if any line failed. Every write is
+//! format, a bad secret, MFA already on, bytes that are not UTF-8, more than
+//! 64 KiB) is reported with its number and writes nothing, and the import
+//! goes on with the next line; the exit status is 1 if any line failed. Every write is
 //! the crate's compare-and-swap, so servers may keep running meanwhile. The
 //! master key is read where the server reads it (`MFA_MASTER_KEY`, the key
 //! file beside a SQLite database, or `--key-file`), with the server's own
@@ -40,8 +41,10 @@ usage: import --database PATH|postgres://…|mysql://… [--key-file PATH] FILE|
 
   One JSON object per line: {\"email\", \"format\", …}; formats: otpauth,
   django-otp, devise-two-factor, gitlab, fortify, aspnet-identity, kratos.
-  Accounts must exist. A failed line is reported and writes nothing; the
-  exit status is 1 if any line failed. Safe to run while servers are up.";
+  Accounts must exist. A failed line (a line that is not UTF-8 or is longer
+  than 64 KiB included) is reported with its number, writes nothing and is
+  skipped; the exit status is 1 if any line failed. Safe to run while
+  servers are up.";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -116,9 +119,24 @@ async fn run(database: Location, key_file: Option<PathBuf>, input: &str) -> Resu
         Box::new(std::io::BufReader::new(file))
     };
     let (mut imported, mut failed) = (0usize, 0usize);
-    for (index, line) in reader.lines().enumerate() {
-        let number = index + 1;
-        let line = line.map_err(|e| format!("cannot read line {number}: {e}"))?;
+    let mut lines = Lines::new(reader);
+    let mut number = 0usize;
+    while let Some(line) = lines.next_line() {
+        number += 1;
+        let line = match line {
+            Ok(Line::Text(line)) => line,
+            Ok(Line::TooLong) => {
+                failed += 1;
+                eprintln!("line {number}: longer than {MAX_LINE_BYTES} bytes; skipped");
+                continue;
+            }
+            Ok(Line::NotUtf8) => {
+                failed += 1;
+                eprintln!("line {number}: not UTF-8; skipped");
+                continue;
+            }
+            Err(e) => return Err(format!("cannot read line {number}: {e}")),
+        };
         if line.trim().is_empty() {
             continue;
         }
@@ -136,6 +154,79 @@ async fn run(database: Location, key_file: Option<PathBuf>, input: &str) -> Resu
     db.close().await;
     println!("imported {imported}, failed {failed}");
     Ok(failed)
+}
+
+/// The longest line read, in bytes (its newline not counted): a factor with
+/// a hundred legacy backup-code hashes takes a few KiB.
+const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// A line of the input as read.
+enum Line {
+    Text(String),
+    /// Longer than [`MAX_LINE_BYTES`]: read to its end and dropped.
+    TooLong,
+    /// Not valid UTF-8.
+    NotUtf8,
+}
+
+/// The input's lines, each at most [`MAX_LINE_BYTES`] long in memory,
+/// whatever the input holds.
+struct Lines<R> {
+    reader: R,
+}
+
+impl<R: BufRead> Lines<R> {
+    fn new(reader: R) -> Self {
+        Lines { reader }
+    }
+
+    /// The next line, `None` at the end of the input.
+    fn next_line(&mut self) -> Option<std::io::Result<Line>> {
+        let mut bytes = Vec::new();
+        let mut too_long = false;
+        let mut any = false;
+        loop {
+            let chunk = match self.reader.fill_buf() {
+                Ok(chunk) => chunk,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Some(Err(e)),
+            };
+            if chunk.is_empty() {
+                break;
+            }
+            any = true;
+            let (part, ended) = match chunk.iter().position(|&b| b == b'\n') {
+                Some(i) => (&chunk[..i], Some(i + 1)),
+                None => (chunk, None),
+            };
+            if !too_long {
+                if bytes.len() + part.len() > MAX_LINE_BYTES {
+                    too_long = true;
+                    bytes = Vec::new();
+                } else {
+                    bytes.extend_from_slice(part);
+                }
+            }
+            let used = ended.unwrap_or(chunk.len());
+            self.reader.consume(used);
+            if ended.is_some() {
+                break;
+            }
+        }
+        if !any {
+            return None;
+        }
+        if too_long {
+            return Some(Ok(Line::TooLong));
+        }
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        Some(Ok(match String::from_utf8(bytes) {
+            Ok(text) => Line::Text(text),
+            Err(_) => Line::NotUtf8,
+        }))
+    }
 }
 
 /// One line: the account by email, the factor by format, then the import.

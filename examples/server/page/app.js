@@ -274,9 +274,13 @@
       $("email").focus();
     });
 
-    $("enable-mfa").addEventListener("click", (event) => {
-      run(event.currentTarget, async () => {
-        const answer = await api("POST", "/api/user/me/totp/setup");
+    $("enable-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      run($("enable-mfa"), async () => {
+        const password = $("setup-password").value;
+        if (!password) throw new Error("Enter your password.");
+        const answer = await api("POST", "/api/user/me/totp/setup", { password });
+        $("setup-password").value = "";
         showSetup(answer, "qr", "secret", "setup", "confirm-code");
         await refreshStatus();
       });
@@ -361,10 +365,16 @@
       });
     });
 
-    $("replace").addEventListener("click", (event) => {
-      run(event.currentTarget, async () => {
-        const answer = await api("POST", "/api/user/me/totp/replace");
-        showSetup(answer, "replace-qr", "replace-secret", "replace-setup", "replace-code");
+    $("replace-begin-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      run($("replace"), async () => {
+        const password = $("replace-password").value;
+        const code = $("replace-code").value.trim();
+        if (!password || !code) throw new Error("Enter your password and a code.");
+        const answer = await api("POST", "/api/user/me/totp/replace", { password, code });
+        $("replace-password").value = "";
+        $("replace-code").value = "";
+        showSetup(answer, "replace-qr", "replace-secret", "replace-setup", "replace-confirm-code");
         await refreshStatus();
       });
     });
@@ -372,7 +382,7 @@
     $("replace-form").addEventListener("submit", (event) => {
       event.preventDefault();
       run($("replace-confirm"), async () => {
-        const code = $("replace-code").value.replace(/\s+/g, "");
+        const code = $("replace-confirm-code").value.replace(/\s+/g, "");
         if (!code) throw new Error("Enter the code the new app shows.");
         const answer = await api("POST", "/api/user/me/totp/replace/confirm", { code });
         state.token = answer.token;

@@ -1,5 +1,5 @@
-//! Bearer session tokens, the short-lived `mfaToken` of the login second
-//! step, and the operator token.
+//! Bearer session tokens and the short-lived `mfaToken` of the login second
+//! step.
 //!
 //! Sessions and `mfaToken`s are HS256 JWTs, but each kind has its own signing
 //! key (derived from the master key with its own label) and its own audience,
@@ -15,20 +15,18 @@
 //!   remembered device carries no proof.
 //! - An `mfaToken` carries the crate's [`LoginChallenge`] (`challenge`), which
 //!   the crate completes at most once.
-//! - The operator token is `MFA_ADMIN_TOKEN` itself, compared in constant
-//!   time; no JWT is ever an operator token.
+//!
+//! Operator tokens are not JWTs (`operators.rs`).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::FromRequestParts;
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use mfa::{Epoch, LoginChallenge, MasterKey, MfaEnrollment, Proof};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -183,7 +181,7 @@ impl Tokens {
 }
 
 /// The token of an `Authorization: Bearer <token>` header.
-fn bearer(parts: &Parts) -> Option<&str> {
+pub fn bearer(parts: &Parts) -> Option<&str> {
     parts
         .headers
         .get(header::AUTHORIZATION)
@@ -236,108 +234,5 @@ impl FromRequestParts<AppState> for Session {
             record,
             proof: claims.proof,
         })
-    }
-}
-
-/// The operator token, `MFA_ADMIN_TOKEN`; only its SHA-256 digest is kept.
-pub struct AdminToken([u8; 32]);
-
-impl AdminToken {
-    /// The shortest token accepted.
-    pub const MIN_LEN: usize = 32;
-
-    /// `MFA_ADMIN_TOKEN`: `None` if unset or empty; an error if it is too
-    /// short or holds anything but visible ASCII (which no `Authorization`
-    /// header could carry).
-    pub fn from_env() -> Result<Option<Self>, String> {
-        let Some(value) = std::env::var_os("MFA_ADMIN_TOKEN").filter(|v| !v.is_empty()) else {
-            return Ok(None);
-        };
-        Self::new(value.to_str().unwrap_or("\u{fffd}")).map(Some)
-    }
-
-    /// The token `text`, if it is long enough and printable.
-    fn new(text: &str) -> Result<Self, String> {
-        if !text.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err("MFA_ADMIN_TOKEN must be visible ASCII characters only (no spaces)".into());
-        }
-        if text.len() < Self::MIN_LEN {
-            return Err(format!(
-                "MFA_ADMIN_TOKEN must have at least {} characters (it has {}); \
-                 for example: head -c 32 /dev/urandom | base64",
-                Self::MIN_LEN,
-                text.len()
-            ));
-        }
-        Ok(AdminToken(Sha256::digest(text.as_bytes()).into()))
-    }
-
-    /// Whether `candidate` is the token: digests compared in constant time,
-    /// so neither the content nor the length of the token leaks.
-    fn matches(&self, candidate: &str) -> bool {
-        let digest: [u8; 32] = Sha256::digest(candidate.as_bytes()).into();
-        digest.ct_eq(&self.0).into()
-    }
-}
-
-/// A request from the operator: `Authorization: Bearer <MFA_ADMIN_TOKEN>`.
-/// Without `MFA_ADMIN_TOKEN` the operator routes do not exist (404).
-pub struct Operator;
-
-impl Operator {
-    /// The actor named in security events: the server has one operator token.
-    pub const ACTOR: &'static str = "operator";
-}
-
-impl FromRequestParts<AppState> for Operator {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
-        let Some(expected) = &app.admin_token else {
-            return Err(ApiError::for_status(StatusCode::NOT_FOUND));
-        };
-        match bearer(parts) {
-            Some(token) if expected.matches(token) => Ok(Operator),
-            _ => Err(ApiError::unauthenticated()),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::AdminToken;
-
-    #[test]
-    fn the_operator_token_matches_only_itself() {
-        let text = "0123456789abcdef0123456789abcdef-operator";
-        let token = AdminToken::new(text).unwrap();
-        assert!(token.matches(text));
-        let last = text.len() - 1;
-        for other in [
-            "",
-            &text[..last],
-            &format!("{text}x"),
-            &format!("{}X", &text[..last]),
-            &text.to_uppercase(),
-            &format!(" {text}"),
-        ] {
-            assert!(!token.matches(other), "{other:?}");
-        }
-    }
-
-    #[test]
-    fn short_or_unprintable_tokens_are_refused() {
-        for bad in [
-            "",
-            "x",
-            &"x".repeat(31),
-            &format!("{} ", "x".repeat(40)),
-            &format!("{}\u{e9}", "x".repeat(40)),
-            &format!("{}\n", "x".repeat(40)),
-        ] {
-            let err = AdminToken::new(bad).err().expect("refused");
-            assert!(err.contains("MFA_ADMIN_TOKEN"), "{err}");
-        }
-        assert!(AdminToken::new(&"x".repeat(32)).is_ok());
     }
 }

@@ -32,6 +32,7 @@ mod floor;
 mod keys;
 mod middleware;
 mod openapi;
+mod operators;
 mod page;
 mod passwords;
 mod routes;
@@ -49,8 +50,9 @@ use mfa::{KeyId, Keyring, Mfa, MfaContext, Policy};
 use tokio::sync::Semaphore;
 
 use crate::attempts::PasswordAttempts;
-use crate::auth::{AdminToken, Tokens};
+use crate::auth::Tokens;
 use crate::db::{Location, Store};
+use crate::operators::Operators;
 use crate::passwords::Passwords;
 use crate::users::Users;
 
@@ -61,7 +63,8 @@ usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://... | 
               [--idle-timeout SECONDS] [--max-connections N]
               [--step-up-window SECONDS] [--mfa-token-ttl SECONDS]
               [--remember-days DAYS | --remember-secs SECONDS] [--max-devices N]
-              [--insecure-lockout-delay SECONDS] [--insecure-password-delay SECONDS]
+              [--admin-tokens FILE] [--insecure-lockout-delay SECONDS]
+              [--insecure-password-delay SECONDS] [--insecure-password-forget SECONDS]
 
   --addr         address to listen on (default 127.0.0.1:8080; port 0 picks a free one)
   --database     SQLite file, created with its schema if missing (default ./mfa-demo.db),
@@ -105,10 +108,17 @@ usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://... | 
                  consecutive wrong codes (default 30, doubling up to 900); 0 turns
                  the timed locks off and lets codes be guessed quickly. The hard
                  stop after 100 failures stays. The server warns at start-up
+  --admin-tokens operator tokens, one `name:token` per line (instead of
+                 MFA_ADMIN_TOKENS; see below)
   --insecure-password-delay
                  FOR TESTS AND DEMOS ONLY: seconds of the first wait after 5
-                 consecutive wrong passwords for one account (default 30, from 1
-                 to 900, doubling up to 900). The server warns at start-up
+                 wrong passwords for one account (default 30, from 1 to 900,
+                 doubling up to 900). The server warns at start-up
+  --insecure-password-forget
+                 FOR TESTS AND DEMOS ONLY: seconds after its last wrong password
+                 that an account's password count is forgotten, unless it is
+                 locked (default 86400, from 1 to 2592000). The server warns at
+                 start-up
 
 The master key comes from MFA_MASTER_KEY (base64 of 32 bytes) if it is set,
 otherwise from the key file, which is created (mode 0600) on first run.
@@ -116,9 +126,12 @@ With PostgreSQL or MySQL, set MFA_MASTER_KEY or pass --key-file: every server th
 shares the database needs the same key.
 
 Operator routes (POST /api/admin/users/{id}/mfa/unlock and .../reset, body
-{\"reason\"}) exist only if MFA_ADMIN_TOKEN is set: at least 32 visible ASCII
-characters, sent as `Authorization: Bearer <token>`. Security events (operator
-actions with their reason included) are written to stderr as JSON lines.";
+{\"reason\"}) exist only with operator tokens: MFA_ADMIN_TOKENS (or the file of
+--admin-tokens) holds one operator per line, `name:token`, and MFA_ADMIN_TOKEN
+one token whose operator is named `operator`. A token is at least 32 visible
+ASCII characters, sent as `Authorization: Bearer <token>`; a name is 1 to 64
+ASCII letters, digits, `.`, `_`, `-` or `@`. Security events (operator actions
+with the operator's name and reason) are written to stderr as JSON lines.";
 
 /// Everything the handlers share.
 pub struct App {
@@ -128,8 +141,8 @@ pub struct App {
     /// Wrong passwords per account, shared through the database.
     pub attempts: PasswordAttempts,
     pub tokens: Tokens,
-    /// `MFA_ADMIN_TOKEN`, if the operator routes are on.
-    pub admin_token: Option<AdminToken>,
+    /// The operators, if the operator routes are on.
+    pub operators: Option<Operators>,
 }
 
 pub type AppState = Arc<App>;
@@ -146,6 +159,8 @@ struct Args {
     max_devices: usize,
     lockout_delay_secs: Option<u64>,
     password_delay_secs: Option<u64>,
+    password_forget_secs: Option<u64>,
+    admin_tokens: Option<PathBuf>,
     limits: connections::Limits,
 }
 
@@ -172,6 +187,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         max_devices: 10,
         lockout_delay_secs: None,
         password_delay_secs: None,
+        password_forget_secs: None,
+        admin_tokens: None,
         limits: connections::Limits {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
@@ -275,6 +292,18 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                         format!("--insecure-password-delay: {v:?} is not a number of seconds from 1 to 900")
                     })?);
             }
+            "--insecure-password-forget" => {
+                let v = value()?;
+                parsed.password_forget_secs = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|n| (1..=30 * DAY_SECS).contains(n))
+                        .ok_or_else(|| {
+                            format!("--insecure-password-forget: {v:?} is not a number of seconds from 1 to 2592000")
+                        })?,
+                );
+            }
+            "--admin-tokens" => parsed.admin_tokens = Some(PathBuf::from(value()?)),
             "--header-timeout" => {
                 parsed.limits.header_timeout = positive_secs("--header-timeout", &value()?)?;
             }
@@ -323,7 +352,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
-    let admin_token = AdminToken::from_env()?;
+    let operators = Operators::load(args.admin_tokens.as_deref())?;
     let (master_key, key_line) = keys::load(&args.database, args.key_file.as_deref())?;
     let store = Store::open(&args.database).await.map_err(|e| {
         format!(
@@ -340,19 +369,30 @@ async fn run(args: Args) -> Result<(), String> {
             "WARNING: --insecure-password-delay {delay}: the wait after wrong passwords is shortened; never use this in production"
         );
     }
-    let attempts = PasswordAttempts::open(db.clone(), args.password_delay_secs.unwrap_or(30))
-        .await
-        .map_err(|e| format!("cannot create the password attempts table: {e}"))?;
+    if let Some(forget) = args.password_forget_secs {
+        eprintln!(
+            "WARNING: --insecure-password-forget {forget}: wrong passwords are forgotten sooner; never use this in production"
+        );
+    }
+    let password_forget_secs = args.password_forget_secs.unwrap_or(DAY_SECS);
+    let attempts = PasswordAttempts::open(
+        db.clone(),
+        args.password_delay_secs.unwrap_or(30),
+        password_forget_secs,
+    )
+    .await
+    .map_err(|e| format!("cannot create the password locks table: {e}"))?;
     println!("database: {}", args.database.describe());
     println!("{key_line}");
-    println!(
-        "operator routes: {}",
-        if admin_token.is_some() {
-            "on (MFA_ADMIN_TOKEN)"
-        } else {
-            "off (MFA_ADMIN_TOKEN is not set)"
-        }
-    );
+    match &operators {
+        Some(operators) => println!(
+            "operator routes: on (operators: {})",
+            operators.names().join(", ")
+        ),
+        None => println!(
+            "operator routes: off (no MFA_ADMIN_TOKENS, --admin-tokens or MFA_ADMIN_TOKEN)"
+        ),
+    }
 
     let tokens = Tokens::new(&master_key);
     let mut policy = Policy::new("MFA Example");
@@ -382,8 +422,12 @@ async fn run(args: Args) -> Result<(), String> {
         passwords,
         attempts,
         tokens,
-        admin_token,
+        operators,
     });
+    tokio::spawn(purge_password_locks(
+        Arc::clone(&app),
+        Duration::from_secs((password_forget_secs / 2).clamp(1, 60)),
+    ));
 
     let router = routes::router(app)
         .layer(DefaultBodyLimit::max(middleware::BODY_LIMIT))
@@ -415,6 +459,23 @@ async fn run(args: Args) -> Result<(), String> {
     db.close().await;
     println!("shut down");
     Ok(())
+}
+
+/// Deletes forgotten password counts every `interval`, for as long as the
+/// server runs (every server sharing the database does; the deletes are
+/// idempotent and bounded). A live lock is never deleted.
+async fn purge_password_locks(app: AppState, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match app.attempts.purge().await {
+            Ok(0) => {}
+            Ok(n) => println!("password locks: {n} forgotten counts purged"),
+            Err(sqlx::Error::PoolClosed) => return,
+            Err(e) => eprintln!("warning: forgotten password counts could not be purged: {e}"),
+        }
+    }
 }
 
 /// Writes a security event to stderr as one JSON line: `{"securityEvent":

@@ -77,8 +77,9 @@ async fn read_body(mut body: Body) -> Result<Bytes, BodyFault> {
 /// that no answer leaves part of a request unread on a kept-alive
 /// connection) and refuses it over the limit or when it has not arrived
 /// `body_timeout` after the headers, renders every error as a
-/// problem document with that id, and sets `x-request-id` and
-/// `cache-control: no-store` on every response.
+/// problem document with that id, and sets `x-request-id`,
+/// `cache-control: no-store` and `x-content-type-options: nosniff` on every
+/// response.
 pub async fn request_context(
     State(body_timeout): State<std::time::Duration>,
     request: Request,
@@ -146,5 +147,10 @@ pub async fn request_context(
         headers.insert("x-request-id", value);
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // No answer is ever to be read as anything but its declared type.
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }

@@ -49,7 +49,7 @@ pub fn base() -> OpenApi {
             tag("mfa", "The user's own second factor."),
             tag(
                 "operators",
-                "Operator routes: only with MFA_ADMIN_TOKEN set, and then with it as the bearer token.",
+                "Operator routes: only with operator tokens (MFA_ADMIN_TOKENS, --admin-tokens or MFA_ADMIN_TOKEN), and then with one of them as the bearer token; the operator's name is the actor of the security events.",
             ),
             tag("server", "The server itself."),
         ]))
@@ -70,7 +70,7 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
         SecurityScheme::Http(
             Http::builder()
                 .scheme(HttpAuthScheme::Bearer)
-                .description(Some("MFA_ADMIN_TOKEN itself."))
+                .description(Some("An operator's token, from MFA_ADMIN_TOKENS, --admin-tokens or MFA_ADMIN_TOKEN."))
                 .build(),
         ),
     );

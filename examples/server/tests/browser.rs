@@ -38,7 +38,7 @@ use http_common::{Authenticator, PASSWORD, Server};
 use serde_json::{Value, json};
 
 /// Every id that the HTTP contract names for the page.
-const CONTRACT_IDS: [&str; 22] = [
+const CONTRACT_IDS: [&str; 25] = [
     "email",
     "password",
     "register",
@@ -47,6 +47,7 @@ const CONTRACT_IDS: [&str; 22] = [
     "remember-device",
     "submit-mfa",
     "status",
+    "setup-password",
     "enable-mfa",
     "qr",
     "secret",
@@ -56,6 +57,8 @@ const CONTRACT_IDS: [&str; 22] = [
     "regenerate",
     "step-up-code",
     "step-up",
+    "replace-password",
+    "replace-code",
     "disable-password",
     "disable-code",
     "disable",
@@ -178,7 +181,9 @@ async fn walk(server: &Server, b: &Browser) {
     b.wait_text("status", "MFA off").await;
     assert!(!b.visible("error").await);
 
-    // Enable MFA: the QR code, read from a screenshot of the page.
+    // Enable MFA with the password: the QR code, read from a screenshot of
+    // the page.
+    b.fill("setup-password", PASSWORD).await;
     b.click("enable-mfa").await;
     b.wait_visible("qr").await;
     b.wait_js("return document.getElementById('qr').complete && document.getElementById('qr').naturalWidth > 0")
@@ -325,8 +330,11 @@ async fn walk(server: &Server, b: &Browser) {
         .await;
     assert!(stored.get(email).is_none(), "the device token is dropped");
 
-    // A new phone: its QR code read from a screenshot too, confirmed with
+    // A new phone, begun with the password and a backup code (the old phone
+    // may be lost): its QR code read from a screenshot too, confirmed with
     // one of its codes.
+    b.fill("replace-password", PASSWORD).await;
+    b.fill("replace-code", &second_codes[0]).await;
     b.click("replace").await;
     b.wait_visible("replace-qr").await;
     b.wait_js("return document.getElementById('replace-qr').naturalWidth > 0")
@@ -338,7 +346,8 @@ async fn walk(server: &Server, b: &Browser) {
     assert_ne!(new_secret, secret);
     assert_eq!(b.text("replace-secret").await.replace(' ', ""), new_secret);
     let mut new_phone = Authenticator::new(&new_secret);
-    b.fill("replace-code", &new_phone.next_code().await).await;
+    b.fill("replace-confirm-code", &new_phone.next_code().await)
+        .await;
     b.click("replace-confirm").await;
     b.wait_js("return document.getElementById('replace-setup').hidden")
         .await;

@@ -14,8 +14,13 @@ use http_common::{Authenticator, MASTER_KEY, Options, PASSWORD, Server};
 use http_mfa::*;
 use serde_json::{Value, json};
 
-// The MFA part of the contract, shared with the actix-web server.
-mfa_cases!(Server::start());
+// The MFA part of the contract, shared with the actix-web server. The
+// password lock's first wait is one second: a case that meets it waits it
+// out (the actix server has no password lock).
+mfa_cases!(Server::start_with(Options {
+    extra_args: vec!["--insecure-password-delay".into(), "1".into()],
+    ..Options::default()
+}));
 
 #[tokio::test]
 async fn health_404_405_and_request_ids() {
@@ -131,7 +136,7 @@ async fn a_pending_setup_expires() {
     });
     server.register("late@example.com").await;
     let token = server.login("late@example.com").await;
-    let setup = server.post(SETUP, Some(&token), None).await;
+    let setup = server.setup(&token, PASSWORD).await;
     let mut app = Authenticator::new(setup.body["secret"].as_str().unwrap());
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(status(&server, &token).await["pendingSetup"], false);

@@ -61,7 +61,7 @@ fn routes(user_id: &str) -> Vec<Route> {
         route(Method::POST, "/api/auth/login", Auth::Nobody, true),
         route(Method::POST, "/api/auth/login/mfa", Auth::Nobody, true),
         route(Method::GET, "/api/user/me/totp", Auth::User, false),
-        route(Method::POST, "/api/user/me/totp/setup", Auth::User, false),
+        route(Method::POST, "/api/user/me/totp/setup", Auth::User, true),
         route(Method::POST, "/api/user/me/totp/confirm", Auth::User, true),
         route(
             Method::POST,
@@ -77,7 +77,7 @@ fn routes(user_id: &str) -> Vec<Route> {
         ),
         route(Method::POST, "/api/user/me/totp/disable", Auth::User, true),
         route(Method::POST, "/api/auth/step-up", Auth::User, true),
-        route(Method::POST, "/api/user/me/totp/replace", Auth::User, false),
+        route(Method::POST, "/api/user/me/totp/replace", Auth::User, true),
         route(
             Method::POST,
             "/api/user/me/totp/replace/confirm",
@@ -351,9 +351,7 @@ async fn hundreds_of_bad_requests_get_4xx_problems_and_the_server_survives() {
     let mfa_token_a = server.login_for_mfa("a@example.com").await;
     server.register("b@example.com").await;
     let token_b = server.login("b@example.com").await;
-    let setup_b = server
-        .post("/api/user/me/totp/setup", Some(&token_b), None)
-        .await;
+    let setup_b = server.setup(&token_b, PASSWORD).await;
     assert_eq!(setup_b.status, 200);
     let secret_b = setup_b.body["secret"].as_str().unwrap().to_owned();
 

@@ -283,3 +283,71 @@ async fn every_format_imports_and_logs_in_and_bad_lines_write_nothing() {
         }
     }
 }
+
+/// A line that is not UTF-8, or longer than the importer's bound (64 KiB),
+/// is reported with its number and skipped, and the lines after it are
+/// imported (the importer used to stop at the first line it could not
+/// decode).
+#[tokio::test]
+async fn a_line_that_is_not_utf8_or_too_long_is_reported_and_skipped() {
+    http_common::importer();
+    let server = Server::start();
+    for email in ["first@example.com", "last@example.com"] {
+        server.register(email).await;
+    }
+    let line = |email: &str, seed: u8| {
+        let secret = base32(&[seed; 20]);
+        json!({"email": email, "format": "otpauth",
+               "otpauthUrl": format!("otpauth://totp/Old:{email}?secret={secret}&issuer=Old")})
+        .to_string()
+        .into_bytes()
+    };
+    let mut input = line("first@example.com", 7);
+    input.extend_from_slice(
+        b"\n{\"email\": \"bad\xff\xfe@example.com\", \"format\": \"otpauth\"}\r\n",
+    );
+    let mut long = b"{\"email\": \"long@example.com\", \"pad\": \"".to_vec();
+    long.resize(64 * 1024 + 100, b'x');
+    long.extend_from_slice(b"\"}\n");
+    input.extend_from_slice(&long);
+    input.extend_from_slice(b"\xc3\n");
+    input.extend_from_slice(&line("last@example.com", 9));
+    // No newline at the end of the last line.
+    let dir = server.dir.as_ref().expect("the server's directory");
+    let file = dir.path().join("mixed.jsonl");
+    std::fs::write(&file, &input).expect("the input file");
+    let output = std::process::Command::new(http_common::importer())
+        .arg("--database")
+        .arg(dir.path().join("server.db"))
+        .arg(&file)
+        .env("MFA_MASTER_KEY", http_common::MASTER_KEY)
+        .output()
+        .expect("the importer runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("line 1: imported first@example.com"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("line 5: imported last@example.com"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("imported 2, failed 3"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stderr.contains("line 2: not UTF-8; skipped"), "{stderr}");
+    assert!(
+        stderr.contains("line 3: longer than 65536 bytes; skipped"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("line 4: not UTF-8; skipped"), "{stderr}");
+    assert!(!stderr.contains("xxxxxxxx"), "the long line is not echoed");
+    for email in ["first@example.com", "last@example.com"] {
+        assert_eq!(status(&server, email).await["mfaEnabled"], true, "{email}");
+    }
+}

@@ -4,8 +4,10 @@
 //!
 //! - a replacement waits beside the active factor, authenticates nothing,
 //!   is swapped in by a code of the new app only, and revokes what came
-//!   before it; it needs step-up, expires, counts wrong codes, and a login
-//!   with the old app racing the swap is never accepted after it;
+//!   before it; it is begun with the password and a current code or a
+//!   backup code (a session alone, however fresh its proof, begins none),
+//!   expires, counts wrong codes, and a login with the old app racing the
+//!   swap is never accepted after it;
 //! - a remembered device skips the second step (a session without a proof);
 //!   every other device token gets the usual `mfaRequired` answer, the same
 //!   bytes whatever it was; forgetting, disabling, replacing and an operator
@@ -93,7 +95,7 @@ async fn replacing_the_authenticator() {
         .await
         .assert_problem(400, "NO_PENDING_SECRET");
 
-    let r = server.post(REPLACE, Some(&token), None).await;
+    let r = server.replace(&token, PASSWORD, &codes[3]).await;
     assert_eq!(r.status, 200, "{}", r.text);
     let keys: Vec<&String> = r.body.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["otpauthUrl", "qrCode", "secret"], "{}", r.text);
@@ -110,8 +112,8 @@ async fn replacing_the_authenticator() {
     let s = status(&server, &token).await;
     assert_eq!(s["mfaEnabled"], true, "{s}");
     assert_eq!(s["replacementPending"], true, "{s}");
-    // Asking again replaces the pending secret.
-    let mut new = server.begin_replacement(&other).await;
+    // Asking again (with a backup code this time) replaces the pending secret.
+    let mut new = server.begin_replacement(&other, &codes[2]).await;
     assert_ne!(new.code_at_step(1), first.code_at_step(1));
 
     // The pending secret authenticates nothing: not at login, not at step-up.
@@ -175,14 +177,14 @@ async fn replacing_the_authenticator() {
     // Backup codes are kept; the new app logs in.
     let r = server.login_mfa(&mfa_token, "backupCode", &codes[1]).await;
     token_of(&r);
-    assert_eq!(r.body["backupCodesRemaining"], 8, "{}", r.text);
+    assert_eq!(r.body["backupCodesRemaining"], 6, "{}", r.text);
     server
         .login_with(email, "code", &new.next_code().await)
         .await;
     let s = status(&server, &replaced).await;
     assert_eq!(s["mfaEnabled"], true, "{s}");
     assert_eq!(s["replacementPending"], false, "{s}");
-    assert_eq!(s["backupCodesRemaining"], 8, "{s}");
+    assert_eq!(s["backupCodesRemaining"], 6, "{s}");
     assert_eq!(s["lockedOut"], false, "{s}");
     // Nothing pending any more; the new session carries a fresh proof.
     server
@@ -202,22 +204,25 @@ async fn replacing_the_authenticator() {
     assert!(!server.stderr().contains(&confirming));
 }
 
-/// Beginning a replacement needs MFA on and a recent proof; a pending
-/// replacement expires (`--pending-ttl`) and the old app keeps working.
-/// (The crate counts whole seconds: a 2-second window is surely over after
-/// 3.1 seconds, a 5-second one after 6.1.)
+/// Beginning a replacement needs MFA on, the password and a current code or
+/// a backup code — a recent proof alone does not do, and an old one does not
+/// matter; a pending replacement expires (`--pending-ttl`) and the old app
+/// keeps working. (The crate counts whole seconds: a 2-second window is
+/// surely over after 3.1 seconds, a 5-second one after 6.1.)
 #[tokio::test]
-async fn a_replacement_needs_step_up_and_expires() {
+async fn a_replacement_needs_the_password_and_a_code_and_expires() {
     let server = with_args(&["--step-up-window", "2", "--pending-ttl", "5"]);
     // MFA off: nothing to replace or forget.
     server.register("plain@example.com").await;
     let plain = server.login("plain@example.com").await;
-    for path in [REPLACE, FORGET] {
-        server
-            .post(path, Some(&plain), None)
-            .await
-            .assert_problem(400, "MFA_NOT_ENABLED");
-    }
+    server
+        .replace(&plain, PASSWORD, "123456")
+        .await
+        .assert_problem(400, "MFA_NOT_ENABLED");
+    server
+        .post(FORGET, Some(&plain), None)
+        .await
+        .assert_problem(400, "MFA_NOT_ENABLED");
     server
         .confirm_replacement(&plain, "123456")
         .await
@@ -234,17 +239,28 @@ async fn a_replacement_needs_step_up_and_expires() {
     let (codes, token) = server
         .confirm_totp_setup(&first, &old.code_at_step(step))
         .await;
-    tokio::time::sleep(Duration::from_millis(3100)).await;
-    for path in [REPLACE, FORGET] {
+    // The session's proof is fresh, but a session alone begins nothing.
+    for body in [
+        json!({}),
+        json!({"password": PASSWORD}),
+        json!({"code": codes[0]}),
+    ] {
         server
-            .post(path, Some(&token), None)
+            .post(REPLACE, Some(&token), Some(body))
             .await
-            .assert_problem(403, "STEP_UP_REQUIRED");
+            .assert_problem(400, "VALIDATION_FAILED");
     }
     assert_eq!(status(&server, &token).await["replacementPending"], false);
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    server
+        .post(FORGET, Some(&token), None)
+        .await
+        .assert_problem(403, "STEP_UP_REQUIRED");
+    assert_eq!(status(&server, &token).await["replacementPending"], false);
 
-    let stepped = token_of(&server.step_up(&token, "backupCode", &codes[0]).await);
-    let new = server.begin_replacement(&stepped).await;
+    // Its proof is old now, and does not matter: the password and a backup
+    // code begin the replacement.
+    let new = server.begin_replacement(&token, &codes[0]).await;
     assert_eq!(status(&server, &token).await["replacementPending"], true);
     tokio::time::sleep(Duration::from_millis(6100)).await;
     assert_eq!(status(&server, &token).await["replacementPending"], false);
@@ -252,11 +268,10 @@ async fn a_replacement_needs_step_up_and_expires() {
         .confirm_replacement(&token, &new.code_at_step(new.current_step()))
         .await
         .assert_problem(400, "PENDING_EXPIRED");
-    // The old app still works, and a new replacement can begin.
-    let r = server
-        .step_up(&token, "code", &old.code_at_step(step + 1))
+    // The old app still works, and a new replacement can begin with it.
+    let newer = server
+        .begin_replacement(&token, &old.code_at_step(step + 1))
         .await;
-    let newer = server.begin_replacement(&token_of(&r)).await;
     let code = newer.code_at_step(newer.current_step());
     token_of(&server.confirm_replacement(&token, &code).await);
 }
@@ -268,8 +283,10 @@ async fn a_replacement_needs_step_up_and_expires() {
 async fn wrong_replacement_codes_count_toward_the_lockout() {
     let server = with_args(&["--insecure-lockout-delay", "2"]);
     let email = "count@example.com";
-    let (token, old, codes) = server.enrolled_user(email).await;
-    let mut new = server.begin_replacement(&token).await;
+    let (token, mut old, codes) = server.enrolled_user(email).await;
+    let mut new = server
+        .begin_replacement(&token, &old.next_code().await)
+        .await;
     let step = old.current_step();
     for offset in 0..5 {
         let code = match offset {
@@ -312,10 +329,12 @@ async fn wrong_replacement_codes_count_toward_the_lockout() {
 async fn a_login_with_the_old_app_racing_the_swap() {
     let server = Arc::new(Server::start());
     let email = "race-swap@example.com";
-    let (mut session, mut old, _) = server.enrolled_user(email).await;
+    let (mut session, mut old, codes) = server.enrolled_user(email).await;
     let (mut before, mut after) = (0, 0);
     for round in 0..6u64 {
-        let mut new = server.begin_replacement(&session).await;
+        let mut new = server
+            .begin_replacement(&session, &codes[round as usize])
+            .await;
         let (old_code, new_code) = (old.next_code().await, new.next_code().await);
         let barrier = Arc::new(tokio::sync::Barrier::new(2));
         let login = {
@@ -365,7 +384,7 @@ async fn a_login_with_the_old_app_racing_the_swap() {
     }
     eprintln!("old app's login before the swap: {before}, after: {after}");
     let s = status(&server, &session).await;
-    assert_eq!(s["backupCodesRemaining"], 10, "{s}");
+    assert_eq!(s["backupCodesRemaining"], 4, "{s}");
 }
 
 // ---------------------------------------------------------------------------
@@ -422,7 +441,7 @@ async fn a_remembered_device_skips_the_second_step_but_not_step_up() {
     let s = status(&server, &session).await;
     assert_eq!(s["mfaEnabled"], true, "{s}");
     // It carries no proof: managing the factor without a code needs step-up.
-    for path in [REGENERATE, REPLACE, FORGET] {
+    for path in [REGENERATE, FORGET] {
         server
             .post(path, Some(&session), None)
             .await
@@ -573,7 +592,7 @@ async fn forget_disable_replace_and_reset_revoke_remembered_devices() {
 
     // Replace/confirm.
     let (proven, device) = remember(2).await;
-    let mut new = server.begin_replacement(&proven).await;
+    let mut new = server.begin_replacement(&proven, &codes[5]).await;
     remembered(&server, email, &device).await;
     let r = server
         .confirm_replacement(&proven, &new.next_code().await)

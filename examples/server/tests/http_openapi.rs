@@ -334,3 +334,52 @@ async fn the_docs_page_renders_the_document_with_nothing_from_elsewhere() {
         assert!(html.contains(&format!("id=\"schema-{name}\"")), "{name}");
     }
 }
+
+/// Every answer — JSON, problem documents, the page and its files, the
+/// document and its page — says `X-Content-Type-Options: nosniff`, and the
+/// two HTML pages may not be framed (`/docs` could be, and its JSON answers
+/// lacked `nosniff`).
+#[tokio::test]
+async fn every_answer_says_nosniff_and_the_pages_refuse_frames() {
+    let server = Server::start();
+    server.register("headers@example.com").await;
+    let token = server.login("headers@example.com").await;
+    let login = serde_json::json!({"email": "headers@example.com", "password": "wrong password"});
+    let answers = [
+        server.get("/health", None).await,
+        server.get("/openapi.json", None).await,
+        server.get("/docs", None).await,
+        server.get("/", None).await,
+        server.get("/app.js", None).await,
+        server.get("/app.css", None).await,
+        server.get("/api/user/me/totp", Some(&token)).await,
+        server.get("/api/user/me/totp", None).await,
+        server.get("/nowhere", None).await,
+        server.post("/api/auth/login", None, Some(login)).await,
+        server.post("/api/auth/login", None, None).await,
+        server
+            .raw(
+                reqwest::Method::DELETE,
+                "/health",
+                Default::default(),
+                Vec::new(),
+            )
+            .await,
+    ];
+    for r in &answers {
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{r:?}");
+    }
+    assert_eq!(
+        answers.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [200, 200, 200, 200, 200, 200, 200, 401, 404, 401, 415, 405]
+    );
+    for path in ["/docs", "/"] {
+        let r = server.get(path, None).await;
+        let policy = r.header("content-security-policy").unwrap_or("");
+        assert!(
+            policy.contains("frame-ancestors 'none'"),
+            "{path}: {policy}"
+        );
+        assert_eq!(r.header("x-frame-options"), Some("DENY"), "{path}");
+    }
+}

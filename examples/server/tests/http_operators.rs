@@ -1,7 +1,9 @@
-//! The operator routes (the contract's "Operators" section) over real HTTP
-//! against the built binary: `MFA_ADMIN_TOKEN` and its checks, unlock after
-//! the hard stop of 100 consecutive failures, reset with its revocations and
-//! a new enrollment, and the security events both leave on stderr.
+//! The operator routes (the contract's "Operators" and "Operators, named"
+//! sections) over real HTTP against the built binary: `MFA_ADMIN_TOKEN` and
+//! its checks, named operators (`MFA_ADMIN_TOKENS`, `--admin-tokens`) whose
+//! names are the actors of their events, unlock after the hard stop of 100
+//! consecutive failures, reset with its revocations and a new enrollment,
+//! and the security events both leave on stderr.
 
 mod http_common;
 
@@ -294,9 +296,7 @@ async fn an_operator_reset_revokes_everything_and_the_user_enrolls_again() {
     assert_eq!(status.body["pendingSetup"], false, "{}", status.text);
     assert_eq!(status.body["backupCodesRemaining"], 0, "{}", status.text);
     // Enroll again, with a new secret and new codes; the old ones are dead.
-    let setup = server
-        .post("/api/user/me/totp/setup", Some(&plain), None)
-        .await;
+    let setup = server.setup(&plain, PASSWORD).await;
     assert_eq!(setup.status, 200, "{}", setup.text);
     let mut new_app = http_common::Authenticator::new(setup.body["secret"].as_str().unwrap());
     let r = server
@@ -350,4 +350,180 @@ async fn an_operator_reset_revokes_everything_and_the_user_enrolls_again() {
     assert_eq!(resets[0]["actor"], "operator");
     assert_eq!(resets[0]["reason"], reason);
     assert_eq!(resets[1]["reason"], "sign out");
+}
+
+const ALICE: &str = "alice-operator-token-0123456789abcdefghij";
+const BOB: &str = "bob:operator:token-0123456789abcdefghijklm";
+
+/// Each operator of `MFA_ADMIN_TOKENS` acts under its own name: the actor of
+/// the events it causes; `MFA_ADMIN_TOKEN` beside the list is `operator`.
+/// (With one shared token every event's actor was "operator".)
+#[tokio::test]
+async fn named_operators_act_under_their_names() {
+    let server = Server::start_with(Options {
+        admin_tokens: Some(format!(
+            "# the support desk\nalice:{ALICE}\n\nbob.ops:{BOB}\n"
+        )),
+        admin_token: Some(ADMIN_TOKEN.into()),
+        ..Options::default()
+    });
+    assert!(
+        server
+            .stdout()
+            .contains("operator routes: on (operators: alice, bob.ops, operator)"),
+        "{}",
+        server.stdout()
+    );
+    let id = server.register("named@example.com").await;
+    for (token, action, reason) in [
+        (ALICE, "unlock", "alice unlocks"),
+        (BOB, "reset", "bob resets"),
+        (ADMIN_TOKEN, "unlock", "the old token"),
+    ] {
+        assert_success(
+            &server
+                .operator(action, &id, Some(token), json!({"reason": reason}))
+                .await,
+        );
+    }
+    let actors: Vec<(String, String)> = server
+        .security_events()
+        .into_iter()
+        .filter(|e| {
+            e["securityEvent"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("operator")
+        })
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap_or("").to_owned(),
+                e["reason"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("alice", "alice unlocks"),
+        ("bob.ops", "bob resets"),
+        ("operator", "the old token"),
+    ]
+    .map(|(a, r)| (a.to_owned(), r.to_owned()));
+    assert_eq!(actors, expected, "{}", server.stderr());
+    // Near misses of a named token, and `name:token` itself, are refused.
+    let last = ALICE.len() - 1;
+    for bad in [
+        format!("{}X", &ALICE[..last]),
+        format!("alice:{ALICE}"),
+        "alice".to_owned(),
+    ] {
+        server
+            .operator("unlock", &id, Some(&bad), json!({"reason": "x"}))
+            .await
+            .assert_problem(401, "UNAUTHENTICATED");
+    }
+}
+
+/// `--admin-tokens FILE` names operators as the variable does; a bad list
+/// stops the server at start-up without repeating a token, and the list
+/// cannot come from both places.
+#[tokio::test]
+async fn operators_from_a_file_and_bad_lists_refused() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("operators");
+    std::fs::write(&file, format!("carol:{ALICE}\n")).expect("the file");
+    let file = file.to_str().unwrap().to_owned();
+    let server = Server::start_with(Options {
+        extra_args: vec!["--admin-tokens".into(), file.clone()],
+        ..Options::default()
+    });
+    let id = server.register("filed@example.com").await;
+    assert_success(
+        &server
+            .operator(
+                "unlock",
+                &id,
+                Some(ALICE),
+                json!({"reason": "from the file"}),
+            )
+            .await,
+    );
+    let events = server.security_events();
+    assert_eq!(
+        events.last().unwrap()["actor"],
+        "carol",
+        "{}",
+        server.stderr()
+    );
+
+    let long = "y".repeat(40);
+    for (list, args) in [
+        (Some(format!("alice {long}")), vec![]),
+        (Some(format!("al ice:{long}")), vec![]),
+        (Some("alice:short-token".to_owned()), vec![]),
+        (Some(format!("alice:{long}\nbob:{long}")), vec![]),
+        (
+            Some(format!("alice:{long}")),
+            vec!["--admin-tokens".to_owned(), file.clone()],
+        ),
+        (
+            None,
+            vec![
+                "--admin-tokens".to_owned(),
+                "/nonexistent/operators".to_owned(),
+            ],
+        ),
+    ] {
+        let Err((message, status)) = Server::try_start(Options {
+            admin_tokens: list.clone(),
+            extra_args: args.clone(),
+            ..Options::default()
+        }) else {
+            panic!("the server started with {list:?} {args:?}");
+        };
+        assert!(
+            message.contains("MFA_ADMIN_TOKEN") || message.contains("--admin-tokens"),
+            "{message}"
+        );
+        assert!(!message.contains(&long), "a token repeated: {message}");
+        assert!(status.is_some_and(|s| !s.success()), "{status:?}");
+    }
+}
+
+/// A reason goes into the audit log as it is: one that could forge or hide
+/// lines there — a line or paragraph separator, a bidirectional control, or
+/// nothing visible — is refused (the crate's `Error::InvalidInput`, answered
+/// 400 `VALIDATION_FAILED`), and no event is written for it.
+#[tokio::test]
+async fn reasons_unfit_for_an_audit_log_are_refused() {
+    let server = with_operators(&[]);
+    let id = server.register("audit@example.com").await;
+    for reason in [
+        "first line\u{2028}forged line",
+        "first\u{2029}second",
+        "refund \u{202e}dekcolnu",
+        "isolate \u{2066}x\u{2069}",
+        "\u{200b}\u{200b}",
+        "\u{2060}",
+        "\u{3000}",
+    ] {
+        for action in ["unlock", "reset"] {
+            let r = server
+                .operator(action, &id, Some(ADMIN_TOKEN), json!({ "reason": reason }))
+                .await;
+            r.assert_problem(400, "VALIDATION_FAILED");
+            assert!(!r.text.contains(reason), "echoed: {}", r.text);
+        }
+    }
+    assert!(server.security_events().is_empty(), "{}", server.stderr());
+    // A reason in any script, with its own punctuation, is fine.
+    assert_success(
+        &server
+            .operator(
+                "unlock",
+                &id,
+                Some(ADMIN_TOKEN),
+                json!({"reason": "Ticket №42 — vérifié, 本人確認済み"}),
+            )
+            .await,
+    );
 }

@@ -5,7 +5,11 @@
 //!
 //! 1. a session from before MFA was enabled managing the factor afterwards;
 //! 2. one `mfaToken` completing several logins (in sequence or at once);
-//! 3. a stale proof, or a locked factor, regenerating backup codes.
+//! 3. a stale proof, or a locked factor, regenerating backup codes;
+//!
+//! and a fourth that the re-authentication rules stop: a stolen session,
+//! however fresh its proof, binding the attacker's app as the factor (setup
+//! with MFA off, replace with MFA on) without the password and a code.
 
 mod http_common;
 
@@ -388,4 +392,64 @@ async fn sixteen_concurrent_completions_of_one_mfa_token_give_one_session() {
     );
     assert_eq!(status.body["lockedOut"], false, "{}", status.text);
     assert_eq!(server.get(STATUS, Some(&token)).await.status, 200);
+}
+
+/// Attack 4: a stolen session takes the factor over. With MFA off it sets up
+/// the attacker's app; with MFA on, within the step-up window, it begins a
+/// replacement and confirms it with the attacker's app. Setup now needs the
+/// password, and replace the password and a current code of the owner's app
+/// (or a backup code): the session alone gets 400s, a wrong password is
+/// counted by the password lock and looks at no code, and a wrong code is
+/// counted toward the lockout.
+#[tokio::test]
+async fn a_stolen_session_cannot_take_the_factor() {
+    let server = Server::start();
+    // MFA off: the session alone sets nothing up.
+    server.register("off@example.com").await;
+    let stolen = server.login("off@example.com").await;
+    for body in [None, Some(json!({})), Some(json!({"password": "guess"}))] {
+        let r = server.post(SETUP, Some(&stolen), body).await;
+        assert!(r.status == 400 || r.status == 415, "{}", r.text);
+        assert!(r.body.get("secret").is_none(), "{}", r.text);
+    }
+    let owner = server.login("off@example.com").await;
+    assert_eq!(
+        server.get(STATUS, Some(&owner)).await.body["pendingSetup"],
+        false
+    );
+
+    // MFA on, the stolen session fresh from a second step.
+    let email = "on@example.com";
+    let (_, mut app, codes) = server.enrolled_user(email).await;
+    let stolen = server
+        .login_with(email, "code", &app.next_code().await)
+        .await;
+    const REPLACE: &str = "/api/user/me/totp/replace";
+    for body in [
+        None,
+        Some(json!({})),
+        Some(json!({"password": PASSWORD})),
+        Some(json!({"code": codes[1]})),
+    ] {
+        let r = server.post(REPLACE, Some(&stolen), body).await;
+        assert!(r.status == 400 || r.status == 415, "{}", r.text);
+        assert!(r.body.get("secret").is_none(), "{}", r.text);
+    }
+    // A wrong password with the owner's backup code: the code is not used.
+    server
+        .replace(&stolen, "guess", &codes[2])
+        .await
+        .assert_problem(400, "INVALID_PASSWORD");
+    // The password without a right code: counted toward the lockout.
+    let wrong = app.wrong_code();
+    server
+        .replace(&stolen, PASSWORD, &wrong)
+        .await
+        .assert_problem(400, "INVALID_CODE");
+    let status = server.get(STATUS, Some(&stolen)).await.body;
+    assert_eq!(status["replacementPending"], false, "{status}");
+    assert_eq!(status["backupCodesRemaining"], 10, "{status}");
+    // The owner, with the password and the backup code, can.
+    let new = server.begin_replacement(&stolen, &codes[2]).await;
+    assert_ne!(new.code_at_step(1), app.code_at_step(1));
 }

@@ -52,6 +52,8 @@ pub struct Options {
     pub extra_args: Vec<String>,
     /// `MFA_ADMIN_TOKEN`, if the operator routes are to be on.
     pub admin_token: Option<String>,
+    /// `MFA_ADMIN_TOKENS`: named operators, one `name:token` per line.
+    pub admin_tokens: Option<String>,
     pub dir: Option<tempfile::TempDir>,
 }
 
@@ -63,6 +65,7 @@ impl Default for Options {
             master_key: Some(MASTER_KEY.to_owned()),
             extra_args: Vec::new(),
             admin_token: None,
+            admin_tokens: None,
             dir: None,
         }
     }
@@ -100,6 +103,7 @@ impl Server {
             .args(&options.extra_args)
             .env_remove("MFA_MASTER_KEY")
             .env_remove("MFA_ADMIN_TOKEN")
+            .env_remove("MFA_ADMIN_TOKENS")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -108,6 +112,9 @@ impl Server {
         }
         if let Some(token) = &options.admin_token {
             command.env("MFA_ADMIN_TOKEN", token);
+        }
+        if let Some(tokens) = &options.admin_tokens {
+            command.env("MFA_ADMIN_TOKENS", tokens);
         }
         let mut child = command.spawn().map_err(|e| {
             (
@@ -394,13 +401,20 @@ impl Server {
         self.post("/api/auth/login", None, Some(body)).await
     }
 
-    /// `POST /api/user/me/totp/replace`: the new authenticator app.
-    pub async fn begin_replacement(&self, token: &str) -> Authenticator {
-        let r = self
-            .post("/api/user/me/totp/replace", Some(token), None)
-            .await;
+    /// `POST /api/user/me/totp/replace` with the password and `code` (a
+    /// current code of the active app or a backup code): the new
+    /// authenticator app.
+    pub async fn begin_replacement(&self, token: &str, code: &str) -> Authenticator {
+        let r = self.replace(token, PASSWORD, code).await;
         assert_eq!(r.status, 200, "replace: {}", r.text);
         Authenticator::new(r.body["secret"].as_str().expect("a secret"))
+    }
+
+    /// `POST /api/user/me/totp/replace` with `{password, code}`.
+    pub async fn replace(&self, token: &str, password: &str, code: &str) -> Resp {
+        let body = json!({ "password": password, "code": code });
+        self.post("/api/user/me/totp/replace", Some(token), Some(body))
+            .await
     }
 
     /// `POST /api/user/me/totp/replace/confirm` with `code`.
@@ -461,14 +475,19 @@ impl Server {
             .collect()
     }
 
-    /// Begins TOTP setup for the session's user: the authenticator app holding
-    /// the new secret.
+    /// Begins TOTP setup for the session's user, with the password: the
+    /// authenticator app holding the new secret.
     pub async fn begin_totp_setup(&self, token: &str) -> Authenticator {
-        let setup = self
-            .post("/api/user/me/totp/setup", Some(token), None)
-            .await;
+        let setup = self.setup(token, PASSWORD).await;
         assert_eq!(setup.status, 200, "setup: {}", setup.text);
         Authenticator::new(setup.body["secret"].as_str().expect("a secret"))
+    }
+
+    /// `POST /api/user/me/totp/setup` with `{password}`.
+    pub async fn setup(&self, token: &str, password: &str) -> Resp {
+        let body = json!({ "password": password });
+        self.post("/api/user/me/totp/setup", Some(token), Some(body))
+            .await
     }
 
     /// Confirms the pending setup with `code`: the backup codes and the new

@@ -1,0 +1,304 @@
+//! Accounts, the two steps of a login, and step-up.
+//!
+//! A login's password is charged on the password lock before it is hashed
+//! (`attempts.rs`): on the account's count, or, when the login presents a
+//! remembered device's token that is valid for the account, on that
+//! device's own count, so that strangers' wrong passwords do not lock the
+//! owner out of a device they have used before.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use mfa::http::VerifiedAnswer;
+use mfa::{DeviceToken, LoginStep};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{OneCode, SessionAnswer, password_is_right, required};
+use crate::AppState;
+use crate::attempts::LockKey;
+use crate::auth::Session;
+use crate::error::{ApiError, Problem};
+use crate::extract::JsonBody;
+use crate::users::Secret;
+
+/// `{email, password}` of a new account.
+#[derive(Deserialize, ToSchema)]
+pub(super) struct Registration {
+    /// The account's email address.
+    #[schema(value_type = String, format = "email", max_length = 254, required = true)]
+    email: Option<String>,
+    /// 8 to 1024 characters.
+    #[schema(value_type = String, min_length = 8, max_length = 1024, required = true)]
+    password: Option<Secret>,
+}
+
+/// `{email, password}`, and a remembered device's token if there is one.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Credentials {
+    #[schema(value_type = String, format = "email", required = true)]
+    email: Option<String>,
+    #[schema(value_type = String, required = true)]
+    password: Option<Secret>,
+    /// A remembered device's token (a string). A token valid for this user
+    /// skips the second step, and the attempt is charged on that device's
+    /// own password count. Anything else, any other JSON value included, is
+    /// ignored: the answer is the usual `mfaRequired` one.
+    #[serde(default, deserialize_with = "crate::users::string_or_nothing")]
+    #[schema(value_type = Option<Value>)]
+    device_token: Option<Secret>,
+}
+
+/// The second step of a login: `{mfaToken, code}` or `{mfaToken, backupCode}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct MfaLogin {
+    /// The `mfaToken` that the password step answered.
+    #[schema(value_type = String, required = true)]
+    mfa_token: Option<Secret>,
+    /// `true` asks for a `deviceToken` beside the session.
+    remember_device: Option<bool>,
+    #[serde(flatten)]
+    code: OneCode,
+}
+
+/// `{"id"}` of the new account.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Created {
+    /// 32 hex digits; the `{id}` of the operator routes.
+    #[schema(pattern = "^[0-9a-f]{32}$")]
+    id: String,
+}
+
+/// MFA is on: `{"mfaRequired": true, "mfaToken"}`, for `POST /api/auth/login/mfa`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct MfaRequired {
+    #[schema(schema_with = crate::openapi::always_true)]
+    mfa_required: bool,
+    /// Good for one login, for 5 minutes, only at `POST /api/auth/login/mfa`.
+    mfa_token: String,
+}
+
+/// The answer to a right password: a session, or the second step.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub(super) enum LoginAnswer {
+    Session(SessionAnswer),
+    SecondFactor(MfaRequired),
+}
+
+/// A completed login: `{"token", "backupCodesRemaining"}`, and `"deviceToken"`
+/// when a device was to be remembered.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct LoginMfaAnswer {
+    /// A session with a fresh proof of the second factor.
+    token: String,
+    #[serde(flatten)]
+    verified: VerifiedAnswer,
+    /// Sent with the password, skips the second step on this device.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_token: Option<String>,
+}
+
+fn email_of(email: Option<&str>) -> Result<String, ApiError> {
+    let email = email.map(str::trim).unwrap_or_default();
+    let plausible = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+        })
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ':');
+    if !plausible {
+        return Err(ApiError::validation("`email` must be an email address."));
+    }
+    Ok(email.to_lowercase())
+}
+
+/// Creates an account with MFA off.
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = Registration,
+    responses(
+        (status = 201, description = "The account was created.", body = Created),
+        (status = 400, description = "`VALIDATION_FAILED`: not an email, a password of fewer than 8 or more than 1024 characters, or a malformed body.", body = Problem),
+        (status = 409, description = "`EMAIL_TAKEN`.", body = Problem),
+    ))]
+pub(super) async fn register(
+    State(app): State<AppState>,
+    JsonBody(body): JsonBody<Registration>,
+) -> Result<(StatusCode, Json<Created>), ApiError> {
+    let email = email_of(body.email.as_deref())?;
+    let password = body
+        .password
+        .as_ref()
+        .ok_or_else(|| ApiError::validation("`password` is required."))?;
+    if !(8..=1024).contains(&password.expose().chars().count()) {
+        return Err(ApiError::validation(
+            "`password` must have 8 to 1024 characters.",
+        ));
+    }
+    let hash = app.passwords.hash(password).await?;
+    match app.users.create(&email, &hash).await? {
+        Some(id) => Ok((StatusCode::CREATED, Json(Created { id }))),
+        None => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "EMAIL_TAKEN",
+            "Email taken",
+            "An account with this email already exists.",
+        )),
+    }
+}
+
+/// The password step: a session when MFA is off (or with a remembered
+/// device's token), otherwise an `mfaToken` for the second step.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = Credentials,
+    responses(
+        (status = 200, description = "`{\"token\"}` (a session without a proof) when MFA is off or the device token is valid for the user; `{\"mfaRequired\": true, \"mfaToken\"}` otherwise.", body = LoginAnswer),
+        (status = 400, description = "`VALIDATION_FAILED`: no password, or a malformed body.", body = Problem),
+        (status = 401, description = "`INVALID_CREDENTIALS`: the email or the password is wrong.", body = Problem),
+        (status = 429, description = "`TOO_MANY_ATTEMPTS`: too many wrong passwords for this account (for this remembered device, when `deviceToken` is valid for the account); the password was not checked. `Retry-After` says when to try again.", body = Problem),
+    ))]
+pub(super) async fn login(
+    State(app): State<AppState>,
+    JsonBody(body): JsonBody<Credentials>,
+) -> Result<Json<LoginAnswer>, ApiError> {
+    let email = body
+        .email
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_lowercase();
+    let password = body
+        .password
+        .as_ref()
+        .ok_or_else(|| ApiError::validation("`password` is required."))?;
+    let user = app.users.by_email(&email).await?;
+    // A device token is judged before the password, to pick the count the
+    // attempt is charged on; for an unknown email a record is loaded all
+    // the same (none exists), so that it costs what a known one does.
+    let device_token = body.device_token.as_ref().map(Secret::expose);
+    let record = match device_token {
+        Some(_) => Some(
+            app.mfa
+                .load(user.as_ref().map_or(NO_USER, |u| u.id.as_str()))
+                .await?,
+        ),
+        None => None,
+    };
+    let now = app.mfa.now();
+    let remembered = match (&user, &record, device_token) {
+        (Some(_), Some(record), Some(token)) => record.is_remembered_device(token, now),
+        _ => false,
+    };
+    let key = match device_token {
+        Some(token) if remembered => LockKey::device(&email, token),
+        _ => LockKey::account(&email),
+    };
+    let right = password_is_right(&app, &key, password, user.as_ref()).await?;
+    let Some(user) = user.filter(|_| right) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "INVALID_CREDENTIALS",
+            "Invalid credentials",
+            "The email or password is wrong.",
+        ));
+    };
+    let step = match record {
+        Some(record) => record.begin_login(app.mfa.context(), &user.id, device_token, now),
+        None => app.mfa.begin_login(&user.id, None).await?,
+    };
+    match step {
+        LoginStep::SecondFactor(challenge) => Ok(Json(LoginAnswer::SecondFactor(MfaRequired {
+            mfa_required: true,
+            mfa_token: app.tokens.mfa_login(challenge)?,
+        }))),
+        // MFA off, or a remembered device: a session without a proof.
+        LoginStep::Complete(epoch) | LoginStep::RememberedDevice(epoch) => {
+            Ok(Json(LoginAnswer::Session(SessionAnswer {
+                token: app.tokens.session(&user.id, epoch, None)?,
+            })))
+        }
+        _ => Err(ApiError::internal("an unknown login step")),
+    }
+}
+
+/// A user id that no account has (ids are 32 hex digits).
+const NO_USER: &str = "-";
+
+/// The second step of a login, with a TOTP code or a backup code.
+#[utoipa::path(post, path = "/api/auth/login/mfa", tag = "auth", request_body = MfaLogin,
+    responses(
+        (status = 200, description = "A session with a fresh proof, the backup codes left, and a `deviceToken` when `rememberDevice` was `true`.", body = LoginMfaAnswer),
+        (status = 400, description = "`VALIDATION_FAILED`: no `mfaToken`, not exactly one of `code` and `backupCode`, or a malformed body.", body = Problem),
+        (status = 401, description = "`INVALID_CODE` (wrong, reused, malformed or unknown code); `INVALID_MFA_TOKEN` (used, expired, or from before a change to MFA).", body = Problem),
+        (status = 429, description = "`LOCKED_OUT`: too many failed codes; `Retry-After` says when to try again (absent once only an operator can unlock).", body = Problem),
+    ))]
+pub(super) async fn login_mfa(
+    State(app): State<AppState>,
+    JsonBody(body): JsonBody<MfaLogin>,
+) -> Result<Json<LoginMfaAnswer>, ApiError> {
+    let challenge = app
+        .tokens
+        .verify_mfa_login(required(&body.mfa_token, "mfaToken")?)?;
+    let code = body.code.get(app.mfa.context().policy().totp.digits)?;
+    let verified = app
+        .mfa
+        .complete_login(&challenge, code)
+        .await
+        .map_err(|e| ApiError::from(e).code_is_unauthorized())?;
+    let user_id = challenge.user_id();
+    let mut answer = LoginMfaAnswer {
+        token: app.tokens.proven_session(user_id, verified.proof)?,
+        verified: VerifiedAnswer::from(&verified),
+        device_token: None,
+    };
+    if body.remember_device == Some(true)
+        && let Some(device) = remember(&app, user_id, &verified.proof).await
+    {
+        answer.device_token = Some(device.as_str().to_owned());
+    }
+    Ok(Json(answer))
+}
+
+/// A device token on the proof of the login just completed. The login has
+/// used its code either way, so a failure here does not undo it: the answer
+/// then has no `deviceToken` (and a failure of the server's own is logged).
+async fn remember(app: &AppState, user_id: &str, proof: &mfa::Proof) -> Option<DeviceToken> {
+    match app.mfa.remember_device(user_id, proof).await {
+        Ok(device) => Some(device),
+        Err(e) => {
+            if !e.is_client_error() {
+                eprintln!("warning: a device could not be remembered: {e}");
+            }
+            None
+        }
+    }
+}
+
+/// A fresh proof for the session: a current TOTP code or a backup code.
+#[utoipa::path(post, path = "/api/auth/step-up", tag = "auth", request_body = OneCode,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A session with a fresh proof.", body = SessionAnswer),
+        (status = 400, description = "`MFA_NOT_ENABLED`; `VALIDATION_FAILED`: not exactly one of `code` and `backupCode`, or a malformed body.", body = Problem),
+        (status = 401, description = "`INVALID_CODE` (counted toward the lockout); `UNAUTHENTICATED`; `SESSION_REVOKED`.", body = Problem),
+        (status = 429, description = "`LOCKED_OUT`.", body = Problem),
+    ))]
+pub(super) async fn step_up(
+    State(app): State<AppState>,
+    session: Session,
+    JsonBody(body): JsonBody<OneCode>,
+) -> Result<Json<SessionAnswer>, ApiError> {
+    let user_id = &session.user.id;
+    let code = body.get(app.mfa.context().policy().totp.digits)?;
+    let verified = app
+        .mfa
+        .verify(user_id, code)
+        .await
+        .map_err(|e| ApiError::from(e).code_is_unauthorized())?;
+    Ok(Json(SessionAnswer {
+        token: app.tokens.proven_session(user_id, verified.proof)?,
+    }))
+}
