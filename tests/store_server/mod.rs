@@ -252,20 +252,28 @@ pub async fn backup_codes_under_save_faults<S: ServerStore>() {
     on_fresh_store(async |store: &S, _| {
         let faulty = Arc::new(FaultyStore::new(store.clone()));
         let h = Harness::new(Arc::clone(&faulty), |_| {});
-        // The fault, whether the read-back after it fails too, whether the
-        // first attempt logs in, and whether the code is spent after it.
-        for (fault, read_back_fails, logs_in, spent) in [
-            (SaveFault::Unavailable, false, false, false),
-            (SaveFault::WrittenButFailed, false, true, true),
-            (SaveFault::Conflict, false, true, true),
-            (SaveFault::WrittenButFailed, true, false, true),
+        // The save the fault strikes (a backup code is charged before its
+        // hash, I16: save 1 is the charge, after one load; save 2 spends the
+        // code, after three), the fault, whether the read-back after it
+        // fails too, whether the first attempt logs in, and whether the code
+        // is spent after it (a charge that landed spends nothing).
+        for (save, fault, read_back_fails, logs_in, spent) in [
+            (1, SaveFault::Unavailable, false, false, false),
+            (1, SaveFault::WrittenButFailed, false, true, true),
+            (1, SaveFault::Conflict, false, true, true),
+            (1, SaveFault::WrittenButFailed, true, false, false),
+            (2, SaveFault::Unavailable, false, false, false),
+            (2, SaveFault::WrittenButFailed, false, true, true),
+            (2, SaveFault::Conflict, false, true, true),
+            (2, SaveFault::WrittenButFailed, true, false, true),
         ] {
-            let ctx = format!("{fault:?}, read-back failing: {read_back_fails}");
+            let ctx = format!("save {save}: {fault:?}, read-back failing: {read_back_fails}");
             let id = user("save-fault");
             let (_, codes) = h.enroll(&id).await;
-            faulty.fail_save(1, fault);
+            faulty.fail_save(save, fault);
             if read_back_fails {
-                faulty.fail_load(2, LoadFault::Unavailable);
+                let loads_before = if save == 1 { 1 } else { 3 };
+                faulty.fail_load(loads_before + 1, LoadFault::Unavailable);
             }
             match h.mfa.verify(&id, &codes[0]).await {
                 Ok(login) if logs_in => assert_eq!(login.backup_codes_remaining, 9, "{ctx}"),
