@@ -540,6 +540,38 @@ impl MfaEnrollment {
     }
 }
 
+impl MfaEnrollment {
+    /// Whether this record's active factor is `factor` already: the same
+    /// secret (compared in constant time), parameters and `T0`. An importer
+    /// run again on the same input (after a crash, say) counts such a user
+    /// as done, where [`MfaEnrollment::import`] answers
+    /// [`Error::MfaAlreadyEnabled`]; any other active factor stays a
+    /// refusal. Backup codes are not compared: they may have been used or
+    /// regenerated since.
+    ///
+    /// # Errors
+    /// Those of opening the stored secret ([`Error::UnknownKey`], or
+    /// [`Error::CorruptRecord`] for a secret sealed for another user).
+    pub fn holds_imported(
+        &self,
+        config: &MfaContext,
+        user_id: &str,
+        factor: &ImportedFactor,
+    ) -> Result<bool> {
+        let FactorState::Active(active) = &self.factor else {
+            return Ok(false);
+        };
+        if active.totp != factor.params || active.t0 != factor.t0 {
+            return Ok(false);
+        }
+        let secret = active.secret.open_secret(config.keyring(), user_id)?;
+        Ok(bool::from(subtle::ConstantTimeEq::ct_eq(
+            secret.as_bytes(),
+            factor.secret.as_bytes(),
+        )))
+    }
+}
+
 /// An import run by [`Mfa::import`](crate::Mfa::import): the factor, sealed
 /// on the first run of the transition that finds no active factor, and the
 /// same sealed factor on every retry after a conflict (I13: its plain codes
