@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use argon2::password_hash::phc::{Output, ParamsString, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use subtle::ConstantTimeEq;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::connections::unless_hung_up;
@@ -73,15 +73,28 @@ impl Passwords {
             .ok_or_else(|| ApiError::internal("a password could not be hashed"))
     }
 
-    /// Whether `password` is the user's; with no user, spends the same time and says no.
-    pub async fn verify(&self, password: &Secret, user: Option<&User>) -> Result<bool, ApiError> {
+    /// Whether `password` is the user's (with no user, the same work and
+    /// no), once a hashing permit is free and `charge` let the attempt
+    /// through: the charge runs holding the permit, before the hash (I16),
+    /// so a request still waiting for a permit, or whose client hung up
+    /// while it waited, has written nothing, and charges come no faster than
+    /// hashes can. A refused charge's error is returned without a hash.
+    pub async fn verify_charged<C>(
+        &self,
+        password: &Secret,
+        user: Option<&User>,
+        charge: impl Future<Output = Result<C, ApiError>>,
+    ) -> Result<(bool, C), ApiError> {
         let hash: Arc<str> = match user {
             Some(u) => u.password_hash().into(),
             None => Arc::clone(&self.dummy_hash),
         };
         let password = Secret::new(password.expose().to_owned());
-        let ok = Hasher::run(&self.hasher, move |h| h.verify(&password, &hash)).await?;
-        Ok(ok && user.is_some())
+        let permit = Hasher::permit(&self.hasher).await?;
+        let charged = charge.await?;
+        let ok =
+            Hasher::run_with(&self.hasher, permit, move |h| h.verify(&password, &hash)).await?;
+        Ok((ok && user.is_some(), charged))
     }
 }
 
@@ -93,12 +106,26 @@ impl Hasher {
         hasher: &Arc<Self>,
         job: impl FnOnce(&Hasher) -> T + Send + 'static,
     ) -> Result<T, ApiError> {
-        // A client that hangs up while waiting gives up its place: only
-        // hashes that have started outlive their clients.
-        let permit = unless_hung_up(Arc::clone(&hasher.permits).acquire_owned())
+        let permit = Self::permit(hasher).await?;
+        Self::run_with(hasher, permit, job).await
+    }
+
+    /// A hashing permit, once one is free. A client that hangs up while
+    /// waiting gives up its place: only hashes that have started outlive
+    /// their clients.
+    async fn permit(hasher: &Arc<Self>) -> Result<OwnedSemaphorePermit, ApiError> {
+        unless_hung_up(Arc::clone(&hasher.permits).acquire_owned())
             .await
             .ok_or_else(ApiError::client_gone)?
-            .map_err(|_| ApiError::internal("the password limiter was closed"))?;
+            .map_err(|_| ApiError::internal("the password limiter was closed"))
+    }
+
+    /// Runs `job` on the blocking pool under `permit`, which moves into it.
+    async fn run_with<T: Send + 'static>(
+        hasher: &Arc<Self>,
+        permit: OwnedSemaphorePermit,
+        job: impl FnOnce(&Hasher) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
         let hasher = Arc::clone(hasher);
         tokio::task::spawn_blocking(move || {
             let _permit = permit;

@@ -220,8 +220,9 @@ fn invalid_password() -> ApiError {
 }
 
 /// Whether `password` is `user`'s (with no user, the same work and no),
-/// charged on `key` before it is hashed: 429 `TOO_MANY_ATTEMPTS` while `key`
-/// is locked, and then the password is not hashed at all. A right password
+/// charged on `key` before it is hashed, once a hashing permit is free (so
+/// that charges come no faster than hashes): 429 `TOO_MANY_ATTEMPTS` while
+/// `key` is locked, and then the password is not hashed at all. A right password
 /// gives its charge back; a wrong one stays counted.
 async fn password_is_right(
     app: &AppState,
@@ -229,8 +230,8 @@ async fn password_is_right(
     password: &Secret,
     user: Option<&User>,
 ) -> Result<bool, ApiError> {
-    let charge = app.attempts.charge(key).await?;
-    let right = app.passwords.verify(password, user).await?;
+    let charge = app.attempts.charge(key);
+    let (right, charge) = app.passwords.verify_charged(password, user, charge).await?;
     app.attempts.settle(charge, right).await?;
     Ok(right)
 }
