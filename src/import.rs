@@ -303,7 +303,7 @@ impl ImportedFactor {
     /// adapted base64. They stay PBKDF2 until the user regenerates.
     ///
     /// Bounded as [`ImportedFactor::with_bcrypt_backup_codes`] is: GitLab's
-    /// 20 000 rounds cost about 0.6 of a native Argon2 attempt, so up to 16
+    /// 20 000 rounds cost about 0.9 of a native Argon2 attempt, so up to 11
     /// such hashes are accepted.
     ///
     /// # Errors
