@@ -470,6 +470,37 @@ async fn a_remembered_device_skips_the_second_step_but_not_step_up() {
     remembered(&server, email, &second).await;
 }
 
+/// A remembered device logs in while the user's codes are locked out (the
+/// device and the password are the two factors; the lock is about guessing
+/// codes), and the server records a security event for it: someone has been
+/// guessing that user's codes.
+#[tokio::test]
+async fn a_remembered_device_login_during_a_lockout_is_an_event() {
+    let server = Server::start();
+    let email = "guessed@example.com";
+    let (token, _, codes) = server.enrolled_user(email).await;
+    let (_, device) = server
+        .login_remembering(email, "backupCode", &codes[0])
+        .await;
+    let reported = |server: &Server| {
+        server
+            .security_events()
+            .iter()
+            .filter(|e| e["securityEvent"] == "remembered_device_login_during_lockout")
+            .count()
+    };
+    remembered(&server, email, &device).await;
+    assert_eq!(reported(&server), 0, "no lock, nothing to report");
+    let mfa_token = server.login_for_mfa(email).await;
+    for _ in 0..5 {
+        let r = server.login_mfa(&mfa_token, "code", "000000").await;
+        assert!(r.status == 401 || r.status == 429, "{}", r.text);
+    }
+    assert_eq!(status(&server, &token).await["lockedOut"], true);
+    remembered(&server, email, &device).await;
+    assert_eq!(reported(&server), 1, "{}", server.stderr());
+}
+
 /// Every device token that is not valid for the user, whatever its shape,
 /// is ignored: the answer is the usual `mfaRequired` one, the same bytes as
 /// without a token apart from the `mfaToken` itself.

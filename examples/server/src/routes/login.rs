@@ -205,10 +205,9 @@ pub(super) async fn login(
             "The email or password is wrong.",
         ));
     };
-    let step = match record {
-        Some(record) => record.begin_login(app.mfa.context(), &user.id, device_token, now),
-        None => app.mfa.begin_login(&user.id, None).await?,
-    };
+    // The record as it stands after the hash, through the service, which
+    // reports a remembered device that logs in during a code lockout.
+    let step = app.mfa.begin_login(&user.id, device_token).await?;
     match step {
         LoginStep::SecondFactor(challenge) => Ok(Json(LoginAnswer::SecondFactor(MfaRequired {
             mfa_required: true,
