@@ -9,7 +9,9 @@
 //! compare-and-swap save) with a fresh TOTP code on users drawn at random
 //! across the table, the challenges fetched untimed beforehand. The clock is a
 //! `ManualClock` that moves one TOTP step per round, so every login of a
-//! round has an unused step; no user logs in twice in a round.
+//! round has an unused step; no user logs in twice in a round. The records
+//! carry a backup-code set hashed once with the default Argon2id parameters;
+//! no login here runs Argon2.
 //!
 //! The user counts take turns, round by round, at each number of concurrent
 //! clients, so that the machine's other load falls on both. Printed: the
@@ -53,7 +55,7 @@ use mfa::{LoginStep, Mfa, MysqlStore, PostgresStore, SqliteStore};
 use scale::{Plan, ScaleStore, Size, Users};
 use sqlx::{MySqlPool, PgPool};
 
-/// When the users were enrolled (unix seconds); the clock starts an hour later.
+/// When the users were enrolled (unix seconds); see [`clock_start`].
 const ENROLLED_AT: u64 = 1_700_000_000;
 /// The target: the largest count within this factor of the smallest.
 const TARGET: f64 = 1.3;
@@ -342,6 +344,20 @@ impl Open for MysqlStore {
     }
 }
 
+/// Where a table's clock starts: one TOTP step for every real second since
+/// [`ENROLLED_AT`], so that a table kept from an earlier run (`--keep`),
+/// whose users logged in at the steps of that run, finds the steps of this
+/// one unused: a run moves each table's clock by one step per round and
+/// client count (22 with the defaults), fewer than the seconds between two
+/// runs.
+fn clock_start() -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    ENROLLED_AT + now.saturating_sub(ENROLLED_AT).max(3_600) * 30
+}
+
 /// One table of `users` users and the service on it.
 struct Table<S> {
     users: u64,
@@ -386,7 +402,7 @@ async fn table<S: Open>(kind: Kind, n: u64, users: &Arc<Users>, args: &Args) -> 
     store.analyze().await.expect("statistics");
     let size = store.size().await.expect("size");
     let plans = store.plans(&Users::user_id(n / 2)).await.expect("plans");
-    let clock = ManualClock::new(ENROLLED_AT + 3_600);
+    let clock = ManualClock::new(clock_start());
     let mfa = Mfa::new(store, common::default_config()).with_clock(clock.clone());
     Table {
         users: n,
