@@ -310,6 +310,24 @@ macro_rules! sql_store {
         pub struct $name(crate::store::sql::SqlStore<$backend>);
 
         impl $name {
+            /// The statement a load runs (one row by primary key), for hosts
+            /// and benches that check its query plan with `EXPLAIN`. Binds:
+            /// user id.
+            pub const LOAD_SQL: &'static str =
+                <$backend as crate::store::sql::Backend>::SELECT;
+
+            /// The statement of a save that inserts a user's first record.
+            /// Binds: user id, version, record, write id.
+            pub const INSERT_SQL: &'static str =
+                <$backend as crate::store::sql::Backend>::INSERT;
+
+            /// The compare-and-swap statement of every later save (one row by
+            /// primary key, only while its version is the expected one), for
+            /// `EXPLAIN` as [`LOAD_SQL`](Self::LOAD_SQL). Binds: new version,
+            /// record, write id, user id, expected version.
+            pub const UPDATE_SQL: &'static str =
+                <$backend as crate::store::sql::Backend>::UPDATE;
+
             #[doc = concat!(
                 "Uses a pool the host already has (for example the one holding its ",
                 "users table) and creates or migrates the schema in it. The pool's own ",
