@@ -571,13 +571,33 @@ async fn bad_factors_are_typed_errors_and_write_nothing() {
     // exactly that factor already" (done) from "another factor is on"
     // (refused): the same secret, parameters and T0.
     let record = h.mfa.load("two").await.unwrap();
-    assert!(record.holds_imported(h.mfa.context(), "two", &ok()).unwrap());
+    assert!(
+        record
+            .holds_imported(h.mfa.context(), "two", &ok())
+            .unwrap()
+    );
     let other = ImportedFactor::from_hex(&hex(&[4; 20]), p).unwrap();
-    assert!(!record.holds_imported(h.mfa.context(), "two", &other).unwrap());
-    assert!(!record.holds_imported(h.mfa.context(), "two", &ok().with_t0(30)).unwrap());
+    assert!(
+        !record
+            .holds_imported(h.mfa.context(), "two", &other)
+            .unwrap()
+    );
+    assert!(
+        !record
+            .holds_imported(h.mfa.context(), "two", &ok().with_t0(30))
+            .unwrap()
+    );
     let eight = ImportedFactor::from_hex(&hex(&[3; 20]), TotpParams { digits: 8, ..p }).unwrap();
-    assert!(!record.holds_imported(h.mfa.context(), "two", &eight).unwrap());
-    assert!(!MfaEnrollment::default().holds_imported(h.mfa.context(), "two", &ok()).unwrap());
+    assert!(
+        !record
+            .holds_imported(h.mfa.context(), "two", &eight)
+            .unwrap()
+    );
+    assert!(
+        !MfaEnrollment::default()
+            .holds_imported(h.mfa.context(), "two", &ok())
+            .unwrap()
+    );
 
     // A sealed factor applies to its own user only.
     let sealed = ok().seal(&ctx, "owner", NOW, &mut rand::rng()).unwrap();
