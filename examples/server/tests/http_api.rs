@@ -6,7 +6,6 @@ mod http_common;
 #[macro_use]
 mod http_mfa;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
