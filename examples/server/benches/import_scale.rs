@@ -21,7 +21,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Params, Version};
 
@@ -132,39 +131,78 @@ fn write_input(path: &Path, prefix: &str, users: usize) {
     out.flush().expect("the input");
 }
 
-/// One import: wall time and the summary line.
-fn import(binary: &Path, database: &Path, input: &Path, cores: usize) -> (Duration, String) {
-    let mut command = if cores == 1 {
-        let mut c = Command::new("taskset");
-        c.args(["-c", "0"]).arg(binary);
-        c
-    } else {
-        Command::new(binary)
-    };
+/// What `/usr/bin/time` measured of a child: wall and CPU seconds (user +
+/// system) and peak resident memory in MiB.
+struct Measured {
+    wall: f64,
+    cpu: f64,
+    rss_mib: f64,
+}
+
+/// Runs `program args…` under `/usr/bin/time`, pinned to CPU 0 when `cores`
+/// is 1: what it measured and the child's stdout.
+fn measured(program: &Path, args: &[String], cores: usize) -> (Measured, String) {
+    let report = tempfile::NamedTempFile::new().expect("a temporary file");
+    let mut command = Command::new("/usr/bin/time");
     command
-        .arg("--database")
-        .arg(database)
-        .args(["--hashes", &cores.to_string(), "--progress-every", "30"])
-        .arg(input)
+        .arg("-o")
+        .arg(report.path())
+        .args(["-f", "%e %U %S %M"]);
+    if cores == 1 {
+        command.args(["taskset", "-c", "0"]);
+    }
+    command
+        .arg(program)
+        .args(args)
         .env(
             "MFA_MASTER_KEY",
             "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
         )
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::inherit());
-    let started = Instant::now();
-    let output = command.output().expect("the importer runs");
-    let elapsed = started.elapsed();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "the import failed:\n{stdout}");
-    let summary = stdout.lines().last().expect("the summary").to_owned();
-    (elapsed, summary)
+    let output = command.output().expect("/usr/bin/time runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{} failed:\n{stdout}",
+        program.display()
+    );
+    let text = std::fs::read_to_string(report.path()).expect("the time report");
+    let f: Vec<f64> = text
+        .lines()
+        .last()
+        .expect("a time line")
+        .split_whitespace()
+        .map(|v| v.parse().expect("a number"))
+        .collect();
+    let m = Measured {
+        wall: f[0],
+        cpu: f[1] + f[2],
+        rss_mib: f[3] / 1024.0,
+    };
+    (m, stdout)
 }
 
-/// `users` × 10 Argon2id hashes on `threads` threads, no I/O: wall time.
-fn argon2_alone(users: usize, threads: usize) -> Duration {
+/// One import: what was measured and the importer's summary line.
+fn import(binary: &Path, database: &Path, input: &Path, cores: usize) -> (Measured, String) {
+    let args: Vec<String> = vec![
+        "--database".into(),
+        database.display().to_string(),
+        "--hashes".into(),
+        cores.to_string(),
+        "--progress-every".into(),
+        "60".into(),
+        input.display().to_string(),
+    ];
+    let (m, stdout) = measured(binary, &args, cores);
+    let summary = stdout.lines().last().expect("the summary").to_owned();
+    (m, summary)
+}
+
+/// `users` × 10 Argon2id hashes on `threads` threads, no I/O (run by this
+/// bench in a child of its own, `--argon2-alone USERS THREADS`).
+fn argon2_alone(users: usize, threads: usize) {
     let params = Params::new(19_456, 2, 1, Some(32)).expect("the crate's parameters");
-    let started = Instant::now();
     std::thread::scope(|scope| {
         for t in 0..threads {
             let params = params.clone();
@@ -185,12 +223,21 @@ fn argon2_alone(users: usize, threads: usize) -> Duration {
             });
         }
     });
-    started.elapsed()
 }
 
 #[tokio::main]
 async fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--list") {
+        return;
+    }
+    if let [_, flag, users, threads] = &args[..]
+        && flag == "--argon2-alone"
+    {
+        argon2_alone(
+            users.parse().expect("users"),
+            threads.parse().expect("threads"),
+        );
         return;
     }
     let secret_users = count("MFA_BENCH_IMPORT_SECRET", 20_000);
@@ -212,27 +259,36 @@ async fn main() {
         for cores in cores_list {
             let db = dir.path().join(format!("{prefix}-{cores}.db"));
             database(&db, prefix, users).await;
-            let (elapsed, summary) = import(&binary, &db, &input, cores);
-            let rate = users as f64 / elapsed.as_secs_f64();
-            println!(
-                "{prefix:>6} users: {users:>8} at {cores} core(s): {:>8.1} s, {rate:>9.1} users/s, \
-                 a million in {:.2} h | {summary}",
-                elapsed.as_secs_f64(),
-                1e6 / rate / 3600.0
-            );
+            let (m, summary) = import(&binary, &db, &input, cores);
+            report(&format!("{prefix} import"), users, cores, &m);
+            println!("        {summary}");
             std::fs::remove_file(&db).ok();
         }
         if prefix == "codes" {
             for threads in [1, all] {
-                let elapsed = argon2_alone(users, threads);
-                let rate = users as f64 / elapsed.as_secs_f64();
-                println!(
-                    " limit: {users:>8} users' 10 Argon2id hashes on {threads} thread(s), no I/O: \
-                     {:>8.1} s, {rate:>9.1} users/s, a million in {:.2} h",
-                    elapsed.as_secs_f64(),
-                    1e6 / rate / 3600.0
-                );
+                let me = std::env::current_exe().expect("the bench binary");
+                let args = [
+                    "--argon2-alone".to_owned(),
+                    users.to_string(),
+                    threads.to_string(),
+                ];
+                let (m, _) = measured(&me, &args, threads);
+                report("Argon2 alone", users, threads, &m);
             }
         }
     }
+}
+
+fn report(what: &str, users: usize, cores: usize, m: &Measured) {
+    let rate = users as f64 / m.wall;
+    let cpu_per_user = m.cpu / users as f64;
+    println!(
+        "{what:>13}: {users:>8} users at {cores} core(s): {:>8.1} s wall, {rate:>8.1} users/s, \
+         a million in {:>6.2} h; CPU {:>8.3} ms/user (a million: {:.2} CPU-hours); peak RSS {:.1} MiB",
+        m.wall,
+        1e6 / rate / 3600.0,
+        cpu_per_user * 1e3,
+        cpu_per_user * 1e6 / 3600.0,
+        m.rss_mib
+    );
 }
