@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo bench -p mfa-example-server --bench import_scale
-//! MFA_BENCH_IMPORT_SECRET=1000000 MFA_BENCH_IMPORT_CODES=0 cargo bench -p mfa-example-server --bench import_scale
+//! MFA_BENCH_IMPORT_SECRET=1000000 MFA_BENCH_IMPORT_CODES=0 MFA_BENCH_IMPORT_ALL_CORES_ONLY=1 \
+//!     cargo bench -p mfa-example-server --bench import_scale
 //! ```
 //!
 //! It builds the importer (`examples/import/`) in release, creates SQLite
@@ -255,6 +256,9 @@ async fn main() {
         let mut cores_list = vec![1];
         if all > 1 {
             cores_list.push(all);
+        }
+        if std::env::var("MFA_BENCH_IMPORT_ALL_CORES_ONLY").is_ok_and(|v| v == "1") {
+            cores_list.retain(|&c| c == all);
         }
         for cores in cores_list {
             let db = dir.path().join(format!("{prefix}-{cores}.db"));
