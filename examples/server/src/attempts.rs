@@ -281,25 +281,21 @@ impl PasswordAttempts {
         };
         // Built at start-up from constants and the configured delays.
         let charge = || sqlx::AssertSqlSafe(self.charge.as_str());
-        let (failures, locked_until, charge_id): (i64, i64, i64) = match &self.db {
-            Db::Sqlite(pool) => {
+        // SQLite and PostgreSQL return what the upsert decided.
+        macro_rules! returning {
+            ($pool:expr) => {
                 sqlx::query_as(charge())
                     .bind(&key.key)
                     .bind(&key.account)
                     .bind(now)
                     .bind(id)
-                    .fetch_one(pool)
+                    .fetch_one($pool)
                     .await?
-            }
-            Db::Postgres(pool) => {
-                sqlx::query_as(charge())
-                    .bind(&key.key)
-                    .bind(&key.account)
-                    .bind(now)
-                    .bind(id)
-                    .fetch_one(pool)
-                    .await?
-            }
+            };
+        }
+        let (locked_until, charge_id): (i64, i64) = match &self.db {
+            Db::Sqlite(pool) => returning!(pool),
+            Db::Postgres(pool) => returning!(pool),
             Db::Mysql(pool) => {
                 // MySQL has no RETURNING: the upsert decides, and the same
                 // transaction, holding the row's lock, reads what it decided.
@@ -312,7 +308,6 @@ impl PasswordAttempts {
                 }
             }
         };
-        let _ = failures;
         if charge_id == id {
             Ok(Charged::Through(Charge {
                 key: key.key.clone(),
@@ -442,7 +437,7 @@ fn charge_sql(db: &Db, base_ms: i64, forget_ms: i64) -> String {
             locked_until = CASE WHEN {locked} THEN {t}locked_until
                 WHEN {count} >= {THRESHOLD} THEN $3 + {d}
                 ELSE 0 END
-         RETURNING failures, locked_until, charge_id",
+         RETURNING locked_until, charge_id",
         d = delay(&count),
     )
 }
@@ -455,7 +450,7 @@ async fn mysql_charge(
     key: &LockKey,
     now: i64,
     id: i64,
-) -> Result<(i64, i64, i64), sqlx::Error> {
+) -> Result<(i64, i64), sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query(upsert)
         .bind(&key.key)
@@ -464,12 +459,11 @@ async fn mysql_charge(
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    let row = sqlx::query_as(
-        "SELECT failures, locked_until, charge_id FROM app_password_locks WHERE lock_key = ?",
-    )
-    .bind(&key.key)
-    .fetch_one(&mut *tx)
-    .await?;
+    let row =
+        sqlx::query_as("SELECT locked_until, charge_id FROM app_password_locks WHERE lock_key = ?")
+            .bind(&key.key)
+            .fetch_one(&mut *tx)
+            .await?;
     tx.commit().await?;
     Ok(row)
 }
