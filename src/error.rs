@@ -107,6 +107,25 @@ pub enum Error {
     /// The configuration or policy is invalid.
     #[error("invalid configuration: {0}")]
     InvalidConfig(&'static str),
+    /// A passkey ceremony failed: a bad signature or attestation, another
+    /// origin or RP id, a wrong challenge, no user verification, an unknown
+    /// credential, a signature counter that went backwards, or an expired
+    /// or spent challenge. One error for all, so that it tells nothing about
+    /// which credentials exist.
+    #[error("the passkey was not accepted")]
+    InvalidPasskey,
+    /// The credential is registered already, to this user or another (I15).
+    #[error("the passkey is registered already")]
+    PasskeyAlreadyRegistered,
+    /// The user holds as many passkeys as the policy allows.
+    #[error("the user holds the most passkeys allowed")]
+    TooManyPasskeys,
+    /// Removing this factor would leave the set empty: disable MFA instead.
+    #[error("the last factor cannot be removed; disable MFA instead")]
+    LastFactor,
+    /// No passkey of the user has this id.
+    #[error("no such passkey")]
+    PasskeyNotFound,
     /// An internal failure (a hashing primitive or a worker task failed).
     #[error("internal error: {0}")]
     Internal(&'static str),
@@ -142,6 +161,11 @@ impl Error {
         "WEAK_SECRET",
         "INVALID_IMPORT",
         "INVALID_CONFIG",
+        "INVALID_PASSKEY",
+        "PASSKEY_ALREADY_REGISTERED",
+        "TOO_MANY_PASSKEYS",
+        "LAST_FACTOR",
+        "NOT_FOUND",
         "INTERNAL",
     ];
 
@@ -166,6 +190,11 @@ impl Error {
             Error::WeakSecret { .. } => "WEAK_SECRET",
             Error::InvalidImport(_) => "INVALID_IMPORT",
             Error::InvalidConfig(_) => "INVALID_CONFIG",
+            Error::InvalidPasskey => "INVALID_PASSKEY",
+            Error::PasskeyAlreadyRegistered => "PASSKEY_ALREADY_REGISTERED",
+            Error::TooManyPasskeys => "TOO_MANY_PASSKEYS",
+            Error::LastFactor => "LAST_FACTOR",
+            Error::PasskeyNotFound => "NOT_FOUND",
             Error::Internal(_) => "INTERNAL",
         }
     }

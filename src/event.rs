@@ -120,6 +120,32 @@ pub enum SecurityEvent {
         /// How many were still valid.
         count: usize,
     },
+    /// A passkey was registered.
+    PasskeyAdded {
+        /// The crate's id of the passkey (never the credential id).
+        passkey: String,
+    },
+    /// A passkey was removed: it authenticates nowhere any more.
+    PasskeyRemoved {
+        /// The crate's id of the passkey.
+        passkey: String,
+    },
+    /// A passkey was renamed.
+    PasskeyRenamed {
+        /// The crate's id of the passkey.
+        passkey: String,
+    },
+    /// A passkey completed a login or step-up.
+    PasskeyUsed {
+        /// The crate's id of the passkey.
+        passkey: String,
+    },
+    /// A passkey's non-zero signature counter did not rise: the credential
+    /// may have been cloned. The assertion was refused.
+    PasskeyCloneSuspected {
+        /// The crate's id of the passkey.
+        passkey: String,
+    },
 }
 
 /// Receives [`SecurityEvent`]s once the state they describe is saved.

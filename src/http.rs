@@ -35,10 +35,16 @@ impl Error {
             | Error::MfaNotEnabled
             | Error::InvalidInput(_)
             | Error::WeakSecret { .. }
-            | Error::InvalidImport(_) => 400,
+            | Error::InvalidImport(_)
+            | Error::InvalidPasskey => 400,
             Error::InvalidChallenge | Error::Revoked => 401,
             Error::StepUpRequired => 403,
-            Error::MfaAlreadyEnabled | Error::StoreConflict => 409,
+            Error::PasskeyNotFound => 404,
+            Error::MfaAlreadyEnabled
+            | Error::StoreConflict
+            | Error::PasskeyAlreadyRegistered
+            | Error::TooManyPasskeys
+            | Error::LastFactor => 409,
             Error::LockedOut { .. } => 429,
             Error::StoreUnavailable(_) => 503,
             Error::CorruptRecord(_)
@@ -65,6 +71,11 @@ impl Error {
             Error::StoreUnavailable(_) => "Service unavailable",
             Error::WeakSecret { .. } => "Weak TOTP secret",
             Error::InvalidImport(_) => "Invalid imported factor",
+            Error::InvalidPasskey => "Invalid passkey",
+            Error::PasskeyAlreadyRegistered => "Passkey already registered",
+            Error::TooManyPasskeys => "Too many passkeys",
+            Error::LastFactor => "Last factor",
+            Error::PasskeyNotFound => "Not found",
             _ => "Internal error",
         }
     }
@@ -99,6 +110,13 @@ impl Error {
                 "The imported TOTP secret has {bits} bits, fewer than the 128 required; enroll again."
             ),
             Error::InvalidImport(what) => format!("The imported factor is invalid: {what}."),
+            Error::InvalidPasskey => "The passkey was not accepted.".into(),
+            Error::PasskeyAlreadyRegistered => "This passkey is registered already.".into(),
+            Error::TooManyPasskeys => "No more passkeys can be added; remove one first.".into(),
+            Error::LastFactor => {
+                "This is the only factor left; turn MFA off instead of removing it.".into()
+            }
+            Error::PasskeyNotFound => "There is no such passkey.".into(),
             _ => "An internal error occurred.".into(),
         }
     }
@@ -129,6 +147,11 @@ impl Error {
             Error::WeakSecret { .. } => "WeakSecret",
             Error::InvalidImport(_) => "InvalidImport",
             Error::InvalidConfig(_) => "InvalidConfig",
+            Error::InvalidPasskey => "InvalidPasskey",
+            Error::PasskeyAlreadyRegistered => "PasskeyAlreadyRegistered",
+            Error::TooManyPasskeys => "TooManyPasskeys",
+            Error::LastFactor => "LastFactor",
+            Error::PasskeyNotFound => "PasskeyNotFound",
             Error::Internal(_) => "Internal",
         }
     }

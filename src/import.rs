@@ -63,11 +63,10 @@ use crate::backup::{
     ForeignCode, ImportedCodes, LEGACY_PEPPER, LegacyHash, MAX_FOREIGN_LEN, MAX_LEGACY_WORK,
     Pbkdf2Hash, StoredBackupCodes, bcrypt_cost, bcrypt_work,
 };
-use crate::enrollment::{ActiveFactor, FactorState, MfaEnrollment, Transition};
+use crate::enrollment::{ActiveFactor, FactorState, MfaEnrollment, TotpApp, Transition};
 use crate::error::{Error, Result};
 use crate::event::SecurityEvent;
 use crate::keys::Envelope;
-use crate::lockout::Attempts;
 use crate::policy::MfaContext;
 use crate::totp::{Algorithm, TotpParams, TotpSecret};
 
@@ -516,22 +515,19 @@ impl MfaEnrollment {
             backup_codes: codes.remaining() - codes.legacy_remaining(),
             legacy_backup_codes: codes.legacy_remaining(),
         };
-        let active = ActiveFactor {
+        let app = TotpApp {
             secret: sealed.secret.clone(),
             totp: sealed.totp,
-            enabled_at: now,
             last_step: sealed.last_step,
             t0: sealed.t0,
-            backup_codes: sealed.backup_codes.clone(),
-            attempts: Attempts::default(),
-            replacement: None,
-            devices: Vec::new(),
         };
+        let active = ActiveFactor::new(now, Some(app), sealed.backup_codes.clone());
         Transition {
             state: MfaEnrollment {
                 factor: FactorState::Active(active),
                 epoch: self.epoch.next(),
                 logins: self.logins,
+                passkey_registration: None,
             },
             changed: true,
             outcome: Ok(()),
@@ -558,13 +554,13 @@ impl MfaEnrollment {
         user_id: &str,
         factor: &ImportedFactor,
     ) -> Result<bool> {
-        let FactorState::Active(active) = &self.factor else {
+        let FactorState::Active(ActiveFactor { app: Some(app), .. }) = &self.factor else {
             return Ok(false);
         };
-        if active.totp != factor.params || active.t0 != factor.t0 {
+        if app.totp != factor.params || app.t0 != factor.t0 {
             return Ok(false);
         }
-        let secret = active.secret.open_secret(config.keyring(), user_id)?;
+        let secret = app.secret.open_secret(config.keyring(), user_id)?;
         Ok(bool::from(subtle::ConstantTimeEq::ct_eq(
             secret.as_bytes(),
             factor.secret.as_bytes(),

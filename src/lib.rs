@@ -135,6 +135,7 @@ pub mod http;
 pub mod import;
 pub mod keys;
 pub mod lockout;
+pub mod passkey;
 pub mod policy;
 pub mod service;
 pub mod session;
@@ -146,8 +147,8 @@ pub mod totp;
 
 pub use backup::BackupCodes;
 pub use enrollment::{
-    Enabled, FactorState, MfaEnrollment, MfaMethod, MfaStatus, Reauth, TotpSetup, Verified,
-    VerifiedBy,
+    Enabled, FactorState, MfaEnrollment, MfaMethod, MfaMethods, MfaStatus, Reauth, TotpSetup,
+    Verified, VerifiedBy,
 };
 pub use error::{Error, Result};
 pub use keys::{KeyId, Keyring, MasterKey};

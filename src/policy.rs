@@ -4,6 +4,7 @@ use crate::backup::{Argon2Params, BackupCodeStrength, StoredBackupCodes};
 use crate::error::{Error, Result};
 use crate::keys::Keyring;
 use crate::lockout::LockoutPolicy;
+use crate::passkey::PasskeyPolicy;
 use crate::totp::{Algorithm, TotpParams};
 
 /// TOTP settings for new enrollments.
@@ -124,6 +125,8 @@ pub struct Policy {
     pub step_up_window_secs: u64,
     /// Remembered devices.
     pub devices: DevicePolicy,
+    /// Passkeys.
+    pub passkeys: PasskeyPolicy,
 }
 
 impl Policy {
@@ -138,6 +141,7 @@ impl Policy {
             login_challenge_ttl_secs: 5 * 60,
             step_up_window_secs: 10 * 60,
             devices: DevicePolicy::default(),
+            passkeys: PasskeyPolicy::default(),
         }
     }
 
@@ -182,6 +186,9 @@ impl Policy {
                 "a remembered device's lifetime must be positive",
             ));
         }
+        if !(1..=64).contains(&self.passkeys.max_passkeys) {
+            return Err(Error::InvalidConfig("a user may have 1 to 64 passkeys"));
+        }
         self.lockout.validate()
     }
 }
@@ -198,6 +205,8 @@ impl Policy {
 pub struct MfaContext {
     keyring: Keyring,
     policy: Policy,
+    #[cfg(feature = "passkeys")]
+    relying_party: Option<crate::passkey::RelyingParty>,
 }
 
 impl MfaContext {
@@ -207,7 +216,33 @@ impl MfaContext {
     /// [`Error::InvalidConfig`] if the policy is invalid.
     pub fn new(keyring: Keyring, policy: Policy) -> Result<Self> {
         policy.validate()?;
-        Ok(MfaContext { keyring, policy })
+        Ok(MfaContext {
+            keyring,
+            policy,
+            #[cfg(feature = "passkeys")]
+            relying_party: None,
+        })
+    }
+
+    /// Enables passkeys for this relying party.
+    #[cfg(feature = "passkeys")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "passkeys")))]
+    pub fn with_relying_party(mut self, relying_party: crate::passkey::RelyingParty) -> Self {
+        self.relying_party = Some(relying_party);
+        self
+    }
+
+    /// The relying party passkeys are bound to.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] if none was set
+    /// ([`MfaContext::with_relying_party`]).
+    #[cfg(feature = "passkeys")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "passkeys")))]
+    pub fn relying_party(&self) -> Result<&crate::passkey::RelyingParty> {
+        self.relying_party
+            .as_ref()
+            .ok_or(Error::InvalidConfig("passkeys need a relying party"))
     }
 
     /// The keyring.

@@ -57,6 +57,9 @@ pub enum ProofMethod {
     BackupCode,
     /// The first code of a new app, which confirmed its setup.
     SetupConfirmation,
+    /// A passkey with user verification: phishing-resistant (NIST SP
+    /// 800-63B-4 §3.2.5).
+    Passkey,
 }
 
 /// Proof that the user verified the second factor: how, when, by whom and
@@ -91,11 +94,11 @@ pub struct Proof {
 }
 
 /// Bytes of the user-id digest a [`Proof`] keeps.
-const USER_DIGEST_LEN: usize = 16;
+pub(crate) const USER_DIGEST_LEN: usize = 16;
 
 /// The digest of `user_id` a proof is bound to: SHA-256, domain-separated,
 /// cut to 128 bits (enough to tell users apart; nothing here is secret).
-fn user_digest(user_id: &str) -> [u8; USER_DIGEST_LEN] {
+pub(crate) fn user_digest(user_id: &str) -> [u8; USER_DIGEST_LEN] {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
     hasher.update(b"mfa/proof-user\0");
@@ -132,6 +135,12 @@ impl Proof {
         self.user.ct_eq(&user_digest(user_id)).into()
     }
 
+    /// The same verification, carried into `epoch` (a change the holder of
+    /// this proof made itself).
+    pub(crate) fn under(&self, epoch: Epoch) -> Self {
+        Proof { epoch, ..*self }
+    }
+
     pub(crate) fn new(method: ProofMethod, verified_at: u64, epoch: Epoch, user_id: &str) -> Self {
         Proof {
             method,
@@ -155,7 +164,7 @@ impl Proof {
 /// two steps, and must come back unaltered: keep it server-side, or inside a
 /// token the host signs (the example server puts it in its signed
 /// `mfaToken`). Whoever could alter it could skip the password step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoginChallenge {
     pub(crate) user_id: String,
@@ -163,6 +172,13 @@ pub struct LoginChallenge {
     /// The number of logins the record had completed when this one began.
     pub(crate) serial: u64,
     pub(crate) expires_at: u64,
+    /// The passkey request state, when the user had passkeys (I14).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) passkey: Option<serde_json::Value>,
+    /// The passkey request options to send, until serialized.
+    #[cfg(feature = "passkeys")]
+    #[serde(skip)]
+    pub(crate) passkey_options: Option<crate::passkey::RequestChallengeResponse>,
 }
 
 impl LoginChallenge {
@@ -180,7 +196,36 @@ impl LoginChallenge {
     pub fn expires_at(&self) -> u64 {
         self.expires_at
     }
+
+    /// Whether a passkey can complete it (the user had passkeys when it
+    /// began).
+    pub fn accepts_passkey(&self) -> bool {
+        self.passkey.is_some()
+    }
+
+    /// The passkey request options to send with the second step: present
+    /// on the challenge as begun when the user has passkeys, absent once it
+    /// went through serialization.
+    #[cfg(feature = "passkeys")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "passkeys")))]
+    pub fn passkey_options(&self) -> Option<&crate::passkey::RequestChallengeResponse> {
+        self.passkey_options.as_ref()
+    }
 }
+
+/// Equal when they complete the same login: the options to send are not
+/// part of the challenge.
+impl PartialEq for LoginChallenge {
+    fn eq(&self, other: &Self) -> bool {
+        self.user_id == other.user_id
+            && self.epoch == other.epoch
+            && self.serial == other.serial
+            && self.expires_at == other.expires_at
+            && self.passkey == other.passkey
+    }
+}
+
+impl Eq for LoginChallenge {}
 
 /// What the password step of a login leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]

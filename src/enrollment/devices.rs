@@ -109,7 +109,7 @@ impl MfaEnrollment {
         let mut effects = Effects::none();
         let outcome = active
             .reauthenticate(reauth, config, user_id, self.epoch, now, &mut effects)
-            .map(|()| {
+            .map(|_| {
                 let valid = active.devices.iter().filter(|d| now < d.expires_at).count();
                 if !active.devices.is_empty() {
                     active.devices.clear();

@@ -3,26 +3,35 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{ActiveFactor, FactorState, MfaEnrollment, PendingSetup};
+use super::{ActiveFactor, FactorState, MfaEnrollment, PendingSetup, RememberedDevice};
+use super::{Replacement, TotpApp};
+use crate::backup::StoredBackupCodes;
 use crate::error::{Error, Result};
+use crate::keys::Envelope;
+use crate::lockout::Attempts;
+use crate::passkey::PendingPasskey;
 use crate::session::Epoch;
+use crate::totp::TotpParams;
 
 /// The format tag this release writes.
-pub(crate) const RECORD_FORMAT: &str = "mfa/2";
+pub(crate) const RECORD_FORMAT: &str = "mfa/3";
 
 #[derive(Serialize)]
 #[serde(tag = "format")]
 enum WireRef<'a> {
-    #[serde(rename = "mfa/2")]
-    V2(RecordRefV2<'a>),
+    #[serde(rename = "mfa/3")]
+    V3(RecordRefV3<'a>),
 }
 
-/// `mfa/2`: the factor, and beside it the epoch and the login count (I12).
+/// `mfa/3`: the factor set (an app and passkeys), the epoch, the login
+/// count (I12) and a pending passkey registration.
 #[derive(Serialize)]
-struct RecordRefV2<'a> {
+struct RecordRefV3<'a> {
     epoch: Epoch,
     logins: u64,
     factor: FactorRef<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    passkey_registration: Option<&'a PendingPasskey>,
 }
 
 #[derive(Serialize)]
@@ -38,9 +47,12 @@ enum FactorRef<'a> {
 enum Wire {
     /// `mfa/1`: the factor alone, at the tag's level.
     #[serde(rename = "mfa/1")]
-    V1(Factor),
+    V1(FactorV2),
+    /// `mfa/2`: the factor (one app), the epoch and the login count.
     #[serde(rename = "mfa/2")]
     V2(RecordV2),
+    #[serde(rename = "mfa/3")]
+    V3(RecordV3),
 }
 
 #[derive(Deserialize)]
@@ -48,24 +60,83 @@ enum Wire {
 struct RecordV2 {
     epoch: Epoch,
     logins: u64,
-    factor: Factor,
+    factor: FactorV2,
 }
 
-/// The factor, as both formats write it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordV3 {
+    epoch: Epoch,
+    logins: u64,
+    factor: FactorV3,
+    #[serde(default)]
+    passkey_registration: Option<PendingPasskey>,
+}
+
+/// The factor as `mfa/1` and `mfa/2` write it: an active factor is one app.
 #[derive(Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
-enum Factor {
+enum FactorV2 {
+    Disabled,
+    Pending(PendingSetup),
+    Active(ActiveV2),
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+enum FactorV3 {
     Disabled,
     Pending(PendingSetup),
     Active(ActiveFactor),
 }
 
-impl From<Factor> for FactorState {
-    fn from(factor: Factor) -> Self {
+/// An active factor of `mfa/1` and `mfa/2`: the app's fields beside the
+/// shared ones.
+#[derive(Deserialize)]
+struct ActiveV2 {
+    secret: Envelope,
+    totp: TotpParams,
+    enabled_at: u64,
+    last_step: Option<u64>,
+    #[serde(default)]
+    t0: u64,
+    backup_codes: StoredBackupCodes,
+    #[serde(default)]
+    attempts: Attempts,
+    #[serde(default)]
+    replacement: Option<Replacement>,
+    #[serde(default)]
+    devices: Vec<RememberedDevice>,
+}
+
+impl From<FactorV2> for FactorState {
+    fn from(factor: FactorV2) -> Self {
         match factor {
-            Factor::Disabled => FactorState::Disabled,
-            Factor::Pending(p) => FactorState::Pending(p),
-            Factor::Active(a) => FactorState::Active(a),
+            FactorV2::Disabled => FactorState::Disabled,
+            FactorV2::Pending(p) => FactorState::Pending(p),
+            FactorV2::Active(a) => {
+                let app = TotpApp {
+                    secret: a.secret,
+                    totp: a.totp,
+                    last_step: a.last_step,
+                    t0: a.t0,
+                };
+                let mut set = ActiveFactor::new(a.enabled_at, Some(app), a.backup_codes);
+                set.attempts = a.attempts;
+                set.replacement = a.replacement;
+                set.devices = a.devices;
+                FactorState::Active(set)
+            }
+        }
+    }
+}
+
+impl From<FactorV3> for FactorState {
+    fn from(factor: FactorV3) -> Self {
+        match factor {
+            FactorV3::Disabled => FactorState::Disabled,
+            FactorV3::Pending(p) => FactorState::Pending(p),
+            FactorV3::Active(a) => FactorState::Active(a),
         }
     }
 }
@@ -77,10 +148,11 @@ impl Serialize for MfaEnrollment {
             FactorState::Pending(p) => FactorRef::Pending(p),
             FactorState::Active(a) => FactorRef::Active(a),
         };
-        WireRef::V2(RecordRefV2 {
+        WireRef::V3(RecordRefV3 {
             epoch: self.epoch,
             logins: self.logins,
             factor,
+            passkey_registration: self.passkey_registration.as_ref(),
         })
         .serialize(serializer)
     }
@@ -93,13 +165,19 @@ impl<'de> Deserialize<'de> for MfaEnrollment {
             // that release is bound to the first epoch.
             Wire::V1(factor) => MfaEnrollment {
                 factor: factor.into(),
-                epoch: Epoch::default(),
-                logins: 0,
+                ..MfaEnrollment::default()
             },
             Wire::V2(v2) => MfaEnrollment {
                 factor: v2.factor.into(),
                 epoch: v2.epoch,
                 logins: v2.logins,
+                passkey_registration: None,
+            },
+            Wire::V3(v3) => MfaEnrollment {
+                factor: v3.factor.into(),
+                epoch: v3.epoch,
+                logins: v3.logins,
+                passkey_registration: v3.passkey_registration,
             },
         };
         record.validate().map_err(serde::de::Error::custom)?;
@@ -108,10 +186,13 @@ impl<'de> Deserialize<'de> for MfaEnrollment {
 }
 
 impl MfaEnrollment {
-    /// The format tag this release writes into every record (`"mfa/2"`).
+    /// The format tag this release writes into every record (`"mfa/3"`).
     pub const FORMAT: &'static str = RECORD_FORMAT;
 
     fn validate(&self) -> std::result::Result<(), &'static str> {
+        if let Some(pending) = &self.passkey_registration {
+            pending.validate()?;
+        }
         match &self.factor {
             FactorState::Disabled => Ok(()),
             FactorState::Pending(p) => {
@@ -122,7 +203,19 @@ impl MfaEnrollment {
                 Ok(())
             }
             FactorState::Active(a) => {
-                a.totp.validate().map_err(|_| "invalid TOTP parameters")?;
+                if let Some(app) = &a.app {
+                    app.totp.validate().map_err(|_| "invalid TOTP parameters")?;
+                } else if a.passkeys.is_empty() {
+                    return Err("an active factor set holds no factor");
+                }
+                for passkey in &a.passkeys {
+                    passkey.validate()?;
+                }
+                let mut ids: Vec<&[u8]> = a.passkeys.iter().map(|p| p.credential_id()).collect();
+                ids.sort_unstable();
+                if ids.windows(2).any(|w| w[0] == w[1]) {
+                    return Err("a credential is registered twice");
+                }
                 a.backup_codes.validate()
             }
         }
@@ -151,7 +244,7 @@ mod tests {
         let json = MfaEnrollment::default().to_json();
         assert_eq!(
             json,
-            r#"{"format":"mfa/2","epoch":0,"logins":0,"factor":{"state":"disabled"}}"#
+            r#"{"format":"mfa/3","epoch":0,"logins":0,"factor":{"state":"disabled"}}"#
         );
         assert_eq!(
             MfaEnrollment::from_json(&json).unwrap(),
@@ -159,13 +252,16 @@ mod tests {
         );
         let v1 = MfaEnrollment::from_json(r#"{"format":"mfa/1","state":"disabled"}"#).unwrap();
         assert_eq!(v1, MfaEnrollment::default());
+        let v2 = r#"{"format":"mfa/2","epoch":3,"logins":2,"factor":{"state":"disabled"}}"#;
+        assert_eq!(MfaEnrollment::from_json(v2).unwrap().epoch(), Epoch::new(3));
         for bad in [
             "",
             "null",
             "{}",
-            r#"{"format":"mfa/3","state":"disabled"}"#,
+            r#"{"format":"mfa/4","state":"disabled"}"#,
             r#"{"format":"mfa/2","state":"disabled"}"#,
-            r#"{"format":"mfa/2","epoch":-1,"logins":0,"factor":{"state":"disabled"}}"#,
+            r#"{"format":"mfa/3","epoch":-1,"logins":0,"factor":{"state":"disabled"}}"#,
+            r#"{"format":"mfa/3","epoch":0,"logins":0,"factor":{"state":"disabled"},"x":1}"#,
             r#"{"format":"mfa/2","epoch":0,"logins":0,"factor":{"state":"disabled"},"x":1}"#,
             r#"{"format":"mfa/1","state":"active"}"#,
             r#"{"format":"mfa/1","state":"pending","secret":"AA"}"#,

@@ -19,6 +19,9 @@ impl MfaEnrollment {
     /// remembered device logs in also while codes are locked out: the device
     /// and the password are the two factors, and the lock is about guessing
     /// codes. Changes nothing, so a flood of password logins writes nothing.
+    /// When the set has passkeys (and the context a relying party), the
+    /// challenge carries the passkey request
+    /// ([`LoginChallenge::accepts_passkey`]).
     pub fn begin_login(
         &self,
         config: &MfaContext,
@@ -32,11 +35,18 @@ impl MfaEnrollment {
         if device_token.is_some_and(|token| self.is_remembered_device(token, now)) {
             return LoginStep::RememberedDevice(self.epoch);
         }
+        #[cfg(feature = "passkeys")]
+        let (passkey_options, passkey) = self.passkey_request(config).unzip();
+        #[cfg(not(feature = "passkeys"))]
+        let passkey = None;
         LoginStep::SecondFactor(LoginChallenge {
             user_id: user_id.to_owned(),
             epoch: self.epoch,
             serial: self.logins,
             expires_at: now.saturating_add(config.policy().login_challenge_ttl_secs),
+            passkey,
+            #[cfg(feature = "passkeys")]
+            passkey_options,
         })
     }
 

@@ -5,10 +5,13 @@ mod devices;
 mod format;
 mod login;
 mod operator;
+mod passkeys;
 mod replace;
 mod transitions;
 
 pub(crate) use charge::{CodeCheck, Paid, SubmittedCode};
+#[cfg(feature = "passkeys")]
+pub(crate) use passkeys::{PaidAssertion, SubmittedAssertion};
 pub(crate) use transitions::{Accept, Argon2Work, Hashing};
 
 use std::fmt;
@@ -21,6 +24,7 @@ use crate::error::Result;
 use crate::event::SecurityEvent;
 use crate::keys::Envelope;
 use crate::lockout::Attempts;
+use crate::passkey::{PendingPasskey, SpentChallenge, StoredPasskey};
 use crate::policy::MfaContext;
 use crate::session::{Epoch, Proof};
 use crate::totp::{TotpMatch, TotpParams};
@@ -48,6 +52,8 @@ pub struct MfaEnrollment {
     pub(crate) epoch: Epoch,
     /// Logins completed through a login challenge (I12).
     pub(crate) logins: u64,
+    /// A passkey registration begun and not yet finished (I14).
+    pub(crate) passkey_registration: Option<PendingPasskey>,
 }
 
 /// Where the factor stands.
@@ -88,18 +94,26 @@ impl PendingSetup {
     }
 }
 
-/// An active TOTP factor.
+/// The active factor set: at most one authenticator app and any passkeys,
+/// with one set of backup codes, one failure counter and lockout, and the
+/// remembered devices (I12, I15). MFA is on while the set holds a factor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ActiveFactor {
-    pub(crate) secret: Envelope,
-    pub(crate) totp: TotpParams,
+    /// When MFA was turned on (unix seconds).
     pub(crate) enabled_at: u64,
-    /// The last accepted time step: no step at or below it is accepted again (I2).
-    pub(crate) last_step: Option<u64>,
-    /// The unix time at which step 0 began (RFC 6238's `T0`): 0, except for
-    /// a factor imported from a system that counted steps from elsewhere.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub(crate) t0: u64,
+    /// The authenticator app, if the set has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) app: Option<TotpApp>,
+    /// The passkeys, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) passkeys: Vec<StoredPasskey>,
+    /// The WebAuthn user handle the set's passkeys were registered under.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::encoding::base64_option_array"
+    )]
+    pub(crate) passkey_handle: Option<[u8; 16]>,
     pub(crate) backup_codes: StoredBackupCodes,
     #[serde(default)]
     pub(crate) attempts: Attempts,
@@ -109,6 +123,39 @@ pub struct ActiveFactor {
     /// Devices whose token skips the second step, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) devices: Vec<RememberedDevice>,
+    /// Passkey challenges completed and not yet expired: each completes at
+    /// most once (I14).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) spent: Vec<SpentChallenge>,
+}
+
+/// The authenticator app of a factor set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct TotpApp {
+    pub(crate) secret: Envelope,
+    pub(crate) totp: TotpParams,
+    /// The last accepted time step: no step at or below it is accepted again (I2).
+    pub(crate) last_step: Option<u64>,
+    /// The unix time at which step 0 began (RFC 6238's `T0`): 0, except for
+    /// an app imported from a system that counted steps from elsewhere.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(crate) t0: u64,
+}
+
+impl TotpApp {
+    /// The last accepted TOTP time step, counted from [`TotpApp::t0`].
+    pub fn last_step(&self) -> Option<u64> {
+        self.last_step
+    }
+    /// The unix time at which the app's step 0 began (RFC 6238's `T0`):
+    /// 0 unless it was imported with another.
+    pub fn t0(&self) -> u64 {
+        self.t0
+    }
+    /// The TOTP parameters.
+    pub fn totp_params(&self) -> TotpParams {
+        self.totp
+    }
 }
 
 fn is_zero(value: &u64) -> bool {
@@ -157,38 +204,56 @@ impl RememberedDevice {
 }
 
 impl ActiveFactor {
-    /// When the factor was confirmed (unix seconds).
+    /// When MFA was turned on (unix seconds).
     pub fn enabled_at(&self) -> u64 {
         self.enabled_at
     }
-    /// The last accepted TOTP time step, counted from [`ActiveFactor::t0`].
+    /// The authenticator app, if the set has one.
+    pub fn app(&self) -> Option<&TotpApp> {
+        self.app.as_ref()
+    }
+    /// The passkeys, oldest first.
+    pub fn passkeys(&self) -> &[StoredPasskey] {
+        &self.passkeys
+    }
+    /// The last accepted TOTP time step of the app, if any.
     pub fn last_step(&self) -> Option<u64> {
-        self.last_step
-    }
-    /// The unix time at which the factor's step 0 began (RFC 6238's `T0`):
-    /// 0 unless it was imported with another.
-    pub fn t0(&self) -> u64 {
-        self.t0
-    }
-    /// The TOTP parameters.
-    pub fn totp_params(&self) -> TotpParams {
-        self.totp
+        self.app.as_ref().and_then(|app| app.last_step)
     }
     /// The stored backup codes.
     pub fn backup_codes(&self) -> &StoredBackupCodes {
         &self.backup_codes
     }
-    /// The failure counter.
+    /// The failure counter, shared by every factor of the set.
     pub fn attempts(&self) -> Attempts {
         self.attempts
     }
-    /// The replacement secret waiting for confirmation, if any.
+    /// The app waiting for its first code (a replacement, or the first app
+    /// beside passkeys), if any.
     pub fn replacement(&self) -> Option<&Replacement> {
         self.replacement.as_ref()
     }
     /// The remembered devices, expired ones included until the next write.
     pub fn devices(&self) -> &[RememberedDevice] {
         &self.devices
+    }
+    /// A set holding these factors and fresh shared state.
+    pub(crate) fn new(
+        enabled_at: u64,
+        app: Option<TotpApp>,
+        backup_codes: StoredBackupCodes,
+    ) -> Self {
+        ActiveFactor {
+            enabled_at,
+            app,
+            passkeys: Vec::new(),
+            passkey_handle: None,
+            backup_codes,
+            attempts: Attempts::default(),
+            replacement: None,
+            devices: Vec::new(),
+            spent: Vec::new(),
+        }
     }
 }
 
@@ -291,6 +356,8 @@ pub enum VerifiedBy {
     Totp(TotpMatch),
     /// A backup code, now used up.
     BackupCode,
+    /// A passkey with user verification.
+    Passkey,
 }
 
 /// A successful second-factor verification.
@@ -360,7 +427,48 @@ impl fmt::Debug for Reauth<'_> {
 pub enum MfaMethod {
     /// An authenticator app.
     Totp,
+    /// A passkey.
+    Passkey,
 }
+
+/// The kinds of factor a set holds; serializes as the list of them
+/// (`["totp", "passkey"]`, either, or `[]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MfaMethods {
+    /// An authenticator app is active.
+    pub totp: bool,
+    /// At least one passkey is registered.
+    pub passkey: bool,
+}
+
+impl Serialize for MfaMethods {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = serializer.serialize_seq(None)?;
+        if self.totp {
+            seq.serialize_element(&MfaMethod::Totp)?;
+        }
+        if self.passkey {
+            seq.serialize_element(&MfaMethod::Passkey)?;
+        }
+        seq.end()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for MfaMethods {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ArrayBuilder::new()
+            .items(<MfaMethod as utoipa::PartialSchema>::schema())
+            .unique_items(true)
+            .description(Some("The kinds of factor the set holds."))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for MfaMethods {}
 
 /// What a status endpoint shows. Serializes to the product's field names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -370,8 +478,13 @@ pub enum MfaMethod {
 pub struct MfaStatus {
     /// Whether a factor is active.
     pub mfa_enabled: bool,
-    /// The active method.
+    /// The main method: the app while one is active, else passkeys while
+    /// any exist.
     pub mfa_method: Option<MfaMethod>,
+    /// Every kind of factor the set holds.
+    pub mfa_methods: MfaMethods,
+    /// Registered passkeys.
+    pub passkeys: usize,
     /// Whether an unexpired setup is waiting for confirmation.
     pub pending_setup: bool,
     /// Unused backup codes.
@@ -396,6 +509,8 @@ impl MfaEnrollment {
             FactorState::Disabled => MfaStatus {
                 mfa_enabled: false,
                 mfa_method: None,
+                mfa_methods: MfaMethods::default(),
+                passkeys: 0,
                 pending_setup: false,
                 backup_codes_remaining: 0,
                 locked_out: false,
@@ -406,6 +521,8 @@ impl MfaEnrollment {
             FactorState::Pending(p) => MfaStatus {
                 mfa_enabled: false,
                 mfa_method: None,
+                mfa_methods: MfaMethods::default(),
+                passkeys: 0,
                 pending_setup: now < p.expires_at,
                 backup_codes_remaining: 0,
                 locked_out: p.attempts.locked(lockout, now).is_some(),
@@ -415,7 +532,16 @@ impl MfaEnrollment {
             },
             FactorState::Active(a) => MfaStatus {
                 mfa_enabled: true,
-                mfa_method: Some(MfaMethod::Totp),
+                mfa_method: Some(if a.app.is_some() {
+                    MfaMethod::Totp
+                } else {
+                    MfaMethod::Passkey
+                }),
+                mfa_methods: MfaMethods {
+                    totp: a.app.is_some(),
+                    passkey: !a.passkeys.is_empty(),
+                },
+                passkeys: a.passkeys.len(),
                 pending_setup: false,
                 backup_codes_remaining: a.backup_codes.remaining(),
                 locked_out: a.attempts.locked(lockout, now).is_some(),

@@ -59,6 +59,7 @@ impl MfaEnrollment {
             factor: FactorState::Disabled,
             epoch: self.epoch.next(),
             logins: self.logins,
+            passkey_registration: None,
         };
         Effects::changed(vec![SecurityEvent::OperatorReset {
             actor: actor.to_owned(),

@@ -4,7 +4,7 @@ use rand::CryptoRng;
 
 use super::charge::Paid;
 use super::transitions::new_secret;
-use super::{MfaEnrollment, Reauth, Replacement, TotpSetup, Transition};
+use super::{MfaEnrollment, Reauth, Replacement, TotpApp, TotpSetup, Transition};
 use crate::error::Error;
 use crate::event::SecurityEvent;
 use crate::policy::MfaContext;
@@ -98,15 +98,22 @@ impl MfaEnrollment {
             let skew = policy.totp.skew;
             match totp::check(&secret, replacement.totp, skew, &code, now, None)? {
                 TotpCheck::Accepted(matched) => {
-                    active.secret = replacement.secret;
-                    active.totp = replacement.totp;
-                    active.last_step = Some(matched.step);
-                    active.t0 = 0;
+                    let app = TotpApp {
+                        secret: replacement.secret,
+                        totp: replacement.totp,
+                        last_step: Some(matched.step),
+                        t0: 0,
+                    };
+                    // Beside passkeys, the set's first app is added, not replaced.
+                    let event = match active.app.replace(app) {
+                        Some(_) => SecurityEvent::AuthenticatorReplaced,
+                        None => SecurityEvent::FactorEnabled,
+                    };
                     active.attempts.reset();
                     active.replacement = None;
                     active.devices.clear();
                     effects.changed = true;
-                    effects.events.push(SecurityEvent::AuthenticatorReplaced);
+                    effects.events.push(event);
                     *epoch = epoch.next();
                     Ok(Proof::new(
                         ProofMethod::SetupConfirmation,

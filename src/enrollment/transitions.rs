@@ -5,11 +5,11 @@ use std::sync::Mutex;
 use rand::CryptoRng;
 use zeroize::Zeroizing;
 
-use super::charge::{CodeCheck, Paid, SubmittedCode};
+use super::charge::{Charge, CodeCheck, Paid, SubmittedCode};
 use super::check_proof;
 use super::{
-    ActiveFactor, Enabled, FactorState, MfaEnrollment, PendingSetup, Reauth, TotpSetup, Transition,
-    Verified, VerifiedBy,
+    ActiveFactor, Enabled, FactorState, MfaEnrollment, PendingSetup, Reauth, TotpApp, TotpSetup,
+    Transition, Verified, VerifiedBy,
 };
 use crate::backup::{BackupCodes, FreshCodes, Lookup};
 use crate::error::{Error, Result};
@@ -91,9 +91,22 @@ impl Effects {
         config: &MfaContext,
         now: u64,
     ) -> Error {
-        if let Some(paid) = paid {
-            self.events.extend(paid.charge.events());
-            return Error::InvalidCode;
+        self.fail_charged(attempts, paid.map(|paid| paid.charge), config, now);
+        Error::InvalidCode
+    }
+
+    /// [`Effects::fail`] for any kind of attempt, with its charge if it was
+    /// charged first.
+    pub(super) fn fail_charged(
+        &mut self,
+        attempts: &mut Attempts,
+        charge: Option<Charge>,
+        config: &MfaContext,
+        now: u64,
+    ) {
+        if let Some(charge) = charge {
+            self.events.extend(charge.events());
+            return;
         }
         let lock = attempts.record_failure(&config.policy().lockout, now);
         self.changed = true;
@@ -107,7 +120,6 @@ impl Effects {
                 consecutive_failures,
             });
         }
-        Error::InvalidCode
     }
 
     /// Ends a transition that may have changed a record holding a secret:
@@ -142,13 +154,14 @@ impl Effects {
         // Without a collection: this runs on every verification's write, and
         // that path allocates nothing but its event list.
         let (secret, replacement) = match &mut state.factor {
-            FactorState::Pending(p) => (&mut p.secret, None),
-            FactorState::Active(a) => {
-                (&mut a.secret, a.replacement.as_mut().map(|r| &mut r.secret))
-            }
+            FactorState::Pending(p) => (Some(&mut p.secret), None),
+            FactorState::Active(a) => (
+                a.app.as_mut().map(|app| &mut app.secret),
+                a.replacement.as_mut().map(|r| &mut r.secret),
+            ),
             FactorState::Disabled => return,
         };
-        for envelope in std::iter::once(secret).chain(replacement) {
+        for envelope in secret.into_iter().chain(replacement) {
             if envelope.key_id() != keyring.primary_id()
                 && let Ok(secret) = envelope.open_secret(keyring, user_id)
                 && let Ok(resealed) = Envelope::seal_secret(keyring, user_id, &secret, rng)
@@ -235,6 +248,7 @@ pub(super) fn proof_of(by: VerifiedBy, now: u64, epoch: Epoch, user_id: &str) ->
     let method = match by {
         VerifiedBy::Totp(_) => ProofMethod::Totp,
         VerifiedBy::BackupCode => ProofMethod::BackupCode,
+        VerifiedBy::Passkey => ProofMethod::Passkey,
     };
     Proof::new(method, now, epoch, user_id)
 }
@@ -336,17 +350,13 @@ impl MfaEnrollment {
                 let generated = fresh.get(config.keyring(), &policy.backup_codes, now, rng);
                 match generated {
                     Ok((backup_codes, codes)) => {
-                        let active = ActiveFactor {
+                        let app = TotpApp {
                             secret: pending.secret,
                             totp: pending.totp,
-                            enabled_at: now,
                             last_step: Some(matched.step),
                             t0: 0,
-                            backup_codes,
-                            attempts: Attempts::default(),
-                            replacement: None,
-                            devices: Vec::new(),
                         };
+                        let active = ActiveFactor::new(now, Some(app), backup_codes);
                         let epoch = self.epoch.next();
                         let enabled = Enabled {
                             backup_codes: codes,
@@ -558,6 +568,7 @@ impl MfaEnrollment {
                 let state = MfaEnrollment {
                     factor: FactorState::Disabled,
                     epoch,
+                    passkey_registration: None,
                     ..self
                 };
                 let proof = proof_of(by, now, epoch, user_id);
@@ -622,7 +633,7 @@ impl MfaEnrollment {
         };
         check.paid.is_none()
             && active.attempts.check(&config.policy().lockout, now).is_ok()
-            && TotpCode::parse(check.code, active.totp.digits).is_err()
+            && TotpCode::parse(check.code, active.totp_digits(config)).is_err()
             && active
                 .backup_codes
                 .parse_attempt(check.code)
@@ -636,10 +647,19 @@ impl MfaEnrollment {
 }
 
 impl ActiveFactor {
+    /// The digits of the set's TOTP codes: the app's, or the policy's for a
+    /// set without an app (whose TOTP-shaped codes all fail).
+    pub(super) fn totp_digits(&self, config: &MfaContext) -> u8 {
+        self.app
+            .as_ref()
+            .map_or(config.policy().totp.digits, |app| app.totp.digits)
+    }
+
     /// Checks what a management operation demands ([`Reauth`]): a recent
     /// proof of `user_id` under `epoch` while the factor is unlocked, or a
     /// current code (checked, counted and consumed like a login), with what
-    /// the service's charge and hash of a [`Reauth::Code`] found.
+    /// the service's charge and hash of a [`Reauth::Code`] found. Returns
+    /// how a code verified (`None` for a proof).
     pub(super) fn reauthenticate(
         &mut self,
         (reauth, paid): (Reauth<'_>, Option<&Paid>),
@@ -648,20 +668,21 @@ impl ActiveFactor {
         epoch: Epoch,
         now: u64,
         effects: &mut Effects,
-    ) -> Result<()> {
+    ) -> Result<Option<VerifiedBy>> {
         let (accept, code) = match reauth {
             Reauth::RecentProof(proof) => {
                 return self
                     .attempts
                     .check(&config.policy().lockout, now)
-                    .and_then(|()| check_proof(config, epoch, user_id, proof, now));
+                    .and_then(|()| check_proof(config, epoch, user_id, proof, now))
+                    .map(|()| None);
             }
             Reauth::TotpCode(code) => (Accept::Totp, code),
             Reauth::Code(code) => (Accept::Either, code),
         };
         let check = CodeCheck { code, paid };
         self.check_code(accept, config, user_id, check, now, effects)
-            .map(drop)
+            .map(Some)
     }
 
     /// Checks one code, updating the replay mark and failure counter in
@@ -681,10 +702,11 @@ impl ActiveFactor {
             self.attempts.check(&config.policy().lockout, now)?;
         }
         let code = check.code;
+        let digits = self.totp_digits(config);
         let totp_code = match accept {
             Accept::BackupCode => None,
-            Accept::Totp => Some(TotpCode::parse(code, self.totp.digits)?),
-            Accept::Either => match TotpCode::parse(code, self.totp.digits) {
+            Accept::Totp => Some(TotpCode::parse(code, digits)?),
+            Accept::Either => match TotpCode::parse(code, digits) {
                 Ok(c) => Some(c),
                 Err(totp_err) => match self.backup_codes.parse_attempt(code) {
                     Ok(_) => None,
@@ -716,18 +738,22 @@ impl ActiveFactor {
         now: u64,
         effects: &mut Effects,
     ) -> Result<VerifiedBy> {
-        let secret = self.secret.open_secret(config.keyring(), user_id)?;
-        // Steps count from the factor's T0 (0 unless imported with another).
+        // A set without an app (passkeys only) has no TOTP code to match.
+        let Some(app) = &mut self.app else {
+            return Err(effects.fail(&mut self.attempts, paid, config, now));
+        };
+        let secret = app.secret.open_secret(config.keyring(), user_id)?;
+        // Steps count from the app's T0 (0 unless imported with another).
         match totp::check(
             &secret,
-            self.totp,
+            app.totp,
             config.policy().totp.skew,
             code,
-            now.saturating_sub(self.t0),
-            self.last_step,
+            now.saturating_sub(app.t0),
+            app.last_step,
         )? {
             TotpCheck::Accepted(matched) => {
-                self.last_step = Some(matched.step);
+                app.last_step = Some(matched.step);
                 self.attempts.reset();
                 effects.changed = true;
                 effects.events.push(SecurityEvent::TotpAccepted(matched));

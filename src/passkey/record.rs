@@ -1,0 +1,156 @@
+//! What the record keeps of passkeys.
+
+use serde::{Deserialize, Serialize};
+
+/// Passkey settings of the [`Policy`](crate::Policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PasskeyPolicy {
+    /// Passkeys one user may hold (default 10).
+    pub max_passkeys: usize,
+    /// Whether a passkey alone logs in, without a password (default true):
+    /// a discoverable credential with user verification names its user and
+    /// proves two factors.
+    pub passwordless: bool,
+}
+
+impl Default for PasskeyPolicy {
+    fn default() -> Self {
+        PasskeyPolicy {
+            max_passkeys: 10,
+            passwordless: true,
+        }
+    }
+}
+
+impl PasskeyPolicy {
+    /// The longest passkey name, in characters.
+    pub const MAX_NAME_CHARS: usize = 64;
+
+    /// Checks a user-chosen passkey name: 1 to [`Self::MAX_NAME_CHARS`]
+    /// characters after trimming, no control, bidi-override or invisible
+    /// characters. Returns the trimmed name.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`](crate::Error::InvalidInput) naming the problem.
+    pub fn check_name(name: &str) -> crate::Result<&str> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(crate::Error::InvalidInput("a passkey name is empty"));
+        }
+        if name.chars().count() > Self::MAX_NAME_CHARS {
+            return Err(crate::Error::InvalidInput(
+                "a passkey name is longer than 64 characters",
+            ));
+        }
+        if name.chars().any(|c| {
+            c.is_control()
+                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+        }) {
+            return Err(crate::Error::InvalidInput(
+                "a passkey name contains a control or invisible character",
+            ));
+        }
+        Ok(name)
+    }
+}
+
+/// A registered passkey: its metadata and the public credential.
+///
+/// Holds no secret: the private key never leaves the authenticator. The
+/// credential id and public key are still never put into events or logs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredPasskey {
+    /// The crate's own short id (11 base64url characters), for URLs.
+    pub(crate) id: String,
+    pub(crate) name: String,
+    /// The WebAuthn credential id (I15: names at most one user).
+    #[serde(with = "crate::encoding::base64_vec")]
+    pub(crate) credential_id: Vec<u8>,
+    pub(crate) created_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) last_used_at: Option<u64>,
+    pub(crate) backup_eligible: bool,
+    pub(crate) backed_up: bool,
+    /// The highest signature counter seen: a non-zero counter that does not
+    /// rise is refused as a possible clone.
+    pub(crate) counter: u32,
+    /// The credential as `webauthn-rs` serializes it (public key,
+    /// algorithm, flags), kept opaque so that the record loads without the
+    /// `passkeys` feature.
+    pub(crate) key: serde_json::Value,
+}
+
+impl StoredPasskey {
+    /// The crate's short id of this passkey (not the credential id).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+    /// The user's name for it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The WebAuthn credential id, for a store's credential index (I15).
+    pub fn credential_id(&self) -> &[u8] {
+        &self.credential_id
+    }
+    /// When it was registered (unix seconds).
+    pub fn created_at(&self) -> u64 {
+        self.created_at
+    }
+    /// When it last completed a ceremony (unix seconds).
+    pub fn last_used_at(&self) -> Option<u64> {
+        self.last_used_at
+    }
+    /// Whether the authenticator may sync it (a synced passkey).
+    pub fn backup_eligible(&self) -> bool {
+        self.backup_eligible
+    }
+    /// Whether it was backed up (synced) when last seen.
+    pub fn backed_up(&self) -> bool {
+        self.backed_up
+    }
+    /// The highest signature counter seen (0 for most synced passkeys).
+    pub fn counter(&self) -> u32 {
+        self.counter
+    }
+
+    pub(crate) fn validate(&self) -> std::result::Result<(), &'static str> {
+        if self.credential_id.is_empty() || self.credential_id.len() > 1023 {
+            return Err("a passkey credential id is empty or longer than 1023 bytes");
+        }
+        if self.id.is_empty() || PasskeyPolicy::check_name(&self.name).is_err() {
+            return Err("a passkey has no id or an invalid name");
+        }
+        Ok(())
+    }
+}
+
+/// A passkey registration waiting for the authenticator's answer: the
+/// ceremony state `webauthn-rs` keeps server-side, in the record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PendingPasskey {
+    pub(crate) state: serde_json::Value,
+    #[serde(with = "crate::encoding::base64_array")]
+    pub(crate) handle: [u8; 16],
+    pub(crate) created_at: u64,
+    pub(crate) expires_at: u64,
+}
+
+impl PendingPasskey {
+    pub(crate) fn validate(&self) -> std::result::Result<(), &'static str> {
+        if self.expires_at < self.created_at {
+            return Err("a passkey registration expires before it began");
+        }
+        Ok(())
+    }
+}
+
+/// A step-up or passwordless challenge that completed, kept until it
+/// expires so that it completes at most once (I14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SpentChallenge {
+    #[serde(with = "crate::encoding::base64_array")]
+    pub(crate) id: [u8; 16],
+    pub(crate) expires_at: u64,
+}
