@@ -710,6 +710,19 @@ impl StoredBackupCodes {
         })
     }
 
+    /// A set without codes, for test records that need an active set.
+    #[cfg(feature = "testkit")]
+    pub(crate) fn placeholder() -> Self {
+        StoredBackupCodes {
+            key_id: KeyId(1),
+            argon2: Argon2Params::default(),
+            strength: BackupCodeStrength::Standard,
+            generated_at: 0,
+            codes: Vec::new(),
+            imported: None,
+        }
+    }
+
     /// An imported set that keeps the old system's hashes.
     #[cfg(feature = "import")]
     pub(crate) fn import_legacy(

@@ -107,9 +107,9 @@ impl MfaEnrollment {
             active.devices.clear();
             *epoch = epoch.next();
             effects.changed = true;
-            effects
-                .events
-                .push(SecurityEvent::PasskeyRemoved { passkey: removed.id });
+            effects.events.push(SecurityEvent::PasskeyRemoved {
+                passkey: removed.id,
+            });
             Ok(match (by, reauth.0) {
                 (Some(by), _) => super::transitions::proof_of(by, now, *epoch, user_id),
                 (None, Reauth::RecentProof(proof)) => proof.under(*epoch),
@@ -260,7 +260,13 @@ mod ceremonies {
         /// Whether this challenge completes the given ceremony for this
         /// record now: its kind, its user and epoch (a step-up), unexpired,
         /// not spent (I14).
-        fn is_open(&self, kind: ChallengeKind, record: &MfaEnrollment, user_id: &str, now: u64) -> bool {
+        fn is_open(
+            &self,
+            kind: ChallengeKind,
+            record: &MfaEnrollment,
+            user_id: &str,
+            now: u64,
+        ) -> bool {
             let FactorState::Active(active) = &record.factor else {
                 return false;
             };
@@ -309,7 +315,13 @@ mod ceremonies {
                 Err(e) => return unchanged(self, e),
             };
             let handle = match (&self.factor, &self.passkey_registration) {
-                (FactorState::Active(ActiveFactor { passkey_handle: Some(h), .. }), _) => *h,
+                (
+                    FactorState::Active(ActiveFactor {
+                        passkey_handle: Some(h),
+                        ..
+                    }),
+                    _,
+                ) => *h,
                 (_, Some(pending)) => pending.handle,
                 _ => challenge_id(rng),
             };
@@ -409,7 +421,10 @@ mod ceremonies {
                 let registered = config
                     .relying_party()?
                     .finish_registration(credential, &pending.state)?;
-                if self.credential_ids().any(|id| id == registered.credential_id) {
+                if self
+                    .credential_ids()
+                    .any(|id| id == registered.credential_id)
+                {
                     return Err(Error::PasskeyAlreadyRegistered);
                 }
                 Ok((name, pending.handle, registered))
@@ -485,7 +500,9 @@ mod ceremonies {
             if self.passkeys().is_empty() {
                 return Err(Error::MfaNotEnabled);
             }
-            let (options, state) = config.relying_party()?.start_authentication(self.passkeys())?;
+            let (options, state) = config
+                .relying_party()?
+                .start_authentication(self.passkeys())?;
             Ok(PasskeyChallenge {
                 id: challenge_id(rng),
                 kind: ChallengeKind::StepUp,
@@ -507,7 +524,11 @@ mod ceremonies {
             if passkeys.is_empty() {
                 return None;
             }
-            config.relying_party().ok()?.start_authentication(passkeys).ok()
+            config
+                .relying_party()
+                .ok()?
+                .start_authentication(passkeys)
+                .ok()
         }
 
         /// Completes a login's second step with a passkey, under a challenge
@@ -529,7 +550,9 @@ mod ceremonies {
             rng: &mut R,
         ) -> Transition<Verified> {
             let assertion = Assertion::unpaid(credential);
-            self.complete_login_with_passkey_checked(config, user_id, challenge, assertion, now, rng)
+            self.complete_login_with_passkey_checked(
+                config, user_id, challenge, assertion, now, rng,
+            )
         }
 
         pub(crate) fn complete_login_with_passkey_checked<R: CryptoRng + ?Sized>(
@@ -547,7 +570,15 @@ mod ceremonies {
             if challenge.user_id != user_id || !self.is_open(challenge, now) {
                 return unchanged(self, Error::InvalidChallenge);
             }
-            let mut step = self.assert(config, user_id, ChallengeKind::Login, state, assertion, now, rng);
+            let mut step = self.assert(
+                config,
+                user_id,
+                ChallengeKind::Login,
+                state,
+                assertion,
+                now,
+                rng,
+            );
             if step.outcome.is_ok() {
                 step.state.logins = step.state.logins.saturating_add(1);
             }
@@ -570,7 +601,15 @@ mod ceremonies {
             rng: &mut R,
         ) -> Transition<Verified> {
             let assertion = Assertion::unpaid(credential);
-            self.spend_checked(config, user_id, ChallengeKind::StepUp, challenge, assertion, now, rng)
+            self.spend_checked(
+                config,
+                user_id,
+                ChallengeKind::StepUp,
+                challenge,
+                assertion,
+                now,
+                rng,
+            )
         }
 
         /// Completes a passwordless login for `user_id`, the owner of the
@@ -617,7 +656,8 @@ mod ceremonies {
             if !challenge.is_open(kind, &self, user_id, now) {
                 return unchanged(self, closed);
             }
-            let mut step = self.assert(config, user_id, kind, &challenge.state, assertion, now, rng);
+            let mut step =
+                self.assert(config, user_id, kind, &challenge.state, assertion, now, rng);
             if step.outcome.is_ok()
                 && let FactorState::Active(active) = &mut step.state.factor
             {
@@ -678,7 +718,12 @@ mod ceremonies {
             let FactorState::Active(active) = &self.factor else {
                 return None;
             };
-            active.verify_assertion(config, submitted.kind, &submitted.state, &submitted.credential)
+            active.verify_assertion(
+                config,
+                submitted.kind,
+                &submitted.state,
+                &submitted.credential,
+            )
         }
     }
 
@@ -730,7 +775,8 @@ mod ceremonies {
                 return Err(Error::InvalidPasskey);
             };
             let passkey = &mut self.passkeys[index];
-            if (asserted.counter > 0 || passkey.counter > 0) && asserted.counter <= passkey.counter {
+            if (asserted.counter > 0 || passkey.counter > 0) && asserted.counter <= passkey.counter
+            {
                 let id = passkey.id.clone();
                 effects.fail_charged(&mut self.attempts, paid.map(|p| p.charge), config, now);
                 effects
@@ -744,7 +790,9 @@ mod ceremonies {
             let id = passkey.id.clone();
             self.attempts.reset();
             effects.changed = true;
-            effects.events.push(SecurityEvent::PasskeyUsed { passkey: id });
+            effects
+                .events
+                .push(SecurityEvent::PasskeyUsed { passkey: id });
             Ok(VerifiedBy::Passkey)
         }
     }

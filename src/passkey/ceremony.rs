@@ -91,7 +91,12 @@ impl RelyingParty {
             .collect();
         let (mut options, state) = self
             .webauthn
-            .start_passkey_registration(Uuid::from_bytes(handle), user_name, user_name, Some(exclude))
+            .start_passkey_registration(
+                Uuid::from_bytes(handle),
+                user_name,
+                user_name,
+                Some(exclude),
+            )
             .map_err(|_| Error::InvalidInput("the account name is not allowed"))?;
         // Discoverable, so that the passkey alone can name its user.
         if let Some(selection) = &mut options.public_key.authenticator_selection {
@@ -148,7 +153,9 @@ impl RelyingParty {
 
     /// Request options for any discoverable credential of this relying
     /// party (passwordless: no user named), modal rather than conditional.
-    pub(crate) fn start_discoverable(&self) -> Result<(RequestChallengeResponse, serde_json::Value)> {
+    pub(crate) fn start_discoverable(
+        &self,
+    ) -> Result<(RequestChallengeResponse, serde_json::Value)> {
         let (mut options, state) = self
             .webauthn
             .start_discoverable_authentication()

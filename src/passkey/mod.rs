@@ -22,12 +22,12 @@ mod ceremony;
 mod record;
 
 #[cfg(feature = "passkeys")]
+pub(crate) use ceremony::{Asserted, ChallengeKind};
+#[cfg(feature = "passkeys")]
 #[cfg_attr(docsrs, doc(cfg(feature = "passkeys")))]
 pub use ceremony::{
     CreationChallengeResponse, PasskeyAdded, PasskeyChallenge, PublicKeyCredential,
     RegisterPublicKeyCredential, RelyingParty, RequestChallengeResponse,
 };
-#[cfg(feature = "passkeys")]
-pub(crate) use ceremony::{Asserted, ChallengeKind};
-pub(crate) use record::{PendingPasskey, SpentChallenge};
 pub use record::{PasskeyPolicy, StoredPasskey};
+pub(crate) use record::{PendingPasskey, SpentChallenge};

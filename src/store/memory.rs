@@ -13,7 +13,14 @@ use crate::error::{Error, Result};
 /// for tests, demos and single-process tools.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    records: Mutex<HashMap<String, Versioned<MfaEnrollment>>>,
+    inner: Mutex<Inner>,
+}
+
+/// The records and the credential index (I15), changed together.
+#[derive(Debug, Default)]
+struct Inner {
+    records: HashMap<String, Versioned<MfaEnrollment>>,
+    owners: HashMap<Vec<u8>, String>,
 }
 
 impl MemoryStore {
@@ -22,10 +29,10 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Versioned<MfaEnrollment>>> {
+    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic elsewhere while holding the lock cannot leave a half-written
-        // record: every update is a single insert.
-        self.records
+        // record: a save checks everything before it changes anything.
+        self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -36,7 +43,7 @@ impl MfaStore for MemoryStore {
         &self,
         user_id: &str,
     ) -> impl Future<Output = Result<Option<Versioned<MfaEnrollment>>>> + Send {
-        let found = self.map().get(user_id).cloned();
+        let found = self.inner().records.get(user_id).cloned();
         std::future::ready(Ok(found))
     }
 
@@ -47,18 +54,36 @@ impl MfaStore for MemoryStore {
         record: &MfaEnrollment,
         write_id: WriteId,
     ) -> impl Future<Output = Result<u64>> + Send {
-        let mut map = self.map();
-        let current = map.get(user_id).map(|v| v.version);
-        let result = if current == expected {
+        let mut inner = self.inner();
+        let current = inner.records.get(user_id).map(|v| v.version);
+        let result = if current != expected {
+            Err(Error::StoreConflict)
+        } else if record
+            .credential_ids()
+            .any(|id| inner.owners.get(id).is_some_and(|owner| owner != user_id))
+        {
+            Err(Error::PasskeyAlreadyRegistered)
+        } else {
             let version = next_version(expected);
-            map.insert(
+            let old = inner.records.insert(
                 user_id.to_owned(),
                 Versioned::new(version, write_id, record.clone()),
             );
+            for id in old.iter().flat_map(|old| old.record.credential_ids()) {
+                inner.owners.remove(id);
+            }
+            for id in record.credential_ids() {
+                inner.owners.insert(id.to_vec(), user_id.to_owned());
+            }
             Ok(version)
-        } else {
-            Err(Error::StoreConflict)
         };
         std::future::ready(result)
+    }
+
+    fn passkey_owner(
+        &self,
+        credential_id: &[u8],
+    ) -> impl Future<Output = Result<Option<String>>> + Send {
+        std::future::ready(Ok(self.inner().owners.get(credential_id).cloned()))
     }
 }

@@ -127,6 +127,16 @@ impl<T> Versioned<T> {
 /// - Failures to reach the backend are [`Error::StoreUnavailable`](crate::Error::StoreUnavailable);
 ///   unreadable records are [`Error::CorruptRecord`](crate::Error::CorruptRecord).
 ///
+/// - **The credential index (I15).** A store that holds passkeys keeps an
+///   index from each WebAuthn credential id of a record
+///   ([`MfaEnrollment::credential_ids`]) to its user, written in the same
+///   atomic write as the compare-and-swap: a save whose record holds a
+///   credential id that another user's record holds fails with
+///   [`Error::PasskeyAlreadyRegistered`](crate::Error::PasskeyAlreadyRegistered),
+///   writing nothing, and a saved record's ids replace the user's earlier
+///   ones. [`MfaStore::passkey_owner`] reads it. A store without one keeps
+///   the default, which refuses passkeys (the service registers none).
+///
 /// Records are never deleted through this trait: a disabled factor is saved as
 /// [`MfaEnrollment::default()`], which keeps versions increasing and so rules
 /// out ABA races.
@@ -146,6 +156,22 @@ pub trait MfaStore: Send + Sync {
         record: &MfaEnrollment,
         write_id: WriteId,
     ) -> impl Future<Output = Result<u64>> + Send;
+
+    /// The user whose saved record holds the WebAuthn credential
+    /// `credential_id`, from the credential index (I15).
+    ///
+    /// # Errors
+    /// The default, for a store without an index:
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig).
+    fn passkey_owner(
+        &self,
+        credential_id: &[u8],
+    ) -> impl Future<Output = Result<Option<String>>> + Send {
+        let _ = credential_id;
+        std::future::ready(Err(crate::Error::InvalidConfig(
+            "this store keeps no passkey credential index",
+        )))
+    }
 }
 
 impl<S: MfaStore + ?Sized> MfaStore for Arc<S> {
@@ -165,6 +191,13 @@ impl<S: MfaStore + ?Sized> MfaStore for Arc<S> {
     ) -> impl Future<Output = Result<u64>> + Send {
         (**self).save(user_id, expected, record, write_id)
     }
+
+    fn passkey_owner(
+        &self,
+        credential_id: &[u8],
+    ) -> impl Future<Output = Result<Option<String>>> + Send {
+        (**self).passkey_owner(credential_id)
+    }
 }
 
 impl<S: MfaStore + ?Sized> MfaStore for &S {
@@ -183,6 +216,13 @@ impl<S: MfaStore + ?Sized> MfaStore for &S {
         write_id: WriteId,
     ) -> impl Future<Output = Result<u64>> + Send {
         (**self).save(user_id, expected, record, write_id)
+    }
+
+    fn passkey_owner(
+        &self,
+        credential_id: &[u8],
+    ) -> impl Future<Output = Result<Option<String>>> + Send {
+        (**self).passkey_owner(credential_id)
     }
 }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use rand::RngExt;
 
-use super::fixtures::Enrolled;
+use super::fixtures::{Enrolled, with_passkeys};
 use super::test_config;
 use crate::enrollment::MfaEnrollment;
 use crate::error::Error;
@@ -28,7 +28,9 @@ pub async fn run<S: MfaStore + 'static>(store: Arc<S>) {
     records_round_trip(&*store).await;
     awkward_user_ids(&*store).await;
     concurrent_saves_have_one_winner(Arc::clone(&store)).await;
-    no_lost_updates(store).await;
+    no_lost_updates(Arc::clone(&store)).await;
+    credential_index(&*store).await;
+    one_credential_one_owner(store).await;
 }
 
 /// A fresh user id.
@@ -337,4 +339,108 @@ async fn no_lost_updates<S: MfaStore + 'static>(store: Arc<S>) {
         1 + tasks * per_task,
         "conformance: every successful compare-and-swap must count exactly once"
     );
+}
+
+/// A random credential id, as authenticators draw them.
+fn credential() -> Vec<u8> {
+    let mut id = vec![0; 32];
+    rand::rng().fill(&mut id[..]);
+    id
+}
+
+async fn credential_index<S: MfaStore>(store: &S) {
+    let (alice, bob) = (user("index-a"), user("index-b"));
+    let (first, second) = (credential(), credential());
+    assert_eq!(
+        store.passkey_owner(&first).await.expect("lookup"),
+        None,
+        "conformance: an unknown credential has no owner"
+    );
+    let both = with_passkeys(MfaEnrollment::default(), &[&first, &second]);
+    store
+        .save(&alice, None, &both, WriteId::random())
+        .await
+        .expect("insert with passkeys");
+    for id in [&first, &second] {
+        assert_eq!(
+            store.passkey_owner(id).await.expect("lookup").as_deref(),
+            Some(alice.as_str()),
+            "conformance: a saved credential names its user"
+        );
+    }
+    let taken = with_passkeys(MfaEnrollment::default(), &[&second]);
+    assert!(
+        matches!(
+            store.save(&bob, None, &taken, WriteId::random()).await,
+            Err(Error::PasskeyAlreadyRegistered)
+        ),
+        "conformance: another user's credential is refused"
+    );
+    assert!(
+        store.load(&bob).await.expect("load").is_none(),
+        "conformance: a refused save writes nothing"
+    );
+    let only_first = with_passkeys(MfaEnrollment::default(), &[&first]);
+    store
+        .save(&alice, Some(1), &only_first, WriteId::random())
+        .await
+        .expect("drop a passkey");
+    assert_eq!(
+        store.passkey_owner(&second).await.expect("lookup"),
+        None,
+        "conformance: a removed credential leaves the index"
+    );
+    store
+        .save(&bob, None, &taken, WriteId::random())
+        .await
+        .expect("a freed credential can be registered again");
+    store
+        .save(
+            &alice,
+            Some(2),
+            &MfaEnrollment::default(),
+            WriteId::random(),
+        )
+        .await
+        .expect("disable");
+    assert_eq!(
+        store.passkey_owner(&first).await.expect("lookup"),
+        None,
+        "conformance: a record without passkeys leaves nothing in the index"
+    );
+}
+
+async fn one_credential_one_owner<S: MfaStore + 'static>(store: Arc<S>) {
+    for round in 0..5 {
+        let shared = credential();
+        let tasks: Vec<_> = (0..8)
+            .map(|n| {
+                let store = Arc::clone(&store);
+                let id = user(&format!("claim{round}-{n}"));
+                let record = with_passkeys(MfaEnrollment::default(), &[&shared]);
+                tokio::spawn(async move {
+                    let saved = store.save(&id, None, &record, WriteId::random()).await;
+                    (id, saved)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for task in tasks {
+            match task.await.expect("task") {
+                (id, Ok(1)) => winners.push(id),
+                (_, Err(Error::PasskeyAlreadyRegistered)) => {}
+                (_, other) => panic!("conformance: a racing registration gave {other:?}"),
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "conformance: of users racing for one credential, exactly one wins"
+        );
+        assert_eq!(
+            store.passkey_owner(&shared).await.expect("lookup"),
+            winners.pop(),
+            "conformance: the index names the winner"
+        );
+    }
 }

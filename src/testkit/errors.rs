@@ -39,6 +39,11 @@ pub fn every_error() -> Vec<Error> {
         Error::WeakSecret { bits: 80 },
         Error::InvalidImport("the secret is not hex"),
         Error::InvalidConfig("bad"),
+        Error::InvalidPasskey,
+        Error::PasskeyAlreadyRegistered,
+        Error::TooManyPasskeys,
+        Error::LastFactor,
+        Error::PasskeyNotFound,
         Error::Internal("a hashing task failed"),
     ];
     every.iter().for_each(listed);
@@ -68,6 +73,11 @@ fn listed(error: &Error) {
         | Error::WeakSecret { .. }
         | Error::InvalidImport(_)
         | Error::InvalidConfig(_)
+        | Error::InvalidPasskey
+        | Error::PasskeyAlreadyRegistered
+        | Error::TooManyPasskeys
+        | Error::LastFactor
+        | Error::PasskeyNotFound
         | Error::Internal(_) => {}
     }
 }

@@ -82,3 +82,34 @@ impl Enrolled {
             .collect()
     }
 }
+
+/// `record` with passkeys of these credential ids added to its active set
+/// (made active, without an app, if it had no factor): for store suites
+/// that need records holding credentials, without a WebAuthn ceremony. The
+/// keys are placeholders; such a passkey never verifies.
+pub fn with_passkeys(record: MfaEnrollment, credential_ids: &[&[u8]]) -> MfaEnrollment {
+    use crate::enrollment::{ActiveFactor, FactorState};
+    use crate::passkey::StoredPasskey;
+    let mut record = record;
+    if !record.is_active() {
+        let codes = crate::backup::StoredBackupCodes::placeholder();
+        record.factor = FactorState::Active(ActiveFactor::new(0, None, codes));
+    }
+    let FactorState::Active(active) = &mut record.factor else {
+        unreachable!("made active above");
+    };
+    for (n, id) in credential_ids.iter().enumerate() {
+        active.passkeys.push(StoredPasskey {
+            id: format!("pk{n}"),
+            name: format!("key {n}"),
+            credential_id: id.to_vec(),
+            created_at: 0,
+            last_used_at: None,
+            backup_eligible: true,
+            backed_up: true,
+            counter: 0,
+            key: serde_json::Value::Null,
+        });
+    }
+    record
+}
