@@ -16,6 +16,8 @@ use crate::policy::MfaContext;
 use crate::session::{DeviceToken, LoginChallenge, LoginStep, Proof};
 use crate::store::{MfaStore, WriteId};
 
+mod passkeys;
+
 /// The current time in unix seconds.
 pub trait Clock: Send + Sync + 'static {
     /// Now, in seconds since the unix epoch.
@@ -572,6 +574,12 @@ impl<S: MfaStore> Mfa<S> {
                 Hashing::None => transition(record, &self.config, now),
                 Hashing::Pool => self.run_hashing(Arc::clone(&transition), record).await?,
                 Hashing::ChargeFirst => {
+                    #[cfg(feature = "passkeys")]
+                    if let Some(assertion) = work.assertion {
+                        self.charge_then_check(user_id, expected, record, now, assertion)
+                            .await?;
+                        continue;
+                    }
                     let code = work
                         .code
                         .ok_or(Error::Internal("a charge without a code"))?;

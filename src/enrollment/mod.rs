@@ -11,7 +11,7 @@ mod transitions;
 
 pub(crate) use charge::{CodeCheck, Paid, SubmittedCode};
 #[cfg(feature = "passkeys")]
-pub(crate) use passkeys::{PaidAssertion, SubmittedAssertion};
+pub(crate) use passkeys::SubmittedAssertion;
 pub(crate) use transitions::{Accept, Argon2Work, Hashing};
 
 use std::fmt;

@@ -120,7 +120,7 @@ impl MfaEnrollment {
 }
 
 #[cfg(feature = "passkeys")]
-pub(crate) use ceremonies::{PaidAssertion, SubmittedAssertion};
+pub(crate) use ceremonies::SubmittedAssertion;
 
 #[cfg(feature = "passkeys")]
 mod ceremonies {
@@ -260,7 +260,7 @@ mod ceremonies {
         /// Whether this challenge completes the given ceremony for this
         /// record now: its kind, its user and epoch (a step-up), unexpired,
         /// not spent (I14).
-        fn is_open(
+        pub(crate) fn is_open(
             &self,
             kind: ChallengeKind,
             record: &MfaEnrollment,
@@ -740,7 +740,7 @@ mod ceremonies {
             config
                 .relying_party()
                 .ok()?
-                .verify(credential, kind, state, stored)
+                .verify(credential, kind, state, stored, self.passkey_handle)
                 .ok()
         }
 

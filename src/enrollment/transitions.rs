@@ -33,6 +33,16 @@ pub(crate) struct Argon2Work<'a> {
     /// Hashing the operation's new backup codes (confirm, regenerate),
     /// shared by the operation's retries.
     pub(crate) mint: Option<&'a Mutex<FreshCodes>>,
+    /// Mint only for a record without an active set (a passkey that may be
+    /// the first factor).
+    pub(crate) mint_first_factor_only: bool,
+    /// A submitted passkey assertion: charged first (I16), and only while
+    /// `passkey_challenge` (a step-up or passwordless challenge, for its
+    /// user) or `challenge` is open.
+    #[cfg(feature = "passkeys")]
+    pub(crate) assertion: Option<&'a crate::enrollment::SubmittedAssertion>,
+    #[cfg(feature = "passkeys")]
+    pub(crate) passkey_challenge: Option<(&'a crate::passkey::PasskeyChallenge, &'a str)>,
     /// Sealing an imported factor (its plain backup codes hashed), once for
     /// the operation and only while the record has no active factor.
     #[cfg(feature = "import")]
@@ -608,10 +618,23 @@ impl MfaEnrollment {
         {
             return Hashing::ChargeFirst;
         }
+        #[cfg(feature = "passkeys")]
+        if let Some(assertion) = work.assertion {
+            let open = open
+                && work
+                    .passkey_challenge
+                    .is_none_or(|(c, user_id)| c.is_open(assertion.kind, self, user_id, now));
+            return if open && !assertion.is_paid() && self.admits_attempts(config, now) {
+                Hashing::ChargeFirst
+            } else {
+                Hashing::None
+            };
+        }
         // New codes are hashed once per operation: only until they exist.
         let mint = work
             .mint
-            .is_some_and(|fresh| !FreshCodes::lock(fresh).is_minted());
+            .is_some_and(|fresh| !FreshCodes::lock(fresh).is_minted())
+            && !(work.mint_first_factor_only && self.is_active());
         #[cfg(feature = "import")]
         let mint = mint
             || work
@@ -622,6 +645,14 @@ impl MfaEnrollment {
         } else {
             Hashing::None
         }
+    }
+
+    /// Whether the active set takes attempts now (it exists and is not
+    /// locked).
+    #[cfg(feature = "passkeys")]
+    fn admits_attempts(&self, config: &MfaContext, now: u64) -> bool {
+        matches!(&self.factor, FactorState::Active(active)
+            if active.attempts.check(&config.policy().lockout, now).is_ok())
     }
 
     /// Whether checking `check` runs a slow hash: a backup code not yet

@@ -176,9 +176,17 @@ impl RelyingParty {
         kind: ChallengeKind,
         state: &serde_json::Value,
         stored: &StoredPasskey,
+        handle: Option<[u8; 16]>,
     ) -> Result<Asserted> {
         let result = match kind {
             ChallengeKind::Passwordless => {
+                // A discoverable credential names its user: the handle it
+                // was registered under, when the browser sends it.
+                if let Some(sent) = credential.get_user_unique_id()
+                    && Some(sent) != handle.as_ref().map(|h| &h[..])
+                {
+                    return Err(Error::InvalidPasskey);
+                }
                 let state: DiscoverableAuthentication = from_state(state)?;
                 let key = key_of(stored)?;
                 self.webauthn

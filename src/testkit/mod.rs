@@ -96,8 +96,20 @@ pub fn test_config_with(adjust: impl FnOnce(&mut Policy)) -> MfaContext {
     let mut policy = Policy::new("mfa-tests");
     policy.backup_codes.argon2 = Argon2Params::insecure_for_tests(64, 1, 1).expect("valid");
     adjust(&mut policy);
-    MfaContext::new(test_keyring(), policy).expect("valid test policy")
+    let ctx = MfaContext::new(test_keyring(), policy).expect("valid test policy");
+    #[cfg(feature = "passkeys")]
+    let ctx = ctx.with_relying_party(
+        crate::passkey::RelyingParty::new(TEST_RP_ID, "mfa-tests", &[TEST_ORIGIN])
+            .expect("valid test relying party"),
+    );
+    ctx
 }
+
+/// The relying party id of [`test_config`] (with the `passkeys` feature).
+pub const TEST_RP_ID: &str = "localhost";
+
+/// The one origin [`test_config`] allows passkeys from.
+pub const TEST_ORIGIN: &str = "http://localhost:8080";
 
 /// The keyring of [`test_config`]: key id 1, 32 bytes of `0x42`.
 pub fn test_keyring() -> Keyring {

@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code)]
 
+pub mod passkey;
+
 use std::sync::{Arc, Mutex};
 
 use mfa::testkit::{ManualClock, test_config, test_config_with};
