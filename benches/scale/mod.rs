@@ -59,7 +59,7 @@ impl Users {
             .active
             .to_json();
         let parsed: serde_json::Value = serde_json::from_str(&template).expect("a record");
-        let secret = parsed["factor"]["secret"]
+        let secret = parsed["factor"]["app"]["secret"]
             .as_str()
             .expect("an active factor's secret");
         assert_eq!(

@@ -43,7 +43,7 @@ use crate::totp::{TotpMatch, TotpParams};
 /// parameters, so the same inputs give the same result.
 ///
 /// Serialized with serde in a versioned, self-describing format (`"format":
-/// "mfa/2"`); see [`MfaEnrollment::to_json`]. Secrets inside are encrypted
+/// "mfa/3"`); see [`MfaEnrollment::to_json`]. Secrets inside are encrypted
 /// and backup codes hashed, so a record can be stored as it is.
 /// [`MfaEnrollment::default`] is the record of a user who never had one.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
