@@ -408,8 +408,20 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// As the transition, plus store errors.
     pub async fn disable(&self, user_id: &str, code: &str) -> Result<Proof> {
-        self.run_with_code(user_id, code, None, |record, config, user, check, now| {
-            record.disable_checked(config, user, check, now, &mut rand::rng())
+        self.disable_with(user_id, Reauth::Code(code)).await
+    }
+
+    /// Disables MFA after re-authentication, a code or a recent proof; see
+    /// [`MfaEnrollment::disable_with`].
+    ///
+    /// # Errors
+    /// As the transition, plus store errors.
+    pub async fn disable_with(&self, user_id: &str, reauth: Reauth<'_>) -> Result<Proof> {
+        let (user, reauth) = (user_id.to_owned(), Arc::new(OwnedReauth::from(reauth)));
+        let shared = Arc::clone(&reauth);
+        self.run(user_id, reauth.work(), move |record, config, now| {
+            let reauth = shared.as_reauth();
+            record.disable_reauthenticated(config, &user, reauth, now, &mut rand::rng())
         })
         .await
     }

@@ -553,16 +553,35 @@ impl MfaEnrollment {
         now: u64,
         rng: &mut R,
     ) -> Transition<Proof> {
-        self.disable_checked(config, user_id, CodeCheck::unpaid(code), now, rng)
+        self.disable_with(config, user_id, Reauth::Code(code), now, rng)
     }
 
-    /// [`MfaEnrollment::disable`] with a code the service may have charged
-    /// and hashed first (I16).
-    pub(crate) fn disable_checked<R: CryptoRng + ?Sized>(
+    /// Turns MFA off after re-authentication ([`Reauth`]): a current code,
+    /// or a recent proof (a user of passkeys alone has no code to type; the
+    /// host checks the password too). Everything goes: the app, every
+    /// passkey, the backup codes, remembered devices, a pending
+    /// registration; the epoch moves on (I12). The proof returned carries
+    /// the verification into the new epoch.
+    ///
+    /// Errors: [`Error::MfaNotEnabled`]; those of the [`Reauth`].
+    pub fn disable_with<R: CryptoRng + ?Sized>(
         self,
         config: &MfaContext,
         user_id: &str,
-        check: CodeCheck<'_>,
+        reauth: Reauth<'_>,
+        now: u64,
+        rng: &mut R,
+    ) -> Transition<Proof> {
+        self.disable_reauthenticated(config, user_id, (reauth, None), now, rng)
+    }
+
+    /// [`MfaEnrollment::disable_with`] with what the service's charge and
+    /// hash of a [`Reauth::Code`] found (I16).
+    pub(crate) fn disable_reauthenticated<R: CryptoRng + ?Sized>(
+        self,
+        config: &MfaContext,
+        user_id: &str,
+        reauth: (Reauth<'_>, Option<&Paid>),
         now: u64,
         rng: &mut R,
     ) -> Transition<Proof> {
@@ -571,7 +590,7 @@ impl MfaEnrollment {
             _ => return unchanged(self, Error::MfaNotEnabled),
         };
         let mut effects = Effects::none();
-        match active.check_code(Accept::Either, config, user_id, check, now, &mut effects) {
+        match active.reauthenticate(reauth, config, user_id, self.epoch, now, &mut effects) {
             Ok(by) => {
                 effects.events.push(SecurityEvent::FactorDisabled);
                 let epoch = self.epoch.next();
@@ -581,7 +600,11 @@ impl MfaEnrollment {
                     passkey_registration: None,
                     ..self
                 };
-                let proof = proof_of(by, now, epoch, user_id);
+                let proof = match (by, reauth.0) {
+                    (Some(by), _) => proof_of(by, now, epoch, user_id),
+                    (None, Reauth::RecentProof(proof)) => proof.under(epoch),
+                    (None, _) => Proof::new(ProofMethod::Totp, now, epoch, user_id),
+                };
                 effects.finish(state, Ok(proof), config, user_id, rng)
             }
             Err(e) => {
