@@ -14,7 +14,11 @@
 //!   before, on every server sharing the database. A session from a
 //!   remembered device carries no proof.
 //! - An `mfaToken` carries the crate's [`LoginChallenge`] (`challenge`), which
-//!   the crate completes at most once.
+//!   the crate completes at most once; with the user's passkeys, that holds
+//!   the WebAuthn request state of the second step.
+//! - A `passkeyToken` (a passwordless login) and a `stepUpToken` (a step-up
+//!   with a passkey) carry the crate's [`PasskeyChallenge`], which completes
+//!   at most once too; a `stepUpToken` is bound to its user.
 //!
 //! Operator tokens are not JWTs (`operators.rs`).
 
@@ -24,6 +28,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use mfa::passkey::PasskeyChallenge;
 use mfa::{Epoch, LoginChallenge, MasterKey, MfaEnrollment, Proof};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -111,6 +116,16 @@ struct MfaLoginClaims {
     challenge: LoginChallenge,
 }
 
+/// What a `passkeyToken` or a `stepUpToken` says besides its subject.
+#[derive(Serialize, Deserialize)]
+struct PasskeyClaims {
+    challenge: PasskeyChallenge,
+}
+
+/// The subject of a `passkeyToken`: no user is named until the passkey
+/// names one.
+const NO_USER: &str = "-";
+
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -121,6 +136,8 @@ fn now() -> u64 {
 pub struct Tokens {
     session: Kind,
     mfa_login: Kind,
+    passkey_login: Kind,
+    step_up: Kind,
 }
 
 impl Tokens {
@@ -137,6 +154,16 @@ impl Tokens {
                 master,
                 "example-server/jwt/mfa-login/v2",
                 "mfa-example-server/mfa-login",
+            ),
+            passkey_login: Kind::new(
+                master,
+                "example-server/jwt/passkey-login/v1",
+                "mfa-example-server/passkey-login",
+            ),
+            step_up: Kind::new(
+                master,
+                "example-server/jwt/step-up/v1",
+                "mfa-example-server/step-up",
             ),
         }
     }
@@ -177,6 +204,40 @@ impl Tokens {
             .filter(|(sub, claims)| claims.challenge.user_id() == sub)
             .map(|(_, claims)| claims.challenge)
             .ok_or_else(|| ApiError::from(mfa::Error::InvalidChallenge))
+    }
+}
+
+impl Tokens {
+    /// A `passkeyToken`: the signed challenge of a passwordless login, good
+    /// until the challenge expires.
+    pub fn passkey_login(&self, challenge: PasskeyChallenge) -> Result<String, ApiError> {
+        let exp = challenge.expires_at();
+        self.passkey_login
+            .issue(NO_USER, exp, PasskeyClaims { challenge })
+    }
+
+    /// The challenge of a valid `passkeyToken`, or `None`.
+    pub fn verify_passkey_login(&self, token: &str) -> Option<PasskeyChallenge> {
+        self.passkey_login
+            .verify::<PasskeyClaims>(token)
+            .filter(|(sub, _)| sub == NO_USER)
+            .map(|(_, claims)| claims.challenge)
+    }
+
+    /// A `stepUpToken`: the signed challenge of `user_id`'s step-up with a
+    /// passkey, good until the challenge expires.
+    pub fn step_up(&self, user_id: &str, challenge: PasskeyChallenge) -> Result<String, ApiError> {
+        let exp = challenge.expires_at();
+        self.step_up
+            .issue(user_id, exp, PasskeyClaims { challenge })
+    }
+
+    /// The challenge of a valid `stepUpToken` of `user_id`, or `None`.
+    pub fn verify_step_up(&self, user_id: &str, token: &str) -> Option<PasskeyChallenge> {
+        self.step_up
+            .verify::<PasskeyClaims>(token)
+            .filter(|(sub, _)| sub == user_id)
+            .map(|(_, claims)| claims.challenge)
     }
 }
 

@@ -117,6 +117,15 @@ impl ApiError {
         self
     }
 
+    /// At a login step or a step-up, a passkey that is not accepted is 401,
+    /// as a wrong code is there.
+    pub fn passkey_is_unauthorized(mut self) -> Self {
+        if self.problem.code == mfa::Error::InvalidPasskey.code() {
+            self.problem.status = StatusCode::UNAUTHORIZED.as_u16();
+        }
+        self
+    }
+
     /// 500 `INTERNAL`: a failure of the server's own (signing a token,
     /// hashing a password). The client gets a generic sentence; `cause` goes
     /// to the log.

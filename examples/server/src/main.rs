@@ -15,6 +15,13 @@
 //! forgotten or the factor changes. Security events go to stderr as JSON lines.
 //! `GET /` serves a browser page on the same API (`page.rs`).
 //!
+//! Passkeys (WebAuthn) join the authenticator app in the user's factor set:
+//! registered with the password (and a recent proof while MFA is on), used
+//! at the login's second step, for step-up, and alone (passwordless, unless
+//! `--no-passwordless`). The relying party is `--rp-id` for the `--origin`s
+//! (`webauthn.rs`); the routes are in `routes/passkeys.rs`,
+//! `routes/passwordless.rs` and `routes/step_up.rs`.
+//!
 //! ```text
 //! cargo run --bin server -- --addr 127.0.0.1:8080 --database ./mfa-demo.db
 //! ```
@@ -37,6 +44,7 @@ mod page;
 mod passwords;
 mod routes;
 mod users;
+mod webauthn;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -65,6 +73,7 @@ usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://... | 
               [--remember-days DAYS | --remember-secs SECONDS] [--max-devices N]
               [--admin-tokens FILE] [--insecure-lockout-delay SECONDS]
               [--insecure-password-delay SECONDS] [--insecure-password-forget SECONDS]
+              [--rp-id DOMAIN] [--origin URL]... [--max-passkeys N] [--no-passwordless]
 
   --addr         address to listen on (default 127.0.0.1:8080; port 0 picks a free one)
   --database     SQLite file, created with its schema if missing (default ./mfa-demo.db),
@@ -110,6 +119,18 @@ usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://... | 
                  stop after 100 failures stays. The server warns at start-up
   --admin-tokens operator tokens, one `name:token` per line (instead of
                  MFA_ADMIN_TOKENS; see below)
+  --rp-id        the passkeys' relying party id, a domain (default localhost): each
+                 origin's host or a parent domain of it
+  --origin       an origin of the pages that use passkeys, such as
+                 https://login.example.com; repeat it for several (default
+                 http://localhost:<port>: browsers allow passkeys on http://localhost,
+                 not on http://127.0.0.1). The server refuses to start with an origin
+                 that the relying party id does not cover
+  --max-passkeys passkeys per user (default 10, from 1 to 64)
+  --no-passwordless
+                 no login with a passkey alone: POST /api/auth/passkey/options and
+                 POST /api/auth/passkey do not exist; passkeys still serve as the
+                 second step and for step-up
   --insecure-password-delay
                  FOR TESTS AND DEMOS ONLY: seconds of the first wait after 5
                  wrong passwords for one account (default 30, from 1 to 900,
@@ -124,6 +145,9 @@ The master key comes from MFA_MASTER_KEY (base64 of 32 bytes) if it is set,
 otherwise from the key file, which is created (mode 0600) on first run.
 With PostgreSQL or MySQL, set MFA_MASTER_KEY or pass --key-file: every server that
 shares the database needs the same key.
+
+Passkeys need a page served from one of the origins: with the defaults, open
+http://localhost:<port>/ rather than http://127.0.0.1:<port>/.
 
 Operator routes (POST /api/admin/users/{id}/mfa/unlock and .../reset, body
 {\"reason\"}) exist only with operator tokens: MFA_ADMIN_TOKENS (or the file of
@@ -143,6 +167,8 @@ pub struct App {
     pub tokens: Tokens,
     /// The operators, if the operator routes are on.
     pub operators: Option<Operators>,
+    /// Whether a passkey alone logs in (`--no-passwordless` turns it off).
+    pub passwordless: bool,
 }
 
 pub type AppState = Arc<App>;
@@ -162,6 +188,11 @@ struct Args {
     password_forget_secs: Option<u64>,
     admin_tokens: Option<PathBuf>,
     limits: connections::Limits,
+    rp_id: String,
+    /// `--origin`s; none given means `http://localhost:<port>`.
+    origins: Vec<String>,
+    max_passkeys: usize,
+    passwordless: bool,
 }
 
 const DAY_SECS: u64 = 24 * 60 * 60;
@@ -195,6 +226,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             idle_timeout: Duration::from_secs(60),
             max_connections: 1024,
         },
+        rp_id: "localhost".to_owned(),
+        origins: Vec::new(),
+        max_passkeys: 10,
+        passwordless: true,
     };
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -205,6 +240,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         };
         if flag == "--help" || flag == "-h" {
             return Ok(None);
+        }
+        if flag == "--no-passwordless" {
+            if inline.is_some() {
+                return Err("--no-passwordless takes no value".into());
+            }
+            parsed.passwordless = false;
+            continue;
         }
         let mut value = || {
             inline
@@ -304,6 +346,22 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 );
             }
             "--admin-tokens" => parsed.admin_tokens = Some(PathBuf::from(value()?)),
+            "--rp-id" => {
+                let v = value()?;
+                if v.is_empty() {
+                    return Err("--rp-id must not be empty".into());
+                }
+                parsed.rp_id = v;
+            }
+            "--origin" => parsed.origins.push(value()?),
+            "--max-passkeys" => {
+                let v = value()?;
+                parsed.max_passkeys = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=64).contains(n))
+                    .ok_or_else(|| format!("--max-passkeys: {v:?} is not a number from 1 to 64"))?;
+            }
             "--header-timeout" => {
                 parsed.limits.header_timeout = positive_secs("--header-timeout", &value()?)?;
             }
@@ -352,6 +410,14 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), String> {
+    // Bound first: the default origin names the port.
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let relying_party = webauthn::relying_party(&args.rp_id, &args.origins, local.port())?;
     let operators = Operators::load(args.admin_tokens.as_deref())?;
     let (master_key, key_line) = keys::load(&args.database, args.key_file.as_deref())?;
     let store = Store::open(&args.database).await.map_err(|e| {
@@ -401,6 +467,8 @@ async fn run(args: Args) -> Result<(), String> {
     policy.login_challenge_ttl_secs = args.mfa_token_ttl_secs;
     policy.devices.ttl_secs = args.remember_secs;
     policy.devices.max_devices = args.max_devices;
+    policy.passkeys.max_passkeys = args.max_passkeys;
+    policy.passkeys.passwordless = args.passwordless;
     if let Some(delay) = args.lockout_delay_secs {
         eprintln!(
             "WARNING: --insecure-lockout-delay {delay}: the lockout after wrong codes is weakened; never use this in production"
@@ -408,7 +476,15 @@ async fn run(args: Args) -> Result<(), String> {
         policy.lockout.base_delay_secs = delay;
     }
     let config = MfaContext::new(Keyring::new(KeyId(1), master_key), policy)
-        .map_err(|e| format!("invalid configuration: {e}"))?;
+        .map_err(|e| format!("invalid configuration: {e}"))?
+        .with_relying_party(relying_party.party);
+    let default_origin = relying_party.default_origin;
+    println!(
+        "passkeys: relying party {} for {}; passwordless login {}",
+        args.rp_id,
+        relying_party.origins.join(", "),
+        if args.passwordless { "on" } else { "off" }
+    );
     let passwords = Passwords::new()
         .await
         .map_err(|_| "cannot hash passwords".to_owned())?;
@@ -423,6 +499,7 @@ async fn run(args: Args) -> Result<(), String> {
         attempts,
         tokens,
         operators,
+        passwordless: args.passwordless,
     });
     tokio::spawn(purge_password_locks(
         Arc::clone(&app),
@@ -435,14 +512,12 @@ async fn run(args: Args) -> Result<(), String> {
             args.limits.body_timeout,
             middleware::request_context,
         ));
-    let listener = tokio::net::TcpListener::bind(args.addr)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| format!("cannot read the listening address: {e}"))?;
     println!("listening on http://{local}");
-    println!("page: http://{local}/");
+    // Passkeys work on the page only at one of their origins.
+    match relying_party.origins.first() {
+        Some(origin) if default_origin => println!("page: {origin}/"),
+        _ => println!("page: http://{local}/"),
+    }
     // On a signal, stop accepting, let requests in flight finish, and close
     // connections that are still open 10 seconds later.
     let finished = connections::serve(

@@ -12,7 +12,7 @@ use serde_json::Value;
 use utoipa::OpenApi as _;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::link::Link;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{
     ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Ref, RefOr, ResponseBuilder, Tag,
@@ -46,7 +46,11 @@ pub fn base() -> OpenApi {
         )
         .tags(Some([
             tag("auth", "Accounts, logins and step-up."),
-            tag("mfa", "The user's own second factor."),
+            tag("mfa", "The user's own second factor: the authenticator app, backup codes, remembered devices, and MFA off."),
+            tag(
+                "passkeys",
+                "The user's passkeys (WebAuthn). Options are `{\"publicKey\": {...}}` in the WebAuthn Level 3 JSON forms (binary members base64url without padding); credentials are what `PublicKeyCredential.toJSON()` gives.",
+            ),
             tag(
                 "operators",
                 "Operator routes: only with operator tokens (MFA_ADMIN_TOKENS, --admin-tokens or MFA_ADMIN_TOKEN), and then with one of them as the bearer token; the operator's name is the actor of the security events.",
@@ -245,6 +249,158 @@ pub fn always_true() -> Schema {
     ObjectBuilder::new()
         .schema_type(Type::Boolean)
         .enum_values(Some([true]))
+        .into()
+}
+
+/// A string of base64url without padding.
+fn base64url(description: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+}
+
+/// An object with these string members (all required) and any others.
+fn strings(members: &[(&str, &str)]) -> ObjectBuilder {
+    members.iter().fold(
+        ObjectBuilder::new().schema_type(Type::Object),
+        |object, (name, description)| {
+            object
+                .property(*name, base64url(description))
+                .required(*name)
+        },
+    )
+}
+
+/// A credential as `PublicKeyCredential.toJSON()` gives it, with this
+/// `response`; other members (`clientExtensionResults`,
+/// `authenticatorAttachment`) are allowed and not read.
+fn credential(description: &str, response: ObjectBuilder) -> Schema {
+    strings(&[
+        ("id", "The credential id, base64url."),
+        ("rawId", "The credential id, base64url."),
+        ("type", "`public-key`."),
+    ])
+    .property("response", response)
+    .required("response")
+    .description(Some(description))
+    .into()
+}
+
+/// What `navigator.credentials.create()` gave, as JSON.
+pub fn registration_credential() -> Schema {
+    credential(
+        "A new credential (`RegistrationResponseJSON`).",
+        strings(&[
+            ("clientDataJSON", "base64url."),
+            ("attestationObject", "base64url."),
+        ]),
+    )
+}
+
+/// What `navigator.credentials.get()` gave, as JSON.
+pub fn assertion_credential() -> Schema {
+    credential(
+        "An assertion (`AuthenticationResponseJSON`).",
+        strings(&[
+            ("clientDataJSON", "base64url."),
+            ("authenticatorData", "base64url."),
+            ("signature", "base64url."),
+        ])
+        .property(
+            "userHandle",
+            base64url("The user handle, base64url (discoverable credentials)."),
+        ),
+    )
+}
+
+/// `PublicKeyCredentialRequestOptionsJSON`.
+pub fn request_options() -> Schema {
+    let allowed = ArrayBuilder::new().items(
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("type", ObjectBuilder::new().schema_type(Type::String))
+            .required("type")
+            .property("id", base64url("A credential id, base64url."))
+            .required("id"),
+    );
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "Request options for `navigator.credentials.get()`              (`PublicKeyCredentialRequestOptionsJSON`; give them to              `PublicKeyCredential.parseRequestOptionsFromJSON`).",
+        ))
+        .property("challenge", base64url("base64url."))
+        .required("challenge")
+        .property("rpId", ObjectBuilder::new().schema_type(Type::String))
+        .required("rpId")
+        .property("allowCredentials", allowed)
+        .property(
+            "userVerification",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["required"])),
+        )
+        .required("userVerification")
+        .into()
+}
+
+/// `{"publicKey": PublicKeyCredentialRequestOptionsJSON}`.
+pub fn public_key_request_options() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("publicKey", request_options())
+        .required("publicKey")
+        .into()
+}
+
+/// `PublicKeyCredentialCreationOptionsJSON`.
+pub fn creation_options() -> Schema {
+    let named = |id: bool| {
+        let object = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("name", ObjectBuilder::new().schema_type(Type::String))
+            .required("name");
+        match id {
+            true => object
+                .property("id", base64url("The user handle, base64url."))
+                .required("id")
+                .property(
+                    "displayName",
+                    ObjectBuilder::new().schema_type(Type::String),
+                )
+                .required("displayName"),
+            false => object
+                .property("id", ObjectBuilder::new().schema_type(Type::String))
+                .required("id"),
+        }
+    };
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(
+            "Creation options for `navigator.credentials.create()`              (`PublicKeyCredentialCreationOptionsJSON`; give them to              `PublicKeyCredential.parseCreationOptionsFromJSON`): user              verification and a discoverable credential required, the user's              passkeys excluded.",
+        ))
+        .property("rp", named(false))
+        .required("rp")
+        .property("user", named(true))
+        .required("user")
+        .property("challenge", base64url("base64url."))
+        .required("challenge")
+        .property(
+            "pubKeyCredParams",
+            ArrayBuilder::new().items(ObjectBuilder::new().schema_type(Type::Object)),
+        )
+        .required("pubKeyCredParams")
+        .into()
+}
+
+/// What a login's second step accepts.
+pub fn login_methods() -> Schema {
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["totp", "backupCode", "passkey"])),
+        )
+        .min_items(Some(1))
         .into()
 }
 

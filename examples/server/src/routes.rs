@@ -1,7 +1,9 @@
 //! The routes of the HTTP contract (the README's "The example server"),
 //! one module per concept, each MFA handler a few lines over `mfa::Mfa`:
-//! accounts, logins and step-up (`routes/login.rs`), the user's own factor
-//! (`routes/factor.rs`) and the operators' routes (`routes/operators.rs`).
+//! accounts and logins (`routes/login.rs`), step-up (`routes/step_up.rs`),
+//! passwordless login (`routes/passwordless.rs`), the user's authenticator
+//! app and backup codes (`routes/factor.rs`), the user's passkeys
+//! (`routes/passkeys.rs`) and the operators' routes (`routes/operators.rs`).
 //! This file has the router, the server's own routes and what the others
 //! share: the bodies and answers several routes take, and the password check.
 //!
@@ -20,6 +22,9 @@
 mod factor;
 mod login;
 mod operators;
+mod passkeys;
+mod passwordless;
+mod step_up;
 
 use std::sync::Arc;
 
@@ -52,7 +57,8 @@ pub fn router(app: AppState) -> Router {
         .routes(routes!(login::register))
         .routes(routes!(login::login))
         .routes(routes!(login::login_mfa))
-        .routes(routes!(login::step_up))
+        .routes(routes!(step_up::step_up))
+        .routes(routes!(step_up::step_up_options))
         .routes(routes!(factor::status))
         .routes(routes!(factor::setup))
         .routes(routes!(factor::confirm))
@@ -61,7 +67,17 @@ pub fn router(app: AppState) -> Router {
         .routes(routes!(factor::disable))
         .routes(routes!(factor::replace))
         .routes(routes!(factor::confirm_replacement))
-        .routes(routes!(factor::forget_devices));
+        .routes(routes!(factor::forget_devices))
+        .routes(routes!(passkeys::options))
+        .routes(routes!(passkeys::register, passkeys::list))
+        .routes(routes!(passkeys::rename, passkeys::remove));
+    // With `--no-passwordless` the passwordless routes do not exist.
+    let routes = match app.passwordless {
+        true => routes
+            .routes(routes!(passwordless::passwordless_options))
+            .routes(routes!(passwordless::passwordless)),
+        false => routes,
+    };
     // Without operator tokens the operator routes do not exist, in the
     // router or the document: 404 whatever the method.
     let routes = match app.operators {
@@ -173,7 +189,14 @@ impl OneCode {
             digits,
         )
         .map_err(|e| ApiError::from(e).code_is_unauthorized())?
-        .ok_or_else(|| ApiError::validation("Give exactly one of `code` and `backupCode`."))
+        .ok_or_else(|| {
+            ApiError::validation("Give exactly one of `code`, `backupCode` and `passkey`.")
+        })
+    }
+
+    /// Whether either field is there.
+    fn is_given(&self) -> bool {
+        self.code.is_some() || self.backup_code.is_some()
     }
 }
 

@@ -2,6 +2,13 @@
 //! regenerations, disable, replacing the authenticator and forgetting
 //! remembered devices.
 //!
+//! Beside passkeys, setting up an authenticator app adds it to the set:
+//! the crate models that as a replacement of a set without an app, which a
+//! recent proof authorises beside the password; the set's backup codes stay.
+//! Disable turns the whole set off, passkeys included, and takes the
+//! password alone from a session whose proof is recent (a passkey user has
+//! no code to type).
+//!
 //! What hands the factor to whoever holds the session takes proof of more
 //! than the session (I17): setup takes the password, beginning a
 //! replacement the password and a current code (or a backup code), disable
@@ -10,8 +17,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use mfa::Reauth;
 use mfa::http::{BackupCodesAnswer, SetupAnswer};
+use mfa::{FactorState, MfaEnrollment, Reauth};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -22,11 +29,18 @@ use crate::error::{ApiError, Problem};
 use crate::extract::JsonBody;
 use crate::users::{Secret, User};
 
-/// Confirmed: the backup codes, shown once, and a session with a fresh proof.
+/// Confirmed: the backup codes, shown once (absent when passkeys had MFA on
+/// already: their codes stay), and a session with a fresh proof.
 #[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub(super) struct ConfirmAnswer {
-    #[serde(flatten)]
-    codes: BackupCodesAnswer,
+    #[schema(schema_with = crate::openapi::always_true)]
+    success: bool,
+    /// The new backup codes, shown this once; absent when the user's
+    /// passkeys had MFA on already (the set's codes stay).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>, min_items = 1)]
+    backup_codes: Option<zeroize::Zeroizing<Vec<String>>>,
     /// The session that works from now on; every earlier one is revoked.
     token: String,
 }
@@ -36,6 +50,18 @@ pub(super) struct ConfirmAnswer {
 pub(super) struct LegacyBackupCodes {
     #[schema(value_type = Vec<String>, min_items = 1)]
     backup_codes: zeroize::Zeroizing<Vec<String>>,
+}
+
+/// `{password}`, or `{password, code}`: the account's password, and a
+/// current TOTP or backup code unless the session's proof is recent.
+#[derive(Deserialize, ToSchema)]
+pub(super) struct PasswordAndMaybeCode {
+    #[schema(value_type = String, required = true)]
+    password: Option<Secret>,
+    /// A TOTP code or a backup code. Without it, the session's proof must
+    /// be recent.
+    #[schema(value_type = Option<String>, example = "123456")]
+    code: Option<Secret>,
 }
 
 /// `{password, code}`: the account's password and a current code.
@@ -61,24 +87,41 @@ pub(super) async fn status(
     Ok(Json(app.mfa.status(&session.user.id).await?))
 }
 
+/// Whether the record's set has passkeys and no authenticator app: a setup
+/// then adds the app to the set.
+fn passkeys_without_app(record: &MfaEnrollment) -> bool {
+    matches!(record.factor(), FactorState::Active(set) if set.app().is_none())
+}
+
 /// Begins a TOTP setup (replacing an earlier pending one), with the
-/// account's password: a session alone never binds a factor.
+/// account's password: a session alone never binds a factor. Beside
+/// passkeys, the session's proof must be recent too.
 #[utoipa::path(post, path = "/api/user/me/totp/setup", tag = "mfa", request_body = Password,
     security(("bearer" = [])),
     responses(
         (status = 200, description = "What the authenticator app needs; the setup waits for its first code.", body = SetupAnswer),
         (status = 400, description = "`INVALID_PASSWORD` (counted by the password lock); `VALIDATION_FAILED`: no `password`, or a malformed body.", body = Problem),
         (status = 401, description = "`UNAUTHENTICATED`; `SESSION_REVOKED`.", body = Problem),
-        (status = 409, description = "`MFA_ALREADY_ENABLED`.", body = Problem),
-        (status = 429, description = "`TOO_MANY_ATTEMPTS` (wrong passwords; the password was not checked).", body = Problem),
+        (status = 403, description = "`STEP_UP_REQUIRED`: the user has passkeys and the session's proof is not recent.", body = Problem),
+        (status = 409, description = "`MFA_ALREADY_ENABLED`: an authenticator app is active already.", body = Problem),
+        (status = 429, description = "`TOO_MANY_ATTEMPTS` (wrong passwords; the password was not checked); `LOCKED_OUT`.", body = Problem),
     ))]
 pub(super) async fn setup(
     State(app): State<AppState>,
-    Session { user, .. }: Session,
+    session: Session,
     JsonBody(body): JsonBody<Password>,
 ) -> Result<Json<SetupAnswer>, ApiError> {
-    reauthenticate(&app, &user, &body.password).await?;
-    let setup = app.mfa.begin_setup(&user.id, &user.email).await?;
+    let user = &session.user;
+    reauthenticate(&app, user, &body.password).await?;
+    let setup = if passkeys_without_app(&session.record) {
+        let proof = session.proof()?;
+        let reauth = Reauth::RecentProof(&proof);
+        app.mfa
+            .begin_replacement(&user.id, &user.email, reauth)
+            .await?
+    } else {
+        app.mfa.begin_setup(&user.id, &user.email).await?
+    };
     Ok(Json(SetupAnswer::new(&setup)?))
 }
 
@@ -86,22 +129,33 @@ pub(super) async fn setup(
 #[utoipa::path(post, path = "/api/user/me/totp/confirm", tag = "mfa", request_body = Code,
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "MFA is on: the backup codes, shown this once, and the session that works from now on (every earlier one is revoked).", body = ConfirmAnswer),
+        (status = 200, description = "MFA is on: the backup codes, shown this once (none when passkeys had MFA on already), and the session that works from now on (every earlier one is revoked).", body = ConfirmAnswer),
         (status = 400, description = "`INVALID_CODE` (wrong, malformed or missing; nothing enabled); `NO_PENDING_SECRET`; `PENDING_EXPIRED`; `VALIDATION_FAILED` (a malformed body).", body = Problem),
         (status = 401, description = "`UNAUTHENTICATED`; `SESSION_REVOKED`.", body = Problem),
-        (status = 409, description = "`MFA_ALREADY_ENABLED`: MFA is on already.", body = Problem),
+        (status = 409, description = "`MFA_ALREADY_ENABLED`: an authenticator app is active already.", body = Problem),
         (status = 429, description = "`LOCKED_OUT`.", body = Problem),
     ))]
 pub(super) async fn confirm(
     State(app): State<AppState>,
-    Session { user, .. }: Session,
+    Session { user, record, .. }: Session,
     JsonBody(body): JsonBody<Code>,
 ) -> Result<Json<ConfirmAnswer>, ApiError> {
     let code = body.get()?;
-    let enabled = app.mfa.confirm_setup(&user.id, code).await?;
+    let (backup_codes, proof) = if passkeys_without_app(&record) {
+        // The app joins the passkeys; the set's backup codes stay.
+        (None, app.mfa.confirm_replacement(&user.id, code).await?)
+    } else {
+        let enabled = app.mfa.confirm_setup(&user.id, code).await?;
+        let codes = enabled.backup_codes.iter().map(|c| c.as_str().to_owned());
+        (
+            Some(zeroize::Zeroizing::new(codes.collect())),
+            enabled.proof,
+        )
+    };
     Ok(Json(ConfirmAnswer {
-        codes: BackupCodesAnswer::new(&enabled.backup_codes),
-        token: app.tokens.proven_session(&user.id, enabled.proof)?,
+        success: true,
+        backup_codes,
+        token: app.tokens.proven_session(&user.id, proof)?,
     }))
 }
 
@@ -239,23 +293,33 @@ pub(super) async fn regenerate_strict(
     }))
 }
 
-/// MFA off, with the password and a TOTP or backup code; the secret, the
-/// backup codes and remembered devices are deleted.
+/// MFA off, with the password and a TOTP or backup code, or with the
+/// password alone from a session whose proof is recent; the app, every
+/// passkey, the backup codes and remembered devices are deleted.
 #[utoipa::path(post, path = "/api/user/me/totp/disable", tag = "mfa",
-    request_body = PasswordAndCode, security(("bearer" = [])),
+    request_body = PasswordAndMaybeCode, security(("bearer" = [])),
     responses(
         (status = 200, description = "MFA is off; the answer's session is the one that works from now on.", body = SuccessWithToken),
-        (status = 400, description = "`VALIDATION_FAILED`; `INVALID_PASSWORD`; `INVALID_CODE`; `MFA_NOT_ENABLED`.", body = Problem),
+        (status = 400, description = "`VALIDATION_FAILED`; `INVALID_PASSWORD` (the code was neither used nor counted); `INVALID_CODE`; `MFA_NOT_ENABLED`.", body = Problem),
         (status = 401, description = "`UNAUTHENTICATED`; `SESSION_REVOKED`.", body = Problem),
+        (status = 403, description = "`STEP_UP_REQUIRED`: no `code`, and the session's proof is not recent.", body = Problem),
         (status = 429, description = "`LOCKED_OUT`; `TOO_MANY_ATTEMPTS` (wrong passwords).", body = Problem),
     ))]
 pub(super) async fn disable(
     State(app): State<AppState>,
-    Session { user, .. }: Session,
-    JsonBody(body): JsonBody<PasswordAndCode>,
+    session: Session,
+    JsonBody(body): JsonBody<PasswordAndMaybeCode>,
 ) -> Result<Json<SuccessWithToken>, ApiError> {
-    let code = body.reauthenticate(&app, &user).await?;
-    let proof = app.mfa.disable(&user.id, code).await?;
+    let user = &session.user;
+    reauthenticate(&app, user, &body.password).await?;
+    let proof = match &body.code {
+        Some(code) => app.mfa.disable(&user.id, code.expose()).await?,
+        None => {
+            let proof = session.proof()?;
+            let reauth = Reauth::RecentProof(&proof);
+            app.mfa.disable_with(&user.id, reauth).await?
+        }
+    };
     let token = app.tokens.proven_session(&user.id, proof)?;
     Ok(Json(SuccessWithToken {
         success: true,

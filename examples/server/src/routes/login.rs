@@ -1,4 +1,7 @@
-//! Accounts, the two steps of a login, and step-up.
+//! Accounts and the two steps of a login. The second step takes a TOTP
+//! code, a backup code, or, when the user has passkeys, a passkey answering
+//! the request options that the password step sent with the `mfaToken`
+//! (whose signed challenge holds the WebAuthn state).
 //!
 //! A login's password is charged on the password lock before it is hashed
 //! (`attempts.rs`): on the account's count, or, when the login presents a
@@ -10,17 +13,18 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use mfa::http::VerifiedAnswer;
-use mfa::{DeviceToken, LoginStep};
+use mfa::{DeviceToken, FactorState, LoginChallenge, LoginStep};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::{OneCode, SessionAnswer, password_is_right, required};
 use crate::AppState;
 use crate::attempts::LockKey;
-use crate::auth::Session;
 use crate::error::{ApiError, Problem};
 use crate::extract::JsonBody;
 use crate::users::Secret;
+use crate::webauthn;
 
 /// `{email, password}` of a new account.
 #[derive(Deserialize, ToSchema)]
@@ -50,7 +54,8 @@ pub(super) struct Credentials {
     device_token: Option<Secret>,
 }
 
-/// The second step of a login: `{mfaToken, code}` or `{mfaToken, backupCode}`.
+/// The second step of a login: `{mfaToken, code}`, `{mfaToken, backupCode}`
+/// or `{mfaToken, passkey}`.
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct MfaLogin {
@@ -61,6 +66,11 @@ pub(super) struct MfaLogin {
     remember_device: Option<bool>,
     #[serde(flatten)]
     code: OneCode,
+    /// The browser's answer to the `passkeyOptions` of the password step, as
+    /// `PublicKeyCredential.toJSON()` gives it. Give this, `code` or
+    /// `backupCode`.
+    #[schema(schema_with = crate::openapi::assertion_credential)]
+    passkey: Option<Value>,
 }
 
 /// `{"id"}` of the new account.
@@ -71,7 +81,9 @@ pub(super) struct Created {
     id: String,
 }
 
-/// MFA is on: `{"mfaRequired": true, "mfaToken"}`, for `POST /api/auth/login/mfa`.
+/// MFA is on: `{"mfaRequired": true, "mfaToken", "methods"}`, and
+/// `"passkeyOptions"` when the user has passkeys, for
+/// `POST /api/auth/login/mfa`.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct MfaRequired {
@@ -79,6 +91,15 @@ pub(super) struct MfaRequired {
     mfa_required: bool,
     /// Good for one login, for 5 minutes, only at `POST /api/auth/login/mfa`.
     mfa_token: String,
+    /// What the second step accepts: `totp` (the app's code), `backupCode`,
+    /// `passkey`.
+    #[schema(schema_with = crate::openapi::login_methods)]
+    methods: Vec<&'static str>,
+    /// `{"publicKey"}`: request options for `navigator.credentials.get()`
+    /// allowing the user's passkeys. Only when the user has passkeys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = crate::openapi::public_key_request_options)]
+    passkey_options: Option<Value>,
 }
 
 /// The answer to a right password: a session, or the second step.
@@ -155,7 +176,7 @@ pub(super) async fn register(
 /// device's token), otherwise an `mfaToken` for the second step.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = Credentials,
     responses(
-        (status = 200, description = "`{\"token\"}` (a session without a proof) when MFA is off or the device token is valid for the user; `{\"mfaRequired\": true, \"mfaToken\"}` otherwise.", body = LoginAnswer),
+        (status = 200, description = "`{\"token\"}` (a session without a proof) when MFA is off or the device token is valid for the user; `{\"mfaRequired\": true, \"mfaToken\", \"methods\"}` otherwise, with `\"passkeyOptions\"` when the user has passkeys.", body = LoginAnswer),
         (status = 400, description = "`VALIDATION_FAILED`: no password, or a malformed body.", body = Problem),
         (status = 401, description = "`INVALID_CREDENTIALS`: the email or the password is wrong.", body = Problem),
         (status = 429, description = "`TOO_MANY_ATTEMPTS`: too many wrong passwords for this account (for this remembered device, when `deviceToken` is valid for the account); the password was not checked. `Retry-After` says when to try again.", body = Problem),
@@ -209,10 +230,9 @@ pub(super) async fn login(
     // reports a remembered device that logs in during a code lockout.
     let step = app.mfa.begin_login(&user.id, device_token).await?;
     match step {
-        LoginStep::SecondFactor(challenge) => Ok(Json(LoginAnswer::SecondFactor(MfaRequired {
-            mfa_required: true,
-            mfa_token: app.tokens.mfa_login(challenge)?,
-        }))),
+        LoginStep::SecondFactor(challenge) => Ok(Json(LoginAnswer::SecondFactor(
+            second_step(&app, challenge).await?,
+        ))),
         // MFA off, or a remembered device: a session without a proof.
         LoginStep::Complete(epoch) | LoginStep::RememberedDevice(epoch) => {
             Ok(Json(LoginAnswer::Session(SessionAnswer {
@@ -223,16 +243,43 @@ pub(super) async fn login(
     }
 }
 
+/// The second step's answer: the `mfaToken`, what it accepts, and the
+/// passkey request options when the user has passkeys.
+async fn second_step(app: &AppState, challenge: LoginChallenge) -> Result<MfaRequired, ApiError> {
+    // Only reads: a password login writes nothing before the second step.
+    let record = app.mfa.load(challenge.user_id()).await?;
+    let has_app = matches!(record.factor(), FactorState::Active(set) if set.app().is_some());
+    let mut methods = Vec::new();
+    if has_app {
+        methods.push("totp");
+    }
+    methods.push("backupCode");
+    let passkey_options = match challenge.passkey_options() {
+        Some(options) => {
+            methods.push("passkey");
+            let mut options = webauthn::options(options)?;
+            Some(serde_json::json!({ "publicKey": options["publicKey"].take() }))
+        }
+        None => None,
+    };
+    Ok(MfaRequired {
+        mfa_required: true,
+        mfa_token: app.tokens.mfa_login(challenge)?,
+        methods,
+        passkey_options,
+    })
+}
+
 /// A user id that no account has (ids are 32 hex digits).
 const NO_USER: &str = "-";
 
-/// The second step of a login, with a TOTP code or a backup code.
+/// The second step of a login, with a TOTP code, a backup code or a passkey.
 #[utoipa::path(post, path = "/api/auth/login/mfa", tag = "auth", request_body = MfaLogin,
     responses(
         (status = 200, description = "A session with a fresh proof, the backup codes left, and a `deviceToken` when `rememberDevice` was `true`.", body = LoginMfaAnswer),
-        (status = 400, description = "`VALIDATION_FAILED`: no `mfaToken`, not exactly one of `code` and `backupCode`, or a malformed body.", body = Problem),
-        (status = 401, description = "`INVALID_CODE` (wrong, reused, malformed or unknown code); `INVALID_MFA_TOKEN` (used, expired, or from before a change to MFA).", body = Problem),
-        (status = 429, description = "`LOCKED_OUT`: too many failed codes; `Retry-After` says when to try again (absent once only an operator can unlock).", body = Problem),
+        (status = 400, description = "`VALIDATION_FAILED`: no `mfaToken`, not exactly one of `code`, `backupCode` and `passkey`, a `passkey` that is not a credential, or a malformed body.", body = Problem),
+        (status = 401, description = "`INVALID_CODE` (wrong, reused, malformed or unknown code); `INVALID_PASSKEY` (a passkey the login's options do not allow, a bad signature, another origin, no user verification, a replayed assertion; counted like a wrong code); `INVALID_MFA_TOKEN` (used, expired, or from before a change to MFA).", body = Problem),
+        (status = 429, description = "`LOCKED_OUT`: too many failed codes or passkeys; `Retry-After` says when to try again (absent once only an operator can unlock).", body = Problem),
     ))]
 pub(super) async fn login_mfa(
     State(app): State<AppState>,
@@ -241,12 +288,32 @@ pub(super) async fn login_mfa(
     let challenge = app
         .tokens
         .verify_mfa_login(required(&body.mfa_token, "mfaToken")?)?;
-    let code = body.code.get(app.mfa.context().policy().totp.digits)?;
-    let verified = app
-        .mfa
-        .complete_login(&challenge, code)
-        .await
-        .map_err(|e| ApiError::from(e).code_is_unauthorized())?;
+    let verified = match body.passkey {
+        Some(_) if body.code.is_given() => {
+            return Err(ApiError::validation(
+                "Give exactly one of `code`, `backupCode` and `passkey`.",
+            ));
+        }
+        Some(credential) => {
+            let credential = webauthn::assertion(Some(credential), "passkey")?;
+            if !challenge.accepts_passkey() {
+                // The user had no passkey when the login began.
+                let refused = ApiError::from(mfa::Error::InvalidPasskey);
+                return Err(refused.passkey_is_unauthorized());
+            }
+            app.mfa
+                .complete_login_with_passkey(&challenge, &credential)
+                .await
+                .map_err(|e| ApiError::from(e).passkey_is_unauthorized())?
+        }
+        None => {
+            let code = body.code.get(app.mfa.context().policy().totp.digits)?;
+            app.mfa
+                .complete_login(&challenge, code)
+                .await
+                .map_err(|e| ApiError::from(e).code_is_unauthorized())?
+        }
+    };
     let user_id = challenge.user_id();
     let mut answer = LoginMfaAnswer {
         token: app.tokens.proven_session(user_id, verified.proof)?,
@@ -274,30 +341,4 @@ async fn remember(app: &AppState, user_id: &str, proof: &mfa::Proof) -> Option<D
             None
         }
     }
-}
-
-/// A fresh proof for the session: a current TOTP code or a backup code.
-#[utoipa::path(post, path = "/api/auth/step-up", tag = "auth", request_body = OneCode,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "A session with a fresh proof.", body = SessionAnswer),
-        (status = 400, description = "`MFA_NOT_ENABLED`; `VALIDATION_FAILED`: not exactly one of `code` and `backupCode`, or a malformed body.", body = Problem),
-        (status = 401, description = "`INVALID_CODE` (counted toward the lockout); `UNAUTHENTICATED`; `SESSION_REVOKED`.", body = Problem),
-        (status = 429, description = "`LOCKED_OUT`.", body = Problem),
-    ))]
-pub(super) async fn step_up(
-    State(app): State<AppState>,
-    session: Session,
-    JsonBody(body): JsonBody<OneCode>,
-) -> Result<Json<SessionAnswer>, ApiError> {
-    let user_id = &session.user.id;
-    let code = body.get(app.mfa.context().policy().totp.digits)?;
-    let verified = app
-        .mfa
-        .verify(user_id, code)
-        .await
-        .map_err(|e| ApiError::from(e).code_is_unauthorized())?;
-    Ok(Json(SessionAnswer {
-        token: app.tokens.proven_session(user_id, verified.proof)?,
-    }))
 }
