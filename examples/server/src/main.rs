@@ -126,7 +126,9 @@ usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://... | 
                  http://localhost:<port>: browsers allow passkeys on http://localhost,
                  not on http://127.0.0.1). The server refuses to start with an origin
                  that the relying party id does not cover
-  --max-passkeys passkeys per user (default 10, from 1 to 64)
+  --max-passkeys passkeys per user (default 10, from 1 to 16: the second step's
+                 mfaToken carries every passkey's WebAuthn state, and comes back
+                 in a body of at most 16 KiB)
   --no-passwordless
                  no login with a passkey alone: POST /api/auth/passkey/options and
                  POST /api/auth/passkey do not exist; passkeys still serve as the
@@ -196,6 +198,12 @@ struct Args {
 }
 
 const DAY_SECS: u64 = 24 * 60 * 60;
+
+/// The most passkeys `--max-passkeys` allows. The `mfaToken` of a user with
+/// passkeys carries the second step's WebAuthn state, about 770 bytes per
+/// passkey, and comes back in a body of at most 16 KiB with the assertion:
+/// 16 leave room to spare (`tests/http_passkeys.rs` measures it).
+const MAX_PASSKEYS: usize = 16;
 
 fn positive_secs(flag: &str, v: &str) -> Result<Duration, String> {
     v.parse()
@@ -359,8 +367,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 parsed.max_passkeys = v
                     .parse()
                     .ok()
-                    .filter(|n| (1..=64).contains(n))
-                    .ok_or_else(|| format!("--max-passkeys: {v:?} is not a number from 1 to 64"))?;
+                    .filter(|n| (1..=MAX_PASSKEYS).contains(n))
+                    .ok_or_else(|| {
+                        format!("--max-passkeys: {v:?} is not a number from 1 to {MAX_PASSKEYS}")
+                    })?;
             }
             "--header-timeout" => {
                 parsed.limits.header_timeout = positive_secs("--header-timeout", &value()?)?;
@@ -556,7 +566,7 @@ async fn purge_password_locks(app: AppState, interval: Duration) {
 /// Writes a security event to stderr as one JSON line: `{"securityEvent":
 /// "operator_reset", "userId", "at", ...the event's fields}`. No event holds a
 /// secret; an operator's reason is JSON-escaped like everything else.
-fn log_security_event(user_id: &str, event: &SecurityEvent) {
+pub(crate) fn log_security_event(user_id: &str, event: &SecurityEvent) {
     let mut line = serde_json::Map::new();
     if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(event) {
         for (key, value) in fields {

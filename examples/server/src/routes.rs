@@ -69,8 +69,10 @@ pub fn router(app: AppState) -> Router {
         .routes(routes!(factor::confirm_replacement))
         .routes(routes!(factor::forget_devices))
         .routes(routes!(passkeys::options))
-        .routes(routes!(passkeys::register, passkeys::list))
-        .routes(routes!(passkeys::rename, passkeys::remove));
+        .routes(routes!(passkeys::register))
+        .routes(routes!(passkeys::list))
+        .routes(routes!(passkeys::rename))
+        .routes(routes!(passkeys::remove));
     // With `--no-passwordless` the passwordless routes do not exist.
     let routes = match app.passwordless {
         true => routes

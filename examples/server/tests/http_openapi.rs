@@ -108,8 +108,16 @@ async fn the_document_describes_every_route_and_no_other() {
         // is not the router's 404 or 405.
         let r = send(&server, method, &path, true).await;
         assert!(!unrouted(&r), "{method} {path}: {} {}", r.status, r.text);
-        // Every other method is 405.
-        for other in METHODS.iter().filter(|m| *m != method) {
+        // Every method the path does not document is 405.
+        let documented_here: Vec<&String> = operations
+            .iter()
+            .filter(|(_, p)| p.replace("{id}", id) == path)
+            .map(|(m, _)| m)
+            .collect();
+        for other in METHODS
+            .iter()
+            .filter(|m| !documented_here.iter().any(|d| d == *m))
+        {
             let r = send(&server, other, &path, false).await;
             assert_eq!(r.status, 405, "{other} {path}: {}", r.text);
             r.assert_problem(405, "METHOD_NOT_ALLOWED");
@@ -245,7 +253,7 @@ async fn every_operation_has_its_answers_schemas_and_security() {
         if op.get("requestBody").is_some() {
             assert!(responses.contains_key("415"), "{method} {path}");
         }
-        let authenticated = path.starts_with("/api/user/") || path == "/api/auth/step-up";
+        let authenticated = path.starts_with("/api/user/") || path.starts_with("/api/auth/step-up");
         let operator = path.starts_with("/api/admin/");
         let security = op["security"].to_string();
         assert_eq!(

@@ -81,9 +81,9 @@ pub(super) struct Created {
     id: String,
 }
 
-/// MFA is on: `{"mfaRequired": true, "mfaToken", "methods"}`, and
-/// `"passkeyOptions"` when the user has passkeys, for
-/// `POST /api/auth/login/mfa`.
+/// MFA is on: `{"mfaRequired": true, "mfaToken"}`, for
+/// `POST /api/auth/login/mfa`; with `"methods"` and `"passkeyOptions"` when
+/// the user has passkeys.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct MfaRequired {
@@ -91,10 +91,11 @@ pub(super) struct MfaRequired {
     mfa_required: bool,
     /// Good for one login, for 5 minutes, only at `POST /api/auth/login/mfa`.
     mfa_token: String,
-    /// What the second step accepts: `totp` (the app's code), `backupCode`,
-    /// `passkey`.
+    /// When the user has passkeys, what the second step accepts: `totp`
+    /// (the app's code, when the user has one), `backupCode`, `passkey`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(schema_with = crate::openapi::login_methods)]
-    methods: Vec<&'static str>,
+    methods: Option<Vec<&'static str>>,
     /// `{"publicKey"}`: request options for `navigator.credentials.get()`
     /// allowing the user's passkeys. Only when the user has passkeys.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -176,7 +177,7 @@ pub(super) async fn register(
 /// device's token), otherwise an `mfaToken` for the second step.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = Credentials,
     responses(
-        (status = 200, description = "`{\"token\"}` (a session without a proof) when MFA is off or the device token is valid for the user; `{\"mfaRequired\": true, \"mfaToken\", \"methods\"}` otherwise, with `\"passkeyOptions\"` when the user has passkeys.", body = LoginAnswer),
+        (status = 200, description = "`{\"token\"}` (a session without a proof) when MFA is off or the device token is valid for the user; `{\"mfaRequired\": true, \"mfaToken\"}` otherwise, and when the user has passkeys also `\"methods\"` and `\"passkeyOptions\"`.", body = LoginAnswer),
         (status = 400, description = "`VALIDATION_FAILED`: no password, or a malformed body.", body = Problem),
         (status = 401, description = "`INVALID_CREDENTIALS`: the email or the password is wrong.", body = Problem),
         (status = 429, description = "`TOO_MANY_ATTEMPTS`: too many wrong passwords for this account (for this remembered device, when `deviceToken` is valid for the account); the password was not checked. `Retry-After` says when to try again.", body = Problem),
@@ -243,25 +244,24 @@ pub(super) async fn login(
     }
 }
 
-/// The second step's answer: the `mfaToken`, what it accepts, and the
-/// passkey request options when the user has passkeys.
+/// The second step's answer: the `mfaToken`, and when the user has
+/// passkeys what the step accepts and the passkey request options.
 async fn second_step(app: &AppState, challenge: LoginChallenge) -> Result<MfaRequired, ApiError> {
-    // Only reads: a password login writes nothing before the second step.
-    let record = app.mfa.load(challenge.user_id()).await?;
-    let has_app = matches!(record.factor(), FactorState::Active(set) if set.app().is_some());
-    let mut methods = Vec::new();
-    if has_app {
-        methods.push("totp");
+    let (mut methods, mut passkey_options) = (None, None);
+    if let Some(options) = challenge.passkey_options() {
+        let mut options = webauthn::options(options)?;
+        passkey_options = Some(serde_json::json!({ "publicKey": options["publicKey"].take() }));
+        // Only reads: a password login writes nothing before the second step.
+        let record = app.mfa.load(challenge.user_id()).await?;
+        let has_app = matches!(record.factor(), FactorState::Active(set) if set.app().is_some());
+        let app_code = has_app.then_some("totp");
+        methods = Some(
+            app_code
+                .into_iter()
+                .chain(["backupCode", "passkey"])
+                .collect(),
+        );
     }
-    methods.push("backupCode");
-    let passkey_options = match challenge.passkey_options() {
-        Some(options) => {
-            methods.push("passkey");
-            let mut options = webauthn::options(options)?;
-            Some(serde_json::json!({ "publicKey": options["publicKey"].take() }))
-        }
-        None => None,
-    };
     Ok(MfaRequired {
         mfa_required: true,
         mfa_token: app.tokens.mfa_login(challenge)?,

@@ -5,6 +5,8 @@
 //! crate under test).
 #![allow(dead_code)]
 
+pub mod passkey;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
