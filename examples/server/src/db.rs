@@ -131,6 +131,14 @@ impl MfaStore for Store {
             Store::Mysql(s) => s.save(user_id, expected, record, write_id).await,
         }
     }
+
+    async fn passkey_owner(&self, credential_id: &[u8]) -> mfa::Result<Option<String>> {
+        match self {
+            Store::Sqlite(s) => s.passkey_owner(credential_id).await,
+            Store::Postgres(s) => s.passkey_owner(credential_id).await,
+            Store::Mysql(s) => s.passkey_owner(credential_id).await,
+        }
+    }
 }
 
 /// Runs `$body` with `$pool` bound to whichever pool the database has: for
