@@ -89,7 +89,7 @@ impl RelyingParty {
     ) -> Result<(CreationChallengeResponse, serde_json::Value)> {
         let exclude = exclude
             .iter()
-            .map(|p| p.credential_id.clone().into())
+            .map(|p| p.credential_id.clone())
             .collect();
         let (mut options, state) = self
             .webauthn
