@@ -1,11 +1,13 @@
-//! Authenticator-app (TOTP) multi-factor authentication with single-use backup
-//! codes, for any Rust backend.
+//! Multi-factor authentication for any Rust backend: an authenticator app
+//! (TOTP), passkeys (feature `passkeys`) and single-use backup codes, as one
+//! factor set per user.
 //!
 //! The crate owns the whole domain: secrets encrypted with AES-256-GCM and bound
 //! to their user, backup codes hashed with Argon2id and shown once, time steps
-//! accepted at most once, lockout after repeated failures, and persistence
-//! through compare-and-swap saves so that racing requests cannot double-spend a
-//! code or skip the failure counter. An MFA endpoint is a few lines of glue.
+//! accepted at most once, passkey ceremonies completed at most once, one
+//! lockout for every factor, and persistence through compare-and-swap saves so
+//! that racing requests cannot double-spend a code or skip the failure
+//! counter. An MFA endpoint is a few lines of glue.
 //!
 //! ```
 //! use mfa::{KeyId, Keyring, LoginStep, MasterKey, MemoryStore, Mfa, MfaContext, Policy, Reauth};
@@ -74,7 +76,7 @@
 //!   compare-and-swap save, retries on conflict, and returns one-time output
 //!   only after the save.
 //!
-//! The design, the store contract and the invariants (I1–I13) the code cites
+//! The design, the store contract and the invariants (I1–I17) the code cites
 //! are in [`architecture`] (the repository's ARCHITECTURE.md).
 //!
 //! # Modules
@@ -87,7 +89,8 @@
 //! | [`totp`] | TOTP secrets, parameters, code parsing, verification ([`totp::check`]) and generation |
 //! | [`backup`] | backup codes: the one-time plaintext set, the stored hashes, Argon2 parameters |
 //! | [`keys`] | the master key, the keyring and the encrypted [`keys::Envelope`] |
-//! | [`enrollment`] | the stored record, its transitions and their outputs |
+//! | [`passkey`] | passkeys: what the record keeps, the relying party and the WebAuthn ceremonies (feature `passkeys`) |
+//! | [`enrollment`] | the stored record (the factor set), its transitions and their outputs |
 //! | [`lockout`] | the failure counter and the lockout schedule |
 //! | [`policy`] | every default in one [`Policy`], and the [`MfaContext`] built from it |
 //! | [`store`] | the store contract, write identities and the stores |
@@ -112,6 +115,10 @@
 //! - `sqlite`, `postgres`, `mysql`: SQL stores on sqlx (`SqliteStore`,
 //!   `PostgresStore`, and `MysqlStore` for MySQL 8 and MariaDB), all one
 //!   algorithm: the same migrations, compare-and-swap and operation timeout.
+//! - `passkeys`: passkeys on `webauthn-rs` 0.6 (RustCrypto, no OpenSSL):
+//!   [`passkey::RelyingParty`], registering, the second step, step-up and
+//!   passwordless login with a passkey. Records holding passkeys load, and
+//!   their app and backup codes work, under every feature set.
 //! - `import`: `mfa::import`, factors exported from other systems
 //!   (devise-two-factor, django-otp, Fortify, ASP.NET Core Identity, GitLab,
 //!   Kratos, otpauth URIs) made active enrollments. Records holding imported

@@ -178,7 +178,7 @@ pub struct LoginChallenge {
     /// The passkey request options to send, until serialized.
     #[cfg(feature = "passkeys")]
     #[serde(skip)]
-    pub(crate) passkey_options: Option<crate::passkey::RequestChallengeResponse>,
+    pub(crate) passkey_options: Option<Box<crate::passkey::RequestChallengeResponse>>,
 }
 
 impl LoginChallenge {
@@ -209,7 +209,7 @@ impl LoginChallenge {
     #[cfg(feature = "passkeys")]
     #[cfg_attr(docsrs, doc(cfg(feature = "passkeys")))]
     pub fn passkey_options(&self) -> Option<&crate::passkey::RequestChallengeResponse> {
-        self.passkey_options.as_ref()
+        self.passkey_options.as_deref()
     }
 }
 

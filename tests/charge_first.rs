@@ -14,10 +14,15 @@
 //! permit: a login challenge that expired while the attempt queued does not
 //! complete.
 //!
+//! A passkey assertion is charged before its signature check the same way:
+//! a flood of wrong assertions is checked at most as often as the lock lets
+//! attempts through, and the lock it sets refuses codes too.
+//!
 //! The slow hashes are counted process-wide
 //! ([`mfa::testkit::argon2_evaluations`]), so this binary runs one check at a
 //! time.
 
+mod common;
 mod db_common;
 
 use std::sync::Arc;
@@ -211,6 +216,80 @@ async fn on_store<S: MfaStore + 'static>(store: S, tag: &str) {
         u64::from(failures(&mfa, &id).await),
         limit,
         "{tag}: legacy charges"
+    );
+
+    passkey_flood(&mfa, tag).await;
+}
+
+/// A flood of one wrong passkey assertion (signed for another challenge):
+/// checked at most as often as the lock lets attempts through; the right
+/// assertion after the lock is refused unchecked; the codes are locked too
+/// (one lockout for the whole set).
+async fn passkey_flood<S: MfaStore + 'static>(mfa: &Arc<Mfa<S>>, tag: &str) {
+    let limit = threshold(mfa);
+    let id = user(&format!("charge-{tag}-passkey"));
+    let mut key = common::passkey::Authenticator::default();
+    let options = mfa
+        .begin_passkey_registration(&id, "user@example.com", None)
+        .await
+        .unwrap();
+    let created = key.register(&options);
+    let added = mfa
+        .confirm_passkey_registration(&id, "Key", &created, None)
+        .await
+        .unwrap();
+    let codes = added.backup_codes.unwrap();
+    let LoginStep::SecondFactor(target) = mfa.begin_login(&id, None).await.unwrap() else {
+        panic!("a passkey asks for a second step")
+    };
+    let LoginStep::SecondFactor(other) = mfa.begin_login(&id, None).await.unwrap() else {
+        panic!("a passkey asks for a second step")
+    };
+    let wrong = key.assert(other.passkey_options().unwrap());
+    let right = key.assert(target.passkey_options().unwrap());
+    let before = mfa::testkit::passkey_verifications();
+    let barrier = Arc::new(tokio::sync::Barrier::new(FLOOD));
+    let tasks: Vec<_> = (0..FLOOD)
+        .map(|_| {
+            let (mfa, target, wrong) = (Arc::clone(mfa), target.clone(), wrong.clone());
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                mfa.complete_login_with_passkey(&target, &wrong).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        let answer = task.await.unwrap();
+        assert!(
+            matches!(
+                answer,
+                Err(Error::InvalidPasskey | Error::LockedOut { .. } | Error::StoreConflict)
+            ),
+            "{tag}: {answer:?}"
+        );
+    }
+    let checked = mfa::testkit::passkey_verifications() - before;
+    assert!(
+        checked <= limit,
+        "{tag}: {FLOOD} concurrent wrong assertions cost {checked} checks (limit {limit})"
+    );
+    assert_eq!(u64::from(failures(mfa, &id).await), limit, "{tag}: charges");
+    let before = mfa::testkit::passkey_verifications();
+    let late = mfa.complete_login_with_passkey(&target, &right).await;
+    assert!(
+        matches!(late, Err(Error::LockedOut { .. })),
+        "{tag}: {late:?}"
+    );
+    assert_eq!(
+        mfa::testkit::passkey_verifications(),
+        before,
+        "{tag}: checked while locked"
+    );
+    let code = mfa.complete_login(&target, codes.as_strs()[0]).await;
+    assert!(
+        matches!(code, Err(Error::LockedOut { .. })),
+        "{tag}: one lockout: {code:?}"
     );
 }
 

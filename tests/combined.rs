@@ -34,14 +34,20 @@
 //! factor over a pending setup: exactly one import lands, the others find
 //! the factor on.
 //!
+//! Passkeys race too: one assertion submitted by every racer to one login,
+//! step-up or passwordless challenge completes once (I14), and one
+//! registration confirmed by every racer adds one passkey.
+//!
 //! Every operation that consumes or counts runs on `MemoryStore`, a SQLite
 //! file and (with `MFA_TEST_POSTGRES_URL` and `MFA_TEST_MYSQL_URL`; required
 //! when `CI` is set) PostgreSQL and MariaDB, with 2 and 3 racers.
 
+mod common;
 mod db_common;
 
 use std::sync::Arc;
 
+use common::passkey::Authenticator;
 use mfa::import::{CodeCase, ImportedFactor};
 use mfa::testkit::conformance::user;
 use mfa::testkit::legacy::devise_backup_code_hash;
@@ -73,9 +79,17 @@ enum Op {
     VerifyLegacyBackupCode,
     /// The same factor imported over a pending setup.
     Import,
+    /// One login challenge, the same passkey assertion.
+    PasskeyLogin,
+    /// One step-up challenge, the same passkey assertion.
+    PasskeyStepUp,
+    /// One passwordless challenge, the same passkey assertion.
+    Passwordless,
+    /// One passkey registration, confirmed by every racer.
+    AddPasskey,
 }
 
-const OPS: [Op; 11] = [
+const OPS: [Op; 15] = [
     Op::ConfirmSetup,
     Op::VerifyTotp,
     Op::VerifyBackupCode,
@@ -87,6 +101,10 @@ const OPS: [Op; 11] = [
     Op::ConfirmReplacement,
     Op::VerifyLegacyBackupCode,
     Op::Import,
+    Op::PasskeyLogin,
+    Op::PasskeyStepUp,
+    Op::Passwordless,
+    Op::AddPasskey,
 ];
 
 /// The imported factor's secret (160 bits), its plain codes, and its
@@ -123,6 +141,14 @@ struct Round<S> {
     challenge: Option<LoginChallenge>,
     /// The secret of a pending replacement.
     new_secret: Option<String>,
+    /// A registration answered by the authenticator, to confirm.
+    created: Option<mfa::passkey::RegisterPublicKeyCredential>,
+    /// A step-up or passwordless challenge.
+    passkey_challenge: Option<mfa::passkey::PasskeyChallenge>,
+    /// The assertion every passkey racer submits.
+    assertion: Option<mfa::passkey::PublicKeyCredential>,
+    /// The proof of the confirmation, that binding a passkey needs.
+    proof: Option<mfa::Proof>,
 }
 
 impl<S: MfaStore + 'static> Round<S> {
@@ -145,6 +171,10 @@ impl<S: MfaStore + 'static> Round<S> {
             codes: Vec::new(),
             challenge: None,
             new_secret: None,
+            created: None,
+            passkey_challenge: None,
+            assertion: None,
+            proof: None,
         };
         if op == Op::VerifyLegacyBackupCode {
             // cost 4: the bcrypt crate's minimum; the scheme, not the cost, is under test.
@@ -165,6 +195,45 @@ impl<S: MfaStore + 'static> Round<S> {
                 .into_iter()
                 .map(Into::into)
                 .collect();
+            if passkeys(op) {
+                let mut key = Authenticator::default();
+                let proof = Some(&enabled.proof);
+                let options = early
+                    .begin_passkey_registration(&round.user, "user@example.com", proof)
+                    .await
+                    .unwrap();
+                let created = key.register(&options);
+                if op == Op::AddPasskey {
+                    round.created = Some(created);
+                    round.proof = Some(enabled.proof);
+                } else {
+                    early
+                        .confirm_passkey_registration(&round.user, "Key", &created, proof)
+                        .await
+                        .unwrap();
+                    match op {
+                        Op::PasskeyLogin => {
+                            let LoginStep::SecondFactor(c) =
+                                round.mfa.begin_login(&round.user, None).await.unwrap()
+                            else {
+                                panic!("no challenge for an active factor")
+                            };
+                            round.assertion = Some(key.assert(c.passkey_options().unwrap()));
+                            round.challenge = Some(c);
+                        }
+                        Op::PasskeyStepUp => {
+                            let c = round.mfa.begin_passkey_step_up(&round.user).await.unwrap();
+                            round.assertion = Some(key.assert(c.options().unwrap()));
+                            round.passkey_challenge = Some(c);
+                        }
+                        _ => {
+                            let c = round.mfa.begin_passwordless().unwrap();
+                            round.assertion = Some(key.assert(c.options().unwrap()));
+                            round.passkey_challenge = Some(c);
+                        }
+                    }
+                }
+            }
             if op == Op::ConfirmReplacement {
                 let reauth = Reauth::RecentProof(&enabled.proof);
                 let setup = early
@@ -227,6 +296,12 @@ impl<S: MfaStore + 'static> Round<S> {
                 let (mfa, user, code) =
                     (Arc::clone(&self.mfa), self.user.clone(), self.input(op, i));
                 let challenge = self.challenge.clone();
+                let (created, passkey_challenge, assertion, proof) = (
+                    self.created.clone(),
+                    self.passkey_challenge.clone(),
+                    self.assertion.clone(),
+                    self.proof,
+                );
                 tokio::spawn(async move {
                     let codes = |c: mfa::BackupCodes| {
                         Some(c.as_strs().into_iter().map(String::from).collect())
@@ -256,6 +331,37 @@ impl<S: MfaStore + 'static> Round<S> {
                         Op::ConfirmReplacement => {
                             mfa.confirm_replacement(&user, &code).await.map(|_| None)
                         }
+                        Op::PasskeyLogin => mfa
+                            .complete_login_with_passkey(
+                                challenge.as_ref().expect("a challenge"),
+                                assertion.as_ref().expect("an assertion"),
+                            )
+                            .await
+                            .map(|_| None),
+                        Op::PasskeyStepUp => mfa
+                            .step_up_with_passkey(
+                                &user,
+                                passkey_challenge.as_ref().expect("a challenge"),
+                                assertion.as_ref().expect("an assertion"),
+                            )
+                            .await
+                            .map(|_| None),
+                        Op::Passwordless => mfa
+                            .complete_passwordless(
+                                passkey_challenge.as_ref().expect("a challenge"),
+                                assertion.as_ref().expect("an assertion"),
+                            )
+                            .await
+                            .map(|_| None),
+                        Op::AddPasskey => mfa
+                            .confirm_passkey_registration(
+                                &user,
+                                "Key",
+                                created.as_ref().expect("a credential"),
+                                proof.as_ref(),
+                            )
+                            .await
+                            .map(|_| None),
                     };
                     answer.map_err(|e| e.code())
                 })
@@ -303,6 +409,17 @@ fn charges_first(op: Op) -> bool {
             | Op::DisableWithBackupCode
             | Op::CompleteLogin
             | Op::VerifyLegacyBackupCode
+            | Op::PasskeyLogin
+            | Op::PasskeyStepUp
+            | Op::Passwordless
+    )
+}
+
+/// Whether the user holds a passkey (or begins registering one).
+fn passkeys(op: Op) -> bool {
+    matches!(
+        op,
+        Op::PasskeyLogin | Op::PasskeyStepUp | Op::Passwordless | Op::AddPasskey
     )
 }
 
@@ -311,8 +428,9 @@ fn after_retry(op: Op) -> &'static str {
     match op {
         Op::ConfirmSetup | Op::Import => "MFA_ALREADY_ENABLED",
         Op::DisableWithTotp | Op::DisableWithBackupCode => "MFA_NOT_ENABLED",
-        Op::CompleteLogin => "INVALID_MFA_TOKEN",
-        Op::ConfirmReplacement => "NO_PENDING_SECRET",
+        Op::CompleteLogin | Op::PasskeyLogin | Op::PasskeyStepUp => "INVALID_MFA_TOKEN",
+        Op::ConfirmReplacement | Op::AddPasskey => "NO_PENDING_SECRET",
+        Op::Passwordless => "INVALID_PASSKEY",
         _ => "INVALID_CODE",
     }
 }
@@ -571,6 +689,28 @@ async fn scenario<S: MfaStore + 'static>(inner: S, op: Op, fault: SaveFault, rac
                 );
             }
         }
+        Op::PasskeyLogin | Op::PasskeyStepUp | Op::Passwordless => {
+            assert_eq!(
+                consumed(op, &round, &record, &record_before),
+                1,
+                "{ctx}: the assertion used once (I14)"
+            );
+            if op == Op::PasskeyLogin {
+                assert_eq!(
+                    logins(&record),
+                    logins(&record_before) + 1,
+                    "{ctx}: one login counted (I12)"
+                );
+            }
+        }
+        Op::AddPasskey => {
+            assert_eq!(record.passkeys().len(), 1, "{ctx}: one passkey added");
+            assert_eq!(
+                record.epoch(),
+                Epoch::new(record_before.epoch().get() + 1),
+                "{ctx}: the epoch moved on once"
+            );
+        }
         Op::WrongCode => unreachable!(),
     }
     // A loser that found the code used before it saved anything never met
@@ -596,6 +736,10 @@ fn consumed<S: MfaStore + 'static>(
         (Op::DisableWithBackupCode, FactorState::Disabled) => 1,
         (Op::DisableWithBackupCode, _) => 0,
         (Op::CompleteLogin, _) => (logins(record) - logins(before)) as usize,
+        (Op::PasskeyLogin | Op::PasskeyStepUp | Op::Passwordless, _) => {
+            let counter = |r: &MfaEnrollment| r.passkeys()[0].counter();
+            usize::from(counter(record) > counter(before))
+        }
         (Op::VerifyLegacyBackupCode, FactorState::Active(a)) => {
             3 - a.backup_codes().legacy_remaining()
         }

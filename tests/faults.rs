@@ -26,15 +26,24 @@
 //! The previous secret and codes are checked with pure transitions on a copy of
 //! the stored record, so checking never consumes them.
 //!
+//! Passkey operations join it: adding a first passkey (which mints backup
+//! codes) and one beside the app, completing a login, a step-up and a
+//! passwordless login with an assertion (charged first, I16, so with two
+//! saves to strike), renaming, removing, and disabling on a recent proof. A
+//! registration, a step-up challenge and a passwordless challenge complete
+//! at most once (I14).
+//!
 //! The matrix runs on `MemoryStore`, `SqliteStore` and (with
 //! `MFA_TEST_POSTGRES_URL` and `MFA_TEST_MYSQL_URL`; required when `CI` is
 //! set) `PostgresStore` and `MysqlStore`.
 
+mod common;
 mod db_common;
 
 use std::future::Future;
 use std::sync::Arc;
 
+use common::passkey::Authenticator;
 use mfa::import::{CodeCase, ImportedFactor};
 use mfa::testkit::{FaultyStore, LoadFault, ManualClock, SaveFault, test_config};
 use mfa::{
@@ -74,9 +83,17 @@ enum Op {
     RememberDevice,
     ForgetDevices,
     Import,
+    AddFirstPasskey,
+    AddPasskey,
+    LoginWithPasskey,
+    StepUpWithPasskey,
+    PasswordlessLogin,
+    RenamePasskey,
+    RemovePasskey,
+    DisableWithProof,
 }
 
-const OPS: [Op; 24] = [
+const OPS: [Op; 32] = [
     Op::BeginSetup,
     Op::BeginSetupAgain,
     Op::ConfirmSetup,
@@ -101,6 +118,14 @@ const OPS: [Op; 24] = [
     Op::RememberDevice,
     Op::ForgetDevices,
     Op::Import,
+    Op::AddFirstPasskey,
+    Op::AddPasskey,
+    Op::LoginWithPasskey,
+    Op::StepUpWithPasskey,
+    Op::PasswordlessLogin,
+    Op::RenamePasskey,
+    Op::RemovePasskey,
+    Op::DisableWithProof,
 ];
 
 /// The factor `Op::Import` brings: a secret, and plain backup codes hashed
@@ -126,6 +151,21 @@ impl Op {
                 | Op::VerifyWithBackupCode
                 | Op::CompleteLoginWithBackupCode
                 | Op::DisableWithBackupCode
+                | Op::LoginWithPasskey
+                | Op::StepUpWithPasskey
+                | Op::PasswordlessLogin
+        )
+    }
+
+    /// Whether the user holds a passkey (beside the app) before the operation.
+    fn has_passkey(self) -> bool {
+        matches!(
+            self,
+            Op::LoginWithPasskey
+                | Op::StepUpWithPasskey
+                | Op::PasswordlessLogin
+                | Op::RenamePasskey
+                | Op::RemovePasskey
         )
     }
 
@@ -143,7 +183,7 @@ impl Op {
     fn completes_login(self) -> bool {
         matches!(
             self,
-            Op::CompleteLoginWithTotp | Op::CompleteLoginWithBackupCode
+            Op::CompleteLoginWithTotp | Op::CompleteLoginWithBackupCode | Op::LoginWithPasskey
         )
     }
 
@@ -334,6 +374,19 @@ struct Known {
     new_secret: Option<String>,
     /// Tokens of remembered devices.
     devices: Vec<String>,
+    /// The soft passkey of a user with passkeys.
+    key: std::sync::Mutex<Option<Authenticator>>,
+    /// The crate's id of the user's passkey.
+    passkey: Option<String>,
+    /// A registration begun and answered by the authenticator, to confirm.
+    created: Option<mfa::passkey::RegisterPublicKeyCredential>,
+    /// A step-up or passwordless challenge, answered by the authenticator.
+    passkey_challenge: Option<(
+        mfa::passkey::PasskeyChallenge,
+        mfa::passkey::PublicKeyCredential,
+    )>,
+    /// The login challenge's assertion.
+    assertion: Option<mfa::passkey::PublicKeyCredential>,
 }
 
 /// What an operation gave back.
@@ -347,6 +400,12 @@ enum Output {
     Replaced(Proof),
     Device(String),
     Forgot(usize),
+    /// A passkey added: its id, the backup codes of a first factor, the proof.
+    Added(String, Vec<String>, Proof),
+    /// A passwordless login: the user and the proof.
+    Passwordless(String, Proof),
+    Renamed(String),
+    Removed(Proof),
     Done,
 }
 
@@ -416,6 +475,17 @@ impl<S: MfaStore + 'static> Env<S> {
         if matches!(op, Op::BeginSetup | Op::Import) {
             return known;
         }
+        if op == Op::AddFirstPasskey {
+            let mut key = Authenticator::default();
+            let options = self
+                .mfa
+                .begin_passkey_registration(&self.user, "user@example.com", None)
+                .await
+                .unwrap();
+            known.created = Some(key.register(&options));
+            *known.key.lock().unwrap() = Some(key);
+            return known;
+        }
         let setup = self.mfa.begin_setup(&self.user, "user@example.com").await;
         known.secret = Some(setup.unwrap().secret_base32().to_owned());
         if matches!(op, Op::BeginSetupAgain | Op::ConfirmSetup | Op::CancelSetup) {
@@ -462,6 +532,49 @@ impl<S: MfaStore + 'static> Env<S> {
                 .await
                 .unwrap();
             known.new_secret = Some(setup.secret_base32().to_owned());
+        }
+        if op.has_passkey() || op == Op::AddPasskey {
+            let mut key = Authenticator::default();
+            let options = self
+                .mfa
+                .begin_passkey_registration(&self.user, "user@example.com", known.proof.as_ref())
+                .await
+                .unwrap();
+            let created = key.register(&options);
+            if op == Op::AddPasskey {
+                known.created = Some(created);
+            } else {
+                let added = self
+                    .mfa
+                    .confirm_passkey_registration(&self.user, "Key", &created, known.proof.as_ref())
+                    .await
+                    .unwrap();
+                known.passkey = Some(added.passkey.id().to_owned());
+                known.proof = Some(added.proof);
+            }
+            match op {
+                Op::LoginWithPasskey => {
+                    match self.mfa.begin_login(&self.user, None).await.unwrap() {
+                        LoginStep::SecondFactor(c) => {
+                            known.assertion = Some(key.assert(c.passkey_options().unwrap()));
+                            known.challenge = Some(c);
+                        }
+                        other => panic!("no challenge: {other:?}"),
+                    }
+                }
+                Op::StepUpWithPasskey => {
+                    let c = self.mfa.begin_passkey_step_up(&self.user).await.unwrap();
+                    let a = key.assert(c.options().unwrap());
+                    known.passkey_challenge = Some((c, a));
+                }
+                Op::PasswordlessLogin => {
+                    let c = self.mfa.begin_passwordless().unwrap();
+                    let a = key.assert(c.options().unwrap());
+                    known.passkey_challenge = Some((c, a));
+                }
+                _ => {}
+            }
+            *known.key.lock().unwrap() = Some(key);
         }
         if op == Op::OperatorUnlock {
             for _ in 0..3 {
@@ -571,6 +684,50 @@ impl<S: MfaStore + 'static> Env<S> {
                 .import(user, imported_factor())
                 .await
                 .map(|()| Output::Done),
+            Op::AddFirstPasskey | Op::AddPasskey => {
+                let created = known.created.as_ref().expect("a created credential");
+                mfa.confirm_passkey_registration(user, "Key", created, known.proof.as_ref())
+                    .await
+                    .map(|added| {
+                        let codes = added
+                            .backup_codes
+                            .map(|c| c.as_strs().into_iter().map(Into::into).collect())
+                            .unwrap_or_default();
+                        Output::Added(added.passkey.id().to_owned(), codes, added.proof)
+                    })
+            }
+            Op::LoginWithPasskey => {
+                let assertion = known.assertion.as_ref().expect("an assertion");
+                mfa.complete_login_with_passkey(challenge(), assertion)
+                    .await
+                    .map(step)
+            }
+            Op::StepUpWithPasskey => {
+                let (c, a) = known.passkey_challenge.as_ref().expect("a challenge");
+                mfa.step_up_with_passkey(user, c, a).await.map(step)
+            }
+            Op::PasswordlessLogin => {
+                let (c, a) = known.passkey_challenge.as_ref().expect("a challenge");
+                mfa.complete_passwordless(c, a)
+                    .await
+                    .map(|(user, v)| Output::Passwordless(user, v.proof))
+            }
+            Op::RenamePasskey => mfa
+                .rename_passkey(user, passkey_of(known), "Renamed")
+                .await
+                .map(|p| Output::Renamed(p.name().to_owned())),
+            Op::RemovePasskey => mfa
+                .remove_passkey(
+                    user,
+                    passkey_of(known),
+                    Reauth::RecentProof(proof_of(known)),
+                )
+                .await
+                .map(Output::Removed),
+            Op::DisableWithProof => mfa
+                .disable_with(user, Reauth::RecentProof(proof_of(known)))
+                .await
+                .map(Output::Disabled),
         }
     }
 
@@ -697,6 +854,8 @@ impl<S: MfaStore + 'static> Env<S> {
                 !open,
                 "{ctx}: the replacement left the challenge open (I12)"
             );
+        } else if op == Op::RemovePasskey {
+            assert!(!open, "{ctx}: the removal left the challenge open (I12)");
         } else {
             assert!(open, "{ctx}: the challenge was used up");
         }
@@ -964,6 +1123,100 @@ impl<S: MfaStore + 'static> Env<S> {
                     assert!(!self.remembers(after, token), "{ctx}: a device survived");
                 }
             }
+            (Op::AddFirstPasskey | Op::AddPasskey, Ok(Output::Added(id, codes, proof))) => {
+                assert!(after.is_active(), "{ctx}: the passkey was not saved");
+                assert!(
+                    after.passkeys().iter().any(|p| p.id() == id),
+                    "{ctx}: the passkey shown is not stored"
+                );
+                assert_eq!(after.epoch(), Self::next_epoch(before), "{ctx}: epoch");
+                self.assert_proof(ctx, after, proof, ProofMethod::Passkey);
+                if op == Op::AddFirstPasskey {
+                    assert_eq!(codes.len(), 10, "{ctx}: a first factor's codes");
+                    for code in codes {
+                        assert!(
+                            self.backup_code_works(after, code),
+                            "{ctx}: shown code not stored"
+                        );
+                    }
+                } else {
+                    assert!(codes.is_empty(), "{ctx}: codes issued beside an app");
+                    assert!(
+                        self.backup_code_works(after, &known.codes[0]),
+                        "{ctx}: the set's codes were lost"
+                    );
+                }
+            }
+            (Op::LoginWithPasskey | Op::StepUpWithPasskey, Ok(Output::Verified(_, proof))) => {
+                self.assert_proof(ctx, after, proof, ProofMethod::Passkey);
+                let used = &after.passkeys()[0];
+                assert_eq!(
+                    used.last_used_at(),
+                    Some(self.clock.get()),
+                    "{ctx}: use not saved"
+                );
+                assert!(
+                    used.counter() > before.passkeys()[0].counter(),
+                    "{ctx}: counter"
+                );
+                if op == Op::StepUpWithPasskey {
+                    let (c, a) = known.passkey_challenge.as_ref().unwrap();
+                    let again = after.clone().step_up_with_passkey(
+                        &self.config,
+                        &self.user,
+                        c,
+                        a,
+                        self.clock.get(),
+                        &mut StdRng::seed_from_u64(0),
+                    );
+                    assert!(
+                        matches!(again.outcome, Err(Error::InvalidChallenge)),
+                        "{ctx}: the step-up challenge is not spent"
+                    );
+                }
+            }
+            (Op::PasswordlessLogin, Ok(Output::Passwordless(owner, proof))) => {
+                assert_eq!(owner, &self.user, "{ctx}: the index named another user");
+                self.assert_proof(ctx, after, proof, ProofMethod::Passkey);
+                let (c, a) = known.passkey_challenge.as_ref().unwrap();
+                let again = after.clone().complete_passwordless(
+                    &self.config,
+                    &self.user,
+                    c,
+                    a,
+                    self.clock.get(),
+                    &mut StdRng::seed_from_u64(0),
+                );
+                assert!(
+                    matches!(again.outcome, Err(Error::InvalidPasskey)),
+                    "{ctx}: the passwordless challenge is not spent"
+                );
+            }
+            (Op::RenamePasskey, Ok(Output::Renamed(name))) => {
+                assert_eq!(after.passkeys()[0].name(), name, "{ctx}: rename not saved");
+                assert_eq!(after.epoch(), before.epoch(), "{ctx}: epoch moved");
+            }
+            (Op::RemovePasskey, Ok(Output::Removed(proof))) => {
+                assert!(after.passkeys().is_empty(), "{ctx}: removal not saved");
+                assert_eq!(after.epoch(), Self::next_epoch(before), "{ctx}: epoch");
+                assert_eq!(proof.epoch, after.epoch(), "{ctx}: the proof's epoch");
+                let old = known.proof.as_ref().unwrap();
+                assert!(
+                    matches!(
+                        after.check_proof(&self.config, &self.user, old, self.clock.get()),
+                        Err(Error::Revoked)
+                    ),
+                    "{ctx}: the removal left the old proof valid (I12)"
+                );
+            }
+            (Op::DisableWithProof, Ok(Output::Disabled(proof))) => {
+                assert!(
+                    matches!(after.factor(), FactorState::Disabled),
+                    "{ctx}: {after:?}"
+                );
+                assert_eq!(after.epoch(), Self::next_epoch(before), "{ctx}: epoch");
+                assert_eq!(proof.epoch, after.epoch(), "{ctx}: the proof's epoch");
+            }
             (_, Err(e)) => panic!("{ctx}: expected the operation to complete, got {e:?}"),
             (_, Ok(_)) => panic!("{ctx}: unexpected output"),
         }
@@ -973,6 +1226,10 @@ impl<S: MfaStore + 'static> Env<S> {
 
 fn proof_of(known: &Known) -> &Proof {
     known.proof.as_ref().expect("a proof")
+}
+
+fn passkey_of(known: &Known) -> &str {
+    known.passkey.as_deref().expect("a passkey")
 }
 
 fn new_secret(known: &Known) -> &str {
@@ -1062,6 +1319,29 @@ async fn scenario<S: MfaStore + 'static>(inner: S, op: Op, plan: Plan, stage: St
                 assert!(
                     matches!(retry, Err(Error::MfaAlreadyEnabled)),
                     "{ctx}, retry: imported twice: {:?}",
+                    retry.as_ref().err()
+                );
+            }
+            // A registration completes once.
+            if matches!(op, Op::AddPasskey | Op::AddFirstPasskey) {
+                assert!(
+                    matches!(retry, Err(Error::NoPendingSetup)),
+                    "{ctx}, retry: the passkey was added twice: {:?}",
+                    retry.as_ref().err()
+                );
+            }
+            // A step-up or passwordless challenge completes once (I14).
+            if op == Op::StepUpWithPasskey {
+                assert!(
+                    matches!(retry, Err(Error::InvalidChallenge)),
+                    "{ctx}, retry: {:?}",
+                    retry.as_ref().err()
+                );
+            }
+            if op == Op::PasswordlessLogin {
+                assert!(
+                    matches!(retry, Err(Error::InvalidPasskey)),
+                    "{ctx}, retry: {:?}",
                     retry.as_ref().err()
                 );
             }

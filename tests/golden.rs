@@ -11,26 +11,45 @@
 //! - decrypt the secret for the right user id only;
 //! - accept the known TOTP code (also through a login challenge) and a known
 //!   backup code, and refuse used codes;
-//! - serialize a record of the current format (`mfa-2/`) back to exactly the
-//!   stored text, and convert a record of an older format (`mfa-1/`, written
-//!   before epochs) to the current one: the same factor, at epoch 0 with no
-//!   completed logins;
+//! - serialize a record of the current format (`mfa-3/`) back to exactly the
+//!   stored text;
+//! - write a record of an older format back in the current one, as text that
+//!   loads as the same record: an `mfa/2` record (one app) exactly as the
+//!   `mfa-3/` file of the same name, which the same seeded history wrote; an
+//!   `mfa/1` record (written before epochs) with the same factor, at epoch 0
+//!   with no completed logins;
 //! - serialize each envelope back to exactly the stored text.
+//!
+//! `mfa-3/` also holds records with passkeys (`facts_passkeys.json`): a set
+//! of passkeys alone, an app beside two passkeys, a registration pending
+//! beside a disabled factor. They list, log in (the stored public keys still
+//! parse into `webauthn-rs` credentials), rename and refuse as their facts
+//! say. They are not reproducible: `webauthn-rs` draws its challenges, and the
+//! software passkey its keys, from the operating system's generator, so each
+//! run of the generator would write other bytes. They are written once, all
+//! together with their facts, like every golden file.
 //!
 //! These files are never rewritten. Changing a format means a new format tag,
 //! new golden files beside the old ones, and a test that the old ones migrate;
 //! see TESTING.md. `MFA_WRITE_GOLDEN=1 cargo test --test golden` writes the
 //! files of the current format if they are missing, and refuses to overwrite one.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Once;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::passkey::Authenticator;
 use mfa::import::{CodeCase, ImportedFactor};
+use mfa::passkey::{CreationChallengeResponse, StoredPasskey};
 use mfa::testkit::legacy::gitlab_backup_code_hash;
 use mfa::testkit::{test_config, test_keyring};
 use mfa::{
-    Epoch, Error, FactorState, LoginStep, MfaContext, MfaEnrollment, ProofMethod, Reauth,
-    VerifiedBy,
+    Epoch, Error, FactorState, LoginStep, MfaContext, MfaEnrollment, MfaMethod, ProofMethod,
+    Reauth, VerifiedBy,
     event::SecurityEvent,
     keys::Envelope,
     totp::{self, TotpParams, TotpSecret},
@@ -41,7 +60,7 @@ use serde::{Deserialize, Serialize};
 const USER: &str = "golden-user";
 const T0: u64 = 1_700_000_000;
 /// Every format directory, oldest first: the last one is the current format.
-const FORMATS: [&str; 2] = ["mfa-1", "mfa-2"];
+const FORMATS: [&str; 3] = ["mfa-1", "mfa-2", "mfa-3"];
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
@@ -96,6 +115,67 @@ struct RecordFacts {
     /// of the crate's, which its locator names) counted as a wrong code.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     used_legacy_backup_codes: Vec<String>,
+    /// The passkeys of the record and a pending passkey registration (only
+    /// in `facts_passkeys.json`, from `mfa-3/` on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    passkeys: Option<PasskeySetFacts>,
+}
+
+/// The plaintext facts about the passkeys of a record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct PasskeySetFacts {
+    /// Whether the set holds an authenticator app beside its passkeys
+    /// (`secret_base32` is then its secret).
+    app: bool,
+    /// The passkeys, oldest first.
+    passkeys: Vec<PasskeyFacts>,
+    /// A registration begun and not finished: the record's top-level
+    /// `passkey_registration`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    registration: Option<RegistrationFacts>,
+    /// A time after the record's history, before its pending registration
+    /// expires, at which its checks run.
+    checked_at: u64,
+}
+
+/// One stored passkey, as `MfaEnrollment::passkeys()` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct PasskeyFacts {
+    /// The crate's short id.
+    id: String,
+    name: String,
+    /// The WebAuthn credential id, base64url without padding.
+    credential_id: String,
+    counter: u32,
+    backup_eligible: bool,
+    backed_up: bool,
+    created_at: u64,
+    last_used_at: Option<u64>,
+}
+
+impl PasskeyFacts {
+    fn of(passkey: &StoredPasskey) -> Self {
+        PasskeyFacts {
+            id: passkey.id().to_owned(),
+            name: passkey.name().to_owned(),
+            credential_id: URL_SAFE_NO_PAD.encode(passkey.credential_id()),
+            counter: passkey.counter(),
+            backup_eligible: passkey.backup_eligible(),
+            backed_up: passkey.backed_up(),
+            created_at: passkey.created_at(),
+            last_used_at: passkey.last_used_at(),
+        }
+    }
+}
+
+/// A pending passkey registration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct RegistrationFacts {
+    created_at: u64,
+    expires_at: u64,
+    /// The creation options the browser was sent: a new authenticator
+    /// answering them now completes the registration.
+    options: serde_json::Value,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -132,15 +212,31 @@ struct Facts {
 /// to `mfa-2/` with the replacement and remembered devices, and
 /// `facts_import.json` with imported factors (the record format kept its
 /// tag both times: the new fields are left out when empty), beside the
-/// `facts.json` that is never rewritten.
+/// `facts.json` that is never rewritten. `mfa-3/` has the same three, for
+/// the same histories, and `facts_passkeys.json`.
 fn fact_files(format: &str) -> &'static [&'static str] {
     match format {
         "mfa-1" => &["facts.json"],
-        _ => &["facts.json", "facts_lifecycle.json", "facts_import.json"],
+        "mfa-2" => &["facts.json", "facts_lifecycle.json", "facts_import.json"],
+        "mfa-3" => &[
+            "facts.json",
+            "facts_lifecycle.json",
+            "facts_import.json",
+            "facts_passkeys.json",
+        ],
+        other => panic!("{other}: which facts files does it have?"),
     }
 }
 
-/// The records of `mfa-2/` written by imports, described in
+/// The records of `mfa-3/` with passkeys, described in
+/// `facts_passkeys.json`.
+const PASSKEY_RECORDS: [&str; 3] = [
+    "active_passkey_only.json",
+    "active_app_and_two_passkeys.json",
+    "disabled_passkey_registration_pending.json",
+];
+
+/// The records of `mfa-2/` and `mfa-3/` written by imports, described in
 /// `facts_import.json`.
 const IMPORT_RECORDS: [&str; 3] = [
     "active_imported_plain.json",
@@ -148,7 +244,7 @@ const IMPORT_RECORDS: [&str; 3] = [
     "active_imported_pbkdf2.json",
 ];
 
-/// The records of `mfa-2/` written with the lifecycle, described in
+/// The records of `mfa-2/` and `mfa-3/` written with the lifecycle, described in
 /// `facts_lifecycle.json`.
 const LIFECYCLE_RECORDS: [&str; 3] = [
     "active_two_devices.json",
@@ -211,9 +307,9 @@ fn logins(record: &MfaEnrollment) -> u64 {
         .expect("a written record counts its logins")
 }
 
-/// The `mfa/2` text an `mfa/1` record is written back as: its factor,
-/// unchanged and in the same order, under `"factor"`, at epoch 0 with no
-/// completed logins.
+/// The `mfa/2` text of an `mfa/1` record, as `mfa/2` wrote it back: its
+/// factor, unchanged and in the same order, under `"factor"`, at epoch 0
+/// with no completed logins.
 fn converted_from_v1(text: &str) -> Option<String> {
     let factor = text.trim_end().strip_prefix(r#"{"format":"mfa/1","#)?;
     Some(format!(
@@ -221,8 +317,56 @@ fn converted_from_v1(text: &str) -> Option<String> {
     ))
 }
 
-/// Writes the golden files of the current format. Deterministic: the same
-/// crate and `rand` version give the same bytes.
+/// The facts of a record in `state` with nothing more to say.
+fn blank(state: &str, epoch: u64, logins: u64) -> RecordFacts {
+    RecordFacts {
+        state: state.into(),
+        user_id: USER.into(),
+        epoch,
+        logins,
+        secret_base32: None,
+        code_at: None,
+        failures: 0,
+        locked_until: None,
+        last_step: None,
+        unused_backup_codes: Vec::new(),
+        used_backup_codes: Vec::new(),
+        expires_at: None,
+        replacement: None,
+        device_tokens: Vec::new(),
+        revoked_device_tokens: Vec::new(),
+        previous_secret_base32: None,
+        legacy_backup_codes: 0,
+        used_legacy_backup_codes: Vec::new(),
+        passkeys: None,
+    }
+}
+
+/// The fields of an app, which the factor of `mfa/1` and `mfa/2` holds
+/// beside the shared ones and an active factor set of `mfa/3` under `"app"`.
+const APP_FIELDS: [&str; 4] = ["secret", "totp", "last_step", "t0"];
+
+/// The factor of an `mfa/1` record as the current format writes it: every
+/// field with its value, an active factor's app fields moved under `"app"`.
+fn factor_of_v1(text: &str) -> serde_json::Value {
+    let serde_json::Value::Object(mut factor) = serde_json::from_str(text).unwrap() else {
+        panic!("a record is a JSON object")
+    };
+    assert_eq!(factor.remove("format"), Some("mfa/1".into()));
+    if factor["state"] == "active" {
+        let app: serde_json::Map<_, _> = APP_FIELDS
+            .iter()
+            .filter_map(|field| Some((field.to_string(), factor.remove(*field)?)))
+            .collect();
+        factor.insert("app".into(), app.into());
+    }
+    factor.into()
+}
+
+/// Writes the golden files of the current format but those with passkeys
+/// ([`generate_passkeys`]). Deterministic: the same crate and `rand` version
+/// give the same bytes, and the histories, seeds and order are those that
+/// wrote `mfa-2/`, so that its records come out converted.
 ///
 /// One user's history: a pending setup with a failed confirmation; the
 /// factor confirmed (epoch 1); two logins through challenges (a backup code,
@@ -243,26 +387,6 @@ fn generate() -> (BTreeMap<String, String>, Facts, Facts, Facts) {
         assert_eq!(logins(record), facts.logins, "{name}");
         files.insert(name.to_owned(), record.to_json());
         records.insert(name.to_owned(), facts);
-    };
-    let blank = |state: &str, epoch: u64, logins: u64| RecordFacts {
-        state: state.into(),
-        user_id: USER.into(),
-        epoch,
-        logins,
-        secret_base32: None,
-        code_at: None,
-        failures: 0,
-        locked_until: None,
-        last_step: None,
-        unused_backup_codes: Vec::new(),
-        used_backup_codes: Vec::new(),
-        expires_at: None,
-        replacement: None,
-        device_tokens: Vec::new(),
-        revoked_device_tokens: Vec::new(),
-        previous_secret_base32: None,
-        legacy_backup_codes: 0,
-        used_legacy_backup_codes: Vec::new(),
     };
 
     put(
@@ -623,23 +747,294 @@ fn generate() -> (BTreeMap<String, String>, Facts, Facts, Facts) {
     (files, facts, lifecycle, imported)
 }
 
-/// Writes missing golden files when `MFA_WRITE_GOLDEN` is set; never overwrites.
+/// The facts of the record's passkeys: what it must show of them.
+fn passkey_facts(record: &MfaEnrollment) -> Vec<PasskeyFacts> {
+    record.passkeys().iter().map(PasskeyFacts::of).collect()
+}
+
+/// The created and expiry times of the record's pending passkey
+/// registration, as it writes them.
+fn registration_times(record: &MfaEnrollment) -> Option<(u64, u64)> {
+    let json: serde_json::Value = serde_json::from_str(&record.to_json()).unwrap();
+    let pending = json.get("passkey_registration")?;
+    Some((
+        pending["created_at"].as_u64().unwrap(),
+        pending["expires_at"].as_u64().unwrap(),
+    ))
+}
+
+/// Writes the records of `mfa-3/` with passkeys, through the transitions,
+/// with a software passkey at `mfa::testkit::TEST_ORIGIN`. Not
+/// reproducible: `webauthn-rs` draws the challenges, and the soft passkey
+/// its keys, from the operating system, so the credential ids, public keys,
+/// signatures and ceremony states differ on every run (the seeded RNG only
+/// makes the crate's own draws repeat: passkey ids, user handles, backup
+/// codes). Written once, all together with `facts_passkeys.json`.
+///
+/// Three histories: a passkey as the first factor (backup codes issued, MFA
+/// on, epoch 1), then a login with a backup code; that set disabled with a
+/// backup code (epoch 2) and a new registration begun; an app (epoch 1)
+/// with two passkeys registered after it (epochs 2 and 3), the first
+/// renamed, then a login with the second (its counter and last use move on).
+fn generate_passkeys() -> (BTreeMap<String, String>, Facts) {
+    let config = test_config();
+    let mut rng = StdRng::seed_from_u64(2028);
+    let mut files = BTreeMap::new();
+    let mut records = BTreeMap::new();
+    let mut put = |name: &str, record: &MfaEnrollment, facts: RecordFacts| {
+        assert!(PASSKEY_RECORDS.contains(&name), "{name}");
+        assert_eq!(record.epoch(), Epoch::new(facts.epoch), "{name}");
+        assert_eq!(logins(record), facts.logins, "{name}");
+        let pk = facts.passkeys.as_ref().unwrap();
+        assert_eq!(passkey_facts(record), pk.passkeys, "{name}");
+        assert_eq!(
+            registration_times(record),
+            pk.registration
+                .as_ref()
+                .map(|r| (r.created_at, r.expires_at)),
+            "{name}"
+        );
+        files.insert(name.to_owned(), record.to_json());
+        records.insert(name.to_owned(), facts);
+    };
+    // What the history says of a passkey; its id is the crate's draw, its
+    // backup flags the authenticator's.
+    let expect = |added: &StoredPasskey, name: &str, credential: &[u8], created_at| PasskeyFacts {
+        id: added.id().to_owned(),
+        name: name.into(),
+        credential_id: URL_SAFE_NO_PAD.encode(credential),
+        counter: 0,
+        backup_eligible: added.backup_eligible(),
+        backed_up: added.backed_up(),
+        created_at,
+        last_used_at: None,
+    };
+
+    // A passkey as the first factor: registration begun at T0 + 20,
+    // confirmed at T0 + 30 (epoch 1, backup codes issued).
+    let mut laptop = Authenticator::default();
+    let begun = MfaEnrollment::default().begin_passkey_registration(
+        &config,
+        USER,
+        "golden@example.com",
+        None,
+        T0 + 20,
+        &mut rng,
+    );
+    let created = laptop.register(begun.outcome.as_ref().unwrap());
+    let t = begun.state.confirm_passkey_registration(
+        &config,
+        USER,
+        "Laptop",
+        &created,
+        None,
+        T0 + 30,
+        &mut rng,
+    );
+    let added = t.outcome.unwrap();
+    let backup = codes(
+        added
+            .backup_codes
+            .as_ref()
+            .expect("the first factor's codes"),
+    );
+    let laptop_facts = expect(&added.passkey, "Laptop", &created.raw_id.to_vec(), T0 + 30);
+    // A login at T0 + 60 with a backup code.
+    let login = challenge(&config, &t.state, USER, T0 + 60);
+    assert!(login.accepts_passkey());
+    let t = t
+        .state
+        .complete_login(&config, USER, &login, &backup[0], T0 + 60, &mut rng);
+    assert_eq!(t.outcome.unwrap().by, VerifiedBy::BackupCode);
+    let passkey_only = t.state;
+    put(
+        "active_passkey_only.json",
+        &passkey_only,
+        RecordFacts {
+            unused_backup_codes: backup[1..].to_vec(),
+            used_backup_codes: backup[..1].to_vec(),
+            passkeys: Some(PasskeySetFacts {
+                app: false,
+                passkeys: vec![laptop_facts],
+                registration: None,
+                checked_at: T0 + 1_200,
+            }),
+            ..blank("active", 1, 1)
+        },
+    );
+
+    // Disabled with a backup code at T0 + 100 (epoch 2); a registration
+    // begun at T0 + 200, never finished.
+    let t = passkey_only.disable(&config, USER, &backup[1], T0 + 100, &mut rng);
+    assert_eq!(t.outcome.unwrap().epoch, Epoch::new(2));
+    let begun = t.state.begin_passkey_registration(
+        &config,
+        USER,
+        "golden@example.com",
+        None,
+        T0 + 200,
+        &mut rng,
+    );
+    let options = begun.outcome.as_ref().unwrap();
+    let (created_at, expires_at) = registration_times(&begun.state).unwrap();
+    assert_eq!(created_at, T0 + 200);
+    put(
+        "disabled_passkey_registration_pending.json",
+        &begun.state,
+        RecordFacts {
+            passkeys: Some(PasskeySetFacts {
+                app: false,
+                passkeys: Vec::new(),
+                registration: Some(RegistrationFacts {
+                    created_at,
+                    expires_at,
+                    options: serde_json::to_value(options).unwrap(),
+                }),
+                checked_at: T0 + 300,
+            }),
+            ..blank("disabled", 2, 1)
+        },
+    );
+
+    // An app confirmed at T0 + 30 (epoch 1), a passkey added at T0 + 50
+    // (epoch 2) and another at T0 + 70 (epoch 3), each under the proof of
+    // the step before; the first renamed.
+    let begun =
+        MfaEnrollment::default().begin_setup(&config, USER, "golden@example.com", T0, &mut rng);
+    let secret = begun.outcome.as_ref().unwrap().secret_base32().to_owned();
+    let t = begun.state.confirm_setup(
+        &config,
+        USER,
+        &secret_code(&secret, T0 + 30),
+        T0 + 30,
+        &mut rng,
+    );
+    let enabled = t.outcome.unwrap();
+    let backup = codes(&enabled.backup_codes);
+    let mut record = t.state;
+    let mut proof = enabled.proof;
+    let mut phone = Authenticator::default();
+    let mut key = Authenticator::default();
+    let mut added = Vec::new();
+    for (authenticator, name, at) in [
+        (&mut phone, "Phone", T0 + 40),
+        (&mut key, "Security key", T0 + 60),
+    ] {
+        let begun = record.begin_passkey_registration(
+            &config,
+            USER,
+            "golden@example.com",
+            Some(&proof),
+            at,
+            &mut rng,
+        );
+        let created = authenticator.register(begun.outcome.as_ref().unwrap());
+        let t = begun.state.confirm_passkey_registration(
+            &config,
+            USER,
+            name,
+            &created,
+            Some(&proof),
+            at + 10,
+            &mut rng,
+        );
+        let done = t.outcome.unwrap();
+        assert!(done.backup_codes.is_none(), "the set had its codes");
+        added.push(expect(
+            &done.passkey,
+            name,
+            &created.raw_id.to_vec(),
+            at + 10,
+        ));
+        proof = done.proof;
+        record = t.state;
+    }
+    let t = record.rename_passkey(&config, USER, &added[0].id, "Work phone", &mut rng);
+    assert!(t.changed && t.outcome.is_ok());
+    added[0].name = "Work phone".into();
+    // A login at T0 + 100 with the security key.
+    let login = challenge(&config, &t.state, USER, T0 + 100);
+    let assertion = key.assert(login.passkey_options().unwrap());
+    let t =
+        t.state
+            .complete_login_with_passkey(&config, USER, &login, &assertion, T0 + 100, &mut rng);
+    assert_eq!(t.outcome.unwrap().by, VerifiedBy::Passkey);
+    added[1].counter = 1;
+    added[1].last_used_at = Some(T0 + 100);
+    put(
+        "active_app_and_two_passkeys.json",
+        &t.state,
+        RecordFacts {
+            secret_base32: Some(secret.clone()),
+            code_at: Some((T0 + 1_200, secret_code(&secret, T0 + 1_200))),
+            last_step: Some((T0 + 30) / 30),
+            unused_backup_codes: backup,
+            passkeys: Some(PasskeySetFacts {
+                app: true,
+                passkeys: added,
+                registration: None,
+                checked_at: T0 + 1_200,
+            }),
+            ..blank("active", 3, 1)
+        },
+    );
+
+    let facts = Facts {
+        note: "Written once by tests/golden.rs with mfa::testkit::test_config() and a \
+               software passkey (webauthn-authenticator-rs) at mfa::testkit::TEST_ORIGIN. \
+               Not reproducible: the WebAuthn challenges and the passkeys' keys are random. \
+               Never edit: add a new format directory instead."
+            .into(),
+        records,
+        envelopes: Vec::new(),
+    };
+    (files, facts)
+}
+
+/// Writes missing golden files of the current format when
+/// `MFA_WRITE_GOLDEN` is set, once per run; never overwrites. The records
+/// with passkeys are written together with their facts or not at all:
+/// they are not reproducible, so a missing one cannot be written again to
+/// match facts that exist.
 fn write_if_asked(format_dir: &Path) {
+    static WRITE: Once = Once::new();
     if std::env::var_os("MFA_WRITE_GOLDEN").is_none() {
         return;
     }
+    WRITE.call_once(|| write_missing(format_dir));
+}
+
+fn write_missing(format_dir: &Path) {
     let (files, facts, lifecycle, imported) = generate();
     std::fs::create_dir_all(format_dir).unwrap();
+    let text_of = |facts: &Facts| serde_json::to_string_pretty(facts).unwrap() + "\n";
     let mut all: Vec<(String, String)> = files.into_iter().map(|(n, t)| (n, t + "\n")).collect();
     for (name, facts) in [
         ("facts.json", facts),
         ("facts_lifecycle.json", lifecycle),
         ("facts_import.json", imported),
     ] {
-        all.push((
-            name.into(),
-            serde_json::to_string_pretty(&facts).unwrap() + "\n",
-        ));
+        all.push((name.into(), text_of(&facts)));
+    }
+    let passkey_files: Vec<&str> = PASSKEY_RECORDS
+        .iter()
+        .copied()
+        .chain(["facts_passkeys.json"])
+        .collect();
+    let present: Vec<&str> = passkey_files
+        .iter()
+        .copied()
+        .filter(|name| format_dir.join(name).exists())
+        .collect();
+    if present.is_empty() {
+        let (files, facts) = generate_passkeys();
+        all.extend(files.into_iter().map(|(n, t)| (n, t + "\n")));
+        all.push(("facts_passkeys.json".into(), text_of(&facts)));
+    } else {
+        assert_eq!(
+            present, passkey_files,
+            "the passkey records are written together with their facts, never one by one"
+        );
     }
     for (name, text) in all {
         let path = format_dir.join(&name);
@@ -652,9 +1047,14 @@ fn write_if_asked(format_dir: &Path) {
     }
 }
 
+/// The directory name of the format this release writes.
+fn current_format() -> String {
+    MfaEnrollment::FORMAT.replace('/', "-")
+}
+
 /// The directory of the format this release writes.
 fn current_format_dir() -> PathBuf {
-    dir().join(MfaEnrollment::FORMAT.replace('/', "-"))
+    dir().join(current_format())
 }
 
 /// The facts of a format directory, every facts file of it merged.
@@ -687,28 +1087,54 @@ fn rng() -> StdRng {
 }
 
 /// Loads one golden record and checks that it behaves as its facts say.
-/// `format` is its directory: an `mfa-1` record must convert, an `mfa-2`
-/// record must re-serialize to exactly its text.
+/// `format` is its directory: a record of the current format must
+/// re-serialize to exactly its text, one of an older format must be written
+/// back in the current one (for `mfa-1`, with the same factor at epoch 0
+/// with no completed logins).
 fn check_record(config: &MfaContext, format: &str, name: &str, text: &str, facts: &RecordFacts) {
     let record = MfaEnrollment::from_json(text).unwrap_or_else(|e| panic!("{name}: {e}"));
     let written = record.to_json();
-    if format == "mfa-1" {
-        let converted = converted_from_v1(text)
-            .unwrap_or_else(|| panic!("{name}: not a record of format mfa/1"));
-        assert_eq!(
-            written, converted,
-            "{name}: an mfa/1 record is written back as mfa/2, its factor unchanged"
-        );
-        assert_eq!(
-            MfaEnrollment::from_json(&written).unwrap(),
-            record,
-            "{name}: the converted record loads as the same record"
-        );
-    } else {
+    if format == current_format() {
         assert_eq!(
             written,
             text.trim_end(),
             "{name}: re-serializes to a different text: the format changed (see TESTING.md)"
+        );
+    } else {
+        let tag = format!(r#"{{"format":"{}","#, MfaEnrollment::FORMAT);
+        assert!(
+            written.starts_with(&tag),
+            "{name}: a record of {format} is written back in the current format: {written}"
+        );
+        let back = MfaEnrollment::from_json(&written).unwrap();
+        assert_eq!(
+            back, record,
+            "{name}: the converted record loads as the same record"
+        );
+        assert_eq!(back.to_json(), written, "{name}");
+    }
+    if format == "mfa-1" {
+        let json: serde_json::Value = serde_json::from_str(&written).unwrap();
+        let mut fields: Vec<&String> = json.as_object().unwrap().keys().collect();
+        fields.sort_unstable();
+        assert_eq!(fields, ["epoch", "factor", "format", "logins"], "{name}");
+        assert_eq!(
+            (&json["epoch"], &json["logins"]),
+            (&0.into(), &0.into()),
+            "{name}"
+        );
+        assert_eq!(
+            json["factor"],
+            factor_of_v1(text),
+            "{name}: an mfa/1 record is written back with its factor unchanged"
+        );
+        // As `mfa/2` wrote it back: the same record.
+        let v2 = converted_from_v1(text)
+            .unwrap_or_else(|| panic!("{name}: not a record of format mfa/1"));
+        assert_eq!(
+            MfaEnrollment::from_json(&v2).unwrap(),
+            record,
+            "{name}: an mfa/1 record is its mfa/2 conversion"
         );
     }
     let user = facts.user_id.as_str();
@@ -792,90 +1218,117 @@ fn check_record(config: &MfaContext, format: &str, name: &str, text: &str, facts
                 assert!(record.status(config, until - 1).locked_out, "{name}");
                 assert!(!record.status(config, until).locked_out, "{name}");
             }
-            let (at, code) = facts.code_at.clone().unwrap();
-            let secret = facts.secret_base32.as_deref().unwrap();
             assert_eq!(
-                secret_code(secret, at),
-                code,
-                "{name}: TOTP generation changed"
+                a.app().is_some(),
+                facts.secret_base32.is_some(),
+                "{name}: an app exactly when the facts give its secret"
             );
-            let other = record
-                .clone()
-                .verify_totp(config, "another-user", &code, at, &mut rng());
-            assert!(
-                matches!(other.outcome, Err(Error::DecryptionFailed)),
-                "{name}"
-            );
-            let login = record
-                .clone()
-                .verify_totp(config, user, &code, at, &mut rng());
-            let Ok(verified) = login.outcome else {
-                panic!("{name}: {:?}", login.outcome)
+            // The shared checks run at the app's known time, or after the
+            // history of a set without an app.
+            let at = match (&facts.code_at, &facts.passkeys) {
+                (Some((at, _)), _) => *at,
+                (None, Some(passkeys)) => passkeys.checked_at,
+                (None, None) => panic!("{name}: the facts give no time to check at"),
             };
-            assert!(
-                matches!(verified.by, VerifiedBy::Totp(m) if m.step == at / 30),
-                "{name}"
-            );
-            assert_eq!(
-                (
-                    verified.proof.method,
-                    verified.proof.verified_at,
-                    verified.proof.epoch
-                ),
-                (ProofMethod::Totp, at, epoch),
-                "{name}"
-            );
-            // The same code through a login challenge, which it uses up.
-            let begun = challenge(config, &record, user, at);
-            assert_eq!(
-                (begun.user_id(), begun.epoch(), begun.expires_at()),
-                (user, epoch, at + config.policy().login_challenge_ttl_secs),
-                "{name}"
-            );
-            let completed =
-                record
-                    .clone()
-                    .complete_login(config, user, &begun, &code, at, &mut rng());
-            assert_eq!(
-                completed.outcome.as_ref().map(|v| v.proof.epoch).ok(),
-                Some(epoch),
-                "{name}: {:?}",
-                completed.outcome
-            );
-            assert_eq!(logins(&completed.state), facts.logins + 1, "{name}");
-            if let Some(unused) = facts.unused_backup_codes.first() {
-                let twice = completed.state.clone().complete_login(
-                    config,
-                    user,
-                    &begun,
-                    unused,
-                    at,
-                    &mut rng(),
+            if let Some(secret) = facts.secret_base32.as_deref() {
+                let (at, code) = facts.code_at.clone().unwrap();
+                assert_eq!(
+                    secret_code(secret, at),
+                    code,
+                    "{name}: TOTP generation changed"
                 );
+                let other =
+                    record
+                        .clone()
+                        .verify_totp(config, "another-user", &code, at, &mut rng());
                 assert!(
-                    matches!(twice.outcome, Err(Error::InvalidChallenge)),
-                    "{name}: a challenge completed twice"
-                );
-            }
-            // The last accepted step stays used (checked where the record is not locked).
-            let step = facts.last_step.unwrap();
-            let then = step * 30;
-            let replay = record.clone().verify_totp(
-                config,
-                user,
-                &secret_code(secret, then),
-                then,
-                &mut rng(),
-            );
-            if record.status(config, then).locked_out {
-                assert!(
-                    matches!(replay.outcome, Err(Error::LockedOut { .. })),
+                    matches!(other.outcome, Err(Error::DecryptionFailed)),
                     "{name}"
                 );
+                let login = record
+                    .clone()
+                    .verify_totp(config, user, &code, at, &mut rng());
+                let Ok(verified) = login.outcome else {
+                    panic!("{name}: {:?}", login.outcome)
+                };
+                assert!(
+                    matches!(verified.by, VerifiedBy::Totp(m) if m.step == at / 30),
+                    "{name}"
+                );
+                assert_eq!(
+                    (
+                        verified.proof.method,
+                        verified.proof.verified_at,
+                        verified.proof.epoch
+                    ),
+                    (ProofMethod::Totp, at, epoch),
+                    "{name}"
+                );
+                // The same code through a login challenge, which it uses up.
+                let begun = challenge(config, &record, user, at);
+                assert_eq!(
+                    (begun.user_id(), begun.epoch(), begun.expires_at()),
+                    (user, epoch, at + config.policy().login_challenge_ttl_secs),
+                    "{name}"
+                );
+                let completed =
+                    record
+                        .clone()
+                        .complete_login(config, user, &begun, &code, at, &mut rng());
+                assert_eq!(
+                    completed.outcome.as_ref().map(|v| v.proof.epoch).ok(),
+                    Some(epoch),
+                    "{name}: {:?}",
+                    completed.outcome
+                );
+                assert_eq!(logins(&completed.state), facts.logins + 1, "{name}");
+                if let Some(unused) = facts.unused_backup_codes.first() {
+                    let twice = completed.state.clone().complete_login(
+                        config,
+                        user,
+                        &begun,
+                        unused,
+                        at,
+                        &mut rng(),
+                    );
+                    assert!(
+                        matches!(twice.outcome, Err(Error::InvalidChallenge)),
+                        "{name}: a challenge completed twice"
+                    );
+                }
+                // The last accepted step stays used (checked where the record is not locked).
+                let step = facts.last_step.unwrap();
+                let then = step * 30;
+                let replay = record.clone().verify_totp(
+                    config,
+                    user,
+                    &secret_code(secret, then),
+                    then,
+                    &mut rng(),
+                );
+                if record.status(config, then).locked_out {
+                    assert!(
+                        matches!(replay.outcome, Err(Error::LockedOut { .. })),
+                        "{name}"
+                    );
+                } else {
+                    assert!(matches!(replay.outcome, Err(Error::InvalidCode)), "{name}");
+                }
+                assert!(!replay.changed, "{name}: a replay was counted");
+                check_lifecycle(config, name, &record, facts, (at, &code));
             } else {
-                assert!(matches!(replay.outcome, Err(Error::InvalidCode)), "{name}");
+                // Devices and a replacement are checked with the app's code.
+                assert!(
+                    facts.device_tokens.is_empty()
+                        && facts.replacement.is_none()
+                        && facts.previous_secret_base32.is_none(),
+                    "{name}"
+                );
+                assert!(
+                    a.devices().is_empty() && a.replacement().is_none(),
+                    "{name}"
+                );
             }
-            assert!(!replay.changed, "{name}: a replay was counted");
             for code in &facts.unused_backup_codes {
                 let t = record
                     .clone()
@@ -930,9 +1383,18 @@ fn check_record(config: &MfaContext, format: &str, name: &str, text: &str, facts
                 e,
                 SecurityEvent::OperatorReset { actor, .. } if actor == "golden-operator"
             )));
-            check_lifecycle(config, name, &record, facts, (at, &code));
         }
         (_, state) => panic!("{name}: expected {state}, loaded {record:?}"),
+    }
+    match &facts.passkeys {
+        Some(passkeys) => check_passkeys(config, name, &record, facts, passkeys),
+        None => {
+            assert!(
+                record.passkeys().is_empty(),
+                "{name}: passkeys not in the facts"
+            );
+            assert_eq!(registration_times(&record), None, "{name}");
+        }
     }
 }
 
@@ -1084,6 +1546,227 @@ fn check_lifecycle(
     assert!(matches!(late.outcome, Err(Error::PendingExpired)), "{name}");
 }
 
+/// The passkeys of a golden record and its pending registration, as its
+/// facts say.
+fn check_passkeys(
+    config: &MfaContext,
+    name: &str,
+    record: &MfaEnrollment,
+    facts: &RecordFacts,
+    passkeys: &PasskeySetFacts,
+) {
+    let user = facts.user_id.as_str();
+    let at = passkeys.checked_at;
+    let epoch = Epoch::new(facts.epoch);
+    // What the record lists, and what a store indexes (I15).
+    assert_eq!(passkey_facts(record), passkeys.passkeys, "{name}");
+    let credential_ids: Vec<String> = record
+        .credential_ids()
+        .map(|id| URL_SAFE_NO_PAD.encode(id))
+        .collect();
+    let expected_ids: Vec<String> = passkeys
+        .passkeys
+        .iter()
+        .map(|p| p.credential_id.clone())
+        .collect();
+    assert_eq!(credential_ids, expected_ids, "{name}");
+    let status = record.status(config, at);
+    assert_eq!(status.passkeys, passkeys.passkeys.len(), "{name}");
+    assert_eq!(
+        (status.mfa_methods.totp, status.mfa_methods.passkey),
+        (passkeys.app, !passkeys.passkeys.is_empty()),
+        "{name}"
+    );
+    let method = match (record.is_active(), passkeys.app) {
+        (false, _) => None,
+        (true, true) => Some(MfaMethod::Totp),
+        (true, false) => Some(MfaMethod::Passkey),
+    };
+    assert_eq!(status.mfa_method, method, "{name}");
+
+    if let FactorState::Active(a) = record.factor() {
+        assert_eq!(a.app().is_some(), passkeys.app, "{name}");
+        assert!(
+            !passkeys.passkeys.is_empty(),
+            "{name}: a set without passkeys"
+        );
+        // The login's second step offers exactly the stored credentials:
+        // their public keys still parse into `webauthn-rs` credentials.
+        let login = challenge(config, record, user, at);
+        assert!(login.accepts_passkey(), "{name}");
+        let options = login
+            .passkey_options()
+            .unwrap_or_else(|| panic!("{name}: no passkey request options"));
+        let allowed: Vec<String> = options
+            .public_key
+            .allow_credentials
+            .iter()
+            .map(|c| URL_SAFE_NO_PAD.encode(&c.id))
+            .collect();
+        assert_eq!(allowed, expected_ids, "{name}");
+        // A backup code completes the login; a used one is refused, uncounted.
+        let code = facts.unused_backup_codes.first().expect("an unused code");
+        let t = record
+            .clone()
+            .complete_login(config, user, &login, code, at, &mut rng());
+        assert_eq!(
+            t.outcome.as_ref().map(|v| (v.by, v.proof.epoch)).ok(),
+            Some((VerifiedBy::BackupCode, epoch)),
+            "{name}: {:?}",
+            t.outcome
+        );
+        assert_eq!(logins(&t.state), facts.logins + 1, "{name}");
+        for code in &facts.used_backup_codes {
+            let t = record
+                .clone()
+                .complete_login(config, user, &login, code, at, &mut rng());
+            assert!(matches!(t.outcome, Err(Error::InvalidCode)), "{name}");
+            assert!(!t.changed, "{name}: a used code was counted");
+        }
+        let proof = proof_at(user, facts.epoch, at);
+        let first = &passkeys.passkeys[0];
+        if passkeys.app {
+            // A passkey beside the app goes, and takes the epoch on.
+            let t = record.clone().remove_passkey(
+                config,
+                user,
+                &first.id,
+                Reauth::RecentProof(&proof),
+                at,
+                &mut rng(),
+            );
+            assert!(t.outcome.is_ok(), "{name}: {:?}", t.outcome);
+            assert_eq!(t.state.epoch(), Epoch::new(facts.epoch + 1), "{name}");
+            assert_eq!(
+                t.state.passkeys().len(),
+                passkeys.passkeys.len() - 1,
+                "{name}"
+            );
+        } else {
+            // Without an app, a TOTP-shaped code matches nothing and counts.
+            let t = record
+                .clone()
+                .complete_login(config, user, &login, "123456", at, &mut rng());
+            assert!(matches!(t.outcome, Err(Error::InvalidCode)), "{name}");
+            assert!(t.changed, "{name}: a wrong code was not counted");
+            let FactorState::Active(after) = t.state.factor() else {
+                panic!("{name}")
+            };
+            assert_eq!(after.attempts().failures(), facts.failures + 1, "{name}");
+            if let [only] = passkeys.passkeys.as_slice() {
+                let t = record.clone().remove_passkey(
+                    config,
+                    user,
+                    &only.id,
+                    Reauth::RecentProof(&proof),
+                    at,
+                    &mut rng(),
+                );
+                assert!(matches!(t.outcome, Err(Error::LastFactor)), "{name}");
+                assert!(!t.changed, "{name}");
+            }
+        }
+        // Renaming by the crate's id; an unknown id is not found.
+        let t = record
+            .clone()
+            .rename_passkey(config, user, &first.id, "Renamed", &mut rng());
+        assert_eq!(
+            t.outcome.as_ref().map(|p| (p.id(), p.name())).ok(),
+            Some((first.id.as_str(), "Renamed")),
+            "{name}: {:?}",
+            t.outcome
+        );
+        assert!(t.changed, "{name}");
+        assert_eq!(t.state.passkeys()[0].name(), "Renamed", "{name}");
+        let t = record
+            .clone()
+            .rename_passkey(config, user, "no-such-id", "Renamed", &mut rng());
+        assert!(matches!(t.outcome, Err(Error::PasskeyNotFound)), "{name}");
+        assert!(!t.changed, "{name}");
+    } else {
+        assert!(passkeys.passkeys.is_empty() && !passkeys.app, "{name}");
+    }
+
+    // A pending registration: completes before it expires, not after.
+    assert_eq!(
+        registration_times(record),
+        passkeys
+            .registration
+            .as_ref()
+            .map(|r| (r.created_at, r.expires_at)),
+        "{name}"
+    );
+    let Some(registration) = &passkeys.registration else {
+        return;
+    };
+    assert!(
+        registration.created_at <= at && at < registration.expires_at,
+        "{name}"
+    );
+    let options: CreationChallengeResponse =
+        serde_json::from_value(registration.options.clone()).unwrap();
+    let created = Authenticator::default().register(&options);
+    let proof = proof_at(user, facts.epoch, at);
+    let proof = record.is_active().then_some(&proof);
+    let late = record.clone().confirm_passkey_registration(
+        config,
+        user,
+        "Laptop",
+        &created,
+        proof,
+        registration.expires_at,
+        &mut rng(),
+    );
+    assert!(
+        matches!(late.outcome, Err(Error::PendingExpired)),
+        "{name}: {:?}",
+        late.outcome
+    );
+    let done = record.clone().confirm_passkey_registration(
+        config,
+        user,
+        "Laptop",
+        &created,
+        proof,
+        at,
+        &mut rng(),
+    );
+    let Ok(added) = &done.outcome else {
+        panic!("{name}: {:?}", done.outcome)
+    };
+    assert_eq!(added.passkey.credential_id(), &created.raw_id[..], "{name}");
+    assert_eq!(
+        added.backup_codes.is_some(),
+        !record.is_active(),
+        "{name}: codes come with the first factor"
+    );
+    assert_eq!(done.state.epoch(), Epoch::new(facts.epoch + 1), "{name}");
+    assert_eq!(
+        done.state.passkeys().len(),
+        passkeys.passkeys.len() + 1,
+        "{name}"
+    );
+    assert_eq!(registration_times(&done.state), None, "{name}");
+    // An operator's reset drops it.
+    let reset = record
+        .clone()
+        .operator_reset("golden-operator", "golden check");
+    let again = reset.state.confirm_passkey_registration(
+        config,
+        user,
+        "Laptop",
+        &created,
+        None,
+        at,
+        &mut rng(),
+    );
+    assert!(
+        matches!(again.outcome, Err(Error::NoPendingSetup)),
+        "{name}: {:?}",
+        again.outcome
+    );
+}
+
 /// Checks every record and envelope of one format directory; returns the
 /// facts it checked against.
 fn check_format(format: &str) -> Facts {
@@ -1129,8 +1812,8 @@ fn check_format(format: &str) -> Facts {
 }
 
 /// Records of format `mfa/1`, written before epochs: they load at epoch 0
-/// with no completed logins, behave as before, and are written back as
-/// `mfa/2`.
+/// with no completed logins, behave as before, and are written back in the
+/// current format with the same factor.
 #[test]
 fn mfa_1_records_load_behave_and_convert() {
     let facts = check_format("mfa-1");
@@ -1143,16 +1826,12 @@ fn mfa_1_records_load_behave_and_convert() {
     );
 }
 
-/// Records of the current format: they load, behave as their facts say and
-/// re-serialize to exactly their text.
-#[test]
-fn mfa_2_records_load_and_round_trip() {
-    write_if_asked(&current_format_dir());
-    let facts = check_format("mfa-2");
+/// The histories every format since `mfa/2` has a record of.
+fn assert_history_covered(format: &str, facts: &Facts) {
     let has = |what: &str, pick: fn(&RecordFacts) -> bool| {
         assert!(
             facts.records.values().any(pick),
-            "no golden mfa/2 record is {what}"
+            "no golden {format} record is {what}"
         );
     };
     has("disabled under a moved epoch", |r| {
@@ -1168,7 +1847,7 @@ fn mfa_2_records_load_and_round_trip() {
     });
     assert!(
         facts.records.contains_key("operator_reset.json"),
-        "no golden record after an operator reset"
+        "no golden {format} record after an operator reset"
     );
     has("active with a pending replacement", |r| {
         r.state == "active" && r.replacement.is_some()
@@ -1191,6 +1870,101 @@ fn mfa_2_records_load_and_round_trip() {
             && r.epoch > 1
             && !r.revoked_device_tokens.is_empty()
     });
+}
+
+/// Records of format `mfa/2` (one app): they load, behave as their facts
+/// say, and are written back in the current format.
+#[test]
+fn mfa_2_records_load_behave_and_convert() {
+    let facts = check_format("mfa-2");
+    assert_history_covered("mfa/2", &facts);
+}
+
+/// An `mfa/2` record is written back as exactly the `mfa-3/` record of the
+/// same name, which the same seeded history wrote in the new format: the
+/// conversion loses and adds nothing. The facts of the two are the same.
+#[test]
+fn mfa_2_records_convert_exactly_to_mfa_3() {
+    write_if_asked(&current_format_dir());
+    let old = load_facts("mfa-2");
+    let new = load_facts("mfa-3");
+    assert!(!old.records.is_empty());
+    for (name, facts) in &old.records {
+        let converted = new
+            .records
+            .get(name)
+            .unwrap_or_else(|| panic!("{name}: in mfa-2/ and not in mfa-3/"));
+        assert_eq!(
+            serde_json::to_value(facts).unwrap(),
+            serde_json::to_value(converted).unwrap(),
+            "{name}: the histories of mfa-2/ and mfa-3/ differ"
+        );
+        let text = std::fs::read_to_string(dir().join("mfa-2").join(name)).unwrap();
+        let expected = std::fs::read_to_string(dir().join("mfa-3").join(name)).unwrap();
+        let written = MfaEnrollment::from_json(&text).unwrap().to_json();
+        assert_eq!(
+            written,
+            expected.trim_end(),
+            "{name}: an mfa/2 record converts to another text than its mfa/3 record"
+        );
+    }
+    assert_eq!(
+        serde_json::to_value(&old.envelopes).unwrap(),
+        serde_json::to_value(&new.envelopes).unwrap(),
+        "the envelopes of mfa-2/ and mfa-3/ differ"
+    );
+}
+
+/// Records of the current format: they load, behave as their facts say and
+/// re-serialize to exactly their text.
+#[test]
+fn mfa_3_records_load_and_round_trip() {
+    write_if_asked(&current_format_dir());
+    let facts = check_format("mfa-3");
+    assert_history_covered("mfa/3", &facts);
+    let has = |what: &str, pick: fn(&RecordFacts, &PasskeySetFacts) -> bool| {
+        assert!(
+            facts
+                .records
+                .values()
+                .any(|r| r.passkeys.as_ref().is_some_and(|p| pick(r, p))),
+            "no golden mfa/3 record is {what}"
+        );
+    };
+    has(
+        "a set of passkeys alone, its first factor, with a backup code used",
+        |r, p| {
+            r.state == "active"
+                && !p.app
+                && p.passkeys.len() == 1
+                && r.epoch == 1
+                && r.used_backup_codes.len() == 1
+                && r.unused_backup_codes.len() + r.used_backup_codes.len() == 10
+        },
+    );
+    has(
+        "an app and two passkeys, one renamed and one used in a login",
+        |r, p| {
+            r.state == "active"
+                && p.app
+                && p.passkeys.len() == 2
+                && r.logins > 0
+                && p.passkeys
+                    .iter()
+                    .any(|k| k.counter > 0 && k.last_used_at.is_some())
+                && p.passkeys.iter().any(|k| k.last_used_at.is_none())
+        },
+    );
+    has(
+        "a passkey registration pending beside a disabled factor",
+        |r, p| r.state == "disabled" && p.registration.is_some(),
+    );
+    for name in PASSKEY_RECORDS {
+        assert!(
+            facts.records[name].passkeys.is_some(),
+            "{name}: not described in facts_passkeys.json"
+        );
+    }
 }
 
 /// Every file under `tests/golden/` is checked by the tests above, so that

@@ -95,6 +95,13 @@ impl<S: MfaStore> MfaStore for Recording<S> {
             .push(Versioned::new(version, write_id, record.clone()));
         Ok(version)
     }
+
+    fn passkey_owner(
+        &self,
+        credential_id: &[u8],
+    ) -> impl Future<Output = mfa::Result<Option<String>>> + Send {
+        self.inner.passkey_owner(credential_id)
+    }
 }
 
 impl<S> Recording<S> {

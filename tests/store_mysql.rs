@@ -97,6 +97,7 @@ async fn the_schema_keeps_user_ids_as_bytes() {
                 "record mediumtext",
                 "write_id varbinary(16)",
                 "updated_at datetime",
+                "credential_ids mediumblob",
             ]
         );
     })

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use db_common::{Server, in_fresh_db};
 use mfa::testkit::conformance::{sample_records, user};
+use mfa::testkit::fixtures::with_passkeys;
 use mfa::{Error, MfaEnrollment, MfaStore, PostgresStore, store::WriteId};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use store_server::{ServerStore, on_fresh_store, server_store_methods, server_store_suite};
@@ -83,7 +84,8 @@ async fn user_ids_postgres_cannot_hold_are_typed_errors() {
 
 /// A database the store migrated before write identities existed (step 1
 /// only): opening it adds the column in place, its rows load as
-/// `WriteId::NONE`, and saves go on from their versions.
+/// `WriteId::NONE`, and saves go on from their versions, with the credential
+/// index.
 #[tokio::test]
 async fn a_database_from_before_write_ids_migrates_in_place() {
     in_fresh_db(Server::Postgres, async |db| {
@@ -133,6 +135,14 @@ async fn a_database_from_before_write_ids_migrates_in_place() {
             4
         );
         assert_eq!(store.load(&id).await.unwrap().unwrap().write_id, write_id);
+        // The credential index starts empty and follows the old rows' saves.
+        let credential = store_common::credential(32);
+        let with_passkey = with_passkeys(record, &[&credential]);
+        store
+            .save(&id, Some(4), &with_passkey, WriteId::random())
+            .await
+            .unwrap();
+        assert_eq!(store.passkey_owner(&credential).await.unwrap(), Some(id));
         store.close().await;
     })
     .await;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mfa::testkit::conformance::{self, sample_records, user};
+use mfa::testkit::fixtures::with_passkeys;
 use mfa::{Error, MfaEnrollment, MfaStore, SqliteStore, store::WriteId};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 
@@ -76,9 +77,45 @@ async fn conformance_through_a_host_pool() {
             .unwrap();
     assert_eq!(
         tables,
-        ["mfa_enrollments", "mfa_schema_migrations", "users"],
+        [
+            "mfa_enrollments",
+            "mfa_passkey_credentials",
+            "mfa_schema_migrations",
+            "users"
+        ],
         "the crate keeps out of sqlx's own migration table"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn credential_index_paths() {
+    store_common::credential_index_paths(Arc::new(open("sqlite::memory:").await)).await;
+    let dir = TempDir::new();
+    store_common::credential_index_paths(Arc::new(open(&dir.url("index.db")).await)).await;
+}
+
+/// A host that deletes a user's row (as the README says to when the account
+/// goes) frees the user's credential ids with it.
+#[tokio::test]
+async fn deleting_a_row_frees_its_credentials() {
+    let store = open("sqlite::memory:").await;
+    let id = user("deleted");
+    let credential = store_common::credential(32);
+    let record = with_passkeys(MfaEnrollment::default(), &[&credential]);
+    store
+        .save(&id, None, &record, WriteId::random())
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM mfa_enrollments WHERE user_id = ?1")
+        .bind(&id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(store.passkey_owner(&credential).await.unwrap(), None);
+    store
+        .save(&user("after-delete"), None, &record, WriteId::random())
+        .await
+        .expect("the freed id registers again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -89,6 +126,7 @@ async fn two_pools_share_one_file() {
     assert!(!Arc::ptr_eq(&a, &b));
     store_common::no_lost_updates_across_stores(Arc::clone(&a), Arc::clone(&b)).await;
     store_common::first_saves_have_one_winner(Arc::clone(&a), Arc::clone(&b)).await;
+    store_common::one_credential_one_owner_across_stores(Arc::clone(&a), Arc::clone(&b)).await;
 
     // A compare-and-swap raced from both pools has one winner.
     let id = user("two-pools");
@@ -491,11 +529,12 @@ async fn processes_share_one_file() {
         3 * CHILD_SAVES
     );
     assert_eq!(migration_rows(&store).await, store_common::migrations());
-    assert_eq!(migration_rows(&store).await.len(), 2);
+    assert_eq!(migration_rows(&store).await.len(), 3);
 }
 
 /// A database written by a release without write identities (schema step 1
-/// only) is migrated in place: its rows load, as `WriteId::NONE`, and save.
+/// only) is migrated in place: its rows load, as `WriteId::NONE`, and save,
+/// with the credential index.
 #[tokio::test]
 async fn a_database_from_before_write_ids_migrates_in_place() {
     let dir = TempDir::new();
@@ -541,4 +580,12 @@ async fn a_database_from_before_write_ids_migrates_in_place() {
         5
     );
     assert_eq!(store.load(&id).await.unwrap().unwrap().write_id, write_id);
+    // The credential index starts empty and follows the old rows' saves.
+    let credential = store_common::credential(32);
+    let with_passkey = with_passkeys(old.record, &[&credential]);
+    store
+        .save(&id, Some(5), &with_passkey, WriteId::random())
+        .await
+        .unwrap();
+    assert_eq!(store.passkey_owner(&credential).await.unwrap(), Some(id));
 }

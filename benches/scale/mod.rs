@@ -268,6 +268,7 @@ impl ScaleStore for PostgresStore {
                     .bind(2_i64)
                     .bind("{}")
                     .bind(vec![0_u8; 16])
+                    .bind(None::<Vec<u8>>)
                     .bind(user)
                     .bind(1_i64)
             } else {
@@ -330,6 +331,7 @@ impl ScaleStore for MysqlStore {
                     .bind(2_i64)
                     .bind("{}")
                     .bind(vec![0_u8; 16])
+                    .bind(None::<Vec<u8>>)
                     .bind(user.as_bytes().to_vec())
                     .bind(1_i64)
             } else {
@@ -423,6 +425,7 @@ impl ScaleStore for SqliteStore {
                     .bind(2_i64)
                     .bind("{}")
                     .bind(vec![0_u8; 16])
+                    .bind(None::<Vec<u8>>)
                     .bind(user)
                     .bind(1_i64)
             } else {

@@ -36,6 +36,18 @@ pub fn context() -> MfaContext {
     .unwrap()
 }
 
+/// The context the golden records were written under (the crate's
+/// `testkit::test_config`: key id 1, 32 bytes of `0x42`), with cheap Argon2.
+pub fn golden_context() -> MfaContext {
+    let mut policy = Policy::new("mfa-tests");
+    policy.backup_codes.argon2 = mfa::backup::Argon2Params::insecure_for_tests(64, 1, 1).unwrap();
+    MfaContext::new(
+        Keyring::new(KeyId(1), MasterKey::from_bytes([0x42; 32])),
+        policy,
+    )
+    .unwrap()
+}
+
 /// The whole flow through `Mfa`: setup, confirm, a login through its
 /// challenge, a backup code used once, regeneration on a recent proof,
 /// disable. `now` is the wall clock of the service.

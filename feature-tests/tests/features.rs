@@ -109,3 +109,42 @@ fn an_imported_factor_logs_in() {
     .unwrap();
     assert!(block_on(mfa.verify("imported", &code)).is_ok());
 }
+
+/// Under every feature set, passkeys or not: a stored set of passkeys alone
+/// (a golden record) loads, counts as MFA on, lists its passkey, and its
+/// backup code logs in; a TOTP-shaped code is refused.
+#[test]
+fn a_record_with_passkeys_loads_and_its_codes_work() {
+    let text = include_str!("../../tests/golden/mfa-3/active_passkey_only.json");
+    let record = mfa::MfaEnrollment::from_json(text).unwrap();
+    let ctx = mfa_feature_tests::golden_context();
+    let now = 1_700_000_000 + 3_600;
+    let status = record.status(&ctx, now);
+    assert!(status.mfa_enabled && status.passkeys == 1);
+    assert_eq!(record.passkeys().len(), 1);
+    let t = record
+        .clone()
+        .verify(&ctx, "golden-user", "jbsqd-pam7r", now, &mut rand::rng());
+    assert!(t.outcome.is_ok(), "{:?}", t.outcome);
+    let t = record.verify(&ctx, "golden-user", "123456", now, &mut rand::rng());
+    assert!(matches!(t.outcome, Err(mfa::Error::InvalidCode)));
+}
+
+/// With `passkeys` (tokio or not): the creation options of a registration,
+/// in the WebAuthn JSON form, through the service.
+#[cfg(feature = "passkeys")]
+#[test]
+fn passkey_registration_begins() {
+    let ctx = mfa_feature_tests::context().with_relying_party(
+        mfa::passkey::RelyingParty::new("localhost", "feature-tests", &["http://localhost:8080"])
+            .unwrap(),
+    );
+    let mfa = mfa::Mfa::new(mfa::MemoryStore::new(), ctx);
+    let options = block_on(mfa.begin_passkey_registration("pk", "pk@example.com", None)).unwrap();
+    let json = serde_json::to_value(&options).unwrap();
+    assert_eq!(json["publicKey"]["rp"]["id"], "localhost");
+    assert_eq!(
+        json["publicKey"]["authenticatorSelection"]["residentKey"],
+        "required"
+    );
+}

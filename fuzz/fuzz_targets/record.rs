@@ -4,6 +4,9 @@
 //! it returns a typed result; an operator's unlock keeps the epoch and a
 //! reset moves it by one; remembering, forgetting, beginning and confirming a
 //! replacement write records that reload; no fuzzed token is recognised.
+//! Passkeys: listing, renaming, removing, beginning a registration and
+//! disabling on a proof give typed results and records that reload; a
+//! removal and a disable move the epoch by one, a rename never.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -108,5 +111,56 @@ fuzz_target!(|text: &str| {
     let reset = record.clone().operator_reset("fuzz-operator", "fuzzing");
     assert!(reset.outcome.is_ok() && reset.changed);
     assert_eq!(reset.state.epoch().get(), epoch.get().saturating_add(1));
+    // Passkeys: the stored credentials are data the fuzzer wrote.
+    let ids: Vec<&[u8]> = record.credential_ids().collect();
+    assert_eq!(ids.len(), record.passkeys().len());
+    assert_eq!(status.passkeys, ids.len());
+    let first = record.passkeys().first().map(|p| p.id().to_owned());
+    let id = first.as_deref().unwrap_or("none");
+    let renamed = record
+        .clone()
+        .rename_passkey(config, "user-1", id, "Fuzzed key", &mut rng);
+    assert_eq!(renamed.state.epoch(), epoch);
+    let removed = record.clone().remove_passkey(
+        config,
+        "user-1",
+        id,
+        mfa::Reauth::RecentProof(&proof),
+        now,
+        &mut rng,
+    );
+    let disabled =
+        record
+            .clone()
+            .disable_with(config, "user-1", mfa::Reauth::RecentProof(&proof), now, &mut rng);
+    let registering = record.clone().begin_passkey_registration(
+        config,
+        "user-1",
+        "fuzz@example.com",
+        Some(&proof),
+        now,
+        &mut rng,
+    );
+    for (state, moves) in [
+        (&renamed.state, false),
+        (&removed.state, removed.outcome.is_ok()),
+        (&disabled.state, disabled.outcome.is_ok()),
+        (&registering.state, false),
+    ] {
+        assert_eq!(
+            &MfaEnrollment::from_json(&state.to_json()).expect("reloads"),
+            state
+        );
+        let expected = if moves {
+            epoch.get().saturating_add(1)
+        } else {
+            epoch.get()
+        };
+        assert_eq!(state.epoch().get(), expected);
+    }
+    if let mfa::LoginStep::SecondFactor(challenge) = &step {
+        // Offered only for a stored passkey (one whose key parses).
+        assert!(!challenge.accepts_passkey() || !record.passkeys().is_empty());
+    }
     let _ = record.cancel_setup();
 });

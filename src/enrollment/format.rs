@@ -82,6 +82,8 @@ enum FactorV2 {
     Active(ActiveV2),
 }
 
+/// The factor as `mfa/3` writes it: the states of [`FactorState`].
+#[allow(clippy::large_enum_variant)]
 #[derive(Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 enum FactorV3 {

@@ -36,7 +36,10 @@ impl MfaEnrollment {
             return LoginStep::RememberedDevice(self.epoch);
         }
         #[cfg(feature = "passkeys")]
-        let (passkey_options, passkey) = self.passkey_request(config).unzip();
+        let (passkey_options, passkey) = self
+            .passkey_request(config)
+            .map(|(options, state)| (Box::new(options), state))
+            .unzip();
         #[cfg(not(feature = "passkeys"))]
         let passkey = None;
         LoginStep::SecondFactor(LoginChallenge {

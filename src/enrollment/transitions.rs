@@ -592,6 +592,7 @@ impl MfaEnrollment {
         let mut effects = Effects::none();
         match active.reauthenticate(reauth, config, user_id, self.epoch, now, &mut effects) {
             Ok(by) => {
+                effects.changed = true;
                 effects.events.push(SecurityEvent::FactorDisabled);
                 let epoch = self.epoch.next();
                 let state = MfaEnrollment {

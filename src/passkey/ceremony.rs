@@ -3,6 +3,8 @@
 //! Pure functions of their inputs, except that `webauthn-rs` draws its
 //! challenges from the operating system's generator.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use serde::{Deserialize, Serialize};
 use webauthn_rs::prelude::{
     Credential, DiscoverableAuthentication, Passkey, PasskeyAuthentication, PasskeyRegistration,
@@ -87,7 +89,7 @@ impl RelyingParty {
     ) -> Result<(CreationChallengeResponse, serde_json::Value)> {
         let exclude = exclude
             .iter()
-            .map(|p| p.credential_id.clone().into())
+            .map(|p| p.credential_id.clone())
             .collect();
         let (mut options, state) = self
             .webauthn
@@ -178,6 +180,7 @@ impl RelyingParty {
         stored: &StoredPasskey,
         handle: Option<[u8; 16]>,
     ) -> Result<Asserted> {
+        VERIFICATIONS.fetch_add(1, Ordering::Relaxed);
         let result = match kind {
             ChallengeKind::Passwordless => {
                 // A discoverable credential names its user: the handle it
@@ -304,6 +307,15 @@ pub struct PasskeyAdded {
     /// A passkey proof under the new epoch, for the session the host issues
     /// now (every earlier session is revoked).
     pub proof: crate::Proof,
+}
+
+/// Assertions checked in this process (signatures verified).
+static VERIFICATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many assertions this process has checked.
+#[cfg_attr(not(feature = "testkit"), allow(dead_code))]
+pub(crate) fn verifications() -> u64 {
+    VERIFICATIONS.load(Ordering::Relaxed)
 }
 
 fn key_of(stored: &StoredPasskey) -> Result<Credential> {

@@ -21,6 +21,8 @@
 mod ceremony;
 mod record;
 
+#[cfg(all(feature = "passkeys", feature = "testkit"))]
+pub(crate) use ceremony::verifications;
 #[cfg(feature = "passkeys")]
 pub(crate) use ceremony::{Asserted, ChallengeKind};
 #[cfg(feature = "passkeys")]

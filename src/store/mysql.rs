@@ -18,13 +18,33 @@ impl Backend for sqlx::MySql {
         "SELECT version, write_id, record FROM mfa_enrollments WHERE user_id = ?";
     /// A second first record fails with a duplicate key, which is a conflict.
     const INSERT: &'static str =
-        "INSERT INTO mfa_enrollments (user_id, version, record, write_id, updated_at)
-         VALUES (?, ?, ?, ?, UTC_TIMESTAMP())";
+        "INSERT INTO mfa_enrollments (user_id, version, record, write_id, credential_ids, updated_at)
+         VALUES (?, ?, ?, ?, ?, UTC_TIMESTAMP())";
     /// sqlx connects with CLIENT_FOUND_ROWS, so the rows affected are the rows
-    /// matched (and the version changes anyway).
+    /// matched (and the version changes anyway). `<=>` is equality that
+    /// takes two `NULL`s as equal.
     const UPDATE: &'static str = "UPDATE mfa_enrollments
          SET version = ?, record = ?, write_id = ?, updated_at = UTC_TIMESTAMP()
+         WHERE credential_ids <=> ? AND user_id = ? AND version = ?";
+    const UPDATE_REINDEX: &'static str = "UPDATE mfa_enrollments
+         SET version = ?, record = ?, write_id = ?, credential_ids = ?,
+             updated_at = UTC_TIMESTAMP()
          WHERE user_id = ? AND version = ?";
+    const SELECT_CREDENTIALS: &'static str =
+        "SELECT credential_id FROM mfa_passkey_credentials WHERE user_id = ?";
+    const DELETE_CREDENTIAL: &'static str =
+        "DELETE FROM mfa_passkey_credentials WHERE credential_id = ? AND user_id = ?";
+    const INSERT_CREDENTIAL: &'static str =
+        "INSERT INTO mfa_passkey_credentials (credential_id, user_id) VALUES (?, ?)";
+    /// User ids are bytes here; they were written from Rust strings, so as
+    /// UTF-8 text they are the ids given.
+    const SELECT_OWNER: &'static str =
+        "SELECT CONVERT(user_id USING utf8mb4) FROM mfa_passkey_credentials
+         WHERE credential_id = ?";
+    /// ER_LOCK_DEADLOCK (InnoDB has rolled the transaction back).
+    /// ER_LOCK_WAIT_TIMEOUT (SQLSTATE HY000) stays an unavailable store, as
+    /// for every statement.
+    const RETRY_CODES: &'static [&'static str] = &["40001"];
     const ROWS_AFFECTED: fn(&MySqlQueryResult) -> u64 = MySqlQueryResult::rows_affected;
 
     /// A named lock per database, held by the session across the commits that
@@ -50,6 +70,27 @@ impl Backend for sqlx::MySql {
          ) ENGINE = InnoDB ROW_FORMAT = DYNAMIC",
         // No MySQL database predates write identities: step 1 has the column.
         "DO 0",
+        // The credential index (I15), and each row's set of credential ids
+        // (`NULL`, none, for every row before; added in place). MySQL 8 has
+        // no `ADD COLUMN IF NOT EXISTS`: the column is added only if the
+        // catalogue does not show it yet.
+        "CREATE TABLE IF NOT EXISTS mfa_passkey_credentials (
+             credential_id VARBINARY(1023) NOT NULL PRIMARY KEY,
+             user_id       VARBINARY(1024) NOT NULL,
+             KEY mfa_passkey_credentials_user_id (user_id),
+             CONSTRAINT mfa_passkey_credentials_user_id_fkey FOREIGN KEY (user_id)
+                 REFERENCES mfa_enrollments (user_id) ON DELETE CASCADE
+         ) ENGINE = InnoDB ROW_FORMAT = DYNAMIC;
+         SET @mfa_step = IF(
+             EXISTS (SELECT 1 FROM information_schema.columns
+                     WHERE table_schema = DATABASE() AND table_name = 'mfa_enrollments'
+                       AND column_name = 'credential_ids'),
+             'DO 0',
+             'ALTER TABLE mfa_enrollments ADD COLUMN credential_ids MEDIUMBLOB NULL');
+         PREPARE mfa_step FROM @mfa_step;
+         EXECUTE mfa_step;
+         DEALLOCATE PREPARE mfa_step;
+         SET @mfa_step = NULL",
     ];
     const CREATE_MIGRATIONS_TABLE: &'static str =
         "CREATE TABLE IF NOT EXISTS mfa_schema_migrations (
@@ -79,13 +120,17 @@ sql_store! {
     /// servers sharing one database.
     ///
     /// One row per user in `mfa_enrollments(user_id, version, record, write_id,
-    /// updated_at)`, an InnoDB table, the record being
-    /// [`MfaEnrollment::to_json`](crate::MfaEnrollment::to_json). User ids are
-    /// kept as `VARBINARY`, so they match byte for byte: `Alice` and `alice`,
-    /// or `a` and `a `, are different users, as in every store. Every save is
-    /// a single `INSERT` (a duplicate key is a conflict) or
+    /// updated_at, credential_ids)`, an InnoDB table, the record being
+    /// [`MfaEnrollment::to_json`](crate::MfaEnrollment::to_json), and one row
+    /// per passkey credential id in `mfa_passkey_credentials(credential_id,
+    /// user_id)`, the credential index
+    /// ([`MfaStore::passkey_owner`](crate::MfaStore::passkey_owner)). User ids
+    /// are kept as `VARBINARY`, so they match byte for byte: `Alice` and
+    /// `alice`, or `a` and `a `, are different users, as in every store. A
+    /// save is a single `INSERT` (a duplicate key is a conflict) or
     /// `UPDATE … WHERE version = ?`, so the compare-and-swap holds across
-    /// processes. The schema is created or migrated when the store is opened,
+    /// processes; one that changes the record's passkeys is a transaction
+    /// that changes the index with it. The schema is created or migrated when the store is opened,
     /// under a named lock (`GET_LOCK`) so that servers starting together do not
     /// race; its version is kept in `mfa_schema_migrations`, apart from sqlx's
     /// own `_sqlx_migrations`. Tables are created in the connection's database.

@@ -11,12 +11,27 @@ use crate::error::{Error, Result};
 impl Backend for sqlx::Postgres {
     const SELECT: &'static str =
         "SELECT version, write_id, record FROM mfa_enrollments WHERE user_id = $1";
-    const INSERT: &'static str = "INSERT INTO mfa_enrollments (user_id, version, record, write_id)
-         VALUES ($1, $2, $3, $4)
+    const INSERT: &'static str =
+        "INSERT INTO mfa_enrollments (user_id, version, record, write_id, credential_ids)
+         VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (user_id) DO NOTHING";
     const UPDATE: &'static str = "UPDATE mfa_enrollments
          SET version = $1, record = $2, write_id = $3, updated_at = now()
-         WHERE user_id = $4 AND version = $5";
+         WHERE user_id = $5 AND version = $6 AND credential_ids IS NOT DISTINCT FROM $4";
+    const UPDATE_REINDEX: &'static str = "UPDATE mfa_enrollments
+         SET version = $1, record = $2, write_id = $3, credential_ids = $4, updated_at = now()
+         WHERE user_id = $5 AND version = $6";
+    const SELECT_CREDENTIALS: &'static str =
+        "SELECT credential_id FROM mfa_passkey_credentials WHERE user_id = $1";
+    const DELETE_CREDENTIAL: &'static str =
+        "DELETE FROM mfa_passkey_credentials WHERE credential_id = $1 AND user_id = $2";
+    const INSERT_CREDENTIAL: &'static str =
+        "INSERT INTO mfa_passkey_credentials (credential_id, user_id) VALUES ($1, $2)";
+    const SELECT_OWNER: &'static str =
+        "SELECT user_id FROM mfa_passkey_credentials WHERE credential_id = $1";
+    /// serialization_failure (under a host's `REPEATABLE READ` or
+    /// `SERIALIZABLE` default) and deadlock_detected.
+    const RETRY_CODES: &'static [&'static str] = &["40001", "40P01"];
     const ROWS_AFFECTED: fn(&PgQueryResult) -> u64 = PgQueryResult::rows_affected;
 
     /// A transaction-scoped advisory lock, released by the commit, on a key of
@@ -34,6 +49,15 @@ impl Backend for sqlx::Postgres {
          )",
         // NULL for rows written before: they load as `WriteId::NONE`.
         "ALTER TABLE mfa_enrollments ADD COLUMN write_id BYTEA",
+        // The credential index (I15), and each row's set of credential ids
+        // (`NULL`, none, for every row before; adding it rewrites nothing).
+        "CREATE TABLE mfa_passkey_credentials (
+             credential_id BYTEA NOT NULL PRIMARY KEY,
+             user_id       TEXT  NOT NULL
+                 REFERENCES mfa_enrollments (user_id) ON DELETE CASCADE
+         );
+         CREATE INDEX mfa_passkey_credentials_user_id ON mfa_passkey_credentials (user_id);
+         ALTER TABLE mfa_enrollments ADD COLUMN credential_ids BYTEA",
     ];
     const CREATE_MIGRATIONS_TABLE: &'static str =
         "CREATE TABLE IF NOT EXISTS mfa_schema_migrations (
@@ -62,10 +86,15 @@ sql_store! {
     /// several application servers sharing one database.
     ///
     /// One row per user in `mfa_enrollments(user_id, version, record, write_id,
-    /// updated_at)`, the record being [`MfaEnrollment::to_json`](crate::MfaEnrollment::to_json).
-    /// Every save is a single `INSERT … ON CONFLICT DO NOTHING` or
+    /// updated_at, credential_ids)`, the record being [`MfaEnrollment::to_json`](crate::MfaEnrollment::to_json),
+    /// and one row per passkey credential id in
+    /// `mfa_passkey_credentials(credential_id, user_id)`, the credential index
+    /// ([`MfaStore::passkey_owner`](crate::MfaStore::passkey_owner)). A save
+    /// is a single `INSERT … ON CONFLICT DO NOTHING` or
     /// `UPDATE … WHERE version = $n`, so the compare-and-swap holds across
-    /// processes and no request needs to reach a particular server. The schema
+    /// processes and no request needs to reach a particular server; one that
+    /// changes the record's passkeys is a transaction that changes the index
+    /// with it. The schema
     /// is created or migrated when the store is opened, under a
     /// transaction-scoped advisory lock so that servers starting together do
     /// not race; its version is kept in `mfa_schema_migrations`, apart from

@@ -1,16 +1,62 @@
-//! The one SQL store: migrations, load, compare-and-swap save and operation
-//! timeouts, written once over [`sqlx`] for every SQL backend.
+//! The one SQL store: migrations, load, compare-and-swap save with the
+//! credential index, and operation timeouts, written once over [`sqlx`] for
+//! every SQL backend.
 //!
 //! A backend (SQLite, PostgreSQL, MySQL) implements [`Backend`]: its
 //! statements, how it serialises migrations across processes, and which user
 //! ids it cannot hold. Its public type is declared with [`sql_store!`], a
 //! newtype over [`SqlStore`] to which the backend adds only its own `connect`.
 //!
-//! Every store keeps one row per user in `mfa_enrollments` and records the
-//! schema version in a table of its own, `mfa_schema_migrations`, so that it
-//! never touches the `_sqlx_migrations` table of a host that runs its own sqlx
-//! migrations in the same database.
+//! Every store keeps one row per user in `mfa_enrollments`, one row per
+//! passkey credential id in `mfa_passkey_credentials` (the credential index,
+//! I15), and records the schema version in a table of its own,
+//! `mfa_schema_migrations`, so that it never touches the `_sqlx_migrations`
+//! table of a host that runs its own sqlx migrations in the same database.
+//!
+//! # Saves and the credential index
+//!
+//! A save must change the record and the user's index rows in one atomic
+//! write (I15), yet most saves (a TOTP code, a backup code, a passkey
+//! assertion) do not change which credential ids the record holds. So
+//! `mfa_enrollments` also keeps, in the column `credential_ids`, the set of
+//! credential ids of the stored record ([`CredentialIds::stored`]: sorted,
+//! each with its length, `NULL` for none), and every save keeps the
+//! invariant
+//!
+//! > the user's rows of `mfa_passkey_credentials` are exactly the ids of
+//! > that column, which are exactly the ids of the stored record.
+//!
+//! - **The common case is one statement, as without the index.** A later
+//!   save runs [`Backend::UPDATE`], the compare-and-swap with one more
+//!   condition: the stored set equals the new record's. When it writes, the
+//!   set did not change, so by the invariant the index needs no change and
+//!   the statement alone is the whole atomic write. A first save of a record
+//!   without credential ids is the plain [`Backend::INSERT`]: a user without
+//!   a row has no index rows (they reference the row, `ON DELETE CASCADE`).
+//! - **Otherwise one transaction** ([`SqlStore::reindex`]): the
+//!   compare-and-swap that also writes the new set
+//!   ([`Backend::UPDATE_REINDEX`] or [`Backend::INSERT`]; no row is a
+//!   [`Error::StoreConflict`]), which locks the user's row, so that every
+//!   save of that user waits for this one; then the user's index rows are
+//!   read, the ones the record no longer holds deleted and the missing ones
+//!   inserted, in ascending order. An insert that finds the id taken (a
+//!   unique violation: another user's row, committed, or uncommitted and
+//!   waited for) rolls everything back: [`Error::PasskeyAlreadyRegistered`].
+//!   Of users racing for one id, the primary key of `mfa_passkey_credentials`
+//!   lets exactly one commit it. This path runs when a passkey is registered
+//!   or removed, when the first record holds passkeys, and when the
+//!   conditional update wrote nothing, to tell a version conflict (the
+//!   compare-and-swap fails here too) from a changed set.
+//!
+//! Comparing the whole set rather than, say, a count keeps the common case
+//! one statement for users with passkeys too, and exact: the column is the
+//! index's own content, not a digest of it. A deadlock or serialization
+//! failure of the transaction (PostgreSQL and MySQL; only unusual
+//! interleavings, or a host's stricter isolation level, can produce one)
+//! writes nothing and is reported as [`Error::StoreConflict`], so that the
+//! service retries.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::Duration;
 
@@ -32,8 +78,15 @@ pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// `mfa_schema_migrations` for operators. Steps are applied in order, each
 /// once, together with the row that records it. Never edit a released step;
 /// add one, with its SQL in every backend's [`Backend::MIGRATIONS`].
-pub(crate) const STEPS: [(i64, &str); 2] =
-    [(1, "mfa_enrollments"), (2, "mfa_enrollments.write_id")];
+pub(crate) const STEPS: [(i64, &str); 3] = [
+    (1, "mfa_enrollments"),
+    (2, "mfa_enrollments.write_id"),
+    (3, "mfa_passkey_credentials"),
+];
+
+/// The longest WebAuthn credential id a record may hold (as the record
+/// format checks), and so the width of the index's key.
+pub(crate) const MAX_CREDENTIAL_ID_BYTES: usize = 1023;
 
 /// What a SQL database (its sqlx driver) brings to [`SqlStore`]: its
 /// statements and what is truly its own. Statements bind their parameters in
@@ -43,14 +96,46 @@ pub(crate) trait Backend: Database {
     /// One user's `version, write_id, record`. Binds: user id.
     const SELECT: &'static str;
 
-    /// A user's first record, at version 1: writes nothing (or fails with a
-    /// unique violation) if the user has a row. Binds: user id, version,
-    /// record, write id.
+    /// A user's first record, at version 1, with its credential-id set:
+    /// writes nothing (or fails with a unique violation) if the user has a
+    /// row. Binds: user id, version, record, write id, credential ids
+    /// ([`CredentialIds::stored`]).
     const INSERT: &'static str;
 
-    /// The compare-and-swap. Binds: new version, record, write id, user id,
-    /// expected version.
+    /// The compare-and-swap of the common save: writes only while the
+    /// version is the expected one and the stored credential-id set is the
+    /// new record's (compared as equal when both are `NULL`), which it leaves
+    /// as it is. Binds: new version, record, write id, credential ids, user
+    /// id, expected version.
     const UPDATE: &'static str;
+
+    /// The compare-and-swap of a save that changes the credential-id set,
+    /// run in the transaction that changes the index: writes the set too,
+    /// whatever it was. Binds as [`Backend::UPDATE`].
+    const UPDATE_REINDEX: &'static str;
+
+    /// Opens the transaction of a save that changes the index.
+    const BEGIN_SAVE: &'static str = "BEGIN";
+
+    /// One user's credential ids in the index. Binds: user id.
+    const SELECT_CREDENTIALS: &'static str;
+
+    /// Removes one of a user's credential ids from the index. Binds:
+    /// credential id, user id.
+    const DELETE_CREDENTIAL: &'static str;
+
+    /// Adds a credential id to the index, failing with a unique violation if
+    /// it is there already. Binds: credential id, user id.
+    const INSERT_CREDENTIAL: &'static str;
+
+    /// The `user_id` (as text) of a credential id in the index. Binds:
+    /// credential id.
+    const SELECT_OWNER: &'static str;
+
+    /// The SQLSTATEs of a transaction the database aborted to break a
+    /// deadlock or keep its isolation level: nothing was written, and trying
+    /// again may succeed, so a save reports them as [`Error::StoreConflict`].
+    const RETRY_CODES: &'static [&'static str] = &[];
 
     /// The rows a statement changed.
     const ROWS_AFFECTED: fn(&Self::QueryResult) -> u64;
@@ -137,7 +222,10 @@ where
     i64: Type<B> + for<'q> Encode<'q, B>,
     String: Type<B> + for<'q> Encode<'q, B>,
     Vec<u8>: Type<B> + for<'q> Encode<'q, B>,
+    Option<Vec<u8>>: Type<B> + for<'q> Encode<'q, B>,
     for<'r> (Option<i64>,): FromRow<'r, B::Row>,
+    for<'r> (Vec<u8>,): FromRow<'r, B::Row>,
+    for<'r> (String,): FromRow<'r, B::Row>,
     for<'r> (i64, Option<Vec<u8>>, String): FromRow<'r, B::Row>,
 {
     /// A store on `pool`, its schema created or migrated, with the default
@@ -233,7 +321,8 @@ where
             .transpose()
     }
 
-    /// The compare-and-swap save of [`MfaStore::save`](super::MfaStore::save).
+    /// The compare-and-swap save of [`MfaStore::save`](super::MfaStore::save),
+    /// with the credential index (see the module documentation).
     pub(crate) async fn save(
         &self,
         user_id: &str,
@@ -247,36 +336,254 @@ where
         let Some((expected, new)) = cas_versions(expected) else {
             return Err(Error::StoreConflict);
         };
-        let (user_id, record, write_id) = (
-            user_id.to_owned(),
-            record.to_json(),
-            write_id.to_bytes().to_vec(),
-        );
-        let query = match expected {
-            None => sqlx::query(B::INSERT)
-                .bind(user_id)
-                .bind(new)
-                .bind(record)
-                .bind(write_id),
-            Some(expected) => sqlx::query(B::UPDATE)
-                .bind(new)
-                .bind(record)
-                .bind(write_id)
-                .bind(user_id)
-                .bind(expected),
+        let ids = CredentialIds::of(record)?;
+        let row = NewRow {
+            user_id: user_id.to_owned(),
+            version: new,
+            record: record.to_json(),
+            write_id: write_id.to_bytes().to_vec(),
+            credential_ids: ids.stored(),
         };
-        let done = self
-            .bounded(async {
-                match query.execute(&self.pool).await {
-                    // Backends without `ON CONFLICT DO NOTHING` refuse the
-                    // second first record outright.
-                    Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(0),
-                    Err(e) => Err(db_error(e)),
-                    Ok(done) => Ok(B::ROWS_AFFECTED(&done)),
-                }
-            })
+        self.bounded(async {
+            let query = match expected {
+                // The first record: a user without a row has no index rows,
+                // so only one holding credential ids needs the transaction.
+                None if ids.is_empty() => row.insert::<B>(),
+                None => return self.reindex(&row, None, &ids).await,
+                Some(expected) => row.update::<B>(B::UPDATE, expected),
+            };
+            let written = match query.execute(&self.pool).await {
+                // Backends without `ON CONFLICT DO NOTHING` refuse the
+                // second first record outright.
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => 0,
+                Err(e) => return Err(db_error(e)),
+                Ok(done) => B::ROWS_AFFECTED(&done),
+            };
+            match expected {
+                // The set changed, or the version did: the transaction
+                // tells which.
+                Some(expected) if written == 0 => self.reindex(&row, Some(expected), &ids).await,
+                _ => cas_outcome(written, new),
+            }
+        })
+        .await
+    }
+
+    /// The save that changes the user's index rows, in one transaction: the
+    /// compare-and-swap (which also stores the new set and locks the row),
+    /// then the index made the record's ids. Rolled back on any error.
+    async fn reindex(
+        &self,
+        row: &NewRow,
+        expected: Option<i64>,
+        ids: &CredentialIds<'_>,
+    ) -> Result<u64> {
+        let mut conn = self.pool.acquire().await.map_err(db_error)?;
+        let mut tx = conn
+            .begin_with(B::BEGIN_SAVE.into_sql_str())
+            .await
+            .map_err(db_error)?;
+        match Self::reindex_in(&mut tx, row, expected, ids).await {
+            Ok(version) => {
+                tx.commit().await.map_err(save_error::<B>)?;
+                Ok(version)
+            }
+            Err(e) => {
+                // Dropping the transaction rolls it back too; this only
+                // does it before the connection goes back to the pool. A
+                // connection that failed has nothing left to roll back.
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn reindex_in(
+        tx: &mut Transaction<'_, B>,
+        row: &NewRow,
+        expected: Option<i64>,
+        ids: &CredentialIds<'_>,
+    ) -> Result<u64> {
+        let cas = match expected {
+            None => row.insert::<B>(),
+            Some(expected) => row.update::<B>(B::UPDATE_REINDEX, expected),
+        };
+        let written = match cas.execute(&mut **tx).await {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => 0,
+            Err(e) => return Err(save_error::<B>(e)),
+            Ok(done) => B::ROWS_AFFECTED(&done),
+        };
+        let version = cas_outcome(written, row.version)?;
+        // The row is locked until the commit, and every change to this
+        // user's index rows is made under that lock, so none is pending and
+        // each committed one is seen: this plain read takes its snapshot
+        // after the lock (each statement's own under READ COMMITTED; MySQL's
+        // REPEATABLE READ view is taken at the first plain read, this one),
+        // and under a PostgreSQL REPEATABLE READ or SERIALIZABLE default an
+        // update that waited for a newer row fails (40001) instead.
+        let indexed: Vec<(Vec<u8>,)> = sqlx::query_as(B::SELECT_CREDENTIALS)
+            .bind(row.user_id.clone())
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(save_error::<B>)?;
+        let indexed: BTreeSet<Vec<u8>> = indexed.into_iter().map(|(id,)| id).collect();
+        for gone in indexed.iter().filter(|id| !ids.contains(id)) {
+            sqlx::query(B::DELETE_CREDENTIAL)
+                .bind(gone.clone())
+                .bind(row.user_id.clone())
+                .execute(&mut **tx)
+                .await
+                .map_err(save_error::<B>)?;
+        }
+        // Ascending, as every save inserts, so that two saves never wait
+        // for each other's ids in opposite orders.
+        for new in ids.iter().filter(|id| !indexed.contains(*id)) {
+            sqlx::query(B::INSERT_CREDENTIAL)
+                .bind(new.to_vec())
+                .bind(row.user_id.clone())
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| match e {
+                    sqlx::Error::Database(e) if e.is_unique_violation() => {
+                        Error::PasskeyAlreadyRegistered
+                    }
+                    e => save_error::<B>(e),
+                })?;
+        }
+        Ok(version)
+    }
+
+    /// The owner of `credential_id` in the index, for
+    /// [`MfaStore::passkey_owner`](super::MfaStore::passkey_owner).
+    pub(crate) async fn passkey_owner(&self, credential_id: &[u8]) -> Result<Option<String>> {
+        if !CredentialIds::storable(credential_id) {
+            return Ok(None);
+        }
+        let query = sqlx::query_as::<_, (String,)>(B::SELECT_OWNER)
+            .bind(credential_id.to_vec())
+            .fetch_optional(&self.pool);
+        let row = self
+            .bounded(async { query.await.map_err(db_error) })
             .await?;
-        cas_outcome(done, new)
+        Ok(row.map(|(user_id,)| user_id))
+    }
+}
+
+/// The values a save writes into the user's row.
+struct NewRow {
+    user_id: String,
+    version: i64,
+    record: String,
+    write_id: Vec<u8>,
+    credential_ids: Option<Vec<u8>>,
+}
+
+impl NewRow {
+    /// [`Backend::INSERT`] of this row.
+    fn insert<B: Backend>(&self) -> sqlx::query::Query<'static, B, B::Arguments>
+    where
+        i64: Type<B> + for<'q> Encode<'q, B>,
+        String: Type<B> + for<'q> Encode<'q, B>,
+        Vec<u8>: Type<B> + for<'q> Encode<'q, B>,
+        Option<Vec<u8>>: Type<B> + for<'q> Encode<'q, B>,
+    {
+        sqlx::query(B::INSERT)
+            .bind(self.user_id.clone())
+            .bind(self.version)
+            .bind(self.record.clone())
+            .bind(self.write_id.clone())
+            .bind(self.credential_ids.clone())
+    }
+
+    /// `update` ([`Backend::UPDATE`] or [`Backend::UPDATE_REINDEX`]) of
+    /// this row from version `expected`.
+    fn update<B: Backend>(
+        &self,
+        update: &'static str,
+        expected: i64,
+    ) -> sqlx::query::Query<'static, B, B::Arguments>
+    where
+        i64: Type<B> + for<'q> Encode<'q, B>,
+        String: Type<B> + for<'q> Encode<'q, B>,
+        Vec<u8>: Type<B> + for<'q> Encode<'q, B>,
+        Option<Vec<u8>>: Type<B> + for<'q> Encode<'q, B>,
+    {
+        sqlx::query(update)
+            .bind(self.version)
+            .bind(self.record.clone())
+            .bind(self.write_id.clone())
+            .bind(self.credential_ids.clone())
+            .bind(self.user_id.clone())
+            .bind(expected)
+    }
+}
+
+/// The credential ids of a record as the index keeps them: each once, in
+/// ascending byte order.
+pub(crate) struct CredentialIds<'a>(BTreeSet<&'a [u8]>);
+
+impl<'a> CredentialIds<'a> {
+    /// The ids of `record`, or [`Error::InvalidInput`] for one the index
+    /// cannot hold (empty, or longer than [`MAX_CREDENTIAL_ID_BYTES`]; the
+    /// record format refuses them too).
+    pub(crate) fn of(record: &'a MfaEnrollment) -> Result<Self> {
+        let ids: BTreeSet<&[u8]> = record.credential_ids().collect();
+        if !ids.iter().all(|id| Self::storable(id)) {
+            return Err(Error::InvalidInput(
+                "a passkey credential id is empty or longer than 1023 bytes",
+            ));
+        }
+        Ok(CredentialIds(ids))
+    }
+
+    /// Whether the index can hold `id`.
+    pub(crate) fn storable(id: &[u8]) -> bool {
+        (1..=MAX_CREDENTIAL_ID_BYTES).contains(&id.len())
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn contains(&self, id: &[u8]) -> bool {
+        self.0.contains(id)
+    }
+
+    /// Ascending.
+    fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.0.iter().copied()
+    }
+
+    /// The value of the `credential_ids` column: `NULL` for none, otherwise
+    /// each id in ascending order after its length (two bytes, big-endian),
+    /// so that two sets are equal exactly when their values are.
+    pub(crate) fn stored(&self) -> Option<Vec<u8>> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let mut stored = Vec::with_capacity(self.0.iter().map(|id| id.len() + 2).sum());
+        for id in &self.0 {
+            // At most 1023: `of` checked.
+            let len = u16::try_from(id.len()).unwrap_or(u16::MAX);
+            stored.extend_from_slice(&len.to_be_bytes());
+            stored.extend_from_slice(id);
+        }
+        Some(stored)
+    }
+}
+
+/// Maps a failure within a save: a deadlock or serialization failure of
+/// the backend ([`Backend::RETRY_CODES`]) aborted the transaction, which is
+/// a [`Error::StoreConflict`] to retry; anything else as [`db_error`].
+fn save_error<B: Backend>(e: sqlx::Error) -> Error {
+    let retry = e
+        .as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| B::RETRY_CODES.contains(&&*code));
+    if retry {
+        Error::StoreConflict
+    } else {
+        db_error(e)
     }
 }
 
@@ -317,14 +624,20 @@ macro_rules! sql_store {
                 <$backend as crate::store::sql::Backend>::SELECT;
 
             /// The statement of a save that inserts a user's first record.
-            /// Binds: user id, version, record, write id.
+            /// Binds: user id, version, record, write id, credential ids (the
+            /// record's set of passkey credential ids as the row keeps it;
+            /// `NULL` for none).
             pub const INSERT_SQL: &'static str =
                 <$backend as crate::store::sql::Backend>::INSERT;
 
-            /// The compare-and-swap statement of every later save (one row by
-            /// primary key, only while its version is the expected one), for
-            /// `EXPLAIN` as [`LOAD_SQL`](Self::LOAD_SQL). Binds: new version,
-            /// record, write id, user id, expected version.
+            /// The compare-and-swap statement of every later save that keeps
+            /// the record's set of passkey credential ids, as almost all do
+            /// (one row by primary key, only while its version is the
+            /// expected one and its set the given one), for `EXPLAIN` as
+            /// [`LOAD_SQL`](Self::LOAD_SQL). Binds: new version, record,
+            /// write id, credential ids (`NULL` for none), user id, expected
+            /// version. A save that changes the set runs a transaction that
+            /// also writes `mfa_passkey_credentials`.
             pub const UPDATE_SQL: &'static str =
                 <$backend as crate::store::sql::Backend>::UPDATE;
 
@@ -378,6 +691,13 @@ macro_rules! sql_store {
                 write_id: crate::store::WriteId,
             ) -> impl std::future::Future<Output = crate::Result<u64>> + Send {
                 self.0.save(user_id, expected, record, write_id)
+            }
+
+            fn passkey_owner(
+                &self,
+                credential_id: &[u8],
+            ) -> impl std::future::Future<Output = crate::Result<Option<String>>> + Send {
+                self.0.passkey_owner(credential_id)
             }
         }
     };
@@ -524,13 +844,51 @@ mod tests {
 
     #[test]
     fn pending_steps_are_the_newer_ones() {
-        const SQL: [&str; STEPS.len()] = ["one", "two"];
+        const SQL: [&str; STEPS.len()] = ["one", "two", "three"];
         let pending = |applied| pending(&SQL, applied).collect::<Vec<_>>();
-        assert_eq!(pending(0), [(STEPS[0], "one"), (STEPS[1], "two")]);
-        assert_eq!(pending(1), [(STEPS[1], "two")]);
-        assert_eq!(pending(2), []);
-        // A database migrated by a newer release is used as it is.
+        assert_eq!(
+            pending(0),
+            [(STEPS[0], "one"), (STEPS[1], "two"), (STEPS[2], "three")]
+        );
+        assert_eq!(pending(1), [(STEPS[1], "two"), (STEPS[2], "three")]);
+        assert_eq!(pending(2), [(STEPS[2], "three")]);
         assert_eq!(pending(3), []);
+        // A database migrated by a newer release is used as it is.
+        assert_eq!(pending(4), []);
+    }
+
+    #[test]
+    fn credential_id_sets_are_stored_exactly() {
+        let set = |ids: &[&'static [u8]]| CredentialIds(ids.iter().copied().collect()).stored();
+        assert_eq!(set(&[]), None);
+        assert_eq!(set(&[b"b", b"a", b"b"]), Some(b"\0\x01a\0\x01b".to_vec()));
+        // Each id after its length: no two sets share a value.
+        assert_ne!(set(&[b"ab"]), set(&[b"a", b"b"]));
+        assert_ne!(set(&[b"\0\x01a"]), set(&[b"a"]));
+        let longest = [7u8; MAX_CREDENTIAL_ID_BYTES];
+        let stored = CredentialIds([&longest[..]].into())
+            .stored()
+            .expect("one id");
+        assert_eq!(&stored[..2], &[0x03, 0xff]);
+        assert!(CredentialIds::storable(&longest));
+        assert!(!CredentialIds::storable(&[7; MAX_CREDENTIAL_ID_BYTES + 1]));
+        assert!(!CredentialIds::storable(&[]));
+    }
+
+    #[cfg(feature = "testkit")]
+    #[test]
+    fn a_record_gives_its_ids_once_in_ascending_order() {
+        use crate::testkit::fixtures::with_passkeys;
+        let record = with_passkeys(MfaEnrollment::default(), &[b"z", b"a", b"z"]);
+        let ids = CredentialIds::of(&record).expect("storable");
+        assert_eq!(ids.iter().collect::<Vec<_>>(), [b"a", b"z"]);
+        let empty = MfaEnrollment::default();
+        assert!(CredentialIds::of(&empty).expect("none").is_empty());
+        let too_long = with_passkeys(MfaEnrollment::default(), &[&[1; 1024]]);
+        assert!(matches!(
+            CredentialIds::of(&too_long),
+            Err(Error::InvalidInput(_))
+        ));
     }
 
     #[test]

@@ -12,13 +12,29 @@ impl Backend for sqlx::Sqlite {
     const SELECT: &'static str =
         "SELECT version, write_id, record FROM mfa_enrollments WHERE user_id = ?1";
     const INSERT: &'static str =
-        "INSERT INTO mfa_enrollments (user_id, version, record, write_id, updated_at)
-         VALUES (?1, ?2, ?3, ?4, CAST(strftime('%s', 'now') AS INTEGER))
+        "INSERT INTO mfa_enrollments (user_id, version, record, write_id, credential_ids, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, CAST(strftime('%s', 'now') AS INTEGER))
          ON CONFLICT (user_id) DO NOTHING";
     const UPDATE: &'static str = "UPDATE mfa_enrollments
          SET version = ?1, record = ?2, write_id = ?3,
              updated_at = CAST(strftime('%s', 'now') AS INTEGER)
-         WHERE user_id = ?4 AND version = ?5";
+         WHERE user_id = ?5 AND version = ?6 AND credential_ids IS ?4";
+    const UPDATE_REINDEX: &'static str = "UPDATE mfa_enrollments
+         SET version = ?1, record = ?2, write_id = ?3, credential_ids = ?4,
+             updated_at = CAST(strftime('%s', 'now') AS INTEGER)
+         WHERE user_id = ?5 AND version = ?6";
+    /// The write lock is taken first: a transaction that read under a
+    /// shared lock and then wrote could fail at once (SQLITE_BUSY) instead
+    /// of waiting for another writer.
+    const BEGIN_SAVE: &'static str = "BEGIN IMMEDIATE";
+    const SELECT_CREDENTIALS: &'static str =
+        "SELECT credential_id FROM mfa_passkey_credentials WHERE user_id = ?1";
+    const DELETE_CREDENTIAL: &'static str =
+        "DELETE FROM mfa_passkey_credentials WHERE credential_id = ?1 AND user_id = ?2";
+    const INSERT_CREDENTIAL: &'static str =
+        "INSERT INTO mfa_passkey_credentials (credential_id, user_id) VALUES (?1, ?2)";
+    const SELECT_OWNER: &'static str =
+        "SELECT user_id FROM mfa_passkey_credentials WHERE credential_id = ?1";
     const ROWS_AFFECTED: fn(&SqliteQueryResult) -> u64 = SqliteQueryResult::rows_affected;
 
     /// The write lock is taken first, so a second process opening the same
@@ -34,6 +50,15 @@ impl Backend for sqlx::Sqlite {
          ) WITHOUT ROWID",
         // NULL for rows written before: they load as `WriteId::NONE`.
         "ALTER TABLE mfa_enrollments ADD COLUMN write_id BLOB",
+        // The credential index (I15), and each row's set of credential ids
+        // (`NULL`, none, for every row before).
+        "CREATE TABLE mfa_passkey_credentials (
+             credential_id BLOB NOT NULL PRIMARY KEY,
+             user_id       TEXT NOT NULL
+                 REFERENCES mfa_enrollments (user_id) ON DELETE CASCADE
+         ) WITHOUT ROWID;
+         CREATE INDEX mfa_passkey_credentials_user_id ON mfa_passkey_credentials (user_id);
+         ALTER TABLE mfa_enrollments ADD COLUMN credential_ids BLOB",
     ];
     const CREATE_MIGRATIONS_TABLE: &'static str =
         "CREATE TABLE IF NOT EXISTS mfa_schema_migrations (
@@ -56,10 +81,14 @@ sql_store! {
     /// Keeps enrollments in a SQLite database through a [`sqlx`] pool.
     ///
     /// One row per user in `mfa_enrollments(user_id, version, record, write_id,
-    /// updated_at)`, the record being [`MfaEnrollment::to_json`](crate::MfaEnrollment::to_json).
-    /// Every save is a single statement that only writes if the stored version
-    /// is still the expected one, so several tasks, pools or processes can share
-    /// one database file. The schema is created or migrated when the store is
+    /// updated_at, credential_ids)`, the record being [`MfaEnrollment::to_json`](crate::MfaEnrollment::to_json),
+    /// and one row per passkey credential id in
+    /// `mfa_passkey_credentials(credential_id, user_id)`, the credential index
+    /// ([`MfaStore::passkey_owner`](crate::MfaStore::passkey_owner)). A save
+    /// only writes if the stored version is still the expected one, so several
+    /// tasks, pools or processes can share one database file: a single
+    /// statement unless it changes the record's passkeys, then a transaction
+    /// that changes the index with it. The schema is created or migrated when the store is
     /// opened, in a `BEGIN IMMEDIATE` transaction; its version is kept in
     /// `mfa_schema_migrations`, apart from sqlx's own `_sqlx_migrations`, so a
     /// host may run its own migrations in the same database.

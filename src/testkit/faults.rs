@@ -342,4 +342,11 @@ impl<S: MfaStore> MfaStore for FaultyStore<S> {
             }
         }
     }
+
+    fn passkey_owner(
+        &self,
+        credential_id: &[u8],
+    ) -> impl Future<Output = Result<Option<String>>> + Send {
+        self.inner.passkey_owner(credential_id)
+    }
 }

@@ -44,6 +44,15 @@ pub fn legacy_hash_evaluations() -> u64 {
     crate::backup::legacy_evaluations()
 }
 
+/// How many passkey assertions this process has checked (signatures
+/// verified), as [`argon2_evaluations`] counts Argon2: the slow half of an
+/// assertion that charge-first (I16) bounds.
+#[cfg(feature = "passkeys")]
+#[cfg_attr(docsrs, doc(cfg(feature = "passkeys")))]
+pub fn passkey_verifications() -> u64 {
+    crate::passkey::verifications()
+}
+
 /// A proof of `user_id` as a host would have kept it in a session: for
 /// tests that need a proof of a record they did not verify (a fuzzed one,
 /// say). Never a way to skip verification in a host.

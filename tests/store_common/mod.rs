@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
-use mfa::testkit::conformance::user;
-use mfa::{Error, LoginStep, MfaStore, Reauth, VerifiedBy, store::WriteId};
+use mfa::testkit::conformance::{sample_records, user};
+use mfa::testkit::fixtures::with_passkeys;
+use mfa::{Error, LoginStep, MfaEnrollment, MfaStore, Reauth, VerifiedBy, store::WriteId};
 
 use crate::common::{Harness, wrong_code};
 
@@ -14,6 +15,7 @@ pub fn migrations() -> Vec<(i64, String)> {
     vec![
         (1, "mfa_enrollments".to_owned()),
         (2, "mfa_enrollments.write_id".to_owned()),
+        (3, "mfa_passkey_credentials".to_owned()),
     ]
 }
 
@@ -218,4 +220,139 @@ pub async fn no_lost_updates_across_stores<S: MfaStore + 'static>(a: Arc<S>, b: 
     }
     let version = b.load(&id).await.unwrap().unwrap().version;
     assert_eq!(version, 1 + tasks * per_task);
+}
+
+/// A random credential id of `len` bytes.
+pub fn credential(len: usize) -> Vec<u8> {
+    (0..len).map(|_| rand::random::<u8>()).collect()
+}
+
+/// The credential index of a SQL store along each way a save can take: a
+/// save that keeps the record's set of credential ids (one statement), one
+/// that changes it (a transaction), each against a stale version, a taken
+/// id, and racing saves of the same user; ids the index cannot hold.
+pub async fn credential_index_paths<S: MfaStore + 'static>(store: Arc<S>) {
+    let (alice, bob) = (user("paths-a"), user("paths-b"));
+    let (a, b, c) = (credential(16), credential(64), credential(1023));
+    // Active records, which load (the records of `with_passkeys` alone
+    // hold a placeholder backup-code set that does not).
+    let active = sample_records(&alice).remove(2);
+    let record = |ids: &[&[u8]]| with_passkeys(active.clone(), ids);
+    let owner = async |id: &[u8]| store.passkey_owner(id).await.unwrap();
+
+    // An id twice in one record is one index row.
+    let saved = store
+        .save(&alice, None, &record(&[&a, &a]), WriteId::random())
+        .await;
+    assert_eq!(saved.unwrap(), 1);
+    store
+        .save(&bob, None, &record(&[&b]), WriteId::random())
+        .await
+        .unwrap();
+    // The same set again: the index is as it was.
+    let same = record(&[&a]);
+    assert_eq!(
+        store
+            .save(&alice, Some(1), &same, WriteId::random())
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(owner(&a).await.as_deref(), Some(alice.as_str()));
+
+    // A stale version conflicts, whether or not the set changes, and
+    // whether or not the new id is taken: the version is checked first.
+    for ids in [vec![&a[..]], vec![&a[..], &c[..]], vec![&a[..], &b[..]]] {
+        let stale = store
+            .save(&alice, Some(1), &record(&ids), WriteId::random())
+            .await;
+        assert!(matches!(stale, Err(Error::StoreConflict)), "{}", ids.len());
+    }
+    // A taken id writes nothing: neither the record nor the index.
+    let taken = store
+        .save(&alice, Some(2), &record(&[&c, &b]), WriteId::random())
+        .await;
+    assert!(matches!(taken, Err(Error::PasskeyAlreadyRegistered)));
+    let stored = store.load(&alice).await.unwrap().unwrap();
+    assert_eq!((stored.version, stored.record), (2, same));
+    assert_eq!(owner(&c).await, None);
+    assert_eq!(owner(&b).await.as_deref(), Some(bob.as_str()));
+
+    // A new set replaces the old one.
+    store
+        .save(&alice, Some(2), &record(&[&c]), WriteId::random())
+        .await
+        .unwrap();
+    assert_eq!(owner(&a).await, None);
+    assert_eq!(owner(&c).await.as_deref(), Some(alice.as_str()));
+
+    // Eight saves of one user, each with a set of its own, race: one wins,
+    // and the index holds its set only.
+    let sets: Vec<Vec<u8>> = (0..8).map(|_| credential(32)).collect();
+    let tasks: Vec<_> = sets
+        .iter()
+        .map(|id| {
+            let (store, alice, record) = (Arc::clone(&store), alice.clone(), record(&[id]));
+            tokio::spawn(async move {
+                store
+                    .save(&alice, Some(3), &record, WriteId::random())
+                    .await
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for (id, task) in sets.iter().zip(tasks) {
+        match task.await.unwrap() {
+            Ok(4) => winners.push(id),
+            Err(Error::StoreConflict) => {}
+            other => panic!("a racing save of one user gave {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "one of the racing saves wins");
+    for id in sets.iter().chain([&c]) {
+        let expected = (id == winners[0]).then_some(alice.as_str());
+        assert_eq!(owner(id).await.as_deref(), expected);
+    }
+
+    // Ids no index holds.
+    assert_eq!(owner(&[]).await, None);
+    assert_eq!(owner(&credential(1024)).await, None);
+    let too_long = record(&[&credential(1024)]);
+    let saved = store
+        .save(&bob, Some(1), &too_long, WriteId::random())
+        .await;
+    assert!(matches!(saved, Err(Error::InvalidInput(_))));
+    assert_eq!(owner(&b).await.as_deref(), Some(bob.as_str()));
+}
+
+/// Users on two stores (two pools on one database) race to register one
+/// credential id: exactly one wins.
+pub async fn one_credential_one_owner_across_stores<S: MfaStore + 'static>(a: Arc<S>, b: Arc<S>) {
+    for round in 0..5 {
+        let shared = credential(32);
+        let barrier = Arc::new(tokio::sync::Barrier::new(8));
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let store = Arc::clone(if i % 2 == 0 { &a } else { &b });
+                let id = user(&format!("claim-across{round}-{i}"));
+                let record = with_passkeys(MfaEnrollment::default(), &[&shared]);
+                let barrier = Arc::clone(&barrier);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let saved = store.save(&id, None, &record, WriteId::random()).await;
+                    (id, saved)
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for task in tasks {
+            match task.await.unwrap() {
+                (id, Ok(1)) => winners.push(id),
+                (_, Err(Error::PasskeyAlreadyRegistered)) => {}
+                (_, other) => panic!("a racing registration gave {other:?}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "exactly one registration wins");
+        assert_eq!(b.passkey_owner(&shared).await.unwrap(), winners.pop());
+    }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use mfa::store::WriteId;
 use mfa::testkit::conformance::{self, sample_records, user};
+use mfa::testkit::fixtures::with_passkeys;
 use mfa::testkit::{FaultyStore, LoadFault, SaveFault};
 use mfa::{Error, MfaEnrollment, MfaStore};
 use sqlx::pool::PoolOptions;
@@ -154,6 +155,8 @@ macro_rules! server_store_suite {
         server_store_suite!(@tests $store;
             conformance,
             conformance_through_a_host_pool,
+            credential_index_paths,
+            deleting_a_row_frees_its_credentials,
             two_stores_share_one_database,
             the_whole_service_flow,
             backup_codes_under_save_faults,
@@ -208,7 +211,7 @@ pub async fn conformance<S: ServerStore>() {
     on_fresh_store(async |store: &S, _| conformance::run(Arc::new(store.clone())).await).await;
 }
 
-/// The host's pool and tables: the crate keeps to its own two tables.
+/// The host's pool and tables: the crate keeps to its own three tables.
 pub async fn conformance_through_a_host_pool<S: ServerStore>() {
     in_fresh_db(S::SERVER, async |db| {
         let store = on_pool::<S>(&db.url, None).await;
@@ -219,7 +222,12 @@ pub async fn conformance_through_a_host_pool<S: ServerStore>() {
         conformance::run(Arc::new(store.clone())).await;
         assert_eq!(
             store.tables().await,
-            ["mfa_enrollments", "mfa_schema_migrations", "users"],
+            [
+                "mfa_enrollments",
+                "mfa_passkey_credentials",
+                "mfa_schema_migrations",
+                "users"
+            ],
             "the crate keeps to its own tables, beside the host's"
         );
         store.close().await;
@@ -227,13 +235,50 @@ pub async fn conformance_through_a_host_pool<S: ServerStore>() {
     .await;
 }
 
+pub async fn credential_index_paths<S: ServerStore>() {
+    on_fresh_store(async |store: &S, _| {
+        store_common::credential_index_paths(Arc::new(store.clone())).await;
+    })
+    .await;
+}
+
+/// A host that deletes a user's row (as the README says to when the account
+/// goes) frees the user's credential ids with it.
+pub async fn deleting_a_row_frees_its_credentials<S: ServerStore>() {
+    on_fresh_store(async |store: &S, _| {
+        let id = user("deleted");
+        let credential = store_common::credential(32);
+        let record = with_passkeys(MfaEnrollment::default(), &[&credential]);
+        store
+            .save(&id, None, &record, WriteId::random())
+            .await
+            .unwrap();
+        // Test ids are letters, digits and dashes.
+        store
+            .execute(&format!(
+                "DELETE FROM mfa_enrollments WHERE user_id = '{id}'"
+            ))
+            .await
+            .unwrap();
+        assert_eq!(store.passkey_owner(&credential).await.unwrap(), None);
+        let other = user("after-delete");
+        store
+            .save(&other, None, &record, WriteId::random())
+            .await
+            .expect("the freed id registers again");
+    })
+    .await;
+}
+
 /// Two pools, as two processes would have: no lost update, one winner among
-/// racing first saves, and the service's races split across both.
+/// racing first saves and among racing registrations of one credential id,
+/// and the service's races split across both.
 pub async fn two_stores_share_one_database<S: ServerStore>() {
     on_fresh_store(async |a: &S, db| {
         let (a, b) = (Arc::new(a.clone()), Arc::new(open::<S>(db).await));
         store_common::no_lost_updates_across_stores(Arc::clone(&a), Arc::clone(&b)).await;
         store_common::first_saves_have_one_winner(Arc::clone(&a), Arc::clone(&b)).await;
+        store_common::one_credential_one_owner_across_stores(Arc::clone(&a), Arc::clone(&b)).await;
         store_common::races_across_stores(Arc::clone(&a), Arc::clone(&b)).await;
         b.close().await;
     })

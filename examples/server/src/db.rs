@@ -132,8 +132,7 @@ impl MfaStore for Store {
         }
     }
 
-    /// The store's credential index (I15): passkeys work on a store that
-    /// keeps one; one that does not refuses them with `INVALID_CONFIG`.
+    /// The store's credential index (I15), which passkeys need.
     async fn passkey_owner(&self, credential_id: &[u8]) -> mfa::Result<Option<String>> {
         match self {
             Store::Sqlite(s) => s.passkey_owner(credential_id).await,
