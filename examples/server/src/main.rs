@@ -566,7 +566,7 @@ async fn purge_password_locks(app: AppState, interval: Duration) {
 /// Writes a security event to stderr as one JSON line: `{"securityEvent":
 /// "operator_reset", "userId", "at", ...the event's fields}`. No event holds a
 /// secret; an operator's reason is JSON-escaped like everything else.
-pub(crate) fn log_security_event(user_id: &str, event: &SecurityEvent) {
+fn log_security_event(user_id: &str, event: &SecurityEvent) {
     let mut line = serde_json::Map::new();
     if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(event) {
         for (key, value) in fields {

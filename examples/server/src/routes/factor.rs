@@ -314,53 +314,15 @@ pub(super) async fn disable(
     reauthenticate(&app, user, &body.password).await?;
     let proof = match &body.code {
         Some(code) => app.mfa.disable(&user.id, code.expose()).await?,
-        None => disable_after_recent_proof(&app, &user.id, &session.proof()?).await?,
+        None => {
+            let proof = session.proof()?;
+            let reauth = Reauth::RecentProof(&proof);
+            app.mfa.disable_with(&user.id, reauth).await?
+        }
     };
     let token = app.tokens.proven_session(&user.id, proof)?;
     Ok(Json(SuccessWithToken {
         success: true,
         token,
     }))
-}
-
-/// MFA off on the strength of the session's recent proof, as
-/// `Mfa::disable_with(user, Reauth::RecentProof(proof))` would: this server
-/// runs that transition itself because the crate's service does not save
-/// it (the transition reports no change, so `Mfa` skips the write and MFA
-/// stays on). One load, the transition, one compare-and-swap save, again
-/// after a conflict; its events go to the log once the record is saved.
-async fn disable_after_recent_proof(
-    app: &AppState,
-    user_id: &str,
-    proof: &mfa::Proof,
-) -> Result<mfa::Proof, ApiError> {
-    use mfa::MfaStore as _;
-    for _ in 0..8 {
-        let stored = app.mfa.store().load(user_id).await?;
-        let (expected, record) = match stored {
-            Some(stored) => (Some(stored.version), stored.record),
-            None => (None, MfaEnrollment::default()),
-        };
-        let now = app.mfa.now();
-        let reauth = Reauth::RecentProof(proof);
-        let step = record.disable_with(app.mfa.context(), user_id, reauth, now, &mut rand::rng());
-        if step.changed || step.outcome.is_ok() {
-            let write = mfa::store::WriteId::random();
-            match app
-                .mfa
-                .store()
-                .save(user_id, expected, &step.state, write)
-                .await
-            {
-                Ok(_) => {}
-                Err(mfa::Error::StoreConflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        for event in &step.events {
-            crate::log_security_event(user_id, event);
-        }
-        return Ok(step.outcome?);
-    }
-    Err(mfa::Error::StoreConflict.into())
 }
