@@ -1,7 +1,8 @@
 // The example server's page: every flow of its HTTP API, in plain JavaScript.
 // The session token lives in this script's memory only (never in a cookie or
 // in storage); a remembered device's token is kept in localStorage, per email,
-// and sent with the password at the next login.
+// and sent with the password at the next login. Passkeys go through
+// webauthn.js (window.MfaWebAuthn), which speaks the server's JSON forms.
 "use strict";
 
 (() => {
@@ -10,6 +11,7 @@
   const state = {
     token: null, // the session (bearer) token, in memory only
     mfaToken: null, // the login challenge between the two steps
+    passkeyOptions: null, // the second step's passkey request, if any
     email: "",
     codes: [], // the backup codes on show
   };
@@ -128,6 +130,9 @@
   function signedOut() {
     state.token = null;
     state.mfaToken = null;
+    state.passkeyOptions = null;
+    $("mfa-passkey-choice").hidden = true;
+    $("passkeys").replaceChildren();
     hideCodes();
     $("setup").hidden = true;
     $("replace-setup").hidden = true;
@@ -141,25 +146,110 @@
 
   async function refreshStatus() {
     const s = await api("GET", "/api/user/me/totp");
+    const methods = s.mfaMethods || [];
+    const hasApp = methods.includes("totp");
+    const passkeys = s.passkeys ?? 0;
     let text;
     if (s.mfaEnabled) {
+      const kinds = [];
+      if (hasApp) kinds.push("an authenticator app");
+      if (passkeys) kinds.push(plural(passkeys, "passkey", "passkeys"));
       const parts = [
         plural(s.backupCodesRemaining ?? 0, "backup code left", "backup codes left"),
         plural(s.rememberedDevices ?? 0, "remembered device", "remembered devices"),
       ];
       if (s.replacementPending) parts.push("a new authenticator waits for its first code");
       if (s.lockedOut) parts.push("locked after too many wrong codes");
-      text = `MFA on: ${parts.join(", ")}.`;
+      text = `MFA on (${kinds.join(" and ")}): ${parts.join(", ")}.`;
     } else {
       text = s.pendingSetup
         ? "MFA off: setup begun, waiting for a code from the app."
         : "MFA off.";
     }
     $("status").textContent = state.email ? `${state.email}. ${text}` : text;
-    $("enable-section").hidden = !!s.mfaEnabled;
+    // An app can join passkeys; a set holds one app.
+    $("enable-section").hidden = hasApp;
+    $("enable-hint").textContent = passkeys
+      ? "Add an authenticator app beside your passkeys (after confirming it is you); your backup codes stay."
+      : "Protect the account with an authenticator app (Google Authenticator, Aegis, FreeOTP, 1Password, …).";
     $("manage-section").hidden = !s.mfaEnabled;
-    if (s.mfaEnabled) $("setup").hidden = true;
+    $("replace-section").hidden = !hasApp;
+    $("step-up-passkey").hidden = !passkeys;
+    if (hasApp) $("setup").hidden = true;
     if (!s.replacementPending) $("replace-setup").hidden = true;
+    await refreshPasskeys();
+  }
+
+  // ---- passkeys -------------------------------------------------------
+
+  function when(time) {
+    const date = new Date(time);
+    return Number.isNaN(date.getTime()) ? time : date.toLocaleString();
+  }
+
+  /** The user's passkeys, one `li` each; names go in as text, never as HTML. */
+  async function refreshPasskeys() {
+    const { passkeys } = await api("GET", "/api/user/me/passkeys");
+    $("passkeys").replaceChildren(...(passkeys || []).map((p) => {
+      const item = document.createElement("li");
+      item.dataset.id = p.id;
+      const name = document.createElement("span");
+      name.className = "name";
+      name.textContent = p.name;
+      const meta = document.createElement("span");
+      meta.className = "meta";
+      meta.textContent = `added ${when(p.createdAt)}; ` +
+        (p.lastUsedAt ? `last used ${when(p.lastUsedAt)}` : "not used yet") +
+        (p.backedUp ? "; synced" : "");
+      const rename = document.createElement("button");
+      rename.type = "button";
+      rename.className = "rename secondary";
+      rename.textContent = "Rename";
+      rename.setAttribute("aria-label", `Rename ${p.name}`);
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "remove danger";
+      remove.textContent = "Remove";
+      remove.setAttribute("aria-label", `Remove ${p.name}`);
+      item.append(name, meta, rename, remove);
+      return item;
+    }));
+  }
+
+  /** Rename: the first click turns the name into a field, the second saves it. */
+  async function renamePasskey(item, button) {
+    const field = item.querySelector("input.rename-name");
+    if (!field) {
+      const name = item.querySelector(".name");
+      const input = document.createElement("input");
+      input.className = "rename-name";
+      input.maxLength = 64;
+      input.value = name.textContent;
+      input.setAttribute("aria-label", "New name");
+      input.addEventListener("keydown", (event) => {
+        if (event.key === "Enter") {
+          event.preventDefault();
+          button.click();
+        }
+      });
+      name.replaceWith(input);
+      button.textContent = "Save";
+      input.focus();
+      input.select();
+      return;
+    }
+    const answer = await api("PATCH", `/api/user/me/passkeys/${encodeURIComponent(item.dataset.id)}`,
+      { name: field.value });
+    await refreshPasskeys();
+    notice(`Renamed to ${answer.passkey.name}.`);
+  }
+
+  async function removePasskey(item) {
+    const answer = await api("DELETE", `/api/user/me/passkeys/${encodeURIComponent(item.dataset.id)}`);
+    state.token = answer.token;
+    setDeviceToken(state.email, null);
+    await refreshStatus();
+    notice("The passkey is removed: it no longer signs in.");
   }
 
   async function signedIn(token) {
@@ -241,9 +331,11 @@
         const answer = await api("POST", "/api/auth/login", body);
         if (answer.mfaRequired) {
           state.mfaToken = answer.mfaToken;
+          state.passkeyOptions = answer.passkeyOptions || null;
+          $("mfa-passkey-choice").hidden = !state.passkeyOptions;
           $("password").value = "";
           $("mfa-code").value = "";
-          show("mfa-view", "mfa-code");
+          show("mfa-view", state.passkeyOptions ? "mfa-passkey" : "mfa-code");
         } else {
           await signedIn(answer.token);
           notice(register ? "Account created; you are signed in." : "Signed in.");
@@ -251,21 +343,79 @@
       });
     });
 
+    // The second step, with a code or a passkey.
+    async function secondStep(proof) {
+      const remember = $("remember-device").checked;
+      const body = { mfaToken: state.mfaToken, ...proof };
+      if (remember) body.rememberDevice = true;
+      const answer = await api("POST", "/api/auth/login/mfa", body);
+      if (answer.deviceToken) setDeviceToken(state.email, answer.deviceToken);
+      await signedIn(answer.token);
+      notice(remember && answer.deviceToken
+        ? "Signed in. This device is remembered."
+        : "Signed in.");
+    }
+
     $("mfa-form").addEventListener("submit", (event) => {
       event.preventDefault();
       run($("submit-mfa"), async () => {
         const value = $("mfa-code").value.trim();
         if (!value) throw new Error("Enter a code.");
-        const remember = $("remember-device").checked;
-        const body = { mfaToken: state.mfaToken, ...codeField(value) };
-        if (remember) body.rememberDevice = true;
-        const answer = await api("POST", "/api/auth/login/mfa", body);
-        if (answer.deviceToken) setDeviceToken(state.email, answer.deviceToken);
-        await signedIn(answer.token);
-        notice(remember && answer.deviceToken
-          ? "Signed in. This device is remembered."
-          : "Signed in.");
+        await secondStep(codeField(value));
       });
+    });
+
+    $("mfa-passkey").addEventListener("click", (event) => {
+      run(event.currentTarget, async () => {
+        const passkey = await window.MfaWebAuthn.get(state.passkeyOptions);
+        await secondStep({ passkey });
+      });
+    });
+
+    $("passkey-login").addEventListener("click", (event) => {
+      run(event.currentTarget, async () => {
+        let options;
+        try {
+          options = await api("POST", "/api/auth/passkey/options");
+        } catch (error) {
+          if (error.status === 404) throw new Error("This server does not sign in with a passkey alone: log in with the password.");
+          throw error;
+        }
+        const credential = await window.MfaWebAuthn.get(options);
+        const answer = await api("POST", "/api/auth/passkey",
+          { passkeyToken: options.passkeyToken, credential });
+        state.email = "";
+        await signedIn(answer.token);
+        notice("Signed in with a passkey.");
+      });
+    });
+
+    $("passkey-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      run($("add-passkey"), async () => {
+        const name = $("passkey-name").value.trim();
+        const password = $("passkey-password").value;
+        if (!name || !password) throw new Error("Enter a name for the passkey and your password.");
+        const options = await api("POST", "/api/user/me/passkeys/options", { password });
+        $("passkey-password").value = "";
+        const credential = await window.MfaWebAuthn.create(options);
+        const answer = await api("POST", "/api/user/me/passkeys", { name, credential });
+        state.token = answer.token;
+        $("passkey-name").value = "";
+        await refreshStatus();
+        if (answer.backupCodes) showCodes(answer.backupCodes);
+        notice(answer.backupCodes
+          ? "The passkey is added and MFA is on. Keep the backup codes below."
+          : "The passkey is added.");
+      });
+    });
+
+    $("passkeys").addEventListener("click", (event) => {
+      const button = event.target.closest("button");
+      const item = button && button.closest("li");
+      if (!item) return;
+      if (button.classList.contains("rename")) run(button, () => renamePasskey(item, button));
+      if (button.classList.contains("remove")) run(button, () => removePasskey(item));
     });
 
     $("cancel-mfa").addEventListener("click", () => {
@@ -297,8 +447,13 @@
         $("qr").removeAttribute("src");
         $("secret").textContent = "";
         await refreshStatus();
-        showCodes(answer.backupCodes || []);
-        notice("MFA is on.");
+        // Beside passkeys the set's codes stay: none are answered.
+        if (answer.backupCodes) {
+          showCodes(answer.backupCodes);
+          notice("MFA is on.");
+        } else {
+          notice("The authenticator app is added; your backup codes stay as they were.");
+        }
       });
     });
 
@@ -342,6 +497,18 @@
         const answer = await api("POST", "/api/auth/step-up", codeField(value));
         state.token = answer.token;
         $("step-up-code").value = "";
+        await refreshStatus();
+        notice("Confirmed: for the next few minutes you can manage MFA without a code.");
+      });
+    });
+
+    $("step-up-passkey").addEventListener("click", (event) => {
+      run(event.currentTarget, async () => {
+        const options = await api("POST", "/api/auth/step-up/options");
+        const passkey = await window.MfaWebAuthn.get(options);
+        const answer = await api("POST", "/api/auth/step-up",
+          { stepUpToken: options.stepUpToken, passkey });
+        state.token = answer.token;
         await refreshStatus();
         notice("Confirmed: for the next few minutes you can manage MFA without a code.");
       });
@@ -400,8 +567,10 @@
       run($("disable"), async () => {
         const password = $("disable-password").value;
         const code = $("disable-code").value.replace(/\s+/g, "");
-        if (!password || !code) throw new Error("Enter your password and a code.");
-        const answer = await api("POST", "/api/user/me/totp/disable", { password, code });
+        if (!password) throw new Error("Enter your password.");
+        // Without a code the session's recent confirmation stands in for it.
+        const body = code ? { password, code } : { password };
+        const answer = await api("POST", "/api/user/me/totp/disable", body);
         state.token = answer.token;
         setDeviceToken(state.email, null);
         $("disable-password").value = "";

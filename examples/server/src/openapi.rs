@@ -98,6 +98,7 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
                 "/docs",
                 "/",
                 "/app.js",
+                "/webauthn.js",
                 "/app.css",
             ]
             .contains(&path.as_str());

@@ -1,7 +1,8 @@
-//! The browser page (`GET /`): one HTML page, its script (`/app.js`) and its
-//! style sheet (`/app.css`), embedded in the binary and served from this
-//! server only, on the JSON API of `routes.rs` (which registers these three
-//! routes with their descriptions, like every other).
+//! The browser page (`GET /`): one HTML page, its scripts (`/app.js`, and
+//! `/webauthn.js` for passkeys) and its style sheet (`/app.css`), embedded in
+//! the binary and served from this server only, on the JSON API of
+//! `routes.rs` (which registers these routes with their descriptions, like
+//! every other).
 //!
 //! Every answer carries a strict Content-Security-Policy: everything from this
 //! origin only, no inline script or style, images also from `data:` URIs (the
@@ -13,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 const INDEX: &str = include_str!("../page/index.html");
 const SCRIPT: &str = include_str!("../page/app.js");
+const WEBAUTHN: &str = include_str!("../page/webauthn.js");
 const STYLE: &str = include_str!("../page/app.css");
 
 /// The page's Content-Security-Policy: `'self'` for everything, plus `data:`
@@ -34,6 +36,14 @@ pub async fn index() -> Response {
         content_type = "text/javascript", body = String)))]
 pub async fn script() -> Response {
     asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+/// The page's passkey helpers: WebAuthn in the server's JSON forms.
+#[utoipa::path(get, path = "/webauthn.js", tag = "server",
+    responses((status = 200, description = "The browser page's passkey script: `navigator.credentials` with the WebAuthn JSON forms.",
+        content_type = "text/javascript", body = String)))]
+pub async fn webauthn() -> Response {
+    asset("text/javascript; charset=utf-8", WEBAUTHN)
 }
 
 /// The page's style sheet.

@@ -53,6 +53,7 @@ pub fn router(app: AppState) -> Router {
         .routes(routes!(docs))
         .routes(routes!(crate::page::index))
         .routes(routes!(crate::page::script))
+        .routes(routes!(crate::page::webauthn))
         .routes(routes!(crate::page::style))
         .routes(routes!(login::register))
         .routes(routes!(login::login))

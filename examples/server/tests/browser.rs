@@ -17,6 +17,14 @@
 //! listeners installed in the page; a deliberate violation at the end
 //! proves that both catch one.
 //!
+//! A second walk uses passkeys, through Chromium's virtual authenticator
+//! (the WebDriver WebAuthn extension) on the page at `http://localhost`:
+//! add a passkey (MFA on, backup codes shown), log out, sign in with the
+//! passkey alone, log in with the password and the passkey, refused while the
+//! authenticator does not verify the user, rename it, refused to remove it as
+//! the last factor, add an authenticator app beside it (the backup codes
+//! stay), then remove it.
+//!
 //! With `MFA_SCREENSHOTS_DIR` set, the main steps are saved there as PNG
 //! files (those of `docs/screenshots/`).
 //!
@@ -38,7 +46,7 @@ use http_common::{Authenticator, PASSWORD, Server};
 use serde_json::{Value, json};
 
 /// Every id that the HTTP contract names for the page.
-const CONTRACT_IDS: [&str; 25] = [
+const CONTRACT_IDS: [&str; 32] = [
     "email",
     "password",
     "register",
@@ -64,6 +72,13 @@ const CONTRACT_IDS: [&str; 25] = [
     "disable",
     "logout",
     "error",
+    "add-passkey",
+    "passkey-name",
+    "passkey-password",
+    "passkeys",
+    "passkey-login",
+    "mfa-passkey",
+    "step-up-passkey",
 ];
 
 const CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; \
@@ -75,8 +90,9 @@ const DESKTOP: (u32, u32) = (1280, 900);
 #[tokio::test]
 async fn page_answers_with_its_security_headers() {
     let server = Server::start();
-    // Printed right after `listening on`.
-    let line = format!("page: {}/\n", server.base);
+    // Printed right after `listening on`, at the default origin (passkeys
+    // work on http://localhost, not on http://127.0.0.1).
+    let line = format!("page: {}/\n", server.origin());
     let deadline = Instant::now() + Duration::from_secs(10);
     while !server.stdout().contains(&line) {
         assert!(
@@ -89,6 +105,7 @@ async fn page_answers_with_its_security_headers() {
     for (path, content_type) in [
         ("/", "text/html; charset=utf-8"),
         ("/app.js", "text/javascript; charset=utf-8"),
+        ("/webauthn.js", "text/javascript; charset=utf-8"),
         ("/app.css", "text/css; charset=utf-8"),
     ] {
         let r = server.get(path, None).await;
@@ -144,6 +161,175 @@ async fn the_page_in_a_real_browser() {
     eprintln!(
         "browser walk finished in {:.1} s",
         started.elapsed().as_secs_f64()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passkeys_in_a_real_browser() {
+    let Some(tools) = BrowserTools::find() else {
+        return;
+    };
+    let started = Instant::now();
+    let server = Server::start();
+    let browser = Browser::start(&tools).await;
+    passkey_walk(&server, &browser).await;
+    browser.close().await;
+    eprintln!(
+        "passkey walk finished in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+async fn passkey_walk(server: &Server, b: &Browser) {
+    let email = "pia@example.com";
+    let shots = std::env::var_os("MFA_SCREENSHOTS_DIR").map(PathBuf::from);
+    b.client
+        .set_window_size(DESKTOP.0, DESKTOP.1)
+        .await
+        .expect("window size");
+    // WebAuthn needs a secure context: http://localhost is one.
+    b.client
+        .goto(&format!("{}/", server.origin()))
+        .await
+        .expect("the page");
+    b.install_collector().await;
+    let authenticator = b.virtual_authenticator().await;
+
+    b.fill("email", email).await;
+    b.fill("password", PASSWORD).await;
+    b.click("register").await;
+    b.wait_text("status", "MFA off").await;
+
+    // Add a passkey: the first factor turns MFA on, with backup codes.
+    b.fill("passkey-name", "Laptop <b>1</b>").await;
+    b.fill("passkey-password", PASSWORD).await;
+    b.click("add-passkey").await;
+    b.wait_js("return document.querySelectorAll('#backup-codes li').length === 10")
+        .await;
+    b.wait_text("status", "MFA on (1 passkey)").await;
+    b.wait_js("return document.querySelectorAll('#passkeys li').length === 1")
+        .await;
+    // The name is text, not markup.
+    assert_eq!(b.passkey_names().await, ["Laptop <b>1</b>"]);
+    assert_eq!(
+        b.js("return document.querySelectorAll('#passkeys b').length")
+            .await,
+        json!(0)
+    );
+    let codes = b.backup_codes().await;
+    save(
+        &shots,
+        "passkey-added",
+        &b.client.screenshot().await.unwrap(),
+    );
+    b.click("codes-done").await;
+    assert_eq!(b.credential_count(&authenticator).await, 1);
+
+    // Log out; sign in with the passkey alone.
+    b.click("logout").await;
+    b.wait_visible("login").await;
+    b.click("passkey-login").await;
+    b.wait_text("status", "MFA on (1 passkey)").await;
+    assert!(!b.visible("error").await);
+
+    // Log out; the password, then the passkey at the second step — from here
+    // on without the browser's JSON helpers, through the page's own codec.
+    let native = b
+        .js(
+            "return typeof PublicKeyCredential.parseRequestOptionsFromJSON === 'function' \
+             && typeof PublicKeyCredential.prototype.toJSON === 'function'",
+        )
+        .await;
+    eprintln!("the browser's WebAuthn JSON helpers: {native}");
+    let gone = b
+        .js("delete PublicKeyCredential.parseRequestOptionsFromJSON; \
+             delete PublicKeyCredential.parseCreationOptionsFromJSON; \
+             delete PublicKeyCredential.prototype.toJSON; \
+             return [typeof PublicKeyCredential.parseRequestOptionsFromJSON, \
+                     typeof PublicKeyCredential.prototype.toJSON]")
+        .await;
+    assert_eq!(gone, json!(["undefined", "undefined"]));
+    b.click("logout").await;
+    b.wait_visible("login").await;
+    b.fill("email", email).await;
+    b.fill("password", PASSWORD).await;
+    b.click("login").await;
+    b.wait_visible("mfa-passkey").await;
+    save(
+        &shots,
+        "passkey-second-step",
+        &b.client.screenshot().await.unwrap(),
+    );
+    b.click("mfa-passkey").await;
+    b.wait_text("status", "MFA on").await;
+
+    // An authenticator that does not verify its user is refused.
+    b.click("logout").await;
+    b.wait_visible("login").await;
+    b.set_user_verified(&authenticator, false).await;
+    b.fill("email", email).await;
+    b.fill("password", PASSWORD).await;
+    b.click("login").await;
+    b.wait_visible("mfa-passkey").await;
+    b.click("mfa-passkey").await;
+    b.wait_visible("error").await;
+    let refused = b.text("error").await;
+    eprintln!("without user verification: {refused}");
+    assert!(
+        refused.contains("The passkey was not accepted.") || refused.contains("did not verify you"),
+        "{refused}"
+    );
+    assert!(b.visible("mfa-passkey").await, "still at the second step");
+    b.set_user_verified(&authenticator, true).await;
+    b.click("mfa-passkey").await;
+    b.wait_text("status", "MFA on").await;
+    assert!(!b.visible("error").await);
+
+    // Rename: the name becomes a field, then is saved.
+    b.click_css("#passkeys button.rename").await;
+    b.fill_css("#passkeys input.rename-name", "Work laptop")
+        .await;
+    b.click_css("#passkeys button.rename").await;
+    b.wait_js("return document.querySelector('#passkeys .name')?.textContent === 'Work laptop'")
+        .await;
+
+    // The only factor cannot be removed.
+    b.click_css("#passkeys button.remove").await;
+    b.wait_text("error", "only factor left").await;
+
+    // An authenticator app beside it, with a recent confirmation: the
+    // backup codes stay.
+    b.fill("setup-password", PASSWORD).await;
+    b.click("enable-mfa").await;
+    b.wait_visible("secret").await;
+    let secret = b.text("secret").await.replace(' ', "");
+    let mut phone = Authenticator::new(&secret);
+    b.fill("confirm-code", &phone.next_code().await).await;
+    b.click("confirm").await;
+    b.wait_text("status", "an authenticator app and 1 passkey")
+        .await;
+    assert!(b.text("status").await.contains("10 backup codes left"));
+    assert!(!b.visible("codes-section").await, "no new codes");
+
+    // Now the passkey may go.
+    b.click_css("#passkeys button.remove").await;
+    b.wait_js("return document.querySelectorAll('#passkeys li').length === 0")
+        .await;
+    b.wait_text("status", "MFA on (an authenticator app)").await;
+    assert!(!b.visible("error").await);
+
+    // The server agrees; a backup code from the start still works.
+    let token = server.login_with(email, "backupCode", &codes[0]).await;
+    let r = server.get("/api/user/me/totp", Some(&token)).await;
+    assert_eq!(r.body["mfaMethods"], json!(["totp"]), "{}", r.text);
+
+    let collected = b.collected().await;
+    assert_eq!(collected, json!([]), "errors caught in the page");
+    let log = b.browser_log().await;
+    let unexpected: Vec<&Value> = log.iter().filter(|e| !expected_entry(e)).collect();
+    assert!(
+        unexpected.is_empty(),
+        "the browser logged errors: {unexpected:#?}"
     );
 }
 
@@ -438,7 +624,8 @@ fn expected_entry(entry: &Value) -> bool {
     entry["source"] == "network"
         && ((message.contains("/api/auth/login/mfa") && message.contains("status of 401"))
             || (message.contains("/api/user/me/totp/backup-codes/regenerate")
-                && message.contains("status of 403")))
+                && message.contains("status of 403"))
+            || (message.contains("/api/user/me/passkeys/") && message.contains("status of 409")))
 }
 
 async fn wait_for_log(b: &Browser, needle: &str) -> Vec<Value> {
@@ -786,6 +973,75 @@ impl Browser {
             .unwrap_or_else(|e| panic!("clicking #{id}: {e}"));
     }
 
+    async fn click_css(&self, selector: &str) {
+        self.client
+            .find(Locator::Css(selector))
+            .await
+            .unwrap_or_else(|e| panic!("{selector}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("clicking {selector}: {e}"));
+    }
+
+    async fn fill_css(&self, selector: &str, value: &str) {
+        let field = self
+            .client
+            .find(Locator::Css(selector))
+            .await
+            .unwrap_or_else(|e| panic!("{selector}: {e}"));
+        field.clear().await.unwrap();
+        field.send_keys(value).await.unwrap();
+    }
+
+    async fn passkey_names(&self) -> Vec<String> {
+        let names = self
+            .js("return [...document.querySelectorAll('#passkeys .name')].map(e => e.textContent)")
+            .await;
+        serde_json::from_value(names).expect("strings")
+    }
+
+    /// A virtual authenticator (the WebDriver WebAuthn extension) for this
+    /// session: a platform authenticator that keeps discoverable credentials
+    /// and verifies its user. Its id.
+    async fn virtual_authenticator(&self) -> String {
+        let options = json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserVerified": true,
+        });
+        let id = self
+            .client
+            .issue_cmd(WebAuthnCommand::post("authenticator", options))
+            .await
+            .expect("a virtual authenticator");
+        id.as_str().expect("its id").to_owned()
+    }
+
+    /// Whether the virtual authenticator verifies its user from now on.
+    async fn set_user_verified(&self, authenticator: &str, verified: bool) {
+        self.client
+            .issue_cmd(WebAuthnCommand::post(
+                &format!("authenticator/{authenticator}/uv"),
+                json!({ "isUserVerified": verified }),
+            ))
+            .await
+            .expect("user verification set");
+    }
+
+    /// How many credentials the virtual authenticator holds.
+    async fn credential_count(&self, authenticator: &str) -> usize {
+        let credentials = self
+            .client
+            .issue_cmd(WebAuthnCommand::get(&format!(
+                "authenticator/{authenticator}/credentials"
+            )))
+            .await
+            .expect("the credentials");
+        credentials.as_array().map_or(0, Vec::len)
+    }
+
     async fn scroll_to(&self, id: &str) {
         self.client
             .execute(
@@ -840,6 +1096,48 @@ impl Browser {
             .as_array()
             .unwrap_or_else(|| panic!("a log: {body}"))
             .clone()
+    }
+}
+
+/// A command of the WebDriver WebAuthn extension
+/// (`/session/{id}/webauthn/...`), which fantoccini sends like its own.
+#[derive(Debug)]
+struct WebAuthnCommand {
+    path: String,
+    body: Option<Value>,
+}
+
+impl WebAuthnCommand {
+    fn post(path: &str, body: Value) -> Self {
+        WebAuthnCommand {
+            path: path.to_owned(),
+            body: Some(body),
+        }
+    }
+
+    fn get(path: &str) -> Self {
+        WebAuthnCommand {
+            path: path.to_owned(),
+            body: None,
+        }
+    }
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.unwrap_or_default();
+        base_url.join(&format!("session/{session}/webauthn/{}", self.path))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (hyper::http::Method, Option<String>) {
+        match &self.body {
+            Some(body) => (hyper::http::Method::POST, Some(body.to_string())),
+            None => (hyper::http::Method::GET, None),
+        }
     }
 }
 
