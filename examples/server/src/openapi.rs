@@ -427,7 +427,10 @@ impl Docs {
         for item in value["paths"].as_object_mut().into_iter().flatten() {
             for op in item.1.as_object_mut().into_iter().flatten() {
                 for response in op.1["responses"].as_object_mut().into_iter().flatten() {
-                    for link in response.1["links"].as_object_mut().into_iter().flatten() {
+                    // `get_mut`, not indexing, which would add `"links": null`
+                    // to every answer (not a links map).
+                    let links = response.1.get_mut("links").and_then(Value::as_object_mut);
+                    for link in links.into_iter().flatten() {
                         if let Some(link) = link.1.as_object_mut() {
                             for (from, to) in [
                                 ("operation_id", "operationId"),

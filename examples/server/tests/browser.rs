@@ -293,6 +293,11 @@ async fn passkey_walk(server: &Server, b: &Browser) {
     b.wait_js("return document.querySelector('#passkeys .name')?.textContent === 'Work laptop'")
         .await;
 
+    // Step-up with the passkey.
+    b.click("step-up-passkey").await;
+    b.wait_text("notice", "Confirmed").await;
+    assert!(!b.visible("error").await);
+
     // The only factor cannot be removed.
     b.click_css("#passkeys button.remove").await;
     b.wait_text("error", "only factor left").await;
