@@ -10,10 +10,16 @@
 //! second step, the two regenerate routes and disable — answer exactly as
 //! the axum server's do:
 //! the black-box suite's MFA part (`examples/server/tests/http_mfa/`) runs
-//! against both. Its accounts are simpler: kept in memory (MFA records are
+//! against both. Passkeys too: registering one (`POST
+//! /api/user/me/passkeys/options` with the password, then `POST
+//! /api/user/me/passkeys`) and the second step with one (`passkeyOptions` at
+//! the password step, `{mfaToken, passkey}` at `/api/auth/login/mfa`), for
+//! the relying party `--rp-id` (default `localhost`) and its `--origin`
+//! (default `http://localhost:<port>`). Its accounts are simpler: kept in memory (MFA records are
 //! in SQLite, or in memory with `--database :memory:`), opaque random session
 //! and `mfaToken`s held in memory instead of signed JWTs, and no password
-//! lock, remembered devices, step-up, replacement or operator routes. The
+//! lock, remembered devices, step-up, passwordless login, passkey
+//! management, replacement or operator routes. The
 //! errors are the crate's own problem documents (`mfa::http`), with the
 //! request's id and path added by one middleware.
 //!
@@ -33,6 +39,7 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use mfa::http::ProblemDetails;
+use mfa::passkey::{PublicKeyCredential, RegisterPublicKeyCredential, RelyingParty};
 use mfa::{
     Epoch, KeyId, Keyring, LoginChallenge, LoginStep, MasterKey, Mfa, MfaContext, MfaEnrollment,
     Policy, Proof, Reauth, SqliteStore,
@@ -74,15 +81,87 @@ type Answer = Result<HttpResponse, Problem>;
 // ---------------------------------------------------------------- handlers
 
 async fn login_mfa(state: web::Data<State>, body: web::Json<MfaLogin>) -> Answer {
+    let body = body.into_inner();
     let token = body.mfa_token.as_deref().unwrap_or_default();
     let found = lock(&state.challenges).get(token).cloned();
     let (challenge, email) = found.ok_or(mfa::Error::InvalidChallenge)?;
-    let code = body.code.get(state.mfa.context().policy().totp.digits)?;
-    let verified = (state.mfa.complete_login(&challenge, code).await)
-        .map_err(|e| Problem::from(e).at_login_step())?;
+    let verified = match body.passkey {
+        Some(_) if body.code.code.is_some() || body.code.backup_code.is_some() => {
+            return Err(Problem::validation(
+                "Give exactly one of `code`, `backupCode` and `passkey`.",
+            ));
+        }
+        // A passkey answering the `passkeyOptions` of the password step.
+        Some(passkey) => {
+            let credential: PublicKeyCredential = credential(passkey, "passkey")?;
+            if !challenge.accepts_passkey() {
+                return Err(Problem::from(mfa::Error::InvalidPasskey).at_login_step());
+            }
+            (state
+                .mfa
+                .complete_login_with_passkey(&challenge, &credential)
+                .await)
+                .map_err(|e| Problem::from(e).at_login_step())?
+        }
+        None => {
+            let code = body.code.get(state.mfa.context().policy().totp.digits)?;
+            (state.mfa.complete_login(&challenge, code).await)
+                .map_err(|e| Problem::from(e).at_login_step())?
+        }
+    };
     let (id, proof) = (challenge.user_id(), verified.proof);
     let token = state.new_session(id, &email, proof.epoch, Some(proof));
     ok(json!({"token": token, "backupCodesRemaining": verified.backup_codes_remaining}))
+}
+
+async fn passkey_options(
+    state: web::Data<State>,
+    req: HttpRequest,
+    body: web::Json<Password>,
+) -> Answer {
+    let (session, _) = state.authenticate(&req).await?;
+    // Binding a factor: the password, and while MFA is on a recent proof.
+    state.check_password(&session, &body.password).await?;
+    let options = state
+        .mfa
+        .begin_passkey_registration(&session.user_id, &session.email, session.proof.as_ref())
+        .await?;
+    ok(options_json(&options))
+}
+
+async fn add_passkey(
+    state: web::Data<State>,
+    req: HttpRequest,
+    body: web::Json<NewPasskey>,
+) -> Answer {
+    let (session, _) = state.authenticate(&req).await?;
+    let body = body.into_inner();
+    let name = body
+        .name
+        .as_deref()
+        .ok_or_else(|| Problem::validation("`name` is required."))?;
+    let name = mfa::passkey::PasskeyPolicy::check_name(name)
+        .map_err(|e| Problem::validation(&e.public_detail()))?;
+    let credential: RegisterPublicKeyCredential = credential(body.credential, "credential")?;
+    let added = (state.mfa)
+        .confirm_passkey_registration(&session.user_id, name, &credential, session.proof.as_ref())
+        .await?;
+    let passkey = &added.passkey;
+    let mut answer = json!({
+        "passkey": {
+            "id": passkey.id(),
+            "name": passkey.name(),
+            "createdAt": rfc3339(passkey.created_at()),
+            "lastUsedAt": passkey.last_used_at().map(rfc3339),
+            "backupEligible": passkey.backup_eligible(),
+            "backedUp": passkey.backed_up(),
+        },
+        "token": state.proven_session(&session, added.proof),
+    });
+    if let Some(codes) = &added.backup_codes {
+        answer["backupCodes"] = json!(codes.as_strs());
+    }
+    Ok(HttpResponse::Created().json(answer))
 }
 
 async fn status(state: web::Data<State>, req: HttpRequest) -> Answer {
@@ -197,11 +276,23 @@ async fn login(state: web::Data<State>, body: web::Json<Credentials>) -> Answer 
     };
     match state.mfa.begin_login(&id, None).await? {
         LoginStep::SecondFactor(challenge) => {
+            let mut answer = json!({"mfaRequired": true});
+            if let Some(options) = challenge.passkey_options() {
+                let has_app = state.mfa.status(&id).await?.mfa_method == Some(mfa::MfaMethod::Totp);
+                let methods = [
+                    has_app.then_some("totp"),
+                    Some("backupCode"),
+                    Some("passkey"),
+                ];
+                answer["methods"] = json!(methods.into_iter().flatten().collect::<Vec<_>>());
+                answer["passkeyOptions"] = options_json(options);
+            }
             let token = random_token();
             let mut challenges = lock(&state.challenges);
             challenges.retain(|_, (c, _)| c.expires_at() > now());
             challenges.insert(token.clone(), (challenge, email));
-            ok(json!({"mfaRequired": true, "mfaToken": token}))
+            answer["mfaToken"] = json!(token);
+            ok(answer)
         }
         LoginStep::Complete(epoch) | LoginStep::RememberedDevice(epoch) => {
             ok(json!({"token": state.new_session(&id, &email, epoch, None)}))
@@ -338,6 +429,16 @@ struct MfaLogin {
     mfa_token: Option<String>,
     #[serde(flatten)]
     code: OneCode,
+    /// The browser's answer to `passkeyOptions` (`PublicKeyCredential.toJSON()`).
+    passkey: Option<Value>,
+}
+
+/// `{name, credential}`: a new passkey, as `navigator.credentials.create()`
+/// answered the options.
+#[derive(Deserialize)]
+struct NewPasskey {
+    name: Option<String>,
+    credential: Option<Value>,
 }
 
 /// `{code}` (TOTP) or `{backupCode}`: exactly one, each of its own shape.
@@ -442,9 +543,13 @@ impl Problem {
         self
     }
 
-    /// At a login step a wrong or malformed code is 401, not 400.
+    /// At a login step a wrong or malformed code is 401, not 400, and so is
+    /// a passkey that is not accepted.
     fn at_login_step(mut self) -> Self {
         *self.problem = self.problem.at_login_step();
+        if self.problem.code == mfa::Error::InvalidPasskey.code() {
+            self.problem.status = 401;
+        }
         self
     }
 
@@ -576,6 +681,51 @@ async fn request_context(
 
 // ---------------------------------------------------------------- helpers
 
+/// WebAuthn options as `{"publicKey": {...}}` in the JSON forms, without the
+/// `null` members those forms do not have.
+fn options_json<T: serde::Serialize>(options: &T) -> Value {
+    fn strip(value: &mut Value) {
+        match value {
+            Value::Object(members) => {
+                members.retain(|_, v| !v.is_null());
+                members.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut value = serde_json::to_value(options).unwrap_or_default();
+    strip(&mut value);
+    json!({ "publicKey": value["publicKey"].take() })
+}
+
+/// A credential from a body's `field` (`PublicKeyCredential.toJSON()`).
+fn credential<T: serde::de::DeserializeOwned>(
+    value: impl Into<Option<Value>>,
+    field: &str,
+) -> Result<T, Problem> {
+    let value = value
+        .into()
+        .ok_or_else(|| Problem::validation(&format!("`{field}` is required.")))?;
+    serde_json::from_value(value)
+        .map_err(|_| Problem::validation(&format!("`{field}` is not a WebAuthn credential.")))
+}
+
+/// Unix seconds as RFC 3339 in UTC (civil from days, after Howard Hinnant).
+fn rfc3339(secs: u64) -> String {
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    let z = days + 719_468;
+    let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, s) = (rest / 3_600, rest % 3_600 / 60, rest % 60);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
 fn ok(body: Value) -> Answer {
     Ok(HttpResponse::Ok().json(body))
 }
@@ -629,18 +779,33 @@ async fn verify_password(password: Secret, hash: String) -> Result<bool, Problem
 async fn main() -> std::io::Result<()> {
     let mut addr: SocketAddr = ([127, 0, 0, 1], 8081).into();
     let mut database = ":memory:".to_owned();
+    let (mut rp_id, mut origins) = ("localhost".to_owned(), Vec::new());
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next()) {
             ("--addr", Some(v)) => addr = v.parse().map_err(std::io::Error::other)?,
             ("--database", Some(v)) => database = v,
+            ("--rp-id", Some(v)) => rp_id = v,
+            ("--origin", Some(v)) => origins.push(v),
             _ => {
                 return Err(std::io::Error::other(
-                    "usage: actix_server [--addr HOST:PORT] [--database PATH | :memory:]",
+                    "usage: actix_server [--addr HOST:PORT] [--database PATH | :memory:] \
+                     [--rp-id DOMAIN] [--origin URL]...",
                 ));
             }
         }
     }
+    // Bound first: the default origin names the port.
+    let listener = std::net::TcpListener::bind(addr)?;
+    if origins.is_empty() {
+        origins.push(format!(
+            "http://localhost:{}",
+            listener.local_addr()?.port()
+        ));
+    }
+    let named: Vec<&str> = origins.iter().map(String::as_str).collect();
+    let relying_party =
+        RelyingParty::new(&rp_id, "MFA Example", &named).map_err(std::io::Error::other)?;
     let master = match std::env::var("MFA_MASTER_KEY") {
         Ok(text) => MasterKey::from_base64(&text).map_err(std::io::Error::other)?,
         Err(_) => {
@@ -654,7 +819,8 @@ async fn main() -> std::io::Result<()> {
     }
     .map_err(std::io::Error::other)?;
     let context = MfaContext::new(Keyring::new(KeyId(1), master), Policy::new("MFA Example"))
-        .map_err(std::io::Error::other)?;
+        .map_err(std::io::Error::other)?
+        .with_relying_party(relying_party);
     let dummy_hash = hash_password(Zeroizing::new(random_token()))
         .await
         .map_err(|_| std::io::Error::other("cannot hash passwords"))?;
@@ -694,10 +860,15 @@ async fn main() -> std::io::Result<()> {
                 web::post().to(regenerate_strict),
             )
             .route("/api/user/me/totp/disable", web::post().to(disable))
+            .route(
+                "/api/user/me/passkeys/options",
+                web::post().to(passkey_options),
+            )
+            .route("/api/user/me/passkeys", web::post().to(add_passkey))
     })
     .client_request_timeout(Duration::from_secs(10))
     .keep_alive(Duration::from_secs(60))
-    .bind(addr)?;
+    .listen(listener)?;
     for addr in server.addrs() {
         println!("listening on http://{addr}");
     }

@@ -92,7 +92,7 @@ impl Passkey {
             let id = self.credentials.last().expect("a registered credential");
             options.public_key.allow_credentials = vec![AllowCredentials {
                 type_: "public-key".into(),
-                id: id.clone().into(),
+                id: id.clone(),
                 transports: None,
             }];
         }
