@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::db_common::{Proxy, Server as DbServer, TestDb, with_host};
+use crate::http_common::passkey::Passkey;
 use crate::http_common::{self, Options, Resp, Server};
 
 /// Every check of this module as a test of the binary that invokes it, on
@@ -25,6 +26,7 @@ macro_rules! database_server_tests {
             password_lock_across_servers,
             a_database_outage_gives_503_and_loses_nothing,
             importer_on_the_database,
+            passkeys_across_servers,
         );
     };
     (@each $kind:expr, $hold:path, $($name:ident),* $(,)?) => {$(
@@ -45,14 +47,156 @@ pub const ADMIN_TOKEN: &str = "test-operator-token-0123456789abcdefghij";
 /// Two example servers on the test's database, with the same master key
 /// and operator token.
 pub fn two_servers(db: &TestDb) -> (Arc<Server>, Arc<Server>) {
+    two_servers_with(db, &[])
+}
+
+/// [`two_servers`], both with `extra` flags.
+pub fn two_servers_with(db: &TestDb, extra: &[&str]) -> (Arc<Server>, Arc<Server>) {
     let start = || {
         Arc::new(Server::start_with(Options {
             database: Some(db.url.clone()),
             admin_token: Some(ADMIN_TOKEN.into()),
+            extra_args: extra.iter().map(|s| (*s).to_owned()).collect(),
             ..Options::default()
         }))
     };
     (start(), start())
+}
+
+/// The origin both servers of [`passkeys_across_servers`] serve their page
+/// at, as behind one load balancer.
+const ORIGIN: &str = "http://localhost:8080";
+
+/// Passkeys across two servers on one database, behind one origin: a
+/// registration begun on one and finished on the other; the second step,
+/// passwordless login and step-up begun on one and completed on the other,
+/// and then refused by both; 16 submissions of one assertion at once, split
+/// across both, to the second step and to passwordless login: exactly one
+/// 200 each; a removal on one revoking sessions on the other; an operator
+/// reset on one after which the other refuses the passkey.
+pub async fn passkeys_across_servers(kind: DbServer) {
+    let Some(db) = TestDb::new(kind).await else {
+        return;
+    };
+    let (a, b) = two_servers_with(&db, &["--origin", ORIGIN]);
+    let email = "passkeys@example.com";
+    let id = a.register(email).await;
+    let before = b.login(email).await;
+    let mut key = Passkey::at(ORIGIN);
+    let options = a.passkey_options(&before, http_common::PASSWORD).await;
+    assert_eq!(options.status, 200, "{}", options.text);
+    let created = key.register(&options.body);
+    let added = b.register_passkey(&before, "Laptop", &created).await;
+    assert_eq!(added.status, 201, "{}", added.text);
+    assert_eq!(http_common::strings(&added.body["backupCodes"]).len(), 10);
+    let token = added.body["token"].as_str().unwrap();
+    revoked(&a, &before).await;
+    let status = a.get("/api/user/me/totp", Some(token)).await;
+    assert_eq!(status.body["passkeys"], 1, "{}", status.text);
+
+    // The second step: begun on one, completed on the other, then spent.
+    let answer = a.login_answer(email).await;
+    let assertion = key.assert(&answer["passkeyOptions"]);
+    let mfa_token = answer["mfaToken"].as_str().unwrap();
+    let r = b.login_mfa_passkey(mfa_token, &assertion).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for server in [&a, &b] {
+        server
+            .login_mfa_passkey(mfa_token, &assertion)
+            .await
+            .assert_problem(401, "INVALID_MFA_TOKEN");
+    }
+
+    // Passwordless: options from one, the login on the other, once.
+    let options = b.passwordless_options().await;
+    let assertion = key.assert(&options.body);
+    let passkey_token = options.body["passkeyToken"].as_str().unwrap();
+    let r = a.passwordless(passkey_token, &assertion).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let session = r.body["token"].as_str().unwrap().to_owned();
+    for server in [&a, &b] {
+        server
+            .passwordless(passkey_token, &assertion)
+            .await
+            .assert_problem(401, "INVALID_PASSKEY");
+    }
+
+    // Step-up: options from one, completed on the other, once.
+    let options = a
+        .post("/api/auth/step-up/options", Some(&session), None)
+        .await;
+    let body =
+        json!({"stepUpToken": options.body["stepUpToken"], "passkey": key.assert(&options.body)});
+    let r = b
+        .post("/api/auth/step-up", Some(&session), Some(body.clone()))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    a.post("/api/auth/step-up", Some(&session), Some(body))
+        .await
+        .assert_problem(401, "INVALID_PASSKEY");
+
+    // 16 submissions of one assertion at once, split across both.
+    let answer = b.login_answer(email).await;
+    let body =
+        json!({"mfaToken": answer["mfaToken"], "passkey": key.assert(&answer["passkeyOptions"])});
+    exactly_one_success(&race_at([&a, &b], "/api/auth/login/mfa", body).await);
+    // Past the losers' charges the user may be locked: unlock.
+    let unlock = json!({"reason": "after the race"});
+    let r = a
+        .operator("unlock", &id, Some(ADMIN_TOKEN), unlock.clone())
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let options = a.passwordless_options().await;
+    let body = json!({"passkeyToken": options.body["passkeyToken"], "credential": key.assert(&options.body)});
+    exactly_one_success(&race_at([&a, &b], "/api/auth/passkey", body).await);
+    let r = b.operator("unlock", &id, Some(ADMIN_TOKEN), unlock).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // A second passkey; removing the first on one revokes sessions on the other.
+    let mut phone = Passkey::at(ORIGIN);
+    let fresh = a.login_with_passkey(email, &mut key).await;
+    let options = a.passkey_options(&fresh, http_common::PASSWORD).await;
+    let created = phone.register(&options.body);
+    let added = b.register_passkey(&fresh, "Phone", &created).await;
+    assert_eq!(added.status, 201, "{}", added.text);
+    assert!(added.body.get("backupCodes").is_none(), "{}", added.text);
+    let fresh = added.body["token"].as_str().unwrap().to_owned();
+    let other = b.login_with_passkey(email, &mut phone).await;
+    let list = a.get("/api/user/me/passkeys", Some(&fresh)).await;
+    let first = list.body["passkeys"][0]["id"].as_str().unwrap().to_owned();
+    let r = a
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/user/me/passkeys/{first}"),
+            Some(&fresh),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    revoked(&b, &other).await;
+    let options = b.passwordless_options().await;
+    b.passwordless(
+        options.body["passkeyToken"].as_str().unwrap(),
+        &key.assert(&options.body),
+    )
+    .await
+    .assert_problem(401, "INVALID_PASSKEY");
+
+    // An operator's reset on one: the other refuses the passkey left.
+    let r = b
+        .operator("reset", &id, Some(ADMIN_TOKEN), json!({"reason": "lost"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let options = a.passwordless_options().await;
+    a.passwordless(
+        options.body["passkeyToken"].as_str().unwrap(),
+        &phone.assert(&options.body),
+    )
+    .await
+    .assert_problem(401, "INVALID_PASSKEY");
+    // MFA is off: the password alone logs in.
+    a.login(email).await;
+    db.finish().await;
 }
 
 /// The password lock is shared: wrong passwords on one server lock the
@@ -553,6 +697,11 @@ pub async fn login_mfa(server: &Server, mfa_token: &str, field: &str, code: &str
 
 /// Sends `body` to the login second step 16 times at once, alternating servers.
 async fn race(servers: [&Arc<Server>; 2], body: Value) -> Vec<Resp> {
+    race_at(servers, "/api/auth/login/mfa", body).await
+}
+
+/// Sends `body` to `path` 16 times at once, alternating servers.
+async fn race_at(servers: [&Arc<Server>; 2], path: &'static str, body: Value) -> Vec<Resp> {
     let barrier = Arc::new(tokio::sync::Barrier::new(16));
     let tasks: Vec<_> = (0..16)
         .map(|i| {
@@ -560,7 +709,7 @@ async fn race(servers: [&Arc<Server>; 2], body: Value) -> Vec<Resp> {
             let (barrier, body) = (Arc::clone(&barrier), body.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                server.post("/api/auth/login/mfa", None, Some(body)).await
+                server.post(path, None, Some(body)).await
             })
         })
         .collect();
@@ -571,7 +720,8 @@ async fn race(servers: [&Arc<Server>; 2], body: Value) -> Vec<Resp> {
     answers
 }
 
-/// One 200; the others lost to the used code or the used-up mfaToken.
+/// One 200; the others lost to the used code, the used-up mfaToken or the
+/// spent passkey challenge.
 fn exactly_one_success(answers: &[Resp]) {
     assert_eq!(
         answers.iter().filter(|r| r.status == 200).count(),
@@ -581,10 +731,10 @@ fn exactly_one_success(answers: &[Resp]) {
     for r in answers.iter().filter(|r| r.status != 200) {
         let code = r.body["code"].as_str().unwrap_or("");
         match code {
-            "INVALID_CODE" | "INVALID_MFA_TOKEN" => r.assert_problem(401, code),
-            // A backup code is charged to the lockout before it is hashed
-            // (I16): the losers' charges stay, and past the fifth the rest
-            // are refused without a hash.
+            "INVALID_CODE" | "INVALID_MFA_TOKEN" | "INVALID_PASSKEY" => r.assert_problem(401, code),
+            // A backup code or an assertion is charged to the lockout
+            // before it is checked (I16): the losers' charges stay, and past
+            // the fifth the rest are refused unchecked.
             _ => r.assert_problem(429, "LOCKED_OUT"),
         }
     }
