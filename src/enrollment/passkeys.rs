@@ -12,10 +12,6 @@ use crate::passkey::{PasskeyPolicy, StoredPasskey};
 use crate::policy::MfaContext;
 use crate::session::Proof;
 
-/// Step-up and passwordless challenges a set keeps as spent at once: far
-/// more than a user completes within a challenge's lifetime.
-const MAX_SPENT: usize = 64;
-
 impl MfaEnrollment {
     /// The passkeys of the active set (none without one).
     pub fn passkeys(&self) -> &[StoredPasskey] {
@@ -128,7 +124,10 @@ mod ceremonies {
 
     use rand::CryptoRng;
 
-    use super::MAX_SPENT;
+    /// Step-up and passwordless challenges a set keeps as spent at once:
+    /// far more than a user completes within a challenge's lifetime.
+    const MAX_SPENT: usize = 64;
+
     use crate::backup::FreshCodes;
     use crate::enrollment::charge::Charge;
     use crate::enrollment::transitions::{Effects, proof_of, unchanged};

@@ -87,10 +87,7 @@ impl RelyingParty {
         user_name: &str,
         exclude: &[StoredPasskey],
     ) -> Result<(CreationChallengeResponse, serde_json::Value)> {
-        let exclude = exclude
-            .iter()
-            .map(|p| p.credential_id.clone())
-            .collect();
+        let exclude = exclude.iter().map(|p| p.credential_id.clone()).collect();
         let (mut options, state) = self
             .webauthn
             .start_passkey_registration(
