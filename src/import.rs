@@ -528,6 +528,7 @@ impl MfaEnrollment {
                 epoch: self.epoch.next(),
                 logins: self.logins,
                 passkey_registration: None,
+                spent: self.spent,
             },
             changed: true,
             outcome: Ok(()),

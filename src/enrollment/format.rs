@@ -9,7 +9,7 @@ use crate::backup::StoredBackupCodes;
 use crate::error::{Error, Result};
 use crate::keys::Envelope;
 use crate::lockout::Attempts;
-use crate::passkey::PendingPasskey;
+use crate::passkey::{PendingPasskey, SpentChallenges};
 use crate::session::Epoch;
 use crate::totp::TotpParams;
 
@@ -24,7 +24,8 @@ enum WireRef<'a> {
 }
 
 /// `mfa/3`: the factor set (an app and passkeys), the epoch, the login
-/// count (I12) and a pending passkey registration.
+/// count (I12), a pending passkey registration and the spent step-up and
+/// passwordless challenges (I14).
 #[derive(Serialize)]
 struct RecordRefV3<'a> {
     epoch: Epoch,
@@ -32,6 +33,8 @@ struct RecordRefV3<'a> {
     factor: FactorRef<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     passkey_registration: Option<&'a PendingPasskey>,
+    #[serde(skip_serializing_if = "SpentChallenges::is_empty")]
+    spent: &'a SpentChallenges,
 }
 
 #[derive(Serialize)]
@@ -71,6 +74,8 @@ struct RecordV3 {
     factor: FactorV3,
     #[serde(default)]
     passkey_registration: Option<PendingPasskey>,
+    #[serde(default)]
+    spent: SpentChallenges,
 }
 
 /// The factor as `mfa/1` and `mfa/2` write it: an active factor is one app.
@@ -155,6 +160,7 @@ impl Serialize for MfaEnrollment {
             logins: self.logins,
             factor,
             passkey_registration: self.passkey_registration.as_ref(),
+            spent: &self.spent,
         })
         .serialize(serializer)
     }
@@ -173,13 +179,14 @@ impl<'de> Deserialize<'de> for MfaEnrollment {
                 factor: v2.factor.into(),
                 epoch: v2.epoch,
                 logins: v2.logins,
-                passkey_registration: None,
+                ..MfaEnrollment::default()
             },
             Wire::V3(v3) => MfaEnrollment {
                 factor: v3.factor.into(),
                 epoch: v3.epoch,
                 logins: v3.logins,
                 passkey_registration: v3.passkey_registration,
+                spent: v3.spent,
             },
         };
         record.validate().map_err(serde::de::Error::custom)?;

@@ -24,7 +24,7 @@ use crate::error::Result;
 use crate::event::SecurityEvent;
 use crate::keys::Envelope;
 use crate::lockout::Attempts;
-use crate::passkey::{PendingPasskey, SpentChallenge, StoredPasskey};
+use crate::passkey::{PendingPasskey, SpentChallenges, StoredPasskey};
 use crate::policy::MfaContext;
 use crate::session::{Epoch, Proof};
 use crate::totp::{TotpMatch, TotpParams};
@@ -54,6 +54,9 @@ pub struct MfaEnrollment {
     pub(crate) logins: u64,
     /// A passkey registration begun and not yet finished (I14).
     pub(crate) passkey_registration: Option<PendingPasskey>,
+    /// Step-up and passwordless challenges completed (I14): kept whatever
+    /// happens to the factors.
+    pub(crate) spent: SpentChallenges,
 }
 
 /// Where the factor stands.
@@ -128,10 +131,6 @@ pub struct ActiveFactor {
     /// Devices whose token skips the second step, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) devices: Vec<RememberedDevice>,
-    /// Passkey challenges completed and not yet expired: each completes at
-    /// most once (I14).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) spent: Vec<SpentChallenge>,
 }
 
 /// The authenticator app of a factor set.
@@ -257,7 +256,6 @@ impl ActiveFactor {
             attempts: Attempts::default(),
             replacement: None,
             devices: Vec::new(),
-            spent: Vec::new(),
         }
     }
 }

@@ -60,6 +60,7 @@ impl MfaEnrollment {
             epoch: self.epoch.next(),
             logins: self.logins,
             passkey_registration: None,
+            spent: self.spent,
         };
         Effects::changed(vec![SecurityEvent::OperatorReset {
             actor: actor.to_owned(),

@@ -12,10 +12,6 @@ use crate::passkey::{PasskeyPolicy, StoredPasskey};
 use crate::policy::MfaContext;
 use crate::session::Proof;
 
-/// Step-up and passwordless challenges a set keeps as spent at once: far
-/// more than a user completes within a challenge's lifetime.
-const MAX_SPENT: usize = 64;
-
 impl MfaEnrollment {
     /// The passkeys of the active set (none without one).
     pub fn passkeys(&self) -> &[StoredPasskey] {
@@ -128,7 +124,6 @@ mod ceremonies {
 
     use rand::CryptoRng;
 
-    use super::MAX_SPENT;
     use crate::backup::FreshCodes;
     use crate::enrollment::charge::Charge;
     use crate::enrollment::transitions::{Effects, proof_of, unchanged};
@@ -140,7 +135,7 @@ mod ceremonies {
     use crate::passkey::{
         Asserted, ChallengeKind, CreationChallengeResponse, PasskeyAdded, PasskeyChallenge,
         PasskeyPolicy, PendingPasskey, PublicKeyCredential, RegisterPublicKeyCredential,
-        SpentChallenge, StoredPasskey,
+        StoredPasskey,
     };
     use crate::policy::MfaContext;
     use crate::session::{LoginChallenge, Proof, ProofMethod, user_digest};
@@ -267,19 +262,17 @@ mod ceremonies {
             user_id: &str,
             now: u64,
         ) -> bool {
-            let FactorState::Active(active) = &record.factor else {
-                return false;
-            };
             let bound = match kind {
                 ChallengeKind::StepUp => {
                     self.user == Some(user_digest(user_id)) && self.epoch == Some(record.epoch)
                 }
                 _ => true,
             };
-            self.kind == kind
+            record.is_active()
+                && self.kind == kind
                 && bound
                 && now < self.expires_at
-                && !active.spent.iter().any(|s| s.id == self.id)
+                && !record.spent.is_spent(&self.id, self.expires_at)
         }
     }
 
@@ -472,8 +465,8 @@ mod ceremonies {
             let state = MfaEnrollment {
                 factor: FactorState::Active(set),
                 epoch,
-                logins: self.logins,
                 passkey_registration: None,
+                ..self
             };
             let added = PasskeyAdded {
                 passkey,
@@ -658,18 +651,14 @@ mod ceremonies {
             }
             let mut step =
                 self.assert(config, user_id, kind, &challenge.state, assertion, now, rng);
+            // Never full for a person; refuse rather than forget.
             if step.outcome.is_ok()
-                && let FactorState::Active(active) = &mut step.state.factor
+                && !step
+                    .state
+                    .spent
+                    .spend(challenge.id, challenge.expires_at, now)
             {
-                active.spent.retain(|s| now < s.expires_at);
-                if active.spent.len() >= MAX_SPENT {
-                    // Never reached by a person; refuse rather than forget.
-                    return unchanged(step.state, closed);
-                }
-                active.spent.push(SpentChallenge {
-                    id: challenge.id,
-                    expires_at: challenge.expires_at,
-                });
+                return unchanged(step.state, closed);
             }
             step
         }

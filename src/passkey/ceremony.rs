@@ -87,10 +87,7 @@ impl RelyingParty {
         user_name: &str,
         exclude: &[StoredPasskey],
     ) -> Result<(CreationChallengeResponse, serde_json::Value)> {
-        let exclude = exclude
-            .iter()
-            .map(|p| p.credential_id.clone())
-            .collect();
+        let exclude = exclude.iter().map(|p| p.credential_id.clone()).collect();
         let (mut options, state) = self
             .webauthn
             .start_passkey_registration(
@@ -253,8 +250,15 @@ pub(crate) enum ChallengeKind {
 
 /// A step-up or passwordless passkey ceremony between its two halves: what
 /// the host keeps (server-side, or in a token it signs) and hands back with
-/// the browser's answer. Completes at most once (I14), bound for a step-up
-/// to its user and epoch, and expiring like a login challenge.
+/// the browser's answer. Completes at most once for its user (I14), also
+/// after MFA was turned off and on again; bound for a step-up to its user
+/// and epoch; expiring like a login challenge.
+///
+/// A passwordless challenge names no user, and each user's record keeps
+/// what it spent: the same challenge answered by another user's passkey
+/// (signed by that user's own authenticator) is another login, which a host
+/// that wants one login per challenge prevents by consuming the challenge
+/// it keeps server-side.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PasskeyChallenge {

@@ -32,4 +32,4 @@ pub use ceremony::{
     RegisterPublicKeyCredential, RelyingParty, RequestChallengeResponse,
 };
 pub use record::{PasskeyPolicy, StoredPasskey};
-pub(crate) use record::{PendingPasskey, SpentChallenge};
+pub(crate) use record::{PendingPasskey, SpentChallenges};

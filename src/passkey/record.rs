@@ -154,3 +154,58 @@ pub(crate) struct SpentChallenge {
     pub(crate) id: [u8; 16],
     pub(crate) expires_at: u64,
 }
+
+/// The step-up and passwordless challenges a user completed (I14): the
+/// unexpired ones by id, and a floor below which every challenge counts as
+/// spent. A record keeps them whatever happens to its factors, so that
+/// disabling MFA and enabling it again does not reopen one.
+///
+/// An entry is dropped once the time passes its expiry, and the floor rises
+/// to that expiry: a challenge expiring at or before the floor is refused,
+/// so a server whose clock lags cannot reopen a dropped one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SpentChallenges {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    ids: Vec<SpentChallenge>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    floor: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
+impl SpentChallenges {
+    /// Unexpired completed challenges kept at once: far more than a user
+    /// completes within a challenge's lifetime.
+    pub(crate) const MAX: usize = 64;
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ids.is_empty() && self.floor == 0
+    }
+
+    /// Whether the challenge `id` expiring at `expires_at` completed already.
+    pub(crate) fn is_spent(&self, id: &[u8; 16], expires_at: u64) -> bool {
+        expires_at <= self.floor || self.ids.iter().any(|s| &s.id == id)
+    }
+
+    /// Records a completion at `now`; false (nothing recorded) when
+    /// [`Self::MAX`] unexpired ones are kept already.
+    pub(crate) fn spend(&mut self, id: [u8; 16], expires_at: u64, now: u64) -> bool {
+        let mut floor = self.floor;
+        self.ids.retain(|s| {
+            let keep = now < s.expires_at;
+            if !keep {
+                floor = floor.max(s.expires_at);
+            }
+            keep
+        });
+        self.floor = floor;
+        if self.ids.len() >= Self::MAX {
+            return false;
+        }
+        self.ids.push(SpentChallenge { id, expires_at });
+        true
+    }
+}
