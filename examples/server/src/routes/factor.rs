@@ -11,9 +11,10 @@
 //!
 //! What hands the factor to whoever holds the session takes proof of more
 //! than the session (I17): setup takes the password, beginning a
-//! replacement the password and a current code (or a backup code), disable
-//! and the strict regenerate the password and a code. Regeneration and
-//! forgetting devices, which hand nothing over, take a recent proof.
+//! replacement the password and a current code (or a backup code), the
+//! strict regenerate the password and a code, disable the password and a
+//! code or a recent proof. Regeneration and forgetting devices, which hand
+//! nothing over, take a recent proof.
 
 use axum::Json;
 use axum::extract::State;
