@@ -31,11 +31,14 @@ use crate::totp::{TotpMatch, TotpParams};
 
 /// A user's MFA state: the record the host stores, one per user.
 ///
-/// The factor goes `Disabled → Pending → Active → Disabled` ([`FactorState`]);
-/// beside it the record keeps the security [`Epoch`], which moves on whenever
-/// the factor is enabled, disabled, replaced or reset by an operator (I12), and the
+/// The factor set goes `Disabled → Pending → Active → Disabled`
+/// ([`FactorState`]; an active set holds an app, passkeys, or both); beside
+/// it the record keeps the security [`Epoch`], which moves on whenever a
+/// factor is bound or unbound or an operator resets the record (I12), the
 /// count of completed logins that makes each
-/// [`LoginChallenge`](crate::session::LoginChallenge) single-use.
+/// [`LoginChallenge`](crate::session::LoginChallenge) single-use, a passkey
+/// registration waiting for the browser, and the step-up and passwordless
+/// challenges spent (I14).
 ///
 /// Transitions are pure methods that consume the record and return a
 /// [`Transition`]: the next record, whether it changed, the outcome, and
