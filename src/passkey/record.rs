@@ -179,6 +179,7 @@ fn is_zero(value: &u64) -> bool {
 impl SpentChallenges {
     /// Unexpired completed challenges kept at once: far more than a user
     /// completes within a challenge's lifetime.
+    #[cfg(feature = "passkeys")]
     pub(crate) const MAX: usize = 64;
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -186,12 +187,14 @@ impl SpentChallenges {
     }
 
     /// Whether the challenge `id` expiring at `expires_at` completed already.
+    #[cfg(feature = "passkeys")]
     pub(crate) fn is_spent(&self, id: &[u8; 16], expires_at: u64) -> bool {
         expires_at <= self.floor || self.ids.iter().any(|s| &s.id == id)
     }
 
     /// Records a completion at `now`; false (nothing recorded) when
     /// [`Self::MAX`] unexpired ones are kept already.
+    #[cfg(feature = "passkeys")]
     pub(crate) fn spend(&mut self, id: [u8; 16], expires_at: u64, now: u64) -> bool {
         let mut floor = self.floor;
         self.ids.retain(|s| {
