@@ -150,6 +150,7 @@ pub mod store;
 #[cfg(feature = "testkit")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
+mod text;
 pub mod totp;
 
 pub use backup::BackupCodes;

@@ -5,6 +5,7 @@ use super::{FactorState, MfaEnrollment, Transition};
 use crate::error::{Error, Result};
 use crate::event::SecurityEvent;
 use crate::lockout::Attempts;
+use crate::text::{is_bidi_control, is_line_break, is_visible};
 
 /// The longest actor or reason accepted, in bytes.
 const MAX_NOTE_BYTES: usize = 512;
@@ -97,41 +98,6 @@ fn check_note(note: &str) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// Unicode's line and paragraph separators, which break a log line as a
-/// newline does.
-fn is_line_break(c: char) -> bool {
-    matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}')
-}
-
-/// The bidirectional controls (Unicode's Bidi_Control property), which
-/// can make a log line read as other than what it holds.
-fn is_bidi_control(c: char) -> bool {
-    matches!(
-        c,
-        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
-    )
-}
-
-/// A character that shows: not white space, and not one of the format
-/// characters that show nothing (zero-width spaces and joiners, the word
-/// joiner and invisible operators, the byte-order mark, soft hyphen,
-/// Mongolian vowel separator, the Hangul fillers).
-fn is_visible(c: char) -> bool {
-    !c.is_whitespace()
-        && !matches!(
-            c,
-            '\u{AD}'
-                | '\u{180E}'
-                | '\u{200B}'..='\u{200D}'
-                | '\u{2060}'..='\u{2064}'
-                | '\u{FEFF}'
-                | '\u{115F}'
-                | '\u{1160}'
-                | '\u{3164}'
-                | '\u{FFA0}'
-        )
 }
 
 #[cfg(test)]

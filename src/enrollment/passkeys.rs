@@ -106,11 +106,7 @@ impl MfaEnrollment {
             effects.events.push(SecurityEvent::PasskeyRemoved {
                 passkey: removed.id,
             });
-            Ok(match (by, reauth.0) {
-                (Some(by), _) => super::transitions::proof_of(by, now, *epoch, user_id),
-                (None, Reauth::RecentProof(proof)) => proof.under(*epoch),
-                (None, _) => return Err(Error::Internal("a re-authentication proved nothing")),
-            })
+            Ok(by.proof_under(*epoch, now, user_id))
         })
     }
 }

@@ -253,6 +253,25 @@ impl MfaEnrollment {
     }
 }
 
+/// What proved the user in a re-authentication ([`Reauth`]).
+pub(super) enum Reauthenticated {
+    /// A recent proof from the session.
+    Proof(Proof),
+    /// A code, checked now.
+    Code(VerifiedBy),
+}
+
+impl Reauthenticated {
+    /// The proof to keep once the operation moved the record to `epoch`:
+    /// the session's, carried over, or the code's, verified `now`.
+    pub(super) fn proof_under(self, epoch: Epoch, now: u64, user_id: &str) -> Proof {
+        match self {
+            Reauthenticated::Proof(proof) => proof.under(epoch),
+            Reauthenticated::Code(by) => proof_of(by, now, epoch, user_id),
+        }
+    }
+}
+
 /// The proof a successful check of a code by `user_id` gives.
 pub(super) fn proof_of(by: VerifiedBy, now: u64, epoch: Epoch, user_id: &str) -> Proof {
     let method = match by {
@@ -601,11 +620,7 @@ impl MfaEnrollment {
                     passkey_registration: None,
                     ..self
                 };
-                let proof = match (by, reauth.0) {
-                    (Some(by), _) => proof_of(by, now, epoch, user_id),
-                    (None, Reauth::RecentProof(proof)) => proof.under(epoch),
-                    (None, _) => Proof::new(ProofMethod::Totp, now, epoch, user_id),
-                };
+                let proof = by.proof_under(epoch, now, user_id);
                 effects.finish(state, Ok(proof), config, user_id, rng)
             }
             Err(e) => {
@@ -714,7 +729,7 @@ impl ActiveFactor {
     /// proof of `user_id` under `epoch` while the factor is unlocked, or a
     /// current code (checked, counted and consumed like a login), with what
     /// the service's charge and hash of a [`Reauth::Code`] found. Returns
-    /// how a code verified (`None` for a proof).
+    /// what proved the user.
     pub(super) fn reauthenticate(
         &mut self,
         (reauth, paid): (Reauth<'_>, Option<&Paid>),
@@ -723,21 +738,21 @@ impl ActiveFactor {
         epoch: Epoch,
         now: u64,
         effects: &mut Effects,
-    ) -> Result<Option<VerifiedBy>> {
+    ) -> Result<Reauthenticated> {
         let (accept, code) = match reauth {
             Reauth::RecentProof(proof) => {
                 return self
                     .attempts
                     .check(&config.policy().lockout, now)
                     .and_then(|()| check_proof(config, epoch, user_id, proof, now))
-                    .map(|()| None);
+                    .map(|()| Reauthenticated::Proof(*proof));
             }
             Reauth::TotpCode(code) => (Accept::Totp, code),
             Reauth::Code(code) => (Accept::Either, code),
         };
         let check = CodeCheck { code, paid };
         self.check_code(accept, config, user_id, check, now, effects)
-            .map(Some)
+            .map(Reauthenticated::Code)
     }
 
     /// Checks one code, updating the replay mark and failure counter in

@@ -54,19 +54,19 @@ impl RelyingParty {
             .split_first()
             .ok_or(Error::InvalidConfig("passkeys need at least one origin"))?;
         let first = parse(first)?;
-        let uncovered = Error::InvalidConfig("the relying party id does not cover an origin");
+        let uncovered = || Error::InvalidConfig("the relying party id does not cover an origin");
         let mut builder = WebauthnBuilder::new(id, &first)
-            .map_err(|_| Error::InvalidConfig("the relying party id does not cover an origin"))?
+            .map_err(|_| uncovered())?
             .rp_name(name);
         for origin in rest {
             let origin = parse(origin)?;
             let host = origin.host_str().unwrap_or_default();
             if !(host == id || host.ends_with(&format!(".{id}"))) {
-                return Err(uncovered);
+                return Err(uncovered());
             }
             builder = builder.append_allowed_origin(&origin);
         }
-        let webauthn = builder.build().map_err(|_| uncovered)?;
+        let webauthn = builder.build().map_err(|_| uncovered())?;
         Ok(RelyingParty {
             webauthn,
             id: id.to_owned(),

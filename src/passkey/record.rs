@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::text::{is_bidi_control, is_invisible_format, is_line_break};
+
 /// Passkey settings of the [`Policy`](crate::Policy).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -44,8 +46,7 @@ impl PasskeyPolicy {
             ));
         }
         if name.chars().any(|c| {
-            c.is_control()
-                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+            c.is_control() || is_line_break(c) || is_bidi_control(c) || is_invisible_format(c)
         }) {
             return Err(crate::Error::InvalidInput(
                 "a passkey name contains a control or invisible character",
