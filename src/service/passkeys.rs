@@ -275,8 +275,9 @@ mod ceremonies {
         }
 
         /// Charge before work (I16), for an assertion: counts it as a failure
-        /// and saves that; only then checks it, against the record as it
-        /// stands, and keeps what the check found for the operation to apply.
+        /// and saves that; only then checks it, against the record just
+        /// saved (no wait stands between the two, so it is not loaded
+        /// back), and keeps what the check found for the operation to apply.
         /// After a conflict nothing was charged, and the round starts again.
         pub(in crate::service) async fn charge_then_check(
             &self,
@@ -291,8 +292,7 @@ mod ceremonies {
             if !self.save(user_id, expected, &step.state).await? {
                 return Ok(());
             }
-            let record = self.load(user_id).await?;
-            let asserted = record.check_assertion(&self.config, assertion);
+            let asserted = step.state.check_assertion(&self.config, assertion);
             assertion.pay(charge, asserted);
             Ok(())
         }

@@ -11,13 +11,17 @@
 //! nothing else. The load comes from this process: one keep-alive HTTP/1.1
 //! connection per client (hyper), each sending its next request as soon as
 //! the previous answer is read. For each number of clients (1, 16, 64) it
-//! measures, side by side in one run, the three routes taking turns (five
-//! rounds each, so that the machine's other load falls on all three):
+//! measures, side by side in one run, the four routes taking turns (five
+//! rounds each, so that the machine's other load falls on all four):
 //!
 //! - **floor**: `POST /bench/floor`;
 //! - **second step**: `POST /api/auth/login/mfa` with a correct TOTP code the
 //!   server accepts (every answer must be 200), each request a different
 //!   user's login, whose `mfaToken` was fetched (untimed) beforehand;
+//! - **second step with a passkey**: the same route with a fresh assertion of
+//!   the user's passkey (a software authenticator's, signed untimed
+//!   beforehand for that login's `passkeyOptions`), each request a different
+//!   passkey-only user's login;
 //! - **status**: `GET /api/user/me/totp` with a session.
 //!
 //! then a wrong password for an account against a login for an unknown email
@@ -26,7 +30,9 @@
 //! logins for unknown emails and hang up after 5 ms.
 //!
 //! Users are seeded directly through the crate (`Mfa::begin_setup` and
-//! `confirm_setup`, one backup code at test-only Argon2 parameters) with a
+//! `confirm_setup`, or `begin_passkey_registration` and
+//! `confirm_passkey_registration`; one backup code at test-only Argon2
+//! parameters) with a
 //! password hash of test-only Argon2 parameters, so that fetching `mfaToken`s
 //! costs no real Argon2. PostgreSQL runs when `MFA_TEST_POSTGRES_URL` is set
 //! (as for the tests), in a schema of its own.
@@ -51,7 +57,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use db_common::{Server as DbServer, TestDb};
+use http_common::passkey::Passkey;
 use http_common::{MASTER_KEY, Options, PASSWORD, Server, base32_decode, totp_at_step};
+use mfa::passkey::RelyingParty;
 
 const LEVELS: [usize; 3] = [1, 16, 64];
 const FLOOD_CLIENTS: usize = 200;
@@ -96,15 +104,29 @@ async fn run(name: &str, database: &str, per_run: usize) -> Vec<String> {
         ..Options::default()
     });
     let address = server.base.trim_start_matches("http://").to_owned();
-    let users = seed(database, per_run * (LEVELS.len() + 1)).await;
-    let mut users = users.chunks(per_run);
+    let seeded = seed(
+        database,
+        per_run * (LEVELS.len() + 1),
+        per_run * LEVELS.len(),
+        &server.origin(),
+    )
+    .await;
+    let mut users = seeded.totp.chunks(per_run);
+    let mut passkey_users = seeded.passkey.chunks(per_run);
+    let mut key = seeded.key;
     let mut verdicts = Vec::new();
     for clients in LEVELS {
-        // The three routes take turns, a fifth of the requests at a time, so
-        // that a change in the machine's other load falls on all three.
+        // The four routes take turns, a fifth of the requests at a time, so
+        // that a change in the machine's other load falls on all four.
         let logins = mfa_tokens(&address, users.next().expect("seeded users")).await;
+        let passkey_ids = passkey_users.next().expect("seeded passkey users");
+        let passkey_logins = passkey_logins(&address, passkey_ids, &mut key).await;
         let (mut floor, mut second, mut status) = (Timings::new(), Timings::new(), Timings::new());
-        for round in logins.chunks(per_run / ROUNDS) {
+        let mut with_passkey = Timings::new();
+        let rounds = logins
+            .chunks(per_run / ROUNDS)
+            .zip(passkey_logins.chunks(per_run / ROUNDS));
+        for (round, passkey_round) in rounds {
             // Each client saves a record of its own, so no save meets a conflict.
             floor.merge(
                 measure(&address, clients, round.len(), |client, _| {
@@ -115,6 +137,15 @@ async fn run(name: &str, database: &str, per_run: usize) -> Vec<String> {
             );
             let (timings, sessions) = second_step(&address, clients, round).await;
             second.merge(timings);
+            let passkey_round = Arc::new(passkey_round.to_vec());
+            with_passkey.merge(
+                measure(&address, clients, passkey_round.len(), move |_, i| {
+                    let (token, credential) = &passkey_round[i];
+                    let body = json!({ "mfaToken": token, "passkey": credential });
+                    Request::post("/api/auth/login/mfa", None, body)
+                })
+                .await,
+            );
             status.merge(
                 measure(&address, clients, round.len(), move |client, _| {
                     Request::get("/api/user/me/totp", &sessions[client % sessions.len()])
@@ -124,16 +155,22 @@ async fn run(name: &str, database: &str, per_run: usize) -> Vec<String> {
         }
         print_row(name, clients, "floor (load + save)", &floor);
         print_row(name, clients, "second step (TOTP)", &second);
+        print_row(name, clients, "second step (passkey)", &with_passkey);
         print_row(name, clients, "status", &status);
 
-        let rate = second.rate() / floor.rate();
-        let p99 = second.percentile(99) / floor.percentile(99);
-        verdicts.push(format!(
-            "{name}, {clients} clients: second step at {rate:.2}× the floor's req/s (target ≥ 0.7: {}), \
-             {p99:.2}× its p99 (target ≤ 1.5: {})",
-            met(rate >= 0.7),
-            met(p99 <= 1.5)
-        ));
+        for (route, timings) in [
+            ("second step", &second),
+            ("passkey second step", &with_passkey),
+        ] {
+            let rate = timings.rate() / floor.rate();
+            let p99 = timings.percentile(99) / floor.percentile(99);
+            verdicts.push(format!(
+                "{name}, {clients} clients: {route} at {rate:.2}× the floor's req/s (target ≥ 0.7: {}), \
+                 {p99:.2}× its p99 (target ≤ 1.5: {})",
+                met(rate >= 0.7),
+                met(p99 <= 1.5)
+            ));
+        }
     }
 
     verdicts.push(password_timing(name, &address, per_run / 30).await);
@@ -220,13 +257,27 @@ struct User {
     step: u64,
 }
 
-/// `count` users with MFA on, seeded through the crate, and their accounts.
-async fn seed(database: &str, count: usize) -> Vec<User> {
+/// What [`seed`] made: users with an authenticator app, passkey-only users,
+/// and the one authenticator holding every passkey.
+struct Seeded {
+    totp: Vec<User>,
+    passkey: Vec<String>,
+    key: Passkey,
+}
+
+/// `totp` users with an authenticator app and then `passkeys` users with a
+/// passkey of a browser at `origin`, seeded through the crate, and their
+/// accounts.
+async fn seed(database: &str, totp: usize, passkeys: usize, origin: &str) -> Seeded {
     let mut policy = Policy::new("MFA Example");
     policy.backup_codes.count = 1;
     policy.backup_codes.argon2 = Argon2Params::insecure_for_tests(8, 1, 1).expect("params");
     let master = MasterKey::from_base64(MASTER_KEY).expect("the test master key");
-    let context = MfaContext::new(Keyring::new(KeyId(1), master), policy).expect("a context");
+    let relying_party =
+        RelyingParty::new("localhost", "MFA Example", &[origin]).expect("a relying party");
+    let context = MfaContext::new(Keyring::new(KeyId(1), master), policy)
+        .expect("a context")
+        .with_relying_party(relying_party);
     // A real PHC string, of parameters too small for anything but a benchmark.
     let password_hash = Argon2::new(
         Algorithm::Argon2id,
@@ -236,17 +287,37 @@ async fn seed(database: &str, count: usize) -> Vec<User> {
     .hash_password(PASSWORD.as_bytes())
     .expect("a hash")
     .to_string();
-    if database.starts_with("postgres") {
+    let key = Arc::new(std::sync::Mutex::new(Passkey::at(origin)));
+    let plan = Plan {
+        totp,
+        passkeys,
+        password_hash,
+        key: Arc::clone(&key),
+    };
+    let (totp, passkey) = if database.starts_with("postgres") {
         let store = mfa::PostgresStore::connect(database)
             .await
             .expect("PostgreSQL");
         let accounts = Accounts::Postgres(store.pool().clone());
-        seed_with(Mfa::new(store, context), count, password_hash, accounts).await
+        seed_with(Mfa::new(store, context), plan, accounts).await
     } else {
         let store = mfa::SqliteStore::open_file(database).await.expect("SQLite");
         let accounts = Accounts::Sqlite(store.pool().clone());
-        seed_with(Mfa::new(store, context), count, password_hash, accounts).await
-    }
+        seed_with(Mfa::new(store, context), plan, accounts).await
+    };
+    let key = Arc::into_inner(key)
+        .expect("the seeding is over")
+        .into_inner()
+        .expect("no seeding task panicked");
+    Seeded { totp, passkey, key }
+}
+
+/// How many users of each kind [`seed_with`] makes, and with what.
+struct Plan {
+    totp: usize,
+    passkeys: usize,
+    password_hash: String,
+    key: Arc<std::sync::Mutex<Passkey>>,
 }
 
 /// The server's accounts table (created when the server started).
@@ -281,54 +352,66 @@ impl Accounts {
     }
 }
 
-async fn seed_with<S>(
-    mfa: Mfa<S>,
-    count: usize,
-    password_hash: String,
-    accounts: Accounts,
-) -> Vec<User>
+/// Seeds `bench0`, `bench1`, … as `plan` says, eight at a time: the TOTP
+/// users and the passkey users' ids, each in order.
+async fn seed_with<S>(mfa: Mfa<S>, plan: Plan, accounts: Accounts) -> (Vec<User>, Vec<String>)
 where
     S: MfaStore + Send + Sync + 'static,
 {
     let mfa = Arc::new(mfa);
+    let plan = Arc::new(plan);
     let next = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let (mfa, next, accounts) = (Arc::clone(&mfa), Arc::clone(&next), accounts.clone());
-            let password_hash = password_hash.clone();
+            let plan = Arc::clone(&plan);
             tokio::spawn(async move {
-                let mut seeded = Vec::new();
+                let (mut totp, mut passkey) = (Vec::new(), Vec::new());
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= count {
-                        return seeded;
+                    if i >= plan.totp + plan.passkeys {
+                        return (totp, passkey);
                     }
                     let id = format!("bench{i}");
-                    accounts.insert(&id, &password_hash).await;
-                    let setup = mfa
-                        .begin_setup(&id, &format!("{id}@example.com"))
-                        .await
-                        .expect("setup");
+                    let email = format!("{id}@example.com");
+                    accounts.insert(&id, &plan.password_hash).await;
+                    if i >= plan.totp {
+                        let options = mfa
+                            .begin_passkey_registration(&id, &email, None)
+                            .await
+                            .expect("passkey options");
+                        let options = serde_json::to_value(&options).expect("JSON");
+                        let credential = plan.key.lock().unwrap().register(&options);
+                        let credential = serde_json::from_value(credential).expect("a credential");
+                        mfa.confirm_passkey_registration(&id, "Laptop", &credential, None)
+                            .await
+                            .expect("a passkey");
+                        passkey.push((i, id));
+                        continue;
+                    }
+                    let setup = mfa.begin_setup(&id, &email).await.expect("setup");
                     let key = base32_decode(setup.secret_base32());
                     let step = current_step();
                     mfa.confirm_setup(&id, &totp_at_step(&key, step))
                         .await
                         .expect("confirm");
-                    seeded.push(User { id, key, step });
+                    totp.push((i, User { id, key, step }));
                 }
             })
         })
         .collect();
-    let mut users = Vec::with_capacity(count);
+    let (mut totp, mut passkey) = (Vec::new(), Vec::new());
     for task in tasks {
-        users.extend(task.await.expect("a seeding task"));
+        let (t, p) = task.await.expect("a seeding task");
+        totp.extend(t);
+        passkey.extend(p);
     }
-    users.sort_by_key(|u| {
-        u.id.trim_start_matches("bench")
-            .parse::<usize>()
-            .unwrap_or(0)
-    });
-    users
+    totp.sort_by_key(|(i, _)| *i);
+    passkey.sort_by_key(|(i, _)| *i);
+    (
+        totp.into_iter().map(|(_, u)| u).collect(),
+        passkey.into_iter().map(|(_, id)| id).collect(),
+    )
 }
 
 fn current_step() -> u64 {
@@ -370,6 +453,40 @@ async fn mfa_tokens(address: &str, users: &[User]) -> Vec<(String, String)> {
     let mut logins = Vec::new();
     for task in tasks {
         logins.extend(task.await.expect("a login task"));
+    }
+    logins
+}
+
+/// One login each (untimed) of passkey users: `(mfaToken, assertion)`, the
+/// assertion `key` signs for the login's `passkeyOptions`.
+async fn passkey_logins(address: &str, ids: &[String], key: &mut Passkey) -> Vec<(String, Value)> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let ids = Arc::new(ids.to_vec());
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (next, ids, address) = (Arc::clone(&next), Arc::clone(&ids), address.to_owned());
+            tokio::spawn(async move {
+                let mut conn = Conn::open(&address).await;
+                let mut out = Vec::new();
+                while let Some(id) = ids.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let body =
+                        json!({ "email": format!("{id}@example.com"), "password": PASSWORD });
+                    let (status, answer) = conn
+                        .send(&Request::post("/api/auth/login", None, body))
+                        .await;
+                    assert_eq!(status, 200, "login: {answer}");
+                    out.push(answer);
+                }
+                out
+            })
+        })
+        .collect();
+    let mut logins = Vec::new();
+    for task in tasks {
+        for answer in task.await.expect("a login task") {
+            let token = answer["mfaToken"].as_str().expect("an mfaToken").to_owned();
+            logins.push((token, key.assert(&answer["passkeyOptions"])));
+        }
     }
     logins
 }
