@@ -132,6 +132,7 @@
 #[doc = include_str!("../ARCHITECTURE.md")]
 pub mod architecture {}
 pub mod backup;
+pub mod compliance;
 mod encoding;
 pub mod enrollment;
 pub mod error;

@@ -42,7 +42,7 @@ impl LockoutPolicy {
     pub(crate) fn validate(&self) -> Result<()> {
         if self.max_consecutive_failures == 0 || self.max_consecutive_failures > 100 {
             return Err(Error::InvalidConfig(
-                "the hard failure limit is 1 to 100 (NIST 800-63B)",
+                "the hard failure limit is 1 to 100 (NIST SP 800-63B-4 RL-2)",
             ));
         }
         if self.base_delay_secs > self.max_delay_secs {

@@ -145,7 +145,28 @@ impl Policy {
         }
     }
 
-    /// Checks every field.
+    /// The defaults tightened so that every requirement of NIST SP 800-63B-4
+    /// at AAL2 the crate can meet itself is met (see
+    /// [`MfaContext::compliance`]): backup codes of 65 secret bits, as saved
+    /// recovery codes need (§4.2.1.1, SRC-1); the defaults' 30-second codes
+    /// accepted one step either side (SFOA-3, SFOV-5), their lockout (RL-2)
+    /// and their 10-minute step-up window (BAA-2). The phishing-resistant
+    /// option (§2.2.2, AAL2AVR-6) is passkeys: a relying party on the
+    /// context ([`MfaContext::with_relying_party`], feature `passkeys`).
+    ///
+    /// ```
+    /// use mfa::backup::BackupCodeStrength;
+    /// let policy = mfa::Policy::nist_800_63b4_aal2("Example Co");
+    /// assert_eq!(policy.backup_codes.strength, BackupCodeStrength::NistRecovery);
+    /// ```
+    pub fn nist_800_63b4_aal2(issuer: impl Into<String>) -> Self {
+        let mut policy = Policy::new(issuer);
+        policy.backup_codes.strength = BackupCodeStrength::NistRecovery;
+        policy
+    }
+
+    /// Checks every field. A refusal names the requirement of NIST SP
+    /// 800-63B-4 it protects, where there is one.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] naming the first bad field.
@@ -155,10 +176,14 @@ impl Policy {
         }
         self.totp.params().validate()?;
         if self.totp.skew > 10 {
-            return Err(Error::InvalidConfig("a TOTP skew above 10 steps is unsafe"));
+            return Err(Error::InvalidConfig(
+                "a TOTP skew above 10 steps is unsafe (NIST SP 800-63B-4 SFOV-5: the lifetime follows the expected drift)",
+            ));
         }
         if !(16..=64).contains(&self.totp.secret_len) {
-            return Err(Error::InvalidConfig("a TOTP secret has 16 to 64 bytes"));
+            return Err(Error::InvalidConfig(
+                "a TOTP secret has 16 to 64 bytes (NIST SP 800-63B-4 SFOA-1: at least 112 bits)",
+            ));
         }
         if !(1..=StoredBackupCodes::MAX).contains(&self.backup_codes.count) {
             return Err(Error::InvalidConfig("a backup-code set has 1 to 64 codes"));
