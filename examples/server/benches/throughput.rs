@@ -421,21 +421,44 @@ fn current_step() -> u64 {
 /// One login each (untimed): `(mfaToken, code)`, the code of the first step
 /// after the user's setup that the server accepts now.
 async fn mfa_tokens(address: &str, users: &[User]) -> Vec<(String, String)> {
+    let ids: Vec<_> = users.iter().map(|u| u.id.clone()).collect();
+    password_logins(address, ids)
+        .await
+        .into_iter()
+        .map(|(i, token, _)| {
+            let user = &users[i];
+            let code = totp_at_step(&user.key, (user.step + 1).max(current_step()));
+            (token, code)
+        })
+        .collect()
+}
+
+/// One login each (untimed) of passkey users: `(mfaToken, assertion)`, the
+/// assertion `key` signs for the login's `passkeyOptions`.
+async fn passkey_logins(address: &str, ids: &[String], key: &mut Passkey) -> Vec<(String, Value)> {
+    password_logins(address, ids.to_vec())
+        .await
+        .into_iter()
+        .map(|(_, token, answer)| (token, key.assert(&answer["passkeyOptions"])))
+        .collect()
+}
+
+/// The password step of a login for each user, sixteen at a time: the
+/// user's index, the `mfaToken` and the whole answer.
+async fn password_logins(address: &str, ids: Vec<String>) -> Vec<(usize, String, Value)> {
     let next = Arc::new(AtomicUsize::new(0));
-    let users: Arc<Vec<(String, Vec<u8>, u64)>> = Arc::new(
-        users
-            .iter()
-            .map(|u| (u.id.clone(), u.key.clone(), u.step))
-            .collect(),
-    );
+    let ids = Arc::new(ids);
     let tasks: Vec<_> = (0..16)
         .map(|_| {
-            let (next, users, address) =
-                (Arc::clone(&next), Arc::clone(&users), address.to_owned());
+            let (next, ids, address) = (Arc::clone(&next), Arc::clone(&ids), address.to_owned());
             tokio::spawn(async move {
                 let mut conn = Conn::open(&address).await;
                 let mut out = Vec::new();
-                while let Some((id, key, step)) = users.get(next.fetch_add(1, Ordering::Relaxed)) {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(id) = ids.get(i) else {
+                        return out;
+                    };
                     let body =
                         json!({ "email": format!("{id}@example.com"), "password": PASSWORD });
                     let (status, answer) = conn
@@ -443,50 +466,14 @@ async fn mfa_tokens(address: &str, users: &[User]) -> Vec<(String, String)> {
                         .await;
                     assert_eq!(status, 200, "login: {answer}");
                     let token = answer["mfaToken"].as_str().expect("an mfaToken").to_owned();
-                    let code = totp_at_step(key, (step + 1).max(current_step()));
-                    out.push((token, code));
+                    out.push((i, token, answer));
                 }
-                out
             })
         })
         .collect();
     let mut logins = Vec::new();
     for task in tasks {
         logins.extend(task.await.expect("a login task"));
-    }
-    logins
-}
-
-/// One login each (untimed) of passkey users: `(mfaToken, assertion)`, the
-/// assertion `key` signs for the login's `passkeyOptions`.
-async fn passkey_logins(address: &str, ids: &[String], key: &mut Passkey) -> Vec<(String, Value)> {
-    let next = Arc::new(AtomicUsize::new(0));
-    let ids = Arc::new(ids.to_vec());
-    let tasks: Vec<_> = (0..16)
-        .map(|_| {
-            let (next, ids, address) = (Arc::clone(&next), Arc::clone(&ids), address.to_owned());
-            tokio::spawn(async move {
-                let mut conn = Conn::open(&address).await;
-                let mut out = Vec::new();
-                while let Some(id) = ids.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let body =
-                        json!({ "email": format!("{id}@example.com"), "password": PASSWORD });
-                    let (status, answer) = conn
-                        .send(&Request::post("/api/auth/login", None, body))
-                        .await;
-                    assert_eq!(status, 200, "login: {answer}");
-                    out.push(answer);
-                }
-                out
-            })
-        })
-        .collect();
-    let mut logins = Vec::new();
-    for task in tasks {
-        for answer in task.await.expect("a login task") {
-            let token = answer["mfaToken"].as_str().expect("an mfaToken").to_owned();
-            logins.push((token, key.assert(&answer["passkeyOptions"])));
-        }
     }
     logins
 }
