@@ -2,8 +2,9 @@
 //!
 //! NIST ids and statements are the SP 800-63-4 conformance criteria v0.1
 //! (`usnistgov/800-63-4-Implementation-Resources`, OSCAL), which quote the
-//! final SP 800-63B-4; the reauthentication limits of §2.2.3 have no id of
-//! their own and are reported under `AAL2REA-1`. ASVS items are OWASP ASVS
+//! final SP 800-63B-4; the reauthentication limits of §2.2.3 (SHOULDs) have
+//! no id of their own and are reported under `AAL2REA-1`, the SHALL of
+//! periodic reauthentication they belong to. ASVS items are OWASP ASVS
 //! 5.0 (`OWASP/ASVS`, `5.0/en`).
 
 use super::{Inputs, Level, Profile, Status};
@@ -525,8 +526,8 @@ pub(super) static REQUIREMENTS: &[Requirement] = &[
     nist(
         "AAL2REA-1",
         "NIST SP 800-63B-4 §2.2.3",
-        Level::Should,
-        "Sessions are reauthenticated periodically: overall timeout SHOULD be at most 24 hours, inactivity at most 1 hour.",
+        Level::Shall,
+        "Sessions are reauthenticated periodically; the overall timeout SHOULD be at most 24 hours, inactivity at most 1 hour.",
         Some("host.session_max_age_secs, host.session_idle_secs"),
         reauth_timeouts,
     ),

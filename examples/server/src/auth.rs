@@ -40,7 +40,7 @@ use crate::users::User;
 const ISSUER: &str = "mfa-example-server";
 
 /// A session lasts an hour.
-const SESSION_SECS: u64 = 60 * 60;
+pub const SESSION_SECS: u64 = 60 * 60;
 
 /// One kind of token: its audience and keys.
 struct Kind {

@@ -53,6 +53,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
+use mfa::compliance::{HostFacts, Profile};
 use mfa::event::SecurityEvent;
 use mfa::{KeyId, Keyring, Mfa, MfaContext, Policy};
 use tokio::sync::Semaphore;
@@ -74,6 +75,7 @@ usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://... | 
               [--admin-tokens FILE] [--insecure-lockout-delay SECONDS]
               [--insecure-password-delay SECONDS] [--insecure-password-forget SECONDS]
               [--rp-id DOMAIN] [--origin URL]... [--max-passkeys N] [--no-passwordless]
+              [--policy default | nist-aal2]
 
   --addr         address to listen on (default 127.0.0.1:8080; port 0 picks a free one)
   --database     SQLite file, created with its schema if missing (default ./mfa-demo.db),
@@ -133,6 +135,10 @@ usage: server [--addr HOST:PORT] [--database PATH | :memory: | postgres://... | 
                  no login with a passkey alone: POST /api/auth/passkey/options and
                  POST /api/auth/passkey do not exist; passkeys still serve as the
                  second step and for step-up
+  --policy       default (the crate's defaults) or nist-aal2 (the crate's preset
+                 for NIST SP 800-63B-4 at AAL2: 15-character backup codes, 65 bits).
+                 Start-up prints how many of that profile's requirements are not met;
+                 GET /api/admin/compliance answers the whole report
   --insecure-password-delay
                  FOR TESTS AND DEMOS ONLY: seconds of the first wait after 5
                  wrong passwords for one account (default 30, from 1 to 900,
@@ -152,7 +158,7 @@ Passkeys need a page served from one of the origins: with the defaults, open
 http://localhost:<port>/ rather than http://127.0.0.1:<port>/.
 
 Operator routes (POST /api/admin/users/{id}/mfa/unlock and .../reset, body
-{\"reason\"}) exist only with operator tokens: MFA_ADMIN_TOKENS (or the file of
+{\"reason\"}, and GET /api/admin/compliance) exist only with operator tokens: MFA_ADMIN_TOKENS (or the file of
 --admin-tokens) holds one operator per line, `name:token`, and MFA_ADMIN_TOKEN
 one token whose operator is named `operator`. A token is at least 32 visible
 ASCII characters, sent as `Authorization: Bearer <token>`; a name is 1 to 64
@@ -195,7 +201,22 @@ struct Args {
     origins: Vec<String>,
     max_passkeys: usize,
     passwordless: bool,
+    /// `--policy nist-aal2`: the crate's NIST SP 800-63B-4 AAL2 preset.
+    nist_aal2: bool,
 }
+
+/// What the compliance report cannot read from the crate: sessions last an
+/// hour from login (so never idle longer), and security events are logged
+/// to stderr, not kept, nor sent to the user.
+const HOST_FACTS: HostFacts = {
+    let mut facts = HostFacts::unknown();
+    facts.session_max_age_secs = Some(auth::SESSION_SECS);
+    facts.session_idle_secs = Some(auth::SESSION_SECS);
+    facts.notifies_factor_changes = Some(false);
+    facts.notifies_suspicious_attempts = Some(false);
+    facts.keeps_event_history = Some(false);
+    facts
+};
 
 const DAY_SECS: u64 = 24 * 60 * 60;
 
@@ -238,6 +259,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         origins: Vec::new(),
         max_passkeys: 10,
         passwordless: true,
+        nist_aal2: false,
     };
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -362,6 +384,14 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 parsed.rp_id = v;
             }
             "--origin" => parsed.origins.push(value()?),
+            "--policy" => {
+                let v = value()?;
+                parsed.nist_aal2 = match v.as_str() {
+                    "default" => false,
+                    "nist-aal2" => true,
+                    _ => return Err(format!("--policy: {v:?} is not default or nist-aal2")),
+                };
+            }
             "--max-passkeys" => {
                 let v = value()?;
                 parsed.max_passkeys = v
@@ -471,7 +501,10 @@ async fn run(args: Args) -> Result<(), String> {
     }
 
     let tokens = Tokens::new(&master_key);
-    let mut policy = Policy::new("MFA Example");
+    let mut policy = match args.nist_aal2 {
+        true => Policy::nist_800_63b4_aal2("MFA Example"),
+        false => Policy::new("MFA Example"),
+    };
     policy.pending_ttl_secs = args.pending_ttl_secs;
     policy.step_up_window_secs = args.step_up_window_secs;
     policy.login_challenge_ttl_secs = args.mfa_token_ttl_secs;
@@ -494,6 +527,23 @@ async fn run(args: Args) -> Result<(), String> {
         args.rp_id,
         relying_party.origins.join(", "),
         if args.passwordless { "on" } else { "off" }
+    );
+    let report = config.compliance(Profile::Nist800_63B4Aal2, &HOST_FACTS);
+    let not_met: Vec<_> = report.not_met().map(|f| f.id).collect();
+    println!(
+        "policy: {} ({} of {} NIST SP 800-63B-4 AAL2 requirements not met{}; GET /api/admin/compliance)",
+        if args.nist_aal2 {
+            "nist-aal2"
+        } else {
+            "default"
+        },
+        not_met.len(),
+        report.findings().len(),
+        if not_met.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", not_met.join(", "))
+        }
     );
     let passwords = Passwords::new()
         .await

@@ -413,6 +413,62 @@ pub fn ok() -> Schema {
         .into()
 }
 
+/// A compliance profile's name.
+pub fn compliance_profile() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(mfa::compliance::Profile::ALL.map(|p| p.name())))
+        .into()
+}
+
+/// The findings of a compliance report.
+pub fn compliance_findings() -> Schema {
+    let text = |description: &str| {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(description))
+    };
+    let finding = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("id", text("The source's id: `SFOV-4`, `6.5.1`."))
+        .property("source", text("Document and section."))
+        .property(
+            "level",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["SHALL", "SHOULD"])),
+        )
+        .property("requirement", text("The requirement in a line."))
+        .property(
+            "status",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["met", "not_met", "host", "not_applicable"])),
+        )
+        .property(
+            "setting",
+            ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                    Type::String,
+                    Type::Null,
+                ]))
+                .description(Some("The setting read; null when met by construction.")),
+        )
+        .property("detail", text("What was found, and what to change."));
+    let finding = [
+        "id",
+        "source",
+        "level",
+        "requirement",
+        "status",
+        "setting",
+        "detail",
+    ]
+    .into_iter()
+    .fold(finding, |f, name| f.required(name));
+    ArrayBuilder::new().items(finding).into()
+}
+
 /// The document as served: JSON for `/openapi.json`, HTML for `/docs`.
 pub struct Docs {
     pub json: String,

@@ -3,7 +3,8 @@
 //! accounts and logins (`routes/login.rs`), step-up (`routes/step_up.rs`),
 //! passwordless login (`routes/passwordless.rs`), the user's authenticator
 //! app and backup codes (`routes/factor.rs`), the user's passkeys
-//! (`routes/passkeys.rs`) and the operators' routes (`routes/operators.rs`).
+//! (`routes/passkeys.rs`) and the operators' routes (`routes/operators.rs`,
+//! and the compliance report in `routes/compliance.rs`).
 //! This file has the router, the server's own routes and what the others
 //! share: the bodies and answers several routes take, and the password check.
 //!
@@ -19,6 +20,7 @@
 //! token answers a session without a proof; any other device token is
 //! ignored. The operator routes exist only with operator tokens.
 
+mod compliance;
 mod factor;
 mod login;
 mod operators;
@@ -86,7 +88,8 @@ pub fn router(app: AppState) -> Router {
     let routes = match app.operators {
         Some(_) => routes
             .routes(routes!(operators::operator_unlock))
-            .routes(routes!(operators::operator_reset)),
+            .routes(routes!(operators::operator_reset))
+            .routes(routes!(compliance::compliance)),
         None => routes,
     };
     let (routes, document) = routes.split_for_parts();

@@ -261,6 +261,8 @@ fn usage_errors() {
         &["--insecure-lockout-delay", "901"],
         &["--insecure-lockout-delay", "-1"],
         &["--mfa-token-ttl", "0"],
+        &["--policy", "strict"],
+        &["--policy"],
     ] {
         let out = std::process::Command::new(http_common::server_binary())
             .args(args)
@@ -282,6 +284,7 @@ fn usage_errors() {
         "--step-up-window",
         "--insecure-lockout-delay",
         "--mfa-token-ttl",
+        "--policy",
         "MFA_ADMIN_TOKEN",
     ] {
         assert!(help.contains(flag), "{flag}: {help}");

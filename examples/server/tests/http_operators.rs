@@ -527,3 +527,85 @@ async fn reasons_unfit_for_an_audit_log_are_refused() {
             .await,
     );
 }
+
+/// The finding `id` of a compliance answer.
+fn finding<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["id"] == id)
+        .unwrap_or_else(|| panic!("no finding {id} in {report}"))
+}
+
+#[tokio::test]
+async fn the_compliance_report_follows_the_policy() {
+    // The defaults: 40-bit backup codes are too short for saved recovery
+    // codes; the server offers passkeys, so the phishing-resistant option is
+    // there.
+    let server = with_operators(&[]);
+    assert!(
+        server.stdout().contains("policy: default ("),
+        "{}",
+        server.stdout()
+    );
+    let r = server.get("/api/admin/compliance", Some(ADMIN_TOKEN)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["profile"], "nist-800-63b-4-aal2");
+    assert_eq!(finding(&r.body, "SRC-1")["status"], "not_met");
+    assert_eq!(
+        finding(&r.body, "SRC-1")["setting"],
+        "backup_codes.strength"
+    );
+    assert_eq!(finding(&r.body, "AAL2AVR-6")["status"], "met");
+    // What the server states of itself: it notifies nobody.
+    assert_eq!(finding(&r.body, "BAA-3")["status"], "not_met");
+
+    // The preset: recovery-strength codes, issued as such.
+    let server = with_operators(&["--policy", "nist-aal2"]);
+    let stdout = server.stdout();
+    assert!(stdout.contains("policy: nist-aal2 ("), "{stdout}");
+    assert!(stdout.contains("not met: "), "{stdout}");
+    let r = server.get("/api/admin/compliance", Some(ADMIN_TOKEN)).await;
+    assert_eq!(finding(&r.body, "SRC-1")["status"], "met");
+    let (_, _, codes) = server.enrolled_user("preset@example.com").await;
+    assert!(
+        codes.iter().all(|c| c.len() == "xxxxx-xxxxx-xxxxx".len()),
+        "{codes:?}"
+    );
+
+    // ASVS, by name.
+    let r = server
+        .get(
+            "/api/admin/compliance?profile=asvs-5.0-l3",
+            Some(ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["profile"], "asvs-5.0-l3");
+    assert_eq!(finding(&r.body, "6.5.1")["status"], "met");
+}
+
+#[tokio::test]
+async fn the_compliance_report_is_for_operators_only() {
+    let server = with_operators(&[]);
+    server.register("user@example.com").await;
+    let user = server.login("user@example.com").await;
+    for bearer in [None, Some(user.as_str())] {
+        server
+            .get("/api/admin/compliance", bearer)
+            .await
+            .assert_problem(401, "UNAUTHENTICATED");
+    }
+    for query in ["profile=nist", "profile=asvs-5.0-l2&profile=asvs-5.0-l3"] {
+        server
+            .get(&format!("/api/admin/compliance?{query}"), Some(ADMIN_TOKEN))
+            .await
+            .assert_problem(400, "VALIDATION_FAILED");
+    }
+    let plain = Server::start();
+    plain
+        .get("/api/admin/compliance", Some(ADMIN_TOKEN))
+        .await
+        .assert_problem(404, "NOT_FOUND");
+}
