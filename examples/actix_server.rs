@@ -111,7 +111,9 @@ async fn login_mfa(state: web::Data<State>, body: web::Json<MfaLogin>) -> Answer
     };
     let (id, proof) = (challenge.user_id(), verified.proof);
     let token = state.new_session(id, &email, proof.epoch, Some(proof));
-    ok(json!({"token": token, "backupCodesRemaining": verified.backup_codes_remaining}))
+    let mut answer = json!(mfa::http::VerifiedAnswer::from(&verified));
+    answer["token"] = json!(token);
+    ok(answer)
 }
 
 async fn passkey_options(

@@ -48,6 +48,10 @@ pub enum SecurityEvent {
         /// Unused codes left.
         remaining: usize,
     },
+    /// A used backup code was replaced by a new one, shown to the user once
+    /// ([`BackupCodePolicy::reissue_on_use`](crate::policy::BackupCodePolicy::reissue_on_use)):
+    /// NIST SP 800-63B-4 §4.2.1.1 asks for a notification of the user (SRC-2).
+    BackupCodeReissued,
     /// A backup code imported as the old system's hash (bcrypt, PBKDF2) was
     /// used, beside [`SecurityEvent::BackupCodeUsed`]: prompt the user to
     /// regenerate, which replaces every legacy hash with the crate's own.

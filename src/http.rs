@@ -451,8 +451,14 @@ impl fmt::Debug for BackupCodesAnswer {
 }
 
 /// What a successful second-factor verification tells the client:
-/// `{"backupCodesRemaining"}`. A host flattens it into its answer beside
-/// the session it issues (`#[serde(flatten)]`).
+/// `{"backupCodesRemaining"}`, and `"newBackupCode"` when the backup code
+/// used was replaced by a new one
+/// ([`BackupCodePolicy::reissue_on_use`](crate::policy::BackupCodePolicy::reissue_on_use)),
+/// shown this once. A host flattens it into its answer beside the session it
+/// issues (`#[serde(flatten)]`).
+///
+/// Holds the new code, if any: wiped on drop, `Debug` prints none, no
+/// `Clone`.
 ///
 /// ```
 /// # fn demo(verified: &mfa::Verified) {
@@ -460,18 +466,48 @@ impl fmt::Debug for BackupCodesAnswer {
 /// assert!(body["backupCodesRemaining"].is_u64());
 /// # }
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct VerifiedAnswer {
     /// Unused backup codes left.
     pub backup_codes_remaining: usize,
+    /// The backup code issued in the place of the one used, shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<String>, schema_with = openapi::backup_code)
+    )]
+    new_backup_code: Option<Zeroizing<String>>,
+}
+
+impl VerifiedAnswer {
+    /// The backup code issued in the place of the one used, if any.
+    pub fn new_backup_code(&self) -> Option<&str> {
+        self.new_backup_code.as_deref().map(String::as_str)
+    }
+}
+
+impl fmt::Debug for VerifiedAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedAnswer")
+            .field("backup_codes_remaining", &self.backup_codes_remaining)
+            .field(
+                "new_backup_code",
+                &self.new_backup_code.as_ref().map(|_| "REDACTED"),
+            )
+            .finish()
+    }
 }
 
 impl From<&Verified> for VerifiedAnswer {
     fn from(verified: &Verified) -> Self {
         VerifiedAnswer {
             backup_codes_remaining: verified.backup_codes_remaining,
+            new_backup_code: verified
+                .new_backup_code
+                .as_ref()
+                .map(|code| Zeroizing::new(code.as_str().to_owned())),
         }
     }
 }

@@ -64,6 +64,15 @@ pub struct BackupCodePolicy {
     /// [`SecurityEvent::BackupCodesRunningLow`](crate::event::SecurityEvent::BackupCodesRunningLow)
     /// is reported, so the host can urge the user to regenerate (default 2).
     pub low_threshold: usize,
+    /// Whether a backup code used to log in or step up is replaced at once
+    /// by a new one, shown once with the verification
+    /// ([`Verified::new_backup_code`](crate::Verified::new_backup_code)), as
+    /// NIST SP 800-63B-4 §4.2.1.1 asks of saved recovery codes (SRC-5)
+    /// (default false; true in [`Policy::nist_800_63b4_aal2`]). The new code
+    /// takes the used one's place, so the number of unused codes stays; an
+    /// imported set is not topped up. A code used to re-authenticate a
+    /// management operation is not replaced.
+    pub reissue_on_use: bool,
 }
 
 impl Default for BackupCodePolicy {
@@ -73,6 +82,7 @@ impl Default for BackupCodePolicy {
             argon2: Argon2Params::default(),
             strength: BackupCodeStrength::Standard,
             low_threshold: 2,
+            reissue_on_use: false,
         }
     }
 }
@@ -148,7 +158,8 @@ impl Policy {
     /// The defaults tightened so that every requirement of NIST SP 800-63B-4
     /// at AAL2 the crate can meet itself is met (see
     /// [`MfaContext::compliance`]): backup codes of 65 secret bits, as saved
-    /// recovery codes need (§4.2.1.1, SRC-1); the defaults' 30-second codes
+    /// recovery codes need (§4.2.1.1, SRC-1), each replaced by a new one when
+    /// it is used to log in or step up (SRC-5); the defaults' 30-second codes
     /// accepted one step either side (SFOA-3, SFOV-5), their lockout (RL-2)
     /// and their 10-minute step-up window (BAA-2). The phishing-resistant
     /// option (§2.2.2, AAL2AVR-6) is passkeys: a relying party on the
@@ -162,6 +173,7 @@ impl Policy {
     pub fn nist_800_63b4_aal2(issuer: impl Into<String>) -> Self {
         let mut policy = Policy::new(issuer);
         policy.backup_codes.strength = BackupCodeStrength::NistRecovery;
+        policy.backup_codes.reissue_on_use = true;
         policy
     }
 

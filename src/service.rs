@@ -56,7 +56,7 @@ impl From<Reauth<'_>> for OwnedReauth {
         match reauth {
             Reauth::RecentProof(proof) => OwnedReauth::RecentProof(*proof),
             Reauth::TotpCode(code) => OwnedReauth::TotpCode(Zeroizing::new(code.to_owned())),
-            Reauth::Code(code) => OwnedReauth::Code(Arc::new(SubmittedCode::new(code))),
+            Reauth::Code(code) => OwnedReauth::Code(Arc::new(SubmittedCode::new(code, false))),
         }
     }
 }
@@ -557,7 +557,7 @@ impl<S: MfaStore> Mfa<S> {
             + Sync
             + 'static,
     {
-        let submitted = Arc::new(SubmittedCode::new(code));
+        let submitted = Arc::new(SubmittedCode::new(code, true));
         let (user, shared) = (user_id.to_owned(), Arc::clone(&submitted));
         let work = Argon2Work {
             code: Some(&submitted),
@@ -636,12 +636,18 @@ impl<S: MfaStore> Mfa<S> {
             user_id.to_owned(),
             Zeroizing::new(code.check().code.to_owned()),
         );
-        let found = self
+        let shows_new_code = code.shows_new_code();
+        let (found, reissue) = self
             .run_blocking(permit, move |config| {
-                record.find_backup_code(config, &user, &attempt)
+                let found = record.find_backup_code(config, &user, &attempt)?;
+                let reissue = match shows_new_code {
+                    true => record.reissue_backup_code(config, &found, &mut rand::rng())?,
+                    false => None,
+                };
+                Ok::<_, Error>((found, reissue))
             })
             .await??;
-        code.pay(charge, found);
+        code.pay(charge, found, reissue);
         Ok(())
     }
 

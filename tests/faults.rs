@@ -45,7 +45,7 @@ use std::sync::Arc;
 
 use common::passkey::Authenticator;
 use mfa::import::{CodeCase, ImportedFactor};
-use mfa::testkit::{FaultyStore, LoadFault, ManualClock, SaveFault, test_config};
+use mfa::testkit::{FaultyStore, LoadFault, ManualClock, SaveFault, test_config, test_config_with};
 use mfa::{
     Epoch, Error, FactorState, LoginChallenge, LoginStep, MemoryStore, Mfa, MfaContext,
     MfaEnrollment, MfaStore, Proof, ProofMethod, Reauth, SqliteStore,
@@ -91,9 +91,13 @@ enum Op {
     RenamePasskey,
     RemovePasskey,
     DisableWithProof,
+    /// A backup code under a policy that reissues it (SRC-5): the new code
+    /// is saved with the use, in the save the plans strike.
+    VerifyBackupCodeReissuing,
+    CompleteLoginReissuing,
 }
 
-const OPS: [Op; 32] = [
+const OPS: [Op; 34] = [
     Op::BeginSetup,
     Op::BeginSetupAgain,
     Op::ConfirmSetup,
@@ -126,6 +130,8 @@ const OPS: [Op; 32] = [
     Op::RenamePasskey,
     Op::RemovePasskey,
     Op::DisableWithProof,
+    Op::VerifyBackupCodeReissuing,
+    Op::CompleteLoginReissuing,
 ];
 
 /// The factor `Op::Import` brings: a secret, and plain backup codes hashed
@@ -150,6 +156,8 @@ impl Op {
             Op::VerifyBackupCode
                 | Op::VerifyWithBackupCode
                 | Op::CompleteLoginWithBackupCode
+                | Op::VerifyBackupCodeReissuing
+                | Op::CompleteLoginReissuing
                 | Op::DisableWithBackupCode
                 | Op::LoginWithPasskey
                 | Op::StepUpWithPasskey
@@ -191,7 +199,10 @@ impl Op {
     fn completes_login(self) -> bool {
         matches!(
             self,
-            Op::CompleteLoginWithTotp | Op::CompleteLoginWithBackupCode | Op::LoginWithPasskey
+            Op::CompleteLoginWithTotp
+                | Op::CompleteLoginWithBackupCode
+                | Op::LoginWithPasskey
+                | Op::CompleteLoginReissuing
         )
     }
 
@@ -417,12 +428,16 @@ enum Output {
     Passwordless(String, Proof),
     Renamed(String),
     Removed(Proof),
+    /// A backup code accepted and replaced: the new code and the proof.
+    Reissued(String, Proof),
     Done,
 }
 
 struct Env<S> {
     store: Arc<FaultyStore<S>>,
     mfa: Mfa<Arc<FaultyStore<S>>>,
+    /// The same store under a policy that reissues used backup codes.
+    reissuing: Mfa<Arc<FaultyStore<S>>>,
     clock: ManualClock,
     config: MfaContext,
     user: String,
@@ -435,9 +450,14 @@ impl<S: MfaStore + 'static> Env<S> {
         let mfa = Mfa::new(Arc::clone(&store), test_config())
             .with_clock(clock.clone())
             .with_conflict_retries(RETRIES);
+        let reissue = |p: &mut mfa::Policy| p.backup_codes.reissue_on_use = true;
+        let reissuing = Mfa::new(Arc::clone(&store), test_config_with(reissue))
+            .with_clock(clock.clone())
+            .with_conflict_retries(RETRIES);
         Env {
             store,
             mfa,
+            reissuing,
             clock,
             config: test_config(),
             user,
@@ -608,6 +628,10 @@ impl<S: MfaStore + 'static> Env<S> {
             mfa::VerifiedBy::Totp(m) => Output::Verified(m.step, v.proof),
             _ => Output::Verified(u64::MAX, v.proof),
         };
+        let reissued = |v: mfa::Verified| {
+            let code = v.new_backup_code.as_ref().expect("a new code");
+            Output::Reissued(code.as_str().to_owned(), v.proof)
+        };
         let challenge = || known.challenge.as_ref().expect("a challenge");
         match op {
             Op::BeginSetup | Op::BeginSetupAgain => mfa
@@ -637,6 +661,16 @@ impl<S: MfaStore + 'static> Env<S> {
                 .complete_login(challenge(), &known.codes[0])
                 .await
                 .map(step),
+            Op::VerifyBackupCodeReissuing => self
+                .reissuing
+                .verify_backup_code(user, &known.codes[0])
+                .await
+                .map(reissued),
+            Op::CompleteLoginReissuing => self
+                .reissuing
+                .complete_login(challenge(), &known.codes[0])
+                .await
+                .map(reissued),
             Op::CompleteLoginWrongCode => mfa
                 .complete_login(challenge(), &self.wrong(secret))
                 .await
@@ -1006,6 +1040,29 @@ impl<S: MfaStore + 'static> Env<S> {
                     !self.backup_code_works(after, &known.codes[0]),
                     "{ctx}: code usable twice"
                 );
+                self.assert_proof(ctx, after, proof, ProofMethod::BackupCode);
+            }
+            (
+                Op::VerifyBackupCodeReissuing | Op::CompleteLoginReissuing,
+                Ok(Output::Reissued(new, proof)),
+            ) => {
+                let FactorState::Active(a) = after.factor() else {
+                    panic!("{ctx}")
+                };
+                assert_eq!(
+                    a.backup_codes().remaining(),
+                    10,
+                    "{ctx}: the new code takes the used one's place"
+                );
+                assert!(
+                    !self.backup_code_works(after, &known.codes[0]),
+                    "{ctx}: code usable twice"
+                );
+                assert!(
+                    self.backup_code_works(after, new),
+                    "{ctx}: the new code shown is not stored (I1)"
+                );
+                assert!(!known.codes.contains(new), "{ctx}: not a new code");
                 self.assert_proof(ctx, after, proof, ProofMethod::BackupCode);
             }
             (Op::WrongCode | Op::CompleteLoginWrongCode, Err(Error::InvalidCode)) => {

@@ -655,7 +655,7 @@ impl<S: MfaStore + 'static> Suite<S> {
                 let logins_won: Vec<_> = results[1..]
                     .iter()
                     .filter_map(|r| match r {
-                        Ok(Some(v)) => Some(*v),
+                        Ok(Some(v)) => Some(v.proof),
                         Ok(None) => panic!("{ctx}"),
                         Err(Error::InvalidChallenge | Error::LockedOut { .. }) => None,
                         Err(e) => panic!("{ctx}: a completion failed with {e:?}"),
@@ -681,7 +681,7 @@ impl<S: MfaStore + 'static> Suite<S> {
                 let record = self.record(&id).await.record;
                 assert!(matches!(record.factor(), FactorState::Disabled), "{ctx}");
                 assert_eq!(record.epoch(), Epoch::new(epoch.get() + 1), "{ctx}: I12");
-                for v in logins_won.iter().map(|v| v.proof).chain([proof]) {
+                for v in logins_won.iter().copied().chain([proof]) {
                     assert_eq!(v.epoch, epoch, "{ctx}");
                     assert!(
                         matches!(record.check_epoch(v.epoch), Err(Error::Revoked)),

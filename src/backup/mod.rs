@@ -42,8 +42,10 @@
 mod check;
 mod foreign;
 mod memory;
+mod reissue;
 
 pub(crate) use check::Found;
+pub(crate) use reissue::Reissue;
 
 pub(crate) use foreign::{ForeignCode, ImportedCodes};
 #[cfg(feature = "import")]
@@ -600,18 +602,8 @@ impl StoredBackupCodes {
         let key_id = keyring.primary_id();
         let mut codes = Vec::with_capacity(count);
         let mut plain = Vec::with_capacity(count);
-        let len = strength.code_len();
         while codes.len() < count {
-            let mut input = SubmittedBackupCode {
-                chars: [0; MAX_LEN],
-                strength,
-            };
-            let mut random = Zeroizing::new([0u8; MAX_LEN]);
-            rng.fill_bytes(&mut random[..len]);
-            for (out, byte) in input.chars[..len].iter_mut().zip(random.iter()) {
-                // 256 is a multiple of 32: no modulo bias.
-                *out = ALPHABET[usize::from(byte % 32)];
-            }
+            let input = random_code(strength, rng);
             if codes
                 .iter()
                 .any(|c: &StoredCode| c.locator == input.locator())
@@ -885,6 +877,25 @@ impl StoredBackupCodes {
 }
 
 /// The code as shown: groups of five characters joined by dashes.
+/// A new code of the preset `strength`, every character drawn from `rng`.
+fn random_code<R: CryptoRng + ?Sized>(
+    strength: BackupCodeStrength,
+    rng: &mut R,
+) -> SubmittedBackupCode {
+    let len = strength.code_len();
+    let mut input = SubmittedBackupCode {
+        chars: [0; MAX_LEN],
+        strength,
+    };
+    let mut random = Zeroizing::new([0u8; MAX_LEN]);
+    rng.fill_bytes(&mut random[..len]);
+    for (out, byte) in input.chars[..len].iter_mut().zip(random.iter()) {
+        // 256 is a multiple of 32: no modulo bias.
+        *out = ALPHABET[usize::from(byte % 32)];
+    }
+    input
+}
+
 fn display_form(input: &SubmittedBackupCode) -> BackupCode {
     let mut text = [b'-'; MAX_SHOWN_LEN];
     for (group, chars) in input.significant().chunks(GROUP_LEN).enumerate() {

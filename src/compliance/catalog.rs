@@ -301,10 +301,11 @@ fn stored_hashed(_: &Inputs<'_>) -> Verdict {
     met("only Argon2id hashes of the codes are stored")
 }
 
-fn reissue(_: &Inputs<'_>) -> Verdict {
-    (
-        Status::NotMet,
-        "a used code is invalidated, but no new code is issued in its place: the host asks the user to regenerate the set on `BackupCodeUsed`".to_owned(),
+fn reissue(i: &Inputs<'_>) -> Verdict {
+    verdict(
+        i.policy.backup_codes.reissue_on_use,
+        "a code used to log in or step up is replaced in the same save by a new one, shown once (`Verified::new_backup_code`); a code used to re-authenticate a management operation is not, nor is an imported set topped up".to_owned(),
+        "a used code is invalidated, but no new one is issued in its place: set `backup_codes.reissue_on_use`".to_owned(),
     )
 }
 
@@ -736,7 +737,7 @@ pub(super) static REQUIREMENTS: &[Requirement] = &[
         "NIST SP 800-63B-4 §4.2.1.1",
         Level::Shall,
         "After a saved recovery code is used, it is invalidated and a new one is issued.",
-        None,
+        Some("backup_codes.reissue_on_use"),
         reissue,
     ),
     nist(

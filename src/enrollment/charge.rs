@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use super::transitions::{Effects, unchanged};
 use super::{FactorState, MfaEnrollment, Transition};
-use crate::backup::Found;
+use crate::backup::{Found, Reissue};
 use crate::error::{Error, Result};
 use crate::event::SecurityEvent;
 use crate::lockout::Lock;
@@ -51,6 +51,9 @@ impl Charge {
 pub(crate) struct Paid {
     pub(super) charge: Charge,
     pub(super) found: Found,
+    /// The new code for the place of the one found, when the policy
+    /// reissues codes and the operation shows it ([`SubmittedCode::new`]).
+    pub(super) reissue: Option<Reissue>,
 }
 
 /// A submitted code as a transition checks it: the code, and what its
@@ -73,14 +76,24 @@ impl<'a> CodeCheck<'a> {
 pub(crate) struct SubmittedCode {
     code: Zeroizing<String>,
     paid: OnceLock<Paid>,
+    shows_new_code: bool,
 }
 
 impl SubmittedCode {
-    pub(crate) fn new(code: &str) -> Self {
+    /// A code for an operation; `shows_new_code` when its output can show a
+    /// backup code reissued in the used one's place (a login or step-up,
+    /// not the re-authentication of a management operation).
+    pub(crate) fn new(code: &str, shows_new_code: bool) -> Self {
         SubmittedCode {
             code: Zeroizing::new(code.to_owned()),
             paid: OnceLock::new(),
+            shows_new_code,
         }
+    }
+
+    /// Whether a backup code found for it is reissued.
+    pub(crate) fn shows_new_code(&self) -> bool {
+        self.shows_new_code
     }
 
     /// The code, with its charge and what its hash found once they exist.
@@ -91,9 +104,14 @@ impl SubmittedCode {
         }
     }
 
-    /// Records the charge and the hash's finding; the first record stands.
-    pub(crate) fn pay(&self, charge: Charge, found: Found) {
-        let _ = self.paid.set(Paid { charge, found });
+    /// Records the charge, the hash's finding and the code reissued for it;
+    /// the first record stands.
+    pub(crate) fn pay(&self, charge: Charge, found: Found, reissue: Option<Reissue>) {
+        let _ = self.paid.set(Paid {
+            charge,
+            found,
+            reissue,
+        });
     }
 }
 
@@ -134,6 +152,26 @@ impl MfaEnrollment {
         match active.backup_codes.parse_attempt(code) {
             Ok(input) => active.backup_codes.find(&input, config.keyring(), user_id),
             Err(_) => Ok(Found::Nothing),
+        }
+    }
+
+    /// The new code for the place of the backup code `found` names, when the
+    /// policy reissues codes: one more Argon2 evaluation, on the same permit
+    /// as the hash that found it, and only for a right code.
+    ///
+    /// # Errors
+    /// Those of hashing the new code.
+    pub(crate) fn reissue_backup_code<R: rand::CryptoRng + ?Sized>(
+        &self,
+        config: &MfaContext,
+        found: &Found,
+        rng: &mut R,
+    ) -> Result<Option<Reissue>> {
+        match &self.factor {
+            FactorState::Active(active) if config.policy().backup_codes.reissue_on_use => {
+                active.backup_codes.reissue(found, config.keyring(), rng)
+            }
+            _ => Ok(None),
         }
     }
 }

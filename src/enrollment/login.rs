@@ -125,7 +125,7 @@ mod tests {
             panic!("an active factor asks for a code");
         };
         let code = user.codes.as_strs()[0];
-        let submitted = SubmittedCode::new(code);
+        let submitted = SubmittedCode::new(code, true);
         let work = |code| Argon2Work {
             code: Some(code),
             challenge: Some(&challenge),
@@ -141,7 +141,7 @@ mod tests {
                 .clone()
                 .complete_login(&ctx, "u", &challenge, code, now, &mut rand::rng());
         assert!(done.outcome.is_ok());
-        let used = SubmittedCode::new(user.codes.as_strs()[1]);
+        let used = SubmittedCode::new(user.codes.as_strs()[1], true);
         let after = done.state.needs_argon2(work(&used), &ctx, now);
         assert_eq!(after, Hashing::None);
     }

@@ -366,8 +366,9 @@ pub enum VerifiedBy {
     Passkey,
 }
 
-/// A successful second-factor verification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A successful second-factor verification. Not `Clone`: it may carry a
+/// new backup code, a one-time secret.
+#[derive(Debug)]
 #[non_exhaustive]
 pub struct Verified {
     /// Which kind of code it was.
@@ -376,6 +377,10 @@ pub struct Verified {
     pub backup_codes_remaining: usize,
     /// The proof to keep in the session this verification opens or refreshes.
     pub proof: Proof,
+    /// The backup code issued in the place of the one used, to show the user
+    /// once, when the policy reissues codes
+    /// ([`BackupCodePolicy::reissue_on_use`](crate::policy::BackupCodePolicy::reissue_on_use)).
+    pub new_backup_code: Option<crate::backup::BackupCode>,
 }
 
 /// The output of a confirmed setup: the backup codes, shown this once, and

@@ -678,6 +678,7 @@ mod ceremonies {
                     by,
                     backup_codes_remaining: active.backup_codes.remaining(),
                     proof: proof_of(by, now, *epoch, user_id),
+                    new_backup_code: None,
                 })
             });
             if kind == ChallengeKind::Passwordless {

@@ -11,7 +11,7 @@ use super::{
     ActiveFactor, Enabled, FactorState, MfaEnrollment, PendingSetup, Reauth, TotpApp, TotpSetup,
     Transition, Verified, VerifiedBy,
 };
-use crate::backup::{BackupCodes, FreshCodes, Lookup};
+use crate::backup::{BackupCode, BackupCodes, FreshCodes, Lookup};
 use crate::error::{Error, Result};
 use crate::event::SecurityEvent;
 use crate::keys::Envelope;
@@ -74,6 +74,8 @@ pub(crate) enum Accept {
 pub(super) struct Effects {
     pub(super) changed: bool,
     pub(super) events: Vec<SecurityEvent>,
+    /// A backup code reissued in the place of the one used, to show once.
+    pub(super) reissued: Option<BackupCode>,
 }
 
 impl Effects {
@@ -81,6 +83,7 @@ impl Effects {
         Effects {
             changed: false,
             events: Vec::new(),
+            reissued: None,
         }
     }
 
@@ -88,6 +91,7 @@ impl Effects {
         Effects {
             changed: true,
             events,
+            reissued: None,
         }
     }
 
@@ -499,12 +503,13 @@ impl MfaEnrollment {
         now: u64,
         rng: &mut R,
     ) -> Transition<Verified> {
-        self.change_active(config, user_id, rng, |active, epoch, effects, _| {
-            let by = active.check_code(accept, config, user_id, check, now, effects)?;
+        self.change_active(config, user_id, rng, |active, epoch, effects, rng| {
+            let by = active.check_code(accept, config, user_id, check, now, effects, Some(rng))?;
             Ok(Verified {
                 by,
                 backup_codes_remaining: active.backup_codes.remaining(),
                 proof: proof_of(by, now, *epoch, user_id),
+                new_backup_code: effects.reissued.take(),
             })
         })
     }
@@ -751,7 +756,9 @@ impl ActiveFactor {
             Reauth::Code(code) => (Accept::Either, code),
         };
         let check = CodeCheck { code, paid };
-        self.check_code(accept, config, user_id, check, now, effects)
+        // A management operation shows no new code: none is reissued.
+        let no_reissue: Option<&mut rand::rngs::ThreadRng> = None;
+        self.check_code(accept, config, user_id, check, now, effects, no_reissue)
             .map(Reauthenticated::Code)
     }
 
@@ -759,7 +766,13 @@ impl ActiveFactor {
     /// place. A code charged before its hash (I16) was admitted while the
     /// factor was unlocked, so the lock its own charge (or a later one)
     /// started does not refuse it.
-    pub(super) fn check_code(
+    ///
+    /// With `reissue` (an operation that shows a new code) and a policy that
+    /// reissues codes, a backup code used is replaced by a new one, in
+    /// `effects.reissued`: the one the service hashed beside the code, or one
+    /// hashed here with `reissue`'s RNG.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn check_code<R: CryptoRng + ?Sized>(
         &mut self,
         accept: Accept,
         config: &MfaContext,
@@ -767,6 +780,7 @@ impl ActiveFactor {
         check: CodeCheck<'_>,
         now: u64,
         effects: &mut Effects,
+        reissue: Option<&mut R>,
     ) -> Result<VerifiedBy> {
         if check.paid.is_none() {
             self.attempts.check(&config.policy().lockout, now)?;
@@ -795,7 +809,7 @@ impl ActiveFactor {
             Some(totp_code) => {
                 self.check_totp(&totp_code, check.paid, config, user_id, now, effects)
             }
-            None => self.check_backup_code(check, config, user_id, now, effects),
+            None => self.check_backup_code(check, config, user_id, now, effects, reissue),
         }
     }
 
@@ -840,33 +854,47 @@ impl ActiveFactor {
     /// Checks a backup code: hashes it here, or applies what the service's
     /// hash found after charging it (I16). Success gives every charge back
     /// (a success ends a run of consecutive failures, as without charges).
-    fn check_backup_code(
+    fn check_backup_code<R: CryptoRng + ?Sized>(
         &mut self,
         check: CodeCheck<'_>,
         config: &MfaContext,
         user_id: &str,
         now: u64,
         effects: &mut Effects,
+        reissue: Option<&mut R>,
     ) -> Result<VerifiedBy> {
         let input = self.backup_codes.parse_attempt(check.code)?;
         let keyring = config.keyring();
-        let redeemed = match self.backup_codes.lookup(&input, keyring)? {
+        let (redeemed, found_here) = match self.backup_codes.lookup(&input, keyring)? {
             // A used code can never succeed again: refused, but not a guess.
             Lookup::Used => return Err(Error::InvalidCode),
-            Lookup::NoMatch => None,
+            Lookup::NoMatch => (None, None),
             // A used legacy code cannot be told from a wrong one without
             // hashing against used hashes too: it is counted as a guess.
             Lookup::Candidate(_) | Lookup::Legacy => match check.paid {
-                Some(paid) => self.backup_codes.redeem(&paid.found, now),
+                Some(paid) => (self.backup_codes.redeem(&paid.found, now), None),
                 None => {
                     let found = self.backup_codes.find(&input, keyring, user_id)?;
-                    self.backup_codes.redeem(&found, now)
+                    (self.backup_codes.redeem(&found, now), Some(found))
                 }
             },
         };
         let Some(legacy) = redeemed else {
             return Err(effects.fail(&mut self.attempts, check.paid, config, now));
         };
+        if let Some(rng) = reissue.filter(|_| config.policy().backup_codes.reissue_on_use) {
+            let minted = match &found_here {
+                Some(found) => self.backup_codes.reissue(found, keyring, rng)?,
+                None => None,
+            };
+            let new = check
+                .paid
+                .and_then(|p| p.reissue.as_ref())
+                .or(minted.as_ref());
+            if let Some(new) = new {
+                effects.reissued = self.backup_codes.apply_reissue(new);
+            }
+        }
         self.attempts.reset();
         effects.changed = true;
         let remaining = self.backup_codes.remaining();
@@ -882,6 +910,9 @@ impl ActiveFactor {
             effects.events.push(SecurityEvent::LegacyBackupCodeUsed {
                 legacy_remaining: self.backup_codes.legacy_remaining(),
             });
+        }
+        if effects.reissued.is_some() {
+            effects.events.push(SecurityEvent::BackupCodeReissued);
         }
         Ok(VerifiedBy::BackupCode)
     }

@@ -153,14 +153,18 @@ pub(crate) fn always_true() -> Schema {
 /// lowercase Crockford base32.
 pub(crate) fn backup_code_list() -> schema::Array {
     ArrayBuilder::new()
-        .items(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .pattern(Some(
-                    "^[0-9a-hjkmnp-tv-z]{5}-[0-9a-hjkmnp-tv-z]{5}(-[0-9a-hjkmnp-tv-z]{5})?$",
-                ))
-                .examples(["a1b2c-d3e4f"]),
-        )
+        .items(backup_code())
         .min_items(Some(1))
+        .build()
+}
+
+/// One backup code as shown.
+pub(crate) fn backup_code() -> schema::Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(
+            "^[0-9a-hjkmnp-tv-z]{5}-[0-9a-hjkmnp-tv-z]{5}(-[0-9a-hjkmnp-tv-z]{5})?$",
+        ))
+        .examples(["a1b2c-d3e4f"])
         .build()
 }

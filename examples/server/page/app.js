@@ -284,7 +284,9 @@
 
   // ---- backup codes ---------------------------------------------------
 
-  function showCodes(codes) {
+  // A new set, or (title given) the one code that replaced the code used.
+  function showCodes(codes, title) {
+    $("codes-title").textContent = title || "Your backup codes";
     state.codes = codes.slice();
     const list = $("backup-codes");
     list.replaceChildren(...codes.map((code) => {
@@ -295,6 +297,13 @@
     $("codes-section").hidden = false;
     $("codes-title").setAttribute("tabindex", "-1");
     $("codes-title").focus();
+  }
+
+  // The server replaced the backup code just used (--policy nist-aal2).
+  function showNewCode(answer) {
+    if (answer.newBackupCode) {
+      showCodes([answer.newBackupCode], "Your new backup code, in place of the one you used");
+    }
   }
 
   function hideCodes() {
@@ -351,6 +360,7 @@
       const answer = await api("POST", "/api/auth/login/mfa", body);
       if (answer.deviceToken) setDeviceToken(state.email, answer.deviceToken);
       await signedIn(answer.token);
+      showNewCode(answer);
       notice(remember && answer.deviceToken
         ? "Signed in. This device is remembered."
         : "Signed in.");
@@ -498,6 +508,7 @@
         state.token = answer.token;
         $("step-up-code").value = "";
         await refreshStatus();
+        showNewCode(answer);
         notice("Confirmed: for the next few minutes you can manage MFA without a code.");
       });
     });

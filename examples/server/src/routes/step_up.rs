@@ -5,11 +5,13 @@
 
 use axum::Json;
 use axum::extract::State;
+use mfa::http::VerifiedAnswer;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
+use zeroize::Zeroizing;
 
-use super::{OneCode, SessionAnswer};
+use super::OneCode;
 use crate::AppState;
 use crate::auth::Session;
 use crate::error::{ApiError, Problem};
@@ -33,6 +35,19 @@ pub(super) struct StepUp {
     passkey: Option<Value>,
 }
 
+/// `{"token"}`, and `"newBackupCode"` when the backup code used was replaced
+/// (`--policy nist-aal2`).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct StepUpAnswer {
+    /// The bearer token of the session (one hour), with a fresh proof.
+    token: String,
+    /// The backup code issued in the place of the one used, shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9a-hjkmnp-tv-z]{5}-[0-9a-hjkmnp-tv-z]{5}(-[0-9a-hjkmnp-tv-z]{5})?$")]
+    new_backup_code: Option<Zeroizing<String>>,
+}
+
 /// `{"publicKey", "stepUpToken"}`.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -50,7 +65,7 @@ pub(super) struct StepUpOptions {
 #[utoipa::path(post, path = "/api/auth/step-up", tag = "auth", request_body = StepUp,
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "A session with a fresh proof.", body = SessionAnswer),
+        (status = 200, description = "A session with a fresh proof; `newBackupCode` when the backup code used was replaced by a new one (`--policy nist-aal2`), shown this once.", body = StepUpAnswer),
         (status = 400, description = "`MFA_NOT_ENABLED`; `VALIDATION_FAILED`: not exactly one of `code`, `backupCode` and `passkey`, `passkey` without `stepUpToken` or not a credential, or a malformed body.", body = Problem),
         (status = 401, description = "`INVALID_CODE`, `INVALID_PASSKEY` (counted toward the lockout; also a used, expired or foreign `stepUpToken`); `UNAUTHENTICATED`; `SESSION_REVOKED`.", body = Problem),
         (status = 429, description = "`LOCKED_OUT`.", body = Problem),
@@ -59,7 +74,7 @@ pub(super) async fn step_up(
     State(app): State<AppState>,
     session: Session,
     JsonBody(body): JsonBody<StepUp>,
-) -> Result<Json<SessionAnswer>, ApiError> {
+) -> Result<Json<StepUpAnswer>, ApiError> {
     let user_id = &session.user.id;
     let verified = match body.passkey {
         Some(_) if body.code.is_given() => {
@@ -95,8 +110,12 @@ pub(super) async fn step_up(
                 .map_err(|e| ApiError::from(e).code_is_unauthorized())?
         }
     };
-    Ok(Json(SessionAnswer {
+    let new_backup_code = VerifiedAnswer::from(&verified)
+        .new_backup_code()
+        .map(|code| Zeroizing::new(code.to_owned()));
+    Ok(Json(StepUpAnswer {
         token: app.tokens.proven_session(user_id, verified.proof)?,
+        new_backup_code,
     }))
 }
 
