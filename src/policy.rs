@@ -69,9 +69,11 @@ pub struct BackupCodePolicy {
     /// ([`Verified::new_backup_code`](crate::Verified::new_backup_code)), as
     /// NIST SP 800-63B-4 §4.2.1.1 asks of saved recovery codes (SRC-5)
     /// (default false; true in [`Policy::nist_800_63b4_aal2`]). The new code
-    /// takes the used one's place, so the number of unused codes stays; an
-    /// imported set is not topped up. A code used to re-authenticate a
-    /// management operation is not replaced.
+    /// takes the used one's place (and keeps its locator, the two characters
+    /// that are not secret), so the number of unused codes stays; an imported
+    /// set is not topped up. A code used to re-authenticate a management
+    /// operation is not replaced. A used code retyped is checked and counted
+    /// like a wrong one, as its locator now names the new code.
     pub reissue_on_use: bool,
 }
 

@@ -34,6 +34,10 @@
 //! factor over a pending setup: exactly one import lands, the others find
 //! the factor on.
 //!
+//! Under a policy that reissues used backup codes, every racer submits the
+//! same code: one success, whose new code is the one stored, and the set
+//! stays full.
+//!
 //! Passkeys race too: one assertion submitted by every racer to one login,
 //! step-up or passwordless challenge completes once (I14), and one
 //! registration confirmed by every racer adds one passkey.
@@ -51,7 +55,7 @@ use common::passkey::Authenticator;
 use mfa::import::{CodeCase, ImportedFactor};
 use mfa::testkit::conformance::user;
 use mfa::testkit::legacy::devise_backup_code_hash;
-use mfa::testkit::{FaultyStore, ManualClock, SaveFault, test_config};
+use mfa::testkit::{FaultyStore, ManualClock, SaveFault, test_config, test_config_with};
 use mfa::{
     Epoch, FactorState, LoginChallenge, LoginStep, MemoryStore, Mfa, MfaContext, MfaEnrollment,
     MfaStore, PostgresStore, Reauth, SqliteStore,
@@ -87,9 +91,11 @@ enum Op {
     Passwordless,
     /// One passkey registration, confirmed by every racer.
     AddPasskey,
+    /// The same backup code, under a policy that replaces a used code.
+    VerifyBackupCodeReissuing,
 }
 
-const OPS: [Op; 15] = [
+const OPS: [Op; 16] = [
     Op::ConfirmSetup,
     Op::VerifyTotp,
     Op::VerifyBackupCode,
@@ -105,6 +111,7 @@ const OPS: [Op; 15] = [
     Op::PasskeyStepUp,
     Op::Passwordless,
     Op::AddPasskey,
+    Op::VerifyBackupCodeReissuing,
 ];
 
 /// The imported factor's secret (160 bits), its plain codes, and its
@@ -155,8 +162,14 @@ impl<S: MfaStore + 'static> Round<S> {
     /// A fresh user in the state `op` needs: pending for confirm, else active.
     async fn new(inner: S, op: Op) -> Self {
         let store = Arc::new(FaultyStore::new(inner));
-        let config = test_config();
-        let mfa = Mfa::new(Arc::clone(&store), test_config()).with_clock(ManualClock::new(T0));
+        let make_config = || match op {
+            Op::VerifyBackupCodeReissuing => {
+                test_config_with(|p| p.backup_codes.reissue_on_use = true)
+            }
+            _ => test_config(),
+        };
+        let config = make_config();
+        let mfa = Mfa::new(Arc::clone(&store), make_config()).with_clock(ManualClock::new(T0));
         // Set up half a minute before the race, so that the step the racers use is unused.
         let early =
             Mfa::new(Arc::clone(&store), test_config()).with_clock(ManualClock::new(T0 - 30));
@@ -277,9 +290,10 @@ impl<S: MfaStore + 'static> Round<S> {
     /// completion, where each racer has a backup code of its own.
     fn input(&self, op: Op, i: usize) -> String {
         match op {
-            Op::VerifyBackupCode | Op::DisableWithBackupCode | Op::VerifyLegacyBackupCode => {
-                self.codes[0].clone()
-            }
+            Op::VerifyBackupCode
+            | Op::DisableWithBackupCode
+            | Op::VerifyLegacyBackupCode
+            | Op::VerifyBackupCodeReissuing => self.codes[0].clone(),
             Op::Import => String::new(),
             Op::CompleteLogin => self.codes[i].clone(),
             Op::WrongCode => self.wrong(),
@@ -315,6 +329,10 @@ impl<S: MfaStore + 'static> Round<S> {
                         Op::VerifyBackupCode | Op::VerifyLegacyBackupCode => {
                             mfa.verify_backup_code(&user, &code).await.map(|_| None)
                         }
+                        Op::VerifyBackupCodeReissuing => mfa
+                            .verify_backup_code(&user, &code)
+                            .await
+                            .map(|v| v.new_backup_code.map(|c| vec![c.as_str().to_owned()])),
                         Op::Import => mfa.import(&user, imported_factor()).await.map(|_| None),
                         Op::WrongCode => mfa.verify(&user, &code).await.map(|_| None),
                         Op::RegenerateWithTotp => mfa
@@ -406,6 +424,7 @@ fn charges_first(op: Op) -> bool {
     matches!(
         op,
         Op::VerifyBackupCode
+            | Op::VerifyBackupCodeReissuing
             | Op::DisableWithBackupCode
             | Op::CompleteLogin
             | Op::VerifyLegacyBackupCode
@@ -623,6 +642,23 @@ async fn scenario<S: MfaStore + 'static>(inner: S, op: Op, fault: SaveFault, rac
             assert!(
                 matches!(again, Err(mfa::Error::InvalidChallenge)),
                 "{ctx}: the challenge completed again: {again:?}"
+            );
+        }
+        Op::VerifyBackupCodeReissuing => {
+            let FactorState::Active(active) = record.factor() else {
+                panic!("{ctx}")
+            };
+            assert_eq!(
+                active.backup_codes().remaining(),
+                10,
+                "{ctx}: the used code's place refilled once"
+            );
+            assert!(!round.backup_code_works(&record, &round.codes[0]), "{ctx}");
+            let shown = successes[0].as_ref().expect("the new code");
+            assert_eq!(shown.len(), 1, "{ctx}");
+            assert!(
+                round.backup_code_works(&record, &shown[0]),
+                "{ctx}: the new code shown is the code stored (I1)"
             );
         }
         Op::ConfirmReplacement => {

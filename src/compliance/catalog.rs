@@ -2,7 +2,8 @@
 //!
 //! NIST ids and statements are the SP 800-63-4 conformance criteria v0.1
 //! (`usnistgov/800-63-4-Implementation-Resources`, OSCAL), which quote the
-//! final SP 800-63B-4; the reauthentication limits of §2.2.3 (SHOULDs) have
+//! final SP 800-63B-4; a SHOULD without an id of its own is named by its
+//! section (`§3.1.4.1`); the reauthentication limits of §2.2.3 (SHOULDs) have
 //! no id of their own and are reported under `AAL2REA-1`, the SHALL of
 //! periodic reauthentication they belong to. ASVS items are OWASP ASVS
 //! 5.0 (`OWASP/ASVS`, `5.0/en`).
@@ -170,6 +171,12 @@ fn asvs_totp_lifetime(i: &Inputs<'_>) -> Verdict {
             window(i)
         ),
         format!("{period}-second codes: set `totp.period` to 30"),
+    )
+}
+
+fn app_replaced(_: &Inputs<'_>) -> Verdict {
+    met(
+        "a replacement (`begin_replacement`, `confirm_replacement`) binds the new app with the password and a code, and the old secret stops working in the same save",
     )
 }
 
@@ -595,6 +602,14 @@ pub(super) static REQUIREMENTS: &[Requirement] = &[
         "A clock-based nonce changes at least once every two minutes.",
         Some("totp.period"),
         nonce_period,
+    ),
+    nist(
+        "§3.1.4.1",
+        "NIST SP 800-63B-4 §3.1.4.1",
+        Level::Should,
+        "A subscriber who moves an OTP app to a new device binds the new one and invalidates the old.",
+        None,
+        app_replaced,
     ),
     nist(
         "SFOV-4",

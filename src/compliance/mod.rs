@@ -151,8 +151,9 @@ impl HostFacts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Finding {
-    /// The source's own id: NIST's conformance-criteria id (`SFOV-4`) or
-    /// ASVS's requirement number (`6.5.1`).
+    /// The source's own id: NIST's conformance-criteria id (`SFOV-4`), the
+    /// section of a NIST SHOULD that has none (`§3.1.4.1`), or ASVS's
+    /// requirement number (`6.5.1`).
     pub id: &'static str,
     /// Document and section (`NIST SP 800-63B-4 §3.1.4.2`,
     /// `OWASP ASVS 5.0 V6.5 (L2)`).

@@ -111,8 +111,9 @@ pub(super) enum LoginAnswer {
     SecondFactor(MfaRequired),
 }
 
-/// A completed login: `{"token", "backupCodesRemaining"}`, and `"deviceToken"`
-/// when a device was to be remembered.
+/// A completed login: `{"token", "backupCodesRemaining"}`, `"deviceToken"`
+/// when a device was to be remembered, and `"newBackupCode"` when the backup
+/// code used was replaced.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct LoginMfaAnswer {
@@ -276,7 +277,7 @@ const NO_USER: &str = "-";
 /// The second step of a login, with a TOTP code, a backup code or a passkey.
 #[utoipa::path(post, path = "/api/auth/login/mfa", tag = "auth", request_body = MfaLogin,
     responses(
-        (status = 200, description = "A session with a fresh proof, the backup codes left, and a `deviceToken` when `rememberDevice` was `true`.", body = LoginMfaAnswer),
+        (status = 200, description = "A session with a fresh proof, the backup codes left, a `deviceToken` when `rememberDevice` was `true`, and `newBackupCode` when the backup code used was replaced by a new one (`--policy nist-aal2`), shown this once.", body = LoginMfaAnswer),
         (status = 400, description = "`VALIDATION_FAILED`: no `mfaToken`, not exactly one of `code`, `backupCode` and `passkey`, a `passkey` that is not a credential, or a malformed body.", body = Problem),
         (status = 401, description = "`INVALID_CODE` (wrong, reused, malformed or unknown code); `INVALID_PASSKEY` (a passkey the login's options do not allow, a bad signature, another origin, no user verification, a replayed assertion; counted like a wrong code); `INVALID_MFA_TOKEN` (used, expired, or from before a change to MFA).", body = Problem),
         (status = 429, description = "`LOCKED_OUT`: too many failed codes or passkeys; `Retry-After` says when to try again (absent once only an operator can unlock).", body = Problem),
