@@ -263,7 +263,7 @@ pub(crate) fn audit(policy: &Policy, passkeys: bool, profile: Profile, host: &Ho
         .iter()
         .filter(|r| r.scope.includes(profile))
         .map(|r| {
-            let verdict = (r.check)(&inputs);
+            let verdict = r.check.judge(&inputs);
             Finding {
                 id: r.id,
                 source: r.source,
