@@ -28,6 +28,12 @@
 //! way, as servers sharing a store may disagree on the time). An operator unlock clears the counter (a write only if there
 //! was one); an operator reset deletes the factor and moves the epoch on.
 //!
+//! A quarter of the cases run under a policy that reissues used backup codes
+//! (`BackupCodePolicy::reissue_on_use`): a backup code accepted by a
+//! verification or a login keeps the count of unused codes, its place taken
+//! by the new code the service shows (which the model adopts and later steps
+//! use); a code spent on disabling is not replaced.
+//!
 //! Replacing the authenticator: beginning needs an active factor and a
 //! re-authentication like regenerating (a proof, or a TOTP code of the
 //! active app, checked and counted); it replaces an earlier pending
@@ -292,6 +298,8 @@ enum Outcome {
     BackupCode {
         remaining: usize,
         proof: ProofOut,
+        /// Whether a new code took the used one's place.
+        reissued: bool,
     },
     Disabled(ProofOut),
     /// A replacement begun: its expiry.
@@ -390,6 +398,7 @@ fn from_verified(v: mfa::Verified) -> Outcome {
         VerifiedBy::BackupCode => Outcome::BackupCode {
             remaining: v.backup_codes_remaining,
             proof,
+            reissued: v.new_backup_code.is_some(),
         },
         VerifiedBy::Passkey => Outcome::Passkey {
             remaining: v.backup_codes_remaining,
@@ -560,7 +569,17 @@ impl Model {
     }
 
     /// Checks a code against an active factor at `epoch`, updating it in place.
-    fn check_code(&mut self, kind: Kind, input: &str, now: u64, epoch: u64) -> Outcome {
+    /// With `reissue` (a policy that replaces a used backup code, on an
+    /// operation that shows the new one) a used code's place is refilled: the
+    /// service's new code takes it (`World::keep_verified`).
+    fn check_code(
+        &mut self,
+        kind: Kind,
+        input: &str,
+        now: u64,
+        epoch: u64,
+        reissue: bool,
+    ) -> Outcome {
         let Model::Active {
             secret,
             last_step,
@@ -639,8 +658,9 @@ impl Model {
                         codes[i].used = true;
                         *failures = Failures::default();
                         return Outcome::BackupCode {
-                            remaining: remaining(codes),
+                            remaining: remaining(codes) + usize::from(reissue),
                             proof: (ProofMethod::BackupCode, now, epoch),
+                            reissued: reissue,
                         };
                     }
                     _ => failures.fail(now),
@@ -1041,6 +1061,8 @@ struct World {
     removed: Vec<String>,
     /// Notes for the coverage tally.
     notes: Vec<&'static str>,
+    /// Whether the policy reissues a used backup code.
+    reissue: bool,
 }
 
 impl World {
@@ -1049,6 +1071,12 @@ impl World {
     }
 
     fn with_max_passkeys(max_passkeys: usize) -> Self {
+        Self::with(max_passkeys, false)
+    }
+
+    /// A world whose policy allows `max_passkeys` and, with `reissue`,
+    /// replaces a backup code used to verify or log in.
+    fn with(max_passkeys: usize, reissue: bool) -> Self {
         let clock = ManualClock::new(T0);
         let before_mfa: Proof = serde_json::from_value(serde_json::json!({
             "method": "totp",
@@ -1060,7 +1088,10 @@ impl World {
             .enable_all()
             .build()
             .unwrap();
-        let config = test_config_with(|p| p.passkeys.max_passkeys = max_passkeys);
+        let config = test_config_with(|p| {
+            p.passkeys.max_passkeys = max_passkeys;
+            p.backup_codes.reissue_on_use = reissue;
+        });
         let mfa = Mfa::new(Arc::new(MemoryStore::new()), config).with_clock(clock.clone());
         let foreign = rt
             .block_on(mfa.begin_passkey_registration("someone-else", "else@example.com", None))
@@ -1073,6 +1104,7 @@ impl World {
             model: Model::Disabled,
             epoch: 0,
             max_passkeys,
+            reissue,
             challenges: Vec::new(),
             proofs: vec![before_mfa],
             previous_codes: Vec::new(),
@@ -1354,6 +1386,9 @@ impl World {
         match v {
             Ok(v) => {
                 self.keep_proof(v.proof);
+                if let Some(new) = &v.new_backup_code {
+                    self.adopt_reissued(new.as_str());
+                }
                 from_verified(v)
             }
             Err(e) => from_error(&e),
@@ -1422,13 +1457,18 @@ impl World {
                     },
                 }
             }
-            ReauthIn::Totp(_) => match self.model.check_code(Kind::Totp, code, now, self.epoch) {
-                Outcome::Totp { .. } => {
-                    self.last_accepted = Some(code.to_owned());
-                    None
+            ReauthIn::Totp(_) => {
+                match self
+                    .model
+                    .check_code(Kind::Totp, code, now, self.epoch, false)
+                {
+                    Outcome::Totp { .. } => {
+                        self.last_accepted = Some(code.to_owned());
+                        None
+                    }
+                    other => Some(other),
                 }
-                other => Some(other),
-            },
+            }
         }
     }
 
@@ -1533,6 +1573,28 @@ impl World {
             AnyIn::Totp(t) => self.totp(t),
             AnyIn::Backup(b) => self.backup(b),
         }
+    }
+
+    /// The service replaced a used code by `new`, of the same locator: the
+    /// model's used code of that locator (which `check_code` just marked
+    /// used) and the code the user holds become `new`.
+    fn adopt_reissued(&mut self, new: &str) {
+        let canonical = new.replace('-', "");
+        if let Model::Active { codes, .. } = &mut self.model {
+            let slot = codes
+                .iter()
+                .position(|c| c.used && c.canonical[..2] == canonical[..2]);
+            if let Some(i) = slot {
+                codes[i] = Code {
+                    canonical,
+                    used: false,
+                };
+                if let Some(shown) = self.current_codes.get_mut(i) {
+                    *shown = new.to_owned();
+                }
+            }
+        }
+        self.notes.push("backup code reissued");
     }
 
     fn adopt_codes(&mut self, codes: &mfa::BackupCodes) -> Vec<Code> {
@@ -1877,7 +1939,8 @@ impl World {
                     && challenge.epoch == self.epoch
                     && now < challenge.expires_at;
                 let expected = if open {
-                    self.model.check_code(Kind::Either, &code, now, self.epoch)
+                    self.model
+                        .check_code(Kind::Either, &code, now, self.epoch, self.reissue)
                 } else {
                     Outcome::InvalidChallenge
                 };
@@ -1893,20 +1956,26 @@ impl World {
             Step::VerifyTotp(input) => {
                 let code = self.totp(input);
                 let actual = self.rt.block_on(self.mfa.verify_totp(USER, &code));
-                let expected = self.model.check_code(Kind::Totp, &code, now, self.epoch);
+                let expected = self
+                    .model
+                    .check_code(Kind::Totp, &code, now, self.epoch, false);
                 self.note_accepted(&expected, &code);
                 (expected, self.keep_verified(actual))
             }
             Step::VerifyBackupCode(input) => {
                 let code = self.backup(input);
                 let actual = self.rt.block_on(self.mfa.verify_backup_code(USER, &code));
-                let expected = self.model.check_code(Kind::Backup, &code, now, self.epoch);
+                let expected =
+                    self.model
+                        .check_code(Kind::Backup, &code, now, self.epoch, self.reissue);
                 (expected, self.keep_verified(actual))
             }
             Step::Verify(input) => {
                 let code = self.code(input);
                 let actual = self.rt.block_on(self.mfa.verify(USER, &code));
-                let expected = self.model.check_code(Kind::Either, &code, now, self.epoch);
+                let expected =
+                    self.model
+                        .check_code(Kind::Either, &code, now, self.epoch, self.reissue);
                 self.note_accepted(&expected, &code);
                 (expected, self.keep_verified(actual))
             }
@@ -1933,32 +2002,40 @@ impl World {
                     self.mfa
                         .regenerate_backup_codes(USER, Reauth::TotpCode(&code)),
                 );
-                let expected = match self.model.check_code(Kind::Totp, &code, now, self.epoch) {
-                    Outcome::Totp { .. } => {
-                        self.last_accepted = Some(code.clone());
-                        Outcome::Codes(10)
-                    }
-                    other => other,
-                };
+                let expected =
+                    match self
+                        .model
+                        .check_code(Kind::Totp, &code, now, self.epoch, false)
+                    {
+                        Outcome::Totp { .. } => {
+                            self.last_accepted = Some(code.clone());
+                            Outcome::Codes(10)
+                        }
+                        other => other,
+                    };
                 (expected, self.regenerated(actual))
             }
             Step::Disable(input) => {
                 let code = self.code(input);
                 let actual = self.rt.block_on(self.mfa.disable(USER, &code));
-                let expected = match self.model.check_code(Kind::Either, &code, now, self.epoch) {
-                    Outcome::Totp {
-                        proof: (method, at, _),
-                        ..
-                    }
-                    | Outcome::BackupCode {
-                        proof: (method, at, _),
-                        ..
-                    } => {
-                        self.turn_off();
-                        Outcome::Disabled((method, at, self.epoch))
-                    }
-                    other => other,
-                };
+                let expected =
+                    match self
+                        .model
+                        .check_code(Kind::Either, &code, now, self.epoch, false)
+                    {
+                        Outcome::Totp {
+                            proof: (method, at, _),
+                            ..
+                        }
+                        | Outcome::BackupCode {
+                            proof: (method, at, _),
+                            ..
+                        } => {
+                            self.turn_off();
+                            Outcome::Disabled((method, at, self.epoch))
+                        }
+                        other => other,
+                    };
                 let actual = match actual {
                     Ok(proof) => {
                         self.keep_proof(proof);
@@ -2611,9 +2688,10 @@ fn service_agrees_with_the_model() {
             1 => Just(Start::Nothing),
         ],
         proptest::collection::vec(step(), 1..60),
+        proptest::bool::weighted(0.25),
     );
-    let result = runner.run(&strategy, |(start, steps)| {
-        let mut world = World::new();
+    let result = runner.run(&strategy, |(start, steps, reissue)| {
+        let mut world = World::with(SMALL_MAX_PASSKEYS, reissue);
         let prefix = start.prefix();
         for (i, step) in prefix.iter().chain(&steps).enumerate() {
             let ctx = format!("step {i}: {step:?} at {}", world.now());
@@ -2650,6 +2728,7 @@ fn service_agrees_with_the_model() {
         "challenge",
         "login completed by totp",
         "login completed by backup code",
+        "backup code reissued",
         "login: invalid code",
         "login: locked out",
         "invalid challenge",
