@@ -42,7 +42,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use http_common::{Authenticator, PASSWORD, Server};
+use http_common::{Authenticator, Options, PASSWORD, Server};
 use serde_json::{Value, json};
 
 /// Every id that the HTTP contract names for the page.
@@ -178,6 +178,44 @@ async fn passkeys_in_a_real_browser() {
         "passkey walk finished in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// Under `--policy nist-aal2` a backup code used at the login's second step
+/// is replaced: the page shows the new code once, in the codes section, and
+/// that code is the one the server stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reissued_backup_code_on_the_page() {
+    let Some(tools) = BrowserTools::find() else {
+        return;
+    };
+    let server = Server::start_with(Options {
+        extra_args: vec!["--policy".into(), "nist-aal2".into()],
+        ..Options::default()
+    });
+    let email = "reissue@example.com";
+    let (_, _, codes) = server.enrolled_user(email).await;
+    let b = Browser::start(&tools).await;
+    b.client.goto(&server.url("/")).await.expect("the page");
+    b.install_collector().await;
+    b.fill("email", email).await;
+    b.fill("password", &format!("{PASSWORD}\u{E007}")).await; // Enter submits
+    b.wait_visible("mfa-code").await;
+    b.fill("mfa-code", &codes[0]).await;
+    b.click("submit-mfa").await;
+    b.wait_text("status", "MFA on").await;
+    b.wait_visible("codes-section").await;
+    b.wait_text("codes-title", "new backup code").await;
+    let shown = b.backup_codes().await;
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(!codes.contains(&shown[0]), "{shown:?}");
+    b.click("codes-done").await;
+    assert!(!b.visible("codes-section").await);
+    // The code shown logs in (and is replaced in turn).
+    let mfa_token = server.login_for_mfa(email).await;
+    let r = server.login_mfa(&mfa_token, "backupCode", &shown[0]).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.body["newBackupCode"].is_string());
+    b.close().await;
 }
 
 async fn passkey_walk(server: &Server, b: &Browser) {
