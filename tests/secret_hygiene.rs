@@ -184,6 +184,8 @@ async fn no_secret_in_any_output() {
     audit.debug("Keyring", &keyring);
     let mut policy = Policy::new("Hygiene Co");
     policy.backup_codes.argon2 = Argon2Params::insecure_for_tests(64, 1, 1).unwrap();
+    // A used code is replaced by a new one, which the outputs must not show.
+    policy.backup_codes.reissue_on_use = true;
     let config = MfaContext::new(keyring, policy).unwrap();
     audit.debug("MfaContext", &config);
 
@@ -259,7 +261,10 @@ async fn no_secret_in_any_output() {
         .complete_login(&challenge, &code_strings[0])
         .await
         .unwrap();
+    let new = used.new_backup_code.as_ref().expect("a reissued code");
+    audit.backup_code(new.as_str());
     audit.debug("Verified (backup)", &used);
+    audit.debug("VerifiedAnswer", &mfa::http::VerifiedAnswer::from(&used));
     audit.json("Proof (backup code)", &used.proof);
     let e = mfa
         .complete_login(&challenge, &code_strings[1])
@@ -539,8 +544,10 @@ fn secret_types_are_neither_serialize_nor_clone() {
     );
     assert_eq!(probe!(mfa::TotpSetup), (false, false), "TotpSetup");
     assert_eq!(probe!(mfa::DeviceToken), (false, false), "DeviceToken");
-    // The output of a confirmed setup holds the backup codes.
+    // The output of a confirmed setup holds the backup codes; a
+    // verification may hold a new one.
     assert_eq!(probe!(Enabled), (false, false), "Enabled");
+    assert_eq!(probe!(mfa::Verified), (false, false), "Verified");
     assert_eq!(probe!(MfaContext), (false, false), "MfaContext");
     // An imported factor holds its secret and plain codes in clear; sealed,
     // it holds ciphertext and hashes only (cloned for retries, never serialized).
