@@ -77,6 +77,13 @@ pub struct BackupCodePolicy {
     pub reissue_on_use: bool,
 }
 
+impl BackupCodePolicy {
+    /// What a new set is made of: Argon2 parameters, preset, number of codes.
+    pub(crate) fn new_set(&self) -> (Argon2Params, BackupCodeStrength, usize) {
+        (self.argon2, self.strength, self.count)
+    }
+}
+
 impl Default for BackupCodePolicy {
     fn default() -> Self {
         BackupCodePolicy {

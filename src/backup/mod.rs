@@ -69,7 +69,6 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{CodeFormatError, Error, Result};
 use crate::keys::{KeyId, Keyring};
-use crate::policy::BackupCodePolicy;
 use memory::with_memory;
 
 const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
@@ -358,24 +357,19 @@ impl FreshCodes {
         self.0.is_some()
     }
 
-    /// The operation's codes, as the policy asks (preset, number, Argon2
-    /// parameters): generated (with `policy.count` Argon2 evaluations) on the
-    /// first call, the same set again on later ones.
+    /// The operation's `count` codes of the preset `strength`, hashed with
+    /// `params`, as the policy asks: generated (with `count` Argon2
+    /// evaluations) on the first call, the same set again on later ones.
     pub(crate) fn get<R: CryptoRng + ?Sized>(
         &mut self,
         keyring: &Keyring,
-        policy: &BackupCodePolicy,
+        (params, strength, count): (Argon2Params, BackupCodeStrength, usize),
         now: u64,
         rng: &mut R,
     ) -> Result<(StoredBackupCodes, BackupCodes)> {
         if self.0.is_none() {
             self.0 = Some(StoredBackupCodes::generate(
-                keyring,
-                policy.argon2,
-                policy.strength,
-                policy.count,
-                now,
-                rng,
+                keyring, params, strength, count, now, rng,
             )?);
         }
         let (set, codes) = self.0.as_ref().expect("generated above");

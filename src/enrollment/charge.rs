@@ -13,7 +13,6 @@ use std::sync::OnceLock;
 
 use zeroize::Zeroizing;
 
-use super::transitions::{Effects, unchanged};
 use super::{FactorState, MfaEnrollment, Transition};
 use crate::backup::{Found, Reissue};
 use crate::error::{Error, Result};
@@ -122,7 +121,12 @@ impl MfaEnrollment {
     pub(crate) fn charge(self, config: &MfaContext, now: u64) -> Transition<Charge> {
         let mut state = self;
         let FactorState::Active(active) = &mut state.factor else {
-            return unchanged(state, Error::MfaNotEnabled);
+            return Transition {
+                state,
+                changed: false,
+                outcome: Err(Error::MfaNotEnabled),
+                events: Vec::new(),
+            };
         };
         let lock = active
             .attempts
@@ -131,7 +135,12 @@ impl MfaEnrollment {
             failures: active.attempts.failures(),
             lock,
         };
-        Effects::changed(Vec::new()).exit(state, Ok(charge))
+        Transition {
+            state,
+            changed: true,
+            outcome: Ok(charge),
+            events: Vec::new(),
+        }
     }
 
     /// The slow half of checking a backup code: what its hash finds in the

@@ -438,8 +438,8 @@ mod ceremonies {
                 FactorState::Active(set) => (set, None),
                 // The first factor: MFA turns on, with backup codes.
                 _ => {
-                    let policy = &config.policy().backup_codes;
-                    match fresh.get(config.keyring(), policy, now, rng) {
+                    let new_set = config.policy().backup_codes.new_set();
+                    match fresh.get(config.keyring(), new_set, now, rng) {
                         Ok((codes, shown)) => {
                             events.push(SecurityEvent::FactorEnabled);
                             (ActiveFactor::new(now, None, codes), Some(shown))

@@ -380,7 +380,8 @@ impl MfaEnrollment {
         let outcome = match checked {
             Err(e) => Err(e),
             Ok(TotpCheck::Accepted(matched)) => {
-                let generated = fresh.get(config.keyring(), &policy.backup_codes, now, rng);
+                let generated =
+                    fresh.get(config.keyring(), policy.backup_codes.new_set(), now, rng);
                 match generated {
                     Ok((backup_codes, codes)) => {
                         let app = TotpApp {
@@ -552,8 +553,8 @@ impl MfaEnrollment {
     ) -> Transition<BackupCodes> {
         self.change_active(config, user_id, rng, |active, epoch, effects, rng| {
             active.reauthenticate(reauth, config, user_id, *epoch, now, effects)?;
-            let policy = &config.policy().backup_codes;
-            let (set, codes) = fresh.get(config.keyring(), policy, now, rng)?;
+            let new_set = config.policy().backup_codes.new_set();
+            let (set, codes) = fresh.get(config.keyring(), new_set, now, rng)?;
             active.backup_codes = set;
             effects.changed = true;
             effects
