@@ -32,11 +32,13 @@ use super::{ALPHABET, GROUP_LEN, LOCATOR_LEN, MAX_LEN, MAX_SHOWN_LEN};
 /// hashing and the rate limiting of §3.2.2, both of which the crate applies
 /// to every preset. The bits come from the RNG the transitions are given
 /// ([`Mfa`](crate::Mfa) uses `rand::rng()`); a host that must use an approved
-/// generator passes its own to the transitions. §4.2.1.1 also wants a
-/// notification when codes are replaced and a new code issued once one is
-/// used: that is the host's part, on
+/// generator passes its own to the transitions. §4.2.1.1 also wants a new
+/// code issued once one is used, which
+/// [`BackupCodePolicy::reissue_on_use`](crate::policy::BackupCodePolicy::reissue_on_use)
+/// does, and a notification when codes are replaced: that is the host's
+/// part, on
 /// [`SecurityEvent::BackupCodesRegenerated`](crate::event::SecurityEvent::BackupCodesRegenerated)
-/// and [`SecurityEvent::BackupCodeUsed`](crate::event::SecurityEvent::BackupCodeUsed).
+/// and [`SecurityEvent::BackupCodeReissued`](crate::event::SecurityEvent::BackupCodeReissued).
 ///
 /// A stored set remembers its preset: changing the policy affects only sets
 /// generated afterwards (confirmed setups and regenerations), and a set keeps
@@ -298,7 +300,6 @@ pub(super) fn canonical(c: char) -> Option<u8> {
     ALPHABET.contains(&c).then_some(c)
 }
 
-/// The code as shown: groups of five characters joined by dashes.
 /// A new code of the preset `strength`, every character drawn from `rng`.
 pub(super) fn random_code<R: CryptoRng + ?Sized>(
     strength: BackupCodeStrength,
@@ -318,6 +319,7 @@ pub(super) fn random_code<R: CryptoRng + ?Sized>(
     input
 }
 
+/// The code as shown: groups of five characters joined by dashes.
 pub(super) fn display_form(input: &SubmittedBackupCode) -> BackupCode {
     let mut text = [b'-'; MAX_SHOWN_LEN];
     for (group, chars) in input.significant().chunks(GROUP_LEN).enumerate() {
