@@ -483,7 +483,7 @@ async fn i8_hostile_inputs_are_typed_errors() {
 /// This guards the source against a regression to `==`.
 #[test]
 fn i10_secret_comparisons_are_constant_time() {
-    let source = include_str!("../src/backup/mod.rs");
+    let source = include_str!("../src/backup/set.rs");
     assert!(source.contains("hash.ct_eq(&stored.hash)"));
     assert!(!source.contains("== stored.hash") && !source.contains("stored.hash =="));
     let totp = include_str!("../src/totp/mod.rs");

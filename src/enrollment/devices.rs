@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use super::charge::Paid;
 use super::check_proof;
-use super::transitions::{Effects, unchanged};
+use super::effects::{Effects, unchanged};
 use super::{ActiveFactor, FactorState, MfaEnrollment, Reauth, RememberedDevice, Transition};
 use crate::error::Error;
 use crate::event::SecurityEvent;

@@ -3,7 +3,8 @@
 use rand::CryptoRng;
 
 use super::charge::CodeCheck;
-use super::transitions::{Accept, unchanged};
+use super::effects::unchanged;
+use super::verify::Accept;
 use super::{MfaEnrollment, Transition, Verified};
 use crate::error::Error;
 use crate::policy::MfaContext;

@@ -2,17 +2,19 @@
 
 mod charge;
 mod devices;
+mod effects;
 mod format;
 mod login;
 mod operator;
 mod passkeys;
 mod replace;
 mod transitions;
+mod verify;
 
 pub(crate) use charge::{CodeCheck, Paid, SubmittedCode};
 #[cfg(feature = "passkeys")]
 pub(crate) use passkeys::SubmittedAssertion;
-pub(crate) use transitions::{Accept, Argon2Work, Hashing};
+pub(crate) use verify::{Accept, Argon2Work, Hashing};
 
 use std::fmt;
 

@@ -1,6 +1,6 @@
 //! Operator actions: unlock and reset, each recorded with who and why.
 
-use super::transitions::{Effects, unchanged};
+use super::effects::{Effects, unchanged};
 use super::{FactorState, MfaEnrollment, Transition};
 use crate::error::{Error, Result};
 use crate::event::SecurityEvent;

@@ -122,7 +122,7 @@ mod ceremonies {
 
     use crate::backup::FreshCodes;
     use crate::enrollment::charge::Charge;
-    use crate::enrollment::transitions::{Effects, proof_of, unchanged};
+    use crate::enrollment::effects::{Effects, proof_of, unchanged};
     use crate::enrollment::{
         ActiveFactor, FactorState, MfaEnrollment, Transition, Verified, VerifiedBy, check_proof,
     };

@@ -3,7 +3,7 @@
 use rand::CryptoRng;
 
 use super::charge::Paid;
-use super::transitions::new_secret;
+use super::effects::new_secret;
 use super::{MfaEnrollment, Reauth, Replacement, TotpApp, TotpSetup, Transition};
 use crate::error::Error;
 use crate::event::SecurityEvent;
