@@ -7,16 +7,17 @@ use zeroize::Zeroizing;
 
 use crate::backup::{BackupCodes, FreshCodes};
 use crate::enrollment::{
-    Accept, Argon2Work, CodeCheck, Enabled, Hashing, MfaEnrollment, MfaStatus, Paid, Reauth,
-    SubmittedCode, TotpSetup, Transition, Verified,
+    Accept, Argon2Work, Enabled, MfaEnrollment, MfaStatus, Paid, Reauth, SubmittedCode, TotpSetup,
+    Verified,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::event::{EventSink, SecurityEvent};
 use crate::policy::MfaContext;
 use crate::session::{DeviceToken, LoginChallenge, LoginStep, Proof};
-use crate::store::{MfaStore, WriteId};
+use crate::store::MfaStore;
 
 mod passkeys;
+mod run;
 
 /// The current time in unix seconds.
 pub trait Clock: Send + Sync + 'static {
@@ -152,7 +153,7 @@ impl<S: MfaStore> Mfa<S> {
     }
 
     /// How many times an operation is re-run after a compare-and-swap conflict
-    /// before it fails with [`Error::StoreConflict`].
+    /// before it fails with [`Error::StoreConflict`](crate::Error::StoreConflict).
     pub fn with_conflict_retries(mut self, retries: u32) -> Self {
         self.conflict_retries = retries;
         self
@@ -433,7 +434,7 @@ impl<S: MfaStore> Mfa<S> {
     /// often the save is retried; over an active factor nothing is hashed.
     ///
     /// # Errors
-    /// [`Error::MfaAlreadyEnabled`]; those of
+    /// [`Error::MfaAlreadyEnabled`](crate::Error::MfaAlreadyEnabled); those of
     /// [`ImportedFactor::seal`](crate::import::ImportedFactor::seal); store errors.
     #[cfg(feature = "import")]
     #[cfg_attr(docsrs, doc(cfg(feature = "import")))]
@@ -511,244 +512,6 @@ impl<S: MfaStore> Mfa<S> {
     /// [`MfaEnrollment::check_proof`].
     pub fn now(&self) -> u64 {
         self.clock.now()
-    }
-
-    /// Runs a transition that issues new backup codes: they are generated and
-    /// hashed at most once for the operation, however often it is retried (I13).
-    async fn run_minting<T, F>(
-        &self,
-        user_id: &str,
-        work: Argon2Work<'_>,
-        transition: F,
-    ) -> Result<T>
-    where
-        T: Send + 'static,
-        F: Fn(MfaEnrollment, &MfaContext, &mut FreshCodes, u64) -> Transition<T>
-            + Send
-            + Sync
-            + 'static,
-    {
-        let fresh = Minted::default();
-        let codes = Arc::clone(&fresh);
-        let work = Argon2Work {
-            mint: Some(&fresh),
-            ..work
-        };
-        self.run(user_id, work, move |record, config, now| {
-            transition(record, config, &mut FreshCodes::lock(&codes), now)
-        })
-        .await
-    }
-
-    /// Runs a transition that checks the user's code, which the service
-    /// charges and hashes first when it may be a backup code (I16); with the
-    /// login challenge it completes, if any.
-    async fn run_with_code<T, F>(
-        &self,
-        user_id: &str,
-        code: &str,
-        challenge: Option<&LoginChallenge>,
-        transition: F,
-    ) -> Result<T>
-    where
-        T: Send + 'static,
-        F: Fn(MfaEnrollment, &MfaContext, &str, CodeCheck<'_>, u64) -> Transition<T>
-            + Send
-            + Sync
-            + 'static,
-    {
-        let submitted = Arc::new(SubmittedCode::new(code, true));
-        let (user, shared) = (user_id.to_owned(), Arc::clone(&submitted));
-        let work = Argon2Work {
-            code: Some(&submitted),
-            challenge,
-            ..Argon2Work::default()
-        };
-        self.run(user_id, work, move |record, config, now| {
-            transition(record, config, &user, shared.check(), now)
-        })
-        .await
-    }
-
-    async fn run<T, F>(&self, user_id: &str, work: Argon2Work<'_>, transition: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: Fn(MfaEnrollment, &MfaContext, u64) -> Transition<T> + Send + Sync + 'static,
-    {
-        let transition = Arc::new(transition);
-        for _ in 0..=self.conflict_retries {
-            let (expected, record) = match self.store.load(user_id).await? {
-                Some(stored) => (Some(stored.version), stored.record),
-                None => (None, MfaEnrollment::default()),
-            };
-            let now = self.clock.now();
-            let step = match record.needs_argon2(work, &self.config, now) {
-                Hashing::None => transition(record, &self.config, now),
-                Hashing::Pool => self.run_hashing(Arc::clone(&transition), record).await?,
-                Hashing::ChargeFirst => {
-                    #[cfg(feature = "passkeys")]
-                    if let Some(assertion) = work.assertion {
-                        self.charge_then_check(user_id, expected, record, now, assertion)
-                            .await?;
-                        continue;
-                    }
-                    let code = work
-                        .code
-                        .ok_or(Error::Internal("a charge without a code"))?;
-                    self.charge_then_hash(user_id, expected, record, now, code)
-                        .await?;
-                    // The next round applies what the hash found.
-                    continue;
-                }
-            };
-            if step.changed && !self.save(user_id, expected, &step.state).await? {
-                continue;
-            }
-            for event in &step.events {
-                self.events.record(user_id, event);
-            }
-            return step.outcome;
-        }
-        Err(Error::StoreConflict)
-    }
-
-    /// Charge before work (I16): counts the attempt as a failure and saves
-    /// that; only then, under a hashing permit, runs its slow hash once,
-    /// against the record as it stands after the wait, and keeps what the
-    /// hash found for the operation to apply. After a conflict nothing was
-    /// charged or hashed, and the operation starts its round again.
-    async fn charge_then_hash(
-        &self,
-        user_id: &str,
-        expected: Option<u64>,
-        record: MfaEnrollment,
-        now: u64,
-        code: &SubmittedCode,
-    ) -> Result<()> {
-        let step = record.charge(&self.config, now);
-        let charge = step.outcome?;
-        if !self.save(user_id, expected, &step.state).await? {
-            return Ok(());
-        }
-        let permit = self.hash_permit().await?;
-        let record = self.load(user_id).await?;
-        let (user, attempt) = (
-            user_id.to_owned(),
-            Zeroizing::new(code.check().code.to_owned()),
-        );
-        let shows_new_code = code.shows_new_code();
-        let (found, reissue) = self
-            .run_blocking(permit, move |config| {
-                let found = record.find_backup_code(config, &user, &attempt)?;
-                let reissue = match shows_new_code {
-                    true => record.reissue_backup_code(config, &found, &mut rand::rng())?,
-                    false => None,
-                };
-                Ok::<_, Error>((found, reissue))
-            })
-            .await??;
-        code.pay(charge, found, reissue);
-        Ok(())
-    }
-
-    /// Saves `state` if the stored version is still `expected`. False after
-    /// a conflict (nothing was written); an error only when the write is not
-    /// found to have landed (I11).
-    async fn save(
-        &self,
-        user_id: &str,
-        expected: Option<u64>,
-        state: &MfaEnrollment,
-    ) -> Result<bool> {
-        let write_id = WriteId::random();
-        match self.store.save(user_id, expected, state, write_id).await {
-            Ok(_) => Ok(true),
-            Err(Error::StoreConflict) => {
-                yield_now().await;
-                Ok(false)
-            }
-            Err(e) if !self.landed(user_id, write_id).await => Err(e),
-            Err(_) => Ok(true),
-        }
-    }
-
-    /// After a save failed without a verdict: whether the write identified by
-    /// `write_id` nonetheless landed (I11). Never judged by content: a racing
-    /// twin may have stored a byte-identical record.
-    async fn landed(&self, user_id: &str, write_id: WriteId) -> bool {
-        matches!(
-            self.store.load(user_id).await,
-            Ok(Some(stored)) if stored.write_id == write_id
-        )
-    }
-
-    /// Runs a transition that hashes new codes or an import, under a hashing
-    /// permit, with the time read after the wait for it.
-    async fn run_hashing<T, F>(
-        &self,
-        transition: Arc<F>,
-        record: MfaEnrollment,
-    ) -> Result<Transition<T>>
-    where
-        T: Send + 'static,
-        F: Fn(MfaEnrollment, &MfaContext, u64) -> Transition<T> + Send + Sync + 'static,
-    {
-        let permit = self.hash_permit().await?;
-        let clock = Arc::clone(&self.clock);
-        self.run_blocking(permit, move |config| {
-            transition(record, config, clock.now())
-        })
-        .await
-    }
-
-    /// One of the service's hashing permits, waiting for it (I13).
-    #[cfg(feature = "tokio")]
-    async fn hash_permit(&self) -> Result<Permit> {
-        Arc::clone(&self.hash_permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Internal("the hashing limiter was closed"))
-    }
-
-    #[cfg(not(feature = "tokio"))]
-    async fn hash_permit(&self) -> Result<Permit> {
-        Ok(Permit)
-    }
-
-    /// Runs slow hashing work on tokio's blocking pool; the permit travels
-    /// with the work (I13).
-    #[cfg(feature = "tokio")]
-    async fn run_blocking<T, W>(&self, permit: Permit, work: W) -> Result<T>
-    where
-        T: Send + 'static,
-        W: FnOnce(&MfaContext) -> T + Send + 'static,
-    {
-        let config = Arc::clone(&self.config);
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Ok(work(&config));
-        }
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            work(&config)
-        })
-        .await
-        .map_err(|_| Error::Internal("a hashing task failed"))
-    }
-
-    #[cfg(not(feature = "tokio"))]
-    async fn run_blocking<T, W>(&self, _permit: Permit, work: W) -> Result<T>
-    where
-        T: Send + 'static,
-        W: FnOnce(&MfaContext) -> T + Send + 'static,
-    {
-        Ok(work(&self.config))
-    }
-}
-
-async fn yield_now() {
-    #[cfg(feature = "tokio")]
-    if tokio::runtime::Handle::try_current().is_ok() {
-        tokio::task::yield_now().await;
     }
 }
 
