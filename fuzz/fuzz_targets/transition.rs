@@ -353,7 +353,7 @@ fuzz_target!(|input: Input| {
                 if !old_window {
                     assert!(step.outcome.is_err(), "the pending secret authenticated");
                 }
-                step.verified = v.map(|v| v.by);
+                step.verified = v.as_ref().map(|v| v.by);
                 step.proof = v.map(|v| v.proof);
                 step
             }
@@ -487,14 +487,14 @@ fuzz_target!(|input: Input| {
                     _ => record.verify_backup_code(config, USER, code, now, &mut rng),
                 };
                 let (mut step, v) = Step::of(t);
-                step.verified = v.map(|v| v.by);
+                step.verified = v.as_ref().map(|v| v.by);
                 step.proof = v.map(|v| v.proof);
                 step
             }
             Op::RightTotp => {
                 let (mut step, v) =
                     Step::of(record.verify_totp(config, USER, &totp_now(), now, &mut rng));
-                step.verified = v.map(|v| v.by);
+                step.verified = v.as_ref().map(|v| v.by);
                 step.proof = v.map(|v| v.proof);
                 step
             }
@@ -502,7 +502,7 @@ fuzz_target!(|input: Input| {
                 let code = codes[usize::from(*i) % codes.len()].clone();
                 let (mut step, v) =
                     Step::of(record.verify_backup_code(config, USER, &code, now, &mut rng));
-                step.verified = v.map(|v| v.by);
+                step.verified = v.as_ref().map(|v| v.by);
                 step.proof = v.map(|v| v.proof);
                 step
             }
@@ -536,7 +536,7 @@ fuzz_target!(|input: Input| {
                     );
                 }
                 completed = Some(step.outcome.is_ok());
-                step.verified = v.map(|v| v.by);
+                step.verified = v.as_ref().map(|v| v.by);
                 step.proof = v.map(|v| v.proof);
                 step
             }
