@@ -43,12 +43,24 @@ impl Argon2Params {
     /// # Errors
     /// [`Error::InvalidConfig`] for weaker or invalid parameters.
     pub fn new(m_cost_kib: u32, t_cost: u32, p_cost: u32) -> Result<Self> {
-        if m_cost_kib < 7_168 || u64::from(m_cost_kib) * u64::from(t_cost) < 7_168 * 5 {
+        let asked = Argon2Params {
+            m_cost: m_cost_kib,
+            t_cost,
+            p_cost,
+        };
+        if !asked.meets_owasp() {
             return Err(Error::InvalidConfig(
                 "Argon2 parameters are below OWASP's recommendations",
             ));
         }
         Self::insecure_for_tests(m_cost_kib, t_cost, p_cost)
+    }
+
+    /// Whether these parameters are at least as strong as OWASP's table
+    /// (memory ≥ 7 MiB and memory × passes ≥ 7168 KiB × 5), as
+    /// [`Argon2Params::new`] demands.
+    pub fn meets_owasp(&self) -> bool {
+        self.m_cost >= 7_168 && u64::from(self.m_cost) * u64::from(self.t_cost) >= 7_168 * 5
     }
 
     /// **Insecure.** Any parameters Argon2 accepts, however weak: only for

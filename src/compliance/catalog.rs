@@ -237,10 +237,8 @@ fn code_length(i: &Inputs<'_>) -> Verdict {
 
 fn hashed(i: &Inputs<'_>) -> Verdict {
     let a = i.policy.backup_codes.argon2;
-    let owasp =
-        a.m_cost_kib() >= 7_168 && u64::from(a.m_cost_kib()) * u64::from(a.t_cost()) >= 7_168 * 5;
     verdict(
-        owasp,
+        a.meets_owasp(),
         format!(
             "Argon2id (m = {} KiB, t = {}, p = {}) with a 128-bit salt per code",
             a.m_cost_kib(),
@@ -403,10 +401,6 @@ fn max_lifetime(i: &Inputs<'_>) -> Verdict {
     }
 }
 
-fn full_reauth(i: &Inputs<'_>) -> Verdict {
-    reauth_binding(i)
-}
-
 /// Every requirement, NIST first, each in its source's order.
 #[rustfmt::skip]
 pub(super) static REQUIREMENTS: &[Requirement] = &[
@@ -559,7 +553,7 @@ pub(super) static REQUIREMENTS: &[Requirement] = &[
         None, Check::Always("enabling, replacing, disabling or resetting MFA moves the user's security epoch, which revokes every earlier session bound to it (`check_epoch`), login challenge and proof")),
     asvs("7.5.1", "OWASP ASVS 5.0 V7.5 (L2)", 2,
         "Full re-authentication precedes changes to the MFA configuration.",
-        Some("step_up_window_secs"), Check::Reads(full_reauth)),
+        Some("step_up_window_secs"), Check::Reads(reauth_binding)),
     asvs("11.5.1", "OWASP ASVS 5.0 V11.5 (L2)", 2,
         "Non-guessable random values come from a CSPRNG with at least 128 bits of entropy.",
         None, Check::Always("remembered-device tokens and passkey challenges are 256 random bits from a CSPRNG")),
