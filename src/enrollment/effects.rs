@@ -171,7 +171,7 @@ pub(super) fn new_secret<R: CryptoRng + ?Sized>(
 }
 
 /// A transition that refuses before changing anything.
-pub(super) fn unchanged<T>(state: MfaEnrollment, error: Error) -> Transition<T> {
+pub(crate) fn unchanged<T>(state: MfaEnrollment, error: Error) -> Transition<T> {
     Effects::none().exit(state, Err(error))
 }
 

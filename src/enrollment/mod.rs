@@ -12,6 +12,8 @@ mod transitions;
 mod verify;
 
 pub(crate) use charge::{CodeCheck, Paid, SubmittedCode};
+#[cfg(feature = "import")]
+pub(crate) use effects::unchanged;
 #[cfg(feature = "passkeys")]
 pub(crate) use passkeys::SubmittedAssertion;
 pub(crate) use verify::{Accept, Argon2Work, Hashing};
