@@ -137,6 +137,7 @@ mod encoding;
 pub mod enrollment;
 pub mod error;
 pub mod event;
+pub mod guide;
 pub mod http;
 #[cfg(feature = "import")]
 #[cfg_attr(docsrs, doc(cfg(feature = "import")))]

@@ -70,7 +70,7 @@ async fn the_connect_pool_has_a_server_side_lock_wait_timeout() {
     .await;
 }
 
-/// The columns are what the README says: user ids and write ids as bytes
+/// The columns are what the storage guide (`mfa::guide::storage`) says: user ids and write ids as bytes
 /// (compared exactly, whatever the server's default collation), versions as
 /// 64-bit integers.
 #[tokio::test]

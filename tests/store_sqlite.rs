@@ -94,7 +94,7 @@ async fn credential_index_paths() {
     store_common::credential_index_paths(Arc::new(open(&dir.url("index.db")).await)).await;
 }
 
-/// A host that deletes a user's row (as the README says to when the account
+/// A host that deletes a user's row (as `mfa::guide::storage` says to when the account
 /// goes) frees the user's credential ids with it.
 #[tokio::test]
 async fn deleting_a_row_frees_its_credentials() {

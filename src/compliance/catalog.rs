@@ -505,7 +505,7 @@ pub(super) static REQUIREMENTS: &[Requirement] = &[
         None, Check::WithPasskeys("an assertion without user verification is refused, never counted as a second factor")),
     asvs("6.1.1", "OWASP ASVS 5.0 V6.1 (L1)", 1,
         "Rate limiting and anti-automation are documented, including how they prevent malicious lockout.",
-        None, Check::Host("the crate's lockout is documented (README, \"Lockout\"); the application's documentation carries it with its own per-client limits")),
+        None, Check::Host("the crate's lockout is documented (`mfa::guide::security`, \"What the crate enforces\"); the application's documentation carries it with its own per-client limits")),
     asvs("6.3.3", "OWASP ASVS 5.0 V6.3 (L2)", 2,
         "Multi-factor authentication is required; at L3 one factor is hardware-based and phishing-resistant.",
         None, Check::Reads(mfa_required)),

@@ -242,7 +242,7 @@ pub async fn credential_index_paths<S: ServerStore>() {
     .await;
 }
 
-/// A host that deletes a user's row (as the README says to when the account
+/// A host that deletes a user's row (as `mfa::guide::storage` says to when the account
 /// goes) frees the user's credential ids with it.
 pub async fn deleting_a_row_frees_its_credentials<S: ServerStore>() {
     on_fresh_store(async |store: &S, _| {

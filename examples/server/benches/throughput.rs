@@ -198,7 +198,7 @@ async fn run(name: &str, database: &str, per_run: usize) -> Vec<String> {
 }
 
 /// A wrong password for an account and a login for an unknown email must
-/// take the same time (README, "Wrong passwords, charged first"): each runs one
+/// take the same time (examples/server/README.md, "Wrong passwords, charged first"): each runs one
 /// Argon2id at the server's parameters, on the account's hash or on the
 /// server's dummy hash. Measured at one client, the two taking turns (in
 /// alternating order), each request for an email of its own so that no lock

@@ -1,4 +1,4 @@
-//! The routes of the HTTP contract (the README's "The example server"),
+//! The routes of the HTTP contract (the server's README, "The routes"),
 //! one module per concept, each MFA handler a few lines over `mfa::Mfa`:
 //! accounts and logins (`routes/login.rs`), step-up (`routes/step_up.rs`),
 //! passwordless login (`routes/passwordless.rs`), the user's authenticator

@@ -1,5 +1,5 @@
 //! The example server over real HTTP: every route and every error of the
-//! contract (the README's "The example server"), driven by a real client against the built binary
+//! contract (the server's README, `examples/server/README.md`), driven by a real client against the built binary
 //! on a temporary SQLite database, with codes from the test's own TOTP.
 
 mod http_common;

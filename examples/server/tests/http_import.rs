@@ -1,5 +1,5 @@
-//! The importer (`examples/import/`, the README's "Migrating from another
-//! system") against a running server: one line per source system, each
+//! The importer (`examples/import/`, the guide's "Migrating from another
+//! system", `mfa::guide::migration`) against a running server: one line per source system, each
 //! with fixtures in that system's own encoding, then logins over HTTP with
 //! TOTP codes computed here by hand (HMAC-SHA-1 and HMAC-SHA-256) and with
 //! every old backup code, each once; bad lines (unknown email, MFA already

@@ -1,5 +1,5 @@
 //! `GET /openapi.json` describes every route of the server and only those:
-//! the document's operations are the routes of the README's table, each
+//! the document's operations are the routes of the server's README table, each
 //! documented method is served (not the 404 or 405 of an unknown route) and
 //! every other method is 405, undocumented paths are 404, and the operator
 //! routes are in the document exactly when they exist. `GET /docs` renders
@@ -16,14 +16,15 @@ const ADMIN_TOKEN: &str = "operator-token-0123456789abcdefghijklmnop";
 
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "PATCH"];
 
-/// `(METHOD, /path)` of every route in the README's table of routes.
+/// `(METHOD, /path)` of every route in the table of routes of the server's
+/// README (`examples/server/README.md`).
 fn readme_routes() -> BTreeSet<(String, String)> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-        .expect("the README");
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("the server's README");
     let table = readme
-        .split("### The routes")
+        .split("\n## The routes\n")
         .nth(1)
-        .expect("the README's section on the routes");
+        .expect("the server's README's section on the routes");
     table
         .lines()
         .skip_while(|line| !line.starts_with('|'))
@@ -95,10 +96,10 @@ async fn the_document_describes_every_route_and_no_other() {
 
     let operations = documented(&doc);
     let readme = readme_routes();
-    assert!(readme.len() >= 20, "the README's table: {readme:?}");
+    assert!(readme.len() >= 20, "the server README's table: {readme:?}");
     assert_eq!(
         operations, readme,
-        "the document's operations are the README's routes"
+        "the document's operations are the server README's routes"
     );
 
     let id = "0123456789abcdef0123456789abcdef";

@@ -1,5 +1,5 @@
-//! The factor a line describes, in its source system's terms (README,
-//! "Migrating from another system").
+//! The factor a line describes, in its source system's terms (the guide's
+//! "Migrating from another system", `mfa::guide::migration`).
 
 use mfa::import::{CodeCase, ImportedFactor};
 use mfa::totp::TotpParams;

@@ -1,6 +1,7 @@
-//! The README's "Compliance" tables are the crate's own reports: this test
-//! renders them and fails when the README differs. `MFA_BLESS=1 cargo test
-//! --test compliance_readme` writes the current reports into the README.
+//! The tables of the guide's "Compliance" chapter (`src/guide/compliance.md`,
+//! `mfa::guide::compliance`) are the crate's own reports: this test renders
+//! them and fails when the chapter differs. `MFA_BLESS=1 cargo test --test
+//! compliance_guide` writes the current reports into the chapter.
 
 use mfa::compliance::{HostFacts, Profile};
 use mfa::passkey::RelyingParty;
@@ -28,21 +29,25 @@ fn splice(text: &str, name: &str, table: &str) -> String {
     );
     let start = text
         .find(&open)
-        .unwrap_or_else(|| panic!("README: no {open}"))
+        .unwrap_or_else(|| panic!("src/guide/compliance.md: no {open}"))
         + open.len();
     let end = text[start..]
         .find(&close)
-        .unwrap_or_else(|| panic!("README: no {close}"))
+        .unwrap_or_else(|| panic!("src/guide/compliance.md: no {close}"))
         + start;
     format!("{}{table}{}", &text[..start], &text[end..])
 }
 
 #[test]
-fn the_readme_tables_are_the_reports() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
-    let readme = std::fs::read_to_string(path).unwrap();
+fn the_guide_tables_are_the_reports() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/guide/compliance.md");
+    let chapter = std::fs::read_to_string(path).unwrap();
     let expected = splice(
-        &splice(&readme, "default", &table(Policy::new("Example Co"), false)),
+        &splice(
+            &chapter,
+            "default",
+            &table(Policy::new("Example Co"), false),
+        ),
         "preset",
         &table(Policy::nist_800_63b4_aal2("Example Co"), true),
     );
@@ -51,8 +56,8 @@ fn the_readme_tables_are_the_reports() {
         return;
     }
     assert!(
-        readme == expected,
-        "README.md's compliance tables differ from the reports: run \
-         `MFA_BLESS=1 cargo test --test compliance_readme` and review the diff"
+        chapter == expected,
+        "src/guide/compliance.md's tables differ from the reports: run \
+         `MFA_BLESS=1 cargo test --test compliance_guide` and review the diff"
     );
 }
