@@ -1,5 +1,5 @@
 //! The MFA part of the contract (`http_mfa`) against the actix-web server,
-//! `examples/actix_server.rs`: the same cases the axum server passes in
+//! `examples/actix_server/`: the same cases the axum server passes in
 //! `http_api.rs`, over real HTTP, with codes from the test's own TOTP; and
 //! the second step with a passkey (a soft passkey at the server's default
 //! origin), once only.

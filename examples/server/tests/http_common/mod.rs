@@ -29,7 +29,7 @@ pub fn server_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_server"))
 }
 
-/// The same MFA endpoints on actix-web (`examples/actix_server.rs`).
+/// The same MFA endpoints on actix-web (`examples/actix_server/`).
 pub fn actix_server_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_actix_server"))
 }

@@ -2,7 +2,7 @@
 //! password), confirm, status,
 //! the login second step, the two regenerate routes and disable — as cases
 //! that take a running server. `http_api.rs` runs them against the axum
-//! server and `http_actix.rs` against `examples/actix_server.rs`: both must
+//! server and `http_actix.rs` against `examples/actix_server/`: both must
 //! answer the same.
 #![allow(dead_code)]
 
