@@ -4,6 +4,11 @@ use serde::Serialize;
 
 use crate::totp::TotpMatch;
 
+#[cfg(feature = "tracing")]
+mod tracing_sink;
+#[cfg(feature = "tracing")]
+pub use tracing_sink::TracingSink;
+
 /// Something a host may want to log or tell the user about out of band.
 ///
 /// Transitions report these beside their outcome; the service hands them to
@@ -150,6 +155,42 @@ pub enum SecurityEvent {
         /// The crate's id of the passkey.
         passkey: String,
     },
+}
+
+impl SecurityEvent {
+    /// The event's stable name, as it is serialized (`"event"`): for log
+    /// fields and metric labels.
+    pub fn name(&self) -> &'static str {
+        use SecurityEvent as E;
+        match self {
+            E::SetupStarted { .. } => "setup_started",
+            E::FactorEnabled => "factor_enabled",
+            E::FactorDisabled => "factor_disabled",
+            E::FactorImported { .. } => "factor_imported",
+            E::TotpAccepted(_) => "totp_accepted",
+            E::BackupCodeUsed { .. } => "backup_code_used",
+            E::BackupCodesRunningLow { .. } => "backup_codes_running_low",
+            E::BackupCodeReissued => "backup_code_reissued",
+            E::LegacyBackupCodeUsed { .. } => "legacy_backup_code_used",
+            E::BackupCodesRegenerated { .. } => "backup_codes_regenerated",
+            E::AttemptFailed { .. } => "attempt_failed",
+            E::LockoutStarted { .. } => "lockout_started",
+            E::OperatorUnlocked { .. } => "operator_unlocked",
+            E::OperatorReset { .. } => "operator_reset",
+            E::ReplayRefused { .. } => "replay_refused",
+            E::SecretReencrypted => "secret_reencrypted",
+            E::ReplacementStarted { .. } => "replacement_started",
+            E::AuthenticatorReplaced => "authenticator_replaced",
+            E::DeviceRemembered { .. } => "device_remembered",
+            E::RememberedDeviceLoginDuringLockout => "remembered_device_login_during_lockout",
+            E::DevicesForgotten { .. } => "devices_forgotten",
+            E::PasskeyAdded { .. } => "passkey_added",
+            E::PasskeyRemoved { .. } => "passkey_removed",
+            E::PasskeyRenamed { .. } => "passkey_renamed",
+            E::PasskeyUsed { .. } => "passkey_used",
+            E::PasskeyCloneSuspected { .. } => "passkey_clone_suspected",
+        }
+    }
 }
 
 /// Receives [`SecurityEvent`]s once the state they describe is saved.

@@ -16,6 +16,7 @@ use crate::policy::MfaContext;
 use crate::session::{DeviceToken, LoginChallenge, LoginStep, Proof};
 use crate::store::MfaStore;
 
+mod observe;
 mod passkeys;
 mod run;
 
@@ -86,12 +87,37 @@ impl OwnedReauth {
     }
 }
 
-/// A hashing permit of the service (I13).
-#[cfg(feature = "tokio")]
-type Permit = tokio::sync::OwnedSemaphorePermit;
-/// Without tokio, work runs inline: nothing to wait for.
-#[cfg(not(feature = "tokio"))]
-struct Permit;
+/// A hashing permit of the service (I13), counted while held. Without
+/// tokio, work runs inline: there is nothing to wait for.
+struct Permit {
+    #[cfg(feature = "tokio")]
+    _held: tokio::sync::OwnedSemaphorePermit,
+    _gauge: observe::PermitGauge,
+}
+
+/// An operation's name for its span and metrics, and the second factor it
+/// checks when that is not read from its work (a TOTP code).
+#[derive(Clone, Copy)]
+struct Op {
+    name: &'static str,
+    method: Option<&'static str>,
+}
+
+impl Op {
+    /// An operation that checks a TOTP code.
+    const fn totp(name: &'static str) -> Op {
+        Op {
+            name,
+            method: Some("totp"),
+        }
+    }
+}
+
+impl From<&'static str> for Op {
+    fn from(name: &'static str) -> Op {
+        Op { name, method: None }
+    }
+}
 
 /// The new backup codes of one operation, shared by its retries.
 type Minted = Arc<Mutex<FreshCodes>>;
@@ -193,6 +219,7 @@ impl<S: MfaStore> Mfa<S> {
     pub async fn begin_setup(&self, user_id: &str, account_name: &str) -> Result<TotpSetup> {
         let (user, account) = (user_id.to_owned(), account_name.to_owned());
         self.run(
+            "begin_setup",
             user_id,
             Argon2Work::default(),
             move |record, config, now| {
@@ -209,9 +236,14 @@ impl<S: MfaStore> Mfa<S> {
     pub async fn confirm_setup(&self, user_id: &str, code: &str) -> Result<Enabled> {
         let (user, code) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
         let work = Argon2Work::default();
-        self.run_minting(user_id, work, move |record, config, codes, now| {
-            record.confirm_setup_with(config, &user, &code, codes, now, &mut rand::rng())
-        })
+        self.run_minting(
+            Op::totp("confirm_setup"),
+            user_id,
+            work,
+            move |record, config, codes, now| {
+                record.confirm_setup_with(config, &user, &code, codes, now, &mut rand::rng())
+            },
+        )
         .await
     }
 
@@ -220,9 +252,12 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// As the transition, plus store errors.
     pub async fn cancel_setup(&self, user_id: &str) -> Result<()> {
-        self.run(user_id, Argon2Work::default(), |record, _, _| {
-            record.cancel_setup()
-        })
+        self.run(
+            "cancel_setup",
+            user_id,
+            Argon2Work::default(),
+            |record, _, _| record.cancel_setup(),
+        )
         .await
     }
 
@@ -242,10 +277,14 @@ impl<S: MfaStore> Mfa<S> {
         let record = self.load(user_id).await?;
         let now = self.clock.now();
         let step = record.begin_login(&self.config, user_id, device_token, now);
-        if matches!(step, LoginStep::RememberedDevice(_))
-            && record.status(&self.config, now).locked_out
-        {
+        let remembered = matches!(step, LoginStep::RememberedDevice(_));
+        if device_token.is_some() {
+            let outcome = if remembered { "ok" } else { "NOT_REMEMBERED" };
+            observe::verification("remembered_device", outcome);
+        }
+        if remembered && record.status(&self.config, now).locked_out {
             let event = SecurityEvent::RememberedDeviceLoginDuringLockout;
+            observe::count_event(&event);
             self.events.record(user_id, &event);
         }
         Ok(step)
@@ -259,6 +298,7 @@ impl<S: MfaStore> Mfa<S> {
     pub async fn remember_device(&self, user_id: &str, proof: &Proof) -> Result<DeviceToken> {
         let (user, proof) = (user_id.to_owned(), *proof);
         self.run(
+            "remember_device",
             user_id,
             Argon2Work::default(),
             move |record, config, now| {
@@ -276,9 +316,14 @@ impl<S: MfaStore> Mfa<S> {
     pub async fn forget_devices(&self, user_id: &str, reauth: Reauth<'_>) -> Result<usize> {
         let (user, reauth) = (user_id.to_owned(), Arc::new(OwnedReauth::from(reauth)));
         let shared = Arc::clone(&reauth);
-        self.run(user_id, reauth.work(), move |record, config, now| {
-            record.forget_devices_with(config, &user, shared.as_reauth(), now)
-        })
+        self.run(
+            "forget_devices",
+            user_id,
+            reauth.work(),
+            move |record, config, now| {
+                record.forget_devices_with(config, &user, shared.as_reauth(), now)
+            },
+        )
         .await
     }
 
@@ -296,10 +341,22 @@ impl<S: MfaStore> Mfa<S> {
         let (user, account) = (user_id.to_owned(), account_name.to_owned());
         let reauth = Arc::new(OwnedReauth::from(reauth));
         let shared = Arc::clone(&reauth);
-        self.run(user_id, reauth.work(), move |record, config, now| {
-            let reauth = shared.as_reauth();
-            record.begin_replacement_with(config, &user, &account, reauth, now, &mut rand::rng())
-        })
+        self.run(
+            "begin_replacement",
+            user_id,
+            reauth.work(),
+            move |record, config, now| {
+                let reauth = shared.as_reauth();
+                record.begin_replacement_with(
+                    config,
+                    &user,
+                    &account,
+                    reauth,
+                    now,
+                    &mut rand::rng(),
+                )
+            },
+        )
         .await
     }
 
@@ -311,6 +368,7 @@ impl<S: MfaStore> Mfa<S> {
     pub async fn confirm_replacement(&self, user_id: &str, code: &str) -> Result<Proof> {
         let (user, code) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
         self.run(
+            Op::totp("confirm_replacement"),
             user_id,
             Argon2Work::default(),
             move |record, config, now| {
@@ -329,6 +387,7 @@ impl<S: MfaStore> Mfa<S> {
         let shared = Arc::new(challenge.clone());
         let open = Arc::clone(&shared);
         self.run_with_code(
+            "complete_login",
             challenge.user_id(),
             code,
             Some(challenge),
@@ -347,6 +406,7 @@ impl<S: MfaStore> Mfa<S> {
         // A TOTP code never runs a slow hash: nothing to charge first.
         let (user, code) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
         self.run(
+            Op::totp("verify_totp"),
             user_id,
             Argon2Work::default(),
             move |record, config, now| {
@@ -361,7 +421,8 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// As the transition, plus store errors.
     pub async fn verify_backup_code(&self, user_id: &str, code: &str) -> Result<Verified> {
-        self.verify_as(Accept::BackupCode, user_id, code).await
+        self.verify_as("verify_backup_code", Accept::BackupCode, user_id, code)
+            .await
     }
 
     /// Verifies a TOTP or backup code, told apart by shape; see [`MfaEnrollment::verify`].
@@ -369,11 +430,19 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// As the transition, plus store errors.
     pub async fn verify(&self, user_id: &str, code: &str) -> Result<Verified> {
-        self.verify_as(Accept::Either, user_id, code).await
+        self.verify_as("verify", Accept::Either, user_id, code)
+            .await
     }
 
-    async fn verify_as(&self, accept: Accept, user_id: &str, code: &str) -> Result<Verified> {
+    async fn verify_as(
+        &self,
+        op: &'static str,
+        accept: Accept,
+        user_id: &str,
+        code: &str,
+    ) -> Result<Verified> {
         self.run_with_code(
+            op,
             user_id,
             code,
             None,
@@ -397,10 +466,22 @@ impl<S: MfaStore> Mfa<S> {
         let (user, reauth) = (user_id.to_owned(), Arc::new(OwnedReauth::from(reauth)));
         let shared = Arc::clone(&reauth);
         let work = reauth.work();
-        self.run_minting(user_id, work, move |record, config, codes, now| {
-            let reauth = shared.as_reauth();
-            record.regenerate_backup_codes_with(config, &user, reauth, codes, now, &mut rand::rng())
-        })
+        self.run_minting(
+            "regenerate_backup_codes",
+            user_id,
+            work,
+            move |record, config, codes, now| {
+                let reauth = shared.as_reauth();
+                record.regenerate_backup_codes_with(
+                    config,
+                    &user,
+                    reauth,
+                    codes,
+                    now,
+                    &mut rand::rng(),
+                )
+            },
+        )
         .await
     }
 
@@ -420,10 +501,15 @@ impl<S: MfaStore> Mfa<S> {
     pub async fn disable_with(&self, user_id: &str, reauth: Reauth<'_>) -> Result<Proof> {
         let (user, reauth) = (user_id.to_owned(), Arc::new(OwnedReauth::from(reauth)));
         let shared = Arc::clone(&reauth);
-        self.run(user_id, reauth.work(), move |record, config, now| {
-            let reauth = shared.as_reauth();
-            record.disable_reauthenticated(config, &user, reauth, now, &mut rand::rng())
-        })
+        self.run(
+            "disable",
+            user_id,
+            reauth.work(),
+            move |record, config, now| {
+                let reauth = shared.as_reauth();
+                record.disable_reauthenticated(config, &user, reauth, now, &mut rand::rng())
+            },
+        )
         .await
     }
 
@@ -446,7 +532,7 @@ impl<S: MfaStore> Mfa<S> {
             import: Some(&sealing),
             ..Argon2Work::default()
         };
-        self.run(user_id, work, move |record, config, now| {
+        self.run("import", user_id, work, move |record, config, now| {
             crate::import::Sealing::lock(&shared).apply(
                 record,
                 config,
@@ -465,9 +551,12 @@ impl<S: MfaStore> Mfa<S> {
     /// As the transition, plus store errors.
     pub async fn operator_unlock(&self, user_id: &str, actor: &str, reason: &str) -> Result<()> {
         let (actor, reason) = (actor.to_owned(), reason.to_owned());
-        self.run(user_id, Argon2Work::default(), move |record, _, _| {
-            record.operator_unlock(&actor, &reason)
-        })
+        self.run(
+            "operator_unlock",
+            user_id,
+            Argon2Work::default(),
+            move |record, _, _| record.operator_unlock(&actor, &reason),
+        )
         .await
     }
 
@@ -478,9 +567,12 @@ impl<S: MfaStore> Mfa<S> {
     /// As the transition, plus store errors.
     pub async fn operator_reset(&self, user_id: &str, actor: &str, reason: &str) -> Result<()> {
         let (actor, reason) = (actor.to_owned(), reason.to_owned());
-        self.run(user_id, Argon2Work::default(), move |record, _, _| {
-            record.operator_reset(&actor, &reason)
-        })
+        self.run(
+            "operator_reset",
+            user_id,
+            Argon2Work::default(),
+            move |record, _, _| record.operator_reset(&actor, &reason),
+        )
         .await
     }
 

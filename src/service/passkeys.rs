@@ -24,9 +24,14 @@ impl<S: MfaStore> Mfa<S> {
         name: &str,
     ) -> Result<StoredPasskey> {
         let (user, id, name) = (user_id.to_owned(), id.to_owned(), name.to_owned());
-        self.run(user_id, Argon2Work::default(), move |record, config, _| {
-            record.rename_passkey(config, &user, &id, &name, &mut rand::rng())
-        })
+        self.run(
+            "rename_passkey",
+            user_id,
+            Argon2Work::default(),
+            move |record, config, _| {
+                record.rename_passkey(config, &user, &id, &name, &mut rand::rng())
+            },
+        )
         .await
     }
 
@@ -44,10 +49,15 @@ impl<S: MfaStore> Mfa<S> {
         let (user, id) = (user_id.to_owned(), id.to_owned());
         let reauth = Arc::new(OwnedReauth::from(reauth));
         let shared = Arc::clone(&reauth);
-        self.run(user_id, reauth.work(), move |record, config, now| {
-            let reauth = shared.as_reauth();
-            record.remove_passkey_with(config, &user, &id, reauth, now, &mut rand::rng())
-        })
+        self.run(
+            "remove_passkey",
+            user_id,
+            reauth.work(),
+            move |record, config, now| {
+                let reauth = shared.as_reauth();
+                record.remove_passkey_with(config, &user, &id, reauth, now, &mut rand::rng())
+            },
+        )
         .await
     }
 }
@@ -57,6 +67,7 @@ mod ceremonies {
     use std::sync::Arc;
 
     use super::super::Minted;
+    use super::super::observe::Observation;
     use crate::backup::FreshCodes;
     use crate::enrollment::{Argon2Work, MfaEnrollment, SubmittedAssertion, Verified};
     use crate::error::{Error, Result};
@@ -88,6 +99,7 @@ mod ceremonies {
             let (user, account) = (user_id.to_owned(), account_name.to_owned());
             let proof = proof.copied();
             self.run(
+                "begin_passkey_registration",
                 user_id,
                 Argon2Work::default(),
                 move |record, config, now| {
@@ -128,18 +140,23 @@ mod ceremonies {
                 mint_first_factor_only: true,
                 ..Argon2Work::default()
             };
-            self.run(user_id, work, move |record, config, now| {
-                record.confirm_passkey_registration_with(
-                    config,
-                    &user,
-                    &name,
-                    &credential,
-                    proof.as_ref(),
-                    &mut FreshCodes::lock(&codes),
-                    now,
-                    &mut rand::rng(),
-                )
-            })
+            self.run(
+                "confirm_passkey_registration",
+                user_id,
+                work,
+                move |record, config, now| {
+                    record.confirm_passkey_registration_with(
+                        config,
+                        &user,
+                        &name,
+                        &credential,
+                        proof.as_ref(),
+                        &mut FreshCodes::lock(&codes),
+                        now,
+                        &mut rand::rng(),
+                    )
+                },
+            )
             .await
         }
 
@@ -166,7 +183,7 @@ mod ceremonies {
             credential: &PublicKeyCredential,
         ) -> Result<Verified> {
             let kind = ChallengeKind::StepUp;
-            self.run_with_assertion(user_id, kind, challenge, credential)
+            self.run_with_assertion("step_up_with_passkey", user_id, kind, challenge, credential)
                 .await
         }
 
@@ -192,16 +209,21 @@ mod ceremonies {
                 assertion: Some(&submitted),
                 ..Argon2Work::default()
             };
-            self.run(challenge.user_id(), work, move |record, config, now| {
-                record.complete_login_with_passkey_checked(
-                    config,
-                    &user,
-                    &open,
-                    shared.assertion(),
-                    now,
-                    &mut rand::rng(),
-                )
-            })
+            self.run(
+                "complete_login_with_passkey",
+                challenge.user_id(),
+                work,
+                move |record, config, now| {
+                    record.complete_login_with_passkey_checked(
+                        config,
+                        &user,
+                        &open,
+                        shared.assertion(),
+                        now,
+                        &mut rand::rng(),
+                    )
+                },
+            )
             .await
         }
 
@@ -238,7 +260,7 @@ mod ceremonies {
             let user = owner.ok_or(Error::InvalidPasskey)?;
             let kind = ChallengeKind::Passwordless;
             let verified = self
-                .run_with_assertion(&user, kind, challenge, credential)
+                .run_with_assertion("complete_passwordless", &user, kind, challenge, credential)
                 .await?;
             Ok((user, verified))
         }
@@ -247,6 +269,7 @@ mod ceremonies {
         /// and checked at most once for the operation's retries (I16).
         async fn run_with_assertion(
             &self,
+            op: &'static str,
             user_id: &str,
             kind: ChallengeKind,
             challenge: &PasskeyChallenge,
@@ -260,7 +283,7 @@ mod ceremonies {
                 passkey_challenge: Some((challenge, user_id)),
                 ..Argon2Work::default()
             };
-            self.run(user_id, work, move |record, config, now| {
+            self.run(op, user_id, work, move |record, config, now| {
                 record.spend_checked(
                     config,
                     &user,
@@ -281,6 +304,7 @@ mod ceremonies {
         /// After a conflict nothing was charged, and the round starts again.
         pub(in crate::service) async fn charge_then_check(
             &self,
+            obs: &Observation,
             user_id: &str,
             expected: Option<u64>,
             record: MfaEnrollment,
@@ -289,7 +313,7 @@ mod ceremonies {
         ) -> Result<()> {
             let step = record.charge(&self.config, now);
             let charge = step.outcome?;
-            if !self.save(user_id, expected, &step.state).await? {
+            if !self.save(obs, user_id, expected, &step.state).await? {
                 return Ok(());
             }
             let asserted = step.state.check_assertion(&self.config, assertion);

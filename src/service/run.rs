@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
-use super::{Mfa, Minted, Permit};
+use super::observe::{Observation, code_method};
+use super::{Mfa, Minted, Op, Permit};
 use crate::backup::FreshCodes;
 use crate::enrollment::{Argon2Work, CodeCheck, Hashing, MfaEnrollment, SubmittedCode, Transition};
 use crate::error::{Error, Result};
@@ -20,6 +21,7 @@ impl<S: MfaStore> Mfa<S> {
     /// hashed at most once for the operation, however often it is retried (I13).
     pub(super) async fn run_minting<T, F>(
         &self,
+        op: impl Into<Op>,
         user_id: &str,
         work: Argon2Work<'_>,
         transition: F,
@@ -37,7 +39,7 @@ impl<S: MfaStore> Mfa<S> {
             mint: Some(&fresh),
             ..work
         };
-        self.run(user_id, work, move |record, config, now| {
+        self.run(op, user_id, work, move |record, config, now| {
             transition(record, config, &mut FreshCodes::lock(&codes), now)
         })
         .await
@@ -48,6 +50,7 @@ impl<S: MfaStore> Mfa<S> {
     /// login challenge it completes, if any.
     pub(super) async fn run_with_code<T, F>(
         &self,
+        op: impl Into<Op>,
         user_id: &str,
         code: &str,
         challenge: Option<&LoginChallenge>,
@@ -67,14 +70,46 @@ impl<S: MfaStore> Mfa<S> {
             challenge,
             ..Argon2Work::default()
         };
-        self.run(user_id, work, move |record, config, now| {
+        self.run(op, user_id, work, move |record, config, now| {
             transition(record, config, &user, shared.check(), now)
         })
         .await
     }
 
+    /// Runs one operation, observed (its span and metrics, `observe.rs`):
+    /// its rounds of load, transition and save until one lands.
     pub(super) async fn run<T, F>(
         &self,
+        op: impl Into<Op>,
+        user_id: &str,
+        work: Argon2Work<'_>,
+        transition: F,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(MfaEnrollment, &MfaContext, u64) -> Transition<T> + Send + Sync + 'static,
+    {
+        let op = op.into();
+        let method = op.method.or_else(|| {
+            #[cfg(feature = "passkeys")]
+            if work.assertion.is_some() {
+                return Some("passkey");
+            }
+            work.code.map(|code| code_method(code.check().code))
+        });
+        let obs = Observation::start(op.name, user_id, method);
+        let rounds = self.rounds(&obs, user_id, work, transition);
+        #[cfg(feature = "tracing")]
+        let result = tracing::Instrument::instrument(rounds, obs.span()).await;
+        #[cfg(not(feature = "tracing"))]
+        let result = rounds.await;
+        obs.finish(&result);
+        result
+    }
+
+    async fn rounds<T, F>(
+        &self,
+        obs: &Observation,
         user_id: &str,
         work: Argon2Work<'_>,
         transition: F,
@@ -85,34 +120,38 @@ impl<S: MfaStore> Mfa<S> {
     {
         let transition = Arc::new(transition);
         for _ in 0..=self.conflict_retries {
-            let (expected, record) = match self.store.load(user_id).await? {
+            let (expected, record) = match obs.store("load", self.store.load(user_id)).await? {
                 Some(stored) => (Some(stored.version), stored.record),
                 None => (None, MfaEnrollment::default()),
             };
             let now = self.clock.now();
             let step = match record.needs_argon2(work, &self.config, now) {
                 Hashing::None => transition(record, &self.config, now),
-                Hashing::Pool => self.run_hashing(Arc::clone(&transition), record).await?,
+                Hashing::Pool => {
+                    self.run_hashing(obs, Arc::clone(&transition), record)
+                        .await?
+                }
                 Hashing::ChargeFirst => {
                     #[cfg(feature = "passkeys")]
                     if let Some(assertion) = work.assertion {
-                        self.charge_then_check(user_id, expected, record, now, assertion)
+                        self.charge_then_check(obs, user_id, expected, record, now, assertion)
                             .await?;
                         continue;
                     }
                     let code = work
                         .code
                         .ok_or(Error::Internal("a charge without a code"))?;
-                    self.charge_then_hash(user_id, expected, record, now, code)
+                    self.charge_then_hash(obs, user_id, expected, record, now, code)
                         .await?;
                     // The next round applies what the hash found.
                     continue;
                 }
             };
-            if step.changed && !self.save(user_id, expected, &step.state).await? {
+            if step.changed && !self.save(obs, user_id, expected, &step.state).await? {
                 continue;
             }
             for event in &step.events {
+                obs.event(event);
                 self.events.record(user_id, event);
             }
             return step.outcome;
@@ -127,6 +166,7 @@ impl<S: MfaStore> Mfa<S> {
     /// charged or hashed, and the operation starts its round again.
     pub(super) async fn charge_then_hash(
         &self,
+        obs: &Observation,
         user_id: &str,
         expected: Option<u64>,
         record: MfaEnrollment,
@@ -135,11 +175,11 @@ impl<S: MfaStore> Mfa<S> {
     ) -> Result<()> {
         let step = record.charge(&self.config, now);
         let charge = step.outcome?;
-        if !self.save(user_id, expected, &step.state).await? {
+        if !self.save(obs, user_id, expected, &step.state).await? {
             return Ok(());
         }
-        let permit = self.hash_permit().await?;
-        let record = self.load(user_id).await?;
+        let permit = self.hash_permit(obs).await?;
+        let record = obs.store("load", self.load(user_id)).await?;
         let (user, attempt) = (
             user_id.to_owned(),
             Zeroizing::new(code.check().code.to_owned()),
@@ -164,18 +204,21 @@ impl<S: MfaStore> Mfa<S> {
     /// found to have landed (I11).
     pub(super) async fn save(
         &self,
+        obs: &Observation,
         user_id: &str,
         expected: Option<u64>,
         state: &MfaEnrollment,
     ) -> Result<bool> {
         let write_id = WriteId::random();
-        match self.store.save(user_id, expected, state, write_id).await {
+        let saved = self.store.save(user_id, expected, state, write_id);
+        match obs.store("save", saved).await {
             Ok(_) => Ok(true),
             Err(Error::StoreConflict) => {
+                obs.conflict();
                 yield_now().await;
                 Ok(false)
             }
-            Err(e) if !self.landed(user_id, write_id).await => Err(e),
+            Err(e) if !self.landed(obs, user_id, write_id).await => Err(e),
             Err(_) => Ok(true),
         }
     }
@@ -183,9 +226,9 @@ impl<S: MfaStore> Mfa<S> {
     /// After a save failed without a verdict: whether the write identified by
     /// `write_id` nonetheless landed (I11). Never judged by content: a racing
     /// twin may have stored a byte-identical record.
-    pub(super) async fn landed(&self, user_id: &str, write_id: WriteId) -> bool {
+    pub(super) async fn landed(&self, obs: &Observation, user_id: &str, write_id: WriteId) -> bool {
         matches!(
-            self.store.load(user_id).await,
+            obs.store("load", self.store.load(user_id)).await,
             Ok(Some(stored)) if stored.write_id == write_id
         )
     }
@@ -194,6 +237,7 @@ impl<S: MfaStore> Mfa<S> {
     /// permit, with the time read after the wait for it.
     pub(super) async fn run_hashing<T, F>(
         &self,
+        obs: &Observation,
         transition: Arc<F>,
         record: MfaEnrollment,
     ) -> Result<Transition<T>>
@@ -201,7 +245,7 @@ impl<S: MfaStore> Mfa<S> {
         T: Send + 'static,
         F: Fn(MfaEnrollment, &MfaContext, u64) -> Transition<T> + Send + Sync + 'static,
     {
-        let permit = self.hash_permit().await?;
+        let permit = self.hash_permit(obs).await?;
         let clock = Arc::clone(&self.clock);
         self.run_blocking(permit, move |config| {
             transition(record, config, clock.now())
@@ -210,17 +254,19 @@ impl<S: MfaStore> Mfa<S> {
     }
 
     /// One of the service's hashing permits, waiting for it (I13).
-    #[cfg(feature = "tokio")]
-    pub(super) async fn hash_permit(&self) -> Result<Permit> {
-        Arc::clone(&self.hash_permits)
+    pub(super) async fn hash_permit(&self, obs: &Observation) -> Result<Permit> {
+        let started = std::time::Instant::now();
+        #[cfg(feature = "tokio")]
+        let held = Arc::clone(&self.hash_permits)
             .acquire_owned()
             .await
-            .map_err(|_| Error::Internal("the hashing limiter was closed"))
-    }
-
-    #[cfg(not(feature = "tokio"))]
-    pub(super) async fn hash_permit(&self) -> Result<Permit> {
-        Ok(Permit)
+            .map_err(|_| Error::Internal("the hashing limiter was closed"))?;
+        obs.waited_for_permit(started.elapsed());
+        Ok(Permit {
+            #[cfg(feature = "tokio")]
+            _held: held,
+            _gauge: super::observe::PermitGauge::held(),
+        })
     }
 
     /// Runs slow hashing work on tokio's blocking pool; the permit travels

@@ -184,6 +184,7 @@ impl PasswordAttempts {
         {
             Charged::Through(charge) => Ok(charge),
             Charged::Locked(until) => {
+                crate::metrics::password_checked("locked");
                 let secs = (until - now + 999) / 1000;
                 Err(ApiError::too_many_attempts(
                     u64::try_from(secs).unwrap_or(1),

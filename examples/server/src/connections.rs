@@ -165,7 +165,7 @@ async fn connection(
                 Ok(Ok(response)) => response,
                 Ok(Err(never)) => match never {},
                 Err(e) => {
-                    eprintln!("error: a request's task ended without an answer: {e}");
+                    tracing::error!("a request's task ended without an answer: {e}");
                     failed()
                 }
             };

@@ -78,8 +78,8 @@ fn read(path: &Path) -> Result<MasterKey, String> {
         if let Ok(meta) = std::fs::metadata(path)
             && meta.permissions().mode() & 0o077 != 0
         {
-            eprintln!(
-                "warning: {} is readable by other users; run chmod 600 on it",
+            tracing::warn!(
+                "{} is readable by other users; run chmod 600 on it",
                 path.display()
             );
         }

@@ -131,7 +131,7 @@ pub async fn request_context(
     if let Some((problem, cause)) = problem {
         if problem.status >= 500 {
             let cause = cause.as_deref().unwrap_or("no cause recorded");
-            eprintln!("error: request {id} {path}: {} {cause}", problem.code);
+            tracing::error!(request_id = %id, path = %path, code = problem.code, "request failed: {cause}");
         }
         let problem = problem
             .with_instance(path)

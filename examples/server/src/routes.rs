@@ -89,7 +89,8 @@ pub fn router(app: AppState) -> Router {
         Some(_) => routes
             .routes(routes!(operators::operator_unlock))
             .routes(routes!(operators::operator_reset))
-            .routes(routes!(compliance::compliance)),
+            .routes(routes!(compliance::compliance))
+            .routes(routes!(crate::metrics::metrics)),
         None => routes,
     };
     let (routes, document) = routes.split_for_parts();
@@ -262,6 +263,7 @@ async fn password_is_right(
     let charge = app.attempts.charge(key);
     let (right, charge) = app.passwords.verify_charged(password, user, charge).await?;
     app.attempts.settle(charge, right).await?;
+    crate::metrics::password_checked(if right { "right" } else { "wrong" });
     Ok(right)
 }
 

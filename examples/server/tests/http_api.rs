@@ -271,7 +271,7 @@ fn usage_errors() {
             .expect("the server binary");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("usage:"), "{args:?}: {stderr}");
+        assert!(stderr.contains("Usage: server"), "{args:?}: {stderr}");
     }
     let out = std::process::Command::new(http_common::server_binary())
         .arg("--help")

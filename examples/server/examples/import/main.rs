@@ -45,6 +45,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::Parser;
 use mfa::{KeyId, Keyring, Mfa, MfaContext, Policy};
 use serde_json::Value;
 use tokio::task::JoinSet;
@@ -54,49 +55,53 @@ use crate::lines::{Line, MAX_LINE_BYTES, Numbered, Source};
 use crate::progress::{Outcome, Progress};
 use crate::shard::Shard;
 
-const USAGE: &str = "\
-usage: import --database PATH|postgres://…|mysql://… [--key-file PATH]
-              [--jobs N] [--hashes N] [--shard I/N] [--progress-every SECS] FILE|-
-
-  One JSON object per line: {\"email\", \"format\", …}; formats: otpauth,
-  django-otp, devise-two-factor, gitlab, fortify, aspnet-identity, kratos.
-  Accounts must exist. A failed line (a line that is not UTF-8 or is longer
-  than 64 KiB included) is reported with its number, writes nothing and is
-  skipped; the exit status is 1 if any line failed. Safe to run while
-  servers are up, and to run again after an interruption: a user who
-  already holds exactly the line's factor counts as already imported.
-
-  --jobs N              lines imported at once (default 16)
-  --hashes N            Argon2 hashes at once (default: the number of CPUs)
-  --shard I/N           only the lines of shard I of N (by a hash of the email)
-  --progress-every SECS a progress line on stderr this often when stderr is
-                        not a terminal (default 10; a terminal gets a bar)";
-
-/// What the command line asks for.
+/// Attaches factors exported from another system to existing accounts.
+///
+/// One JSON object per line: {"email", "format", …}; formats: otpauth,
+/// django-otp, devise-two-factor, gitlab, fortify, aspnet-identity, kratos.
+/// Accounts must exist. A failed line (a line that is not UTF-8 or is longer
+/// than 64 KiB included) is reported with its number, writes nothing and is
+/// skipped; the exit status is 1 if any line failed. Safe to run while
+/// servers are up, and to run again after an interruption: a user who
+/// already holds exactly the line's factor counts as already imported.
+#[derive(Parser)]
+#[command(name = "import", version, verbatim_doc_comment)]
 struct Args {
+    /// The server's database: a SQLite file, or a postgres:// or mysql:// URL.
+    #[arg(long, env = "MFA_DATABASE", value_name = "PATH|URL", value_parser = database)]
     database: Location,
+    /// Where the master key is kept (default: <database>.key for a SQLite
+    /// file); MFA_MASTER_KEY, when set, is used instead.
+    #[arg(long, env = "MFA_KEY_FILE", value_name = "PATH")]
     key_file: Option<PathBuf>,
-    input: String,
-    jobs: usize,
-    hashes: usize,
+    /// Lines imported at once.
+    #[arg(long, env = "MFA_JOBS", value_name = "N", default_value_t = 16,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    jobs: u64,
+    /// Argon2 hashes at once (default: the number of CPUs).
+    #[arg(long, env = "MFA_HASHES", value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    hashes: Option<u64>,
+    /// Only the lines of shard I of N (by a hash of the email).
+    #[arg(long, env = "MFA_SHARD", value_name = "I/N", default_value = "1/1", value_parser = Shard::parse)]
     shard: Shard,
+    /// Seconds between progress lines on stderr when stderr is not a
+    /// terminal (a terminal gets a bar).
+    #[arg(long, env = "MFA_PROGRESS_EVERY", value_name = "SECS", default_value = "10", value_parser = seconds)]
     progress_every: Duration,
+    /// The input file, or - for stdin.
+    #[arg(value_name = "FILE|-")]
+    input: String,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args = match parse_args(&args) {
-        Ok(Some(parsed)) => parsed,
-        Ok(None) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("{message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    // `--help`, `--version` and a bad flag (exit 2) end here.
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::WARN)
+        .init();
     match run(args).await {
         Ok(0) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
@@ -107,56 +112,20 @@ async fn main() -> ExitCode {
     }
 }
 
-/// The arguments, or `None` for `--help`.
-fn parse_args(args: &[String]) -> Result<Option<Args>, String> {
-    let (mut database, mut key_file, mut input) = (None, None, None);
-    let mut jobs = 16;
-    let mut hashes = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut shard = Shard::ALL;
-    let mut progress_every = Duration::from_secs(10);
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let mut value = || {
-            args.next()
-                .map(String::as_str)
-                .ok_or_else(|| format!("{arg} needs a value"))
-        };
-        match arg.as_str() {
-            "--database" => database = Some(Location::parse(value()?)),
-            "--key-file" => key_file = Some(PathBuf::from(value()?)),
-            "--jobs" => jobs = positive(arg, value()?)?,
-            "--hashes" => hashes = positive(arg, value()?)?,
-            "--shard" => shard = Shard::parse(value()?)?,
-            "--progress-every" => {
-                let text = value()?;
-                progress_every = text
-                    .parse::<f64>()
-                    .ok()
-                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
-                    .ok_or_else(|| format!("--progress-every takes seconds, not {text:?}"))?;
-            }
-            "-h" | "--help" => return Ok(None),
-            flag if flag.starts_with("--") => return Err(format!("unknown flag {flag}")),
-            file => input = Some(file.to_owned()),
-        }
+/// `--database`: not empty.
+fn database(text: &str) -> Result<Location, String> {
+    match text {
+        "" => Err("must not be empty".into()),
+        _ => Ok(Location::parse(text)),
     }
-    Ok(Some(Args {
-        database: database.ok_or("--database is required")?,
-        key_file,
-        input: input.ok_or("the input FILE (or - for stdin) is required")?,
-        jobs,
-        hashes,
-        shard,
-        progress_every,
-    }))
 }
 
-/// A count of at least 1.
-fn positive(flag: &str, text: &str) -> Result<usize, String> {
-    text.parse::<usize>()
+/// `--progress-every`: seconds, fractions allowed.
+fn seconds(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
         .ok()
-        .filter(|&n| n > 0)
-        .ok_or_else(|| format!("{flag} takes a whole number of at least 1, not {text:?}"))
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| format!("--progress-every takes seconds, not {text:?}"))
 }
 
 /// A line handed to a task, and what became of it.
@@ -189,10 +158,15 @@ async fn run(args: Args) -> Result<u64, String> {
         Policy::new("MFA Example"),
     )
     .map_err(|e| format!("invalid configuration: {e}"))?;
-    let mfa = Arc::new(Mfa::new(store, config).with_max_concurrent_hashes(args.hashes));
+    let hashes = args.hashes.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| usize::try_from(n).unwrap_or(usize::MAX),
+    );
+    let jobs = usize::try_from(args.jobs).unwrap_or(usize::MAX);
+    let mfa = Arc::new(Mfa::new(store, config).with_max_concurrent_hashes(hashes));
 
     let mut progress = Progress::new(source.len(), args.progress_every);
-    let mut input = lines::spawn(reader, args.jobs * 2);
+    let mut input = lines::spawn(reader, jobs * 2);
     let mut tasks: JoinSet<Done> = JoinSet::new();
     // The email of each line in flight, so that a user's lines run one at a
     // time and in order.
@@ -230,7 +204,7 @@ async fn run(args: Args) -> Result<u64, String> {
             progress.line_done(bytes, None, true);
             continue;
         }
-        while in_flight.contains_key(&email) || tasks.len() >= args.jobs {
+        while in_flight.contains_key(&email) || tasks.len() >= jobs {
             let done = next_done(&mut tasks).await?;
             in_flight.remove(&done.email);
             report(

@@ -20,9 +20,6 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// The whole input.
-    pub const ALL: Shard = Shard { index: 1, count: 1 };
-
     /// `I/N` with 1 ≤ I ≤ N.
     pub fn parse(text: &str) -> Result<Shard, String> {
         let bad = || format!("--shard takes I/N with 1 ≤ I ≤ N (as 2/4), not {text:?}");

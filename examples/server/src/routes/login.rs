@@ -337,7 +337,7 @@ async fn remember(app: &AppState, user_id: &str, proof: &mfa::Proof) -> Option<D
         Ok(device) => Some(device),
         Err(e) => {
             if !e.is_client_error() {
-                eprintln!("warning: a device could not be remembered: {e}");
+                tracing::warn!("a device could not be remembered: {e}");
             }
             None
         }

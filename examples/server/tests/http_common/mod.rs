@@ -57,6 +57,8 @@ pub struct Options {
     /// `MFA_ADMIN_TOKENS`: named operators, one `name:token` per line.
     pub admin_tokens: Option<String>,
     pub dir: Option<tempfile::TempDir>,
+    /// More environment variables (`MFA_…` settings).
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Default for Options {
@@ -69,6 +71,7 @@ impl Default for Options {
             admin_token: None,
             admin_tokens: None,
             dir: None,
+            env: Vec::new(),
         }
     }
 }
@@ -106,9 +109,12 @@ impl Server {
             .env_remove("MFA_MASTER_KEY")
             .env_remove("MFA_ADMIN_TOKEN")
             .env_remove("MFA_ADMIN_TOKENS")
+            // Logs as JSON lines: `security_events()` reads them.
+            .env("MFA_LOG_FORMAT", "json")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        command.envs(options.env.iter().map(|(k, v)| (k, v)));
         if let Some(key) = &options.master_key {
             command.env("MFA_MASTER_KEY", key);
         }
@@ -468,12 +474,24 @@ impl Server {
         .await
     }
 
-    /// The security events the server wrote to stderr, as JSON objects.
+    /// The security events the server logged (JSON log records with a
+    /// `security_event` field), each as `{"securityEvent", "userId", …its
+    /// own fields}`.
     pub fn security_events(&self) -> Vec<Value> {
         self.stderr()
             .lines()
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|v| v.get("securityEvent").is_some())
+            .filter_map(|record| {
+                let Value::Object(mut fields) = record else {
+                    return None;
+                };
+                let name = fields.remove("security_event")?;
+                fields.insert("securityEvent".into(), name);
+                if let Some(user) = fields.remove("user_id") {
+                    fields.insert("userId".into(), user);
+                }
+                Some(Value::Object(fields))
+            })
             .collect()
     }
 
