@@ -29,9 +29,12 @@ use crate::event::SecurityEvent;
 
 /// One operation under way: what it is, and the times it adds up.
 pub(super) struct Observation {
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     operation: &'static str,
     /// `totp`, `backup_code` or `passkey` when the operation checks a second factor.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     method: Option<&'static str>,
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     started: Instant,
     store_nanos: AtomicU64,
     hash_wait_nanos: AtomicU64,
@@ -137,7 +140,7 @@ impl Observation {
             }
         }
         #[cfg(not(any(feature = "tracing", feature = "metrics")))]
-        let _ = (outcome, self.operation, self.method, self.started);
+        let _ = outcome;
     }
 }
 

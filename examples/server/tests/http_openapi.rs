@@ -170,6 +170,11 @@ async fn every_route_is_registered_with_its_description() {
     assert_eq!(registered, documented(&document(&server).await).len());
 }
 
+/// The operator routes: `/api/admin/…` and the metrics.
+fn operator_path(path: &str) -> bool {
+    path.starts_with("/api/admin/") || path == "/metrics"
+}
+
 #[tokio::test]
 async fn without_the_operator_token_the_operator_routes_are_neither_served_nor_described() {
     let server = Server::start();
@@ -177,7 +182,7 @@ async fn without_the_operator_token_the_operator_routes_are_neither_served_nor_d
     let operations = documented(&doc);
     let expected: BTreeSet<_> = readme_routes()
         .into_iter()
-        .filter(|(_, path)| !path.starts_with("/api/admin/"))
+        .filter(|(_, path)| !operator_path(path))
         .collect();
     assert_eq!(operations, expected);
     let r = send(
@@ -255,7 +260,7 @@ async fn every_operation_has_its_answers_schemas_and_security() {
             assert!(responses.contains_key("415"), "{method} {path}");
         }
         let authenticated = path.starts_with("/api/user/") || path.starts_with("/api/auth/step-up");
-        let operator = path.starts_with("/api/admin/");
+        let operator = operator_path(&path);
         let security = op["security"].to_string();
         assert_eq!(
             security.contains("\"bearer\""),
