@@ -77,7 +77,9 @@
 //!   only after the save.
 //!
 //! The design, the store contract and the invariants (I1–I17) the code cites
-//! are in [`architecture`] (the repository's ARCHITECTURE.md).
+//! are in [`architecture`] (the repository's ARCHITECTURE.md); integrating
+//! the crate, its security model, compliance, storage and migration are the
+//! chapters of the [`guide`].
 //!
 //! # Modules
 //!
@@ -95,8 +97,9 @@
 //! | [`policy`] | every default in one [`Policy`], and the [`MfaContext`] built from it |
 //! | [`store`] | the store contract, write identities and the stores |
 //! | [`session`] | what a host keeps in its sessions: epochs, proofs, login challenges, remembered-device tokens |
-//! | [`service`] | [`Mfa`] and its clock |
-//! | [`event`] | security events and where they go |
+//! | [`service`] | [`Mfa`] and its clock; with the features `tracing` and `metrics`, a span and metrics per operation |
+//! | [`event`] | security events and where they go (`TracingSink` with the feature `tracing`) |
+//! | [`compliance`] | the configuration audited against NIST SP 800-63B-4 and OWASP ASVS 5.0 |
 //! | [`error`] | the one [`Error`] type and its machine codes |
 //! | [`http`] | HTTP statuses and RFC 9457 problem documents for any framework |
 //! | `import` | factors from other systems: secrets, plain and hashed backup codes (feature `import`) |
