@@ -1,14 +1,12 @@
 //! The service: every operation as load → pure transition → compare-and-swap save.
 
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use zeroize::Zeroizing;
 
 use crate::backup::{BackupCodes, FreshCodes};
 use crate::enrollment::{
-    Accept, Argon2Work, Enabled, MfaEnrollment, MfaStatus, Paid, Reauth, SubmittedCode, TotpSetup,
-    Verified,
+    Accept, Argon2Work, Enabled, MfaEnrollment, MfaStatus, Reauth, TotpSetup, Verified,
 };
 use crate::error::Result;
 use crate::event::{EventSink, SecurityEvent};
@@ -16,76 +14,14 @@ use crate::policy::MfaContext;
 use crate::session::{DeviceToken, LoginChallenge, LoginStep, Proof};
 use crate::store::MfaStore;
 
+mod clock;
 mod observe;
 mod passkeys;
+mod reauth;
 mod run;
 
-/// The current time in unix seconds.
-pub trait Clock: Send + Sync + 'static {
-    /// Now, in seconds since the unix epoch.
-    fn now(&self) -> u64;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-    }
-}
-
-impl<F: Fn() -> u64 + Send + Sync + 'static> Clock for F {
-    fn now(&self) -> u64 {
-        self()
-    }
-}
-
-/// A [`Reauth`] that outlives the caller's borrow, for an operation's
-/// retries; a code that may be a backup code is charged and hashed once
-/// for them all (I13, I16).
-enum OwnedReauth {
-    RecentProof(Proof),
-    TotpCode(Zeroizing<String>),
-    Code(Arc<SubmittedCode>),
-}
-
-impl From<Reauth<'_>> for OwnedReauth {
-    fn from(reauth: Reauth<'_>) -> Self {
-        match reauth {
-            Reauth::RecentProof(proof) => OwnedReauth::RecentProof(*proof),
-            Reauth::TotpCode(code) => OwnedReauth::TotpCode(Zeroizing::new(code.to_owned())),
-            Reauth::Code(code) => OwnedReauth::Code(Arc::new(SubmittedCode::new(code, false))),
-        }
-    }
-}
-
-impl OwnedReauth {
-    fn as_reauth(&self) -> (Reauth<'_>, Option<&Paid>) {
-        match self {
-            OwnedReauth::RecentProof(proof) => (Reauth::RecentProof(proof), None),
-            OwnedReauth::TotpCode(code) => (Reauth::TotpCode(code), None),
-            OwnedReauth::Code(code) => {
-                let check = code.check();
-                (Reauth::Code(check.code), check.paid)
-            }
-        }
-    }
-
-    /// The slow work of the code, if it may be a backup code.
-    fn work(&self) -> Argon2Work<'_> {
-        match self {
-            OwnedReauth::Code(code) => Argon2Work {
-                code: Some(code),
-                ..Argon2Work::default()
-            },
-            OwnedReauth::RecentProof(_) | OwnedReauth::TotpCode(_) => Argon2Work::default(),
-        }
-    }
-}
+pub use clock::{Clock, SystemClock};
+use reauth::OwnedReauth;
 
 /// A hashing permit of the service (I13), counted while held. Without
 /// tokio, work runs inline: there is nothing to wait for.
