@@ -27,6 +27,7 @@
 //! stricter than the prose of SP 800-63B-4, the detail says so.
 
 mod catalog;
+mod checks;
 
 use serde::Serialize;
 

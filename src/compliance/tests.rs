@@ -210,3 +210,48 @@ fn validation_names_the_requirement_it_protects() {
     assert!(refused(|p| p.totp.secret_len = 10).contains("SFOA-1"));
     assert!(refused(|p| p.totp.skew = 11).contains("SFOV-5"));
 }
+
+#[test]
+fn every_row_judged_by_reading_has_one_check_and_every_check_one_row() {
+    use super::catalog::{Check, REQUIREMENTS};
+    use super::checks::READS;
+    let mut rows: Vec<&str> = REQUIREMENTS
+        .iter()
+        .filter(|r| matches!(r.check, Check::Reads(_)))
+        .map(|r| r.id)
+        .collect();
+    let mut checks: Vec<&str> = READS.iter().map(|(id, _)| *id).collect();
+    rows.sort_unstable();
+    checks.sort_unstable();
+    let distinct: HashSet<_> = checks.iter().collect();
+    assert_eq!(distinct.len(), checks.len(), "a check appears twice");
+    assert_eq!(
+        rows, checks,
+        "the rows judged `reads` and the checks differ"
+    );
+}
+
+#[test]
+fn the_table_holds_every_requirement_once() {
+    use super::catalog::REQUIREMENTS;
+    let ids: HashSet<_> = REQUIREMENTS.iter().map(|r| r.id).collect();
+    assert_eq!(ids.len(), REQUIREMENTS.len(), "an id appears twice");
+    assert!(REQUIREMENTS.len() >= 50, "{}", REQUIREMENTS.len());
+}
+
+#[test]
+fn every_row_of_what_the_host_states_is_a_stated_requirement_once() {
+    use super::catalog::{Check, REQUIREMENTS, STATED_HEADER, TABLE, rows};
+    let mut rows: Vec<&str> = rows(TABLE, STATED_HEADER)
+        .map(|(line, cells)| *cells.first().unwrap_or_else(|| panic!("{line}")))
+        .collect();
+    let mut stated: Vec<&str> = REQUIREMENTS
+        .iter()
+        .filter(|r| matches!(r.check, Check::Stated(..)))
+        .map(|r| r.id)
+        .collect();
+    rows.sort_unstable();
+    stated.sort_unstable();
+    assert_eq!(rows, stated);
+    assert!(!rows.is_empty());
+}
