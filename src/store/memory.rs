@@ -1,7 +1,6 @@
 //! The in-memory store: the embedded default, and the reference for the conformance suite.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Mutex;
 
 use super::{MfaStore, Versioned, WriteId, next_version};
@@ -39,51 +38,45 @@ impl MemoryStore {
 }
 
 impl MfaStore for MemoryStore {
-    fn load(
-        &self,
-        user_id: &str,
-    ) -> impl Future<Output = Result<Option<Versioned<MfaEnrollment>>>> + Send {
-        let found = self.inner().records.get(user_id).cloned();
-        std::future::ready(Ok(found))
+    // Each method runs to its end on the first poll, holding the lock
+    // throughout and never across an `.await` (there is none).
+    async fn load(&self, user_id: &str) -> Result<Option<Versioned<MfaEnrollment>>> {
+        Ok(self.inner().records.get(user_id).cloned())
     }
 
-    fn save(
+    async fn save(
         &self,
         user_id: &str,
         expected: Option<u64>,
         record: &MfaEnrollment,
         write_id: WriteId,
-    ) -> impl Future<Output = Result<u64>> + Send {
+    ) -> Result<u64> {
         let mut inner = self.inner();
         let current = inner.records.get(user_id).map(|v| v.version);
-        let result = if current != expected {
-            Err(Error::StoreConflict)
-        } else if record
+        if current != expected {
+            return Err(Error::StoreConflict);
+        }
+        if record
             .credential_ids()
             .any(|id| inner.owners.get(id).is_some_and(|owner| owner != user_id))
         {
-            Err(Error::PasskeyAlreadyRegistered)
-        } else {
-            let version = next_version(expected);
-            let old = inner.records.insert(
-                user_id.to_owned(),
-                Versioned::new(version, write_id, record.clone()),
-            );
-            for id in old.iter().flat_map(|old| old.record.credential_ids()) {
-                inner.owners.remove(id);
-            }
-            for id in record.credential_ids() {
-                inner.owners.insert(id.to_vec(), user_id.to_owned());
-            }
-            Ok(version)
-        };
-        std::future::ready(result)
+            return Err(Error::PasskeyAlreadyRegistered);
+        }
+        let version = next_version(expected);
+        let old = inner.records.insert(
+            user_id.to_owned(),
+            Versioned::new(version, write_id, record.clone()),
+        );
+        for id in old.iter().flat_map(|old| old.record.credential_ids()) {
+            inner.owners.remove(id);
+        }
+        for id in record.credential_ids() {
+            inner.owners.insert(id.to_vec(), user_id.to_owned());
+        }
+        Ok(version)
     }
 
-    fn passkey_owner(
-        &self,
-        credential_id: &[u8],
-    ) -> impl Future<Output = Result<Option<String>>> + Send {
-        std::future::ready(Ok(self.inner().owners.get(credential_id).cloned()))
+    async fn passkey_owner(&self, credential_id: &[u8]) -> Result<Option<String>> {
+        Ok(self.inner().owners.get(credential_id).cloned())
     }
 }

@@ -2,15 +2,12 @@
 
 mod memory;
 #[cfg(feature = "mysql")]
-#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
 mod mysql;
 #[cfg(feature = "postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod sql;
 #[cfg(feature = "sqlite")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 mod sqlite;
 
 use std::fmt;
@@ -21,13 +18,10 @@ use rand::RngExt;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "mysql")]
-#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
 pub use mysql::MysqlStore;
 #[cfg(feature = "postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::SqliteStore;
 
 use crate::enrollment::MfaEnrollment;
@@ -174,57 +168,49 @@ pub trait MfaStore: Send + Sync {
     }
 }
 
-impl<S: MfaStore + ?Sized> MfaStore for Arc<S> {
-    fn load(
-        &self,
-        user_id: &str,
-    ) -> impl Future<Output = Result<Option<Versioned<MfaEnrollment>>>> + Send {
-        (**self).load(user_id)
-    }
+/// Implements [`MfaStore`] for a handle by handing every call to the store
+/// it reaches: `forward_store!(impl[generics] for Handle => |this| store)`,
+/// where `store` is an expression of `this: &Handle`. Serves `Arc<S>`,
+/// `&S` and the SQL stores' newtypes, so the three cannot drift apart.
+macro_rules! forward_store {
+    (impl[$($generics:tt)*] for $handle:ty => |$this:ident| $store:expr) => {
+        impl<$($generics)*> $crate::store::MfaStore for $handle {
+            fn load(
+                &self,
+                user_id: &str,
+            ) -> impl ::std::future::Future<
+                Output = $crate::Result<Option<$crate::store::Versioned<$crate::MfaEnrollment>>>,
+            > + Send {
+                let $this = self;
+                $store.load(user_id)
+            }
 
-    fn save(
-        &self,
-        user_id: &str,
-        expected: Option<u64>,
-        record: &MfaEnrollment,
-        write_id: WriteId,
-    ) -> impl Future<Output = Result<u64>> + Send {
-        (**self).save(user_id, expected, record, write_id)
-    }
+            fn save(
+                &self,
+                user_id: &str,
+                expected: Option<u64>,
+                record: &$crate::MfaEnrollment,
+                write_id: $crate::store::WriteId,
+            ) -> impl ::std::future::Future<Output = $crate::Result<u64>> + Send {
+                let $this = self;
+                $store.save(user_id, expected, record, write_id)
+            }
 
-    fn passkey_owner(
-        &self,
-        credential_id: &[u8],
-    ) -> impl Future<Output = Result<Option<String>>> + Send {
-        (**self).passkey_owner(credential_id)
-    }
+            fn passkey_owner(
+                &self,
+                credential_id: &[u8],
+            ) -> impl ::std::future::Future<Output = $crate::Result<Option<String>>> + Send {
+                let $this = self;
+                $store.passkey_owner(credential_id)
+            }
+        }
+    };
 }
 
-impl<S: MfaStore + ?Sized> MfaStore for &S {
-    fn load(
-        &self,
-        user_id: &str,
-    ) -> impl Future<Output = Result<Option<Versioned<MfaEnrollment>>>> + Send {
-        (**self).load(user_id)
-    }
+pub(crate) use forward_store;
 
-    fn save(
-        &self,
-        user_id: &str,
-        expected: Option<u64>,
-        record: &MfaEnrollment,
-        write_id: WriteId,
-    ) -> impl Future<Output = Result<u64>> + Send {
-        (**self).save(user_id, expected, record, write_id)
-    }
-
-    fn passkey_owner(
-        &self,
-        credential_id: &[u8],
-    ) -> impl Future<Output = Result<Option<String>>> + Send {
-        (**self).passkey_owner(credential_id)
-    }
-}
+forward_store!(impl[S: MfaStore + ?Sized] for Arc<S> => |this| &**this);
+forward_store!(impl[S: MfaStore + ?Sized] for &S => |this| &**this);
 
 /// The version a successful save stores.
 pub(crate) fn next_version(expected: Option<u64>) -> u64 {

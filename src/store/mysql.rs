@@ -151,6 +151,7 @@ sql_store! {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
     pub struct MysqlStore(SqlStore<sqlx::MySql>);
 }
 

@@ -117,6 +117,7 @@ sql_store! {
     /// # Ok(())
     /// # }
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     pub struct PostgresStore(SqlStore<sqlx::Postgres>);
 }
 

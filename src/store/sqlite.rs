@@ -122,6 +122,7 @@ sql_store! {
     /// # Ok::<(), mfa::Error>(())
     /// # }).unwrap();
     /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
     pub struct SqliteStore(SqlStore<sqlx::Sqlite>);
 }
 

@@ -2,7 +2,8 @@
 
 /// Declares the public type of a SQL store: a newtype over [`SqlStore`] with
 /// `from_pool`, `with_timeout`, `pool` and its [`MfaStore`](super::MfaStore)
-/// implementation. The backend's module adds its own `connect`.
+/// implementation, which hands every call to the [`SqlStore`]. The backend's
+/// module adds its own `connect`.
 macro_rules! sql_store {
     (
         $(#[$attr:meta])*
@@ -69,33 +70,7 @@ macro_rules! sql_store {
             }
         }
 
-        impl crate::store::MfaStore for $name {
-            fn load(
-                &self,
-                user_id: &str,
-            ) -> impl std::future::Future<
-                Output = crate::Result<Option<crate::store::Versioned<crate::MfaEnrollment>>>,
-            > + Send {
-                self.0.load(user_id)
-            }
-
-            fn save(
-                &self,
-                user_id: &str,
-                expected: Option<u64>,
-                record: &crate::MfaEnrollment,
-                write_id: crate::store::WriteId,
-            ) -> impl std::future::Future<Output = crate::Result<u64>> + Send {
-                self.0.save(user_id, expected, record, write_id)
-            }
-
-            fn passkey_owner(
-                &self,
-                credential_id: &[u8],
-            ) -> impl std::future::Future<Output = crate::Result<Option<String>>> + Send {
-                self.0.passkey_owner(credential_id)
-            }
-        }
+        crate::store::forward_store!(impl[] for $name => |this| &this.0);
     };
 }
 
