@@ -14,8 +14,7 @@ use crate::keys::Envelope;
 use crate::lockout::Attempts;
 use crate::policy::MfaContext;
 use crate::session::{Epoch, Proof, ProofMethod};
-use crate::totp::TotpSecret;
-use crate::totp::labelled;
+use crate::totp::{self, TotpCheck, TotpCode, TotpParams, TotpSecret, labelled};
 
 /// Collects what a transition did before it is turned into a [`Transition`].
 pub(super) struct Effects {
@@ -168,6 +167,32 @@ pub(super) fn new_secret<R: CryptoRng + ?Sized>(
         expires_at: now.saturating_add(policy.pending_ttl_secs),
     };
     Ok((sealed, setup))
+}
+
+/// Checks the first code of an app that waits for one (a setup, or a
+/// replacement): its sealed `secret` and parameters, pending until
+/// `expires_at`. The step the code matched, or `None` for a code of no step
+/// of the window; the caller has checked the failure counter.
+pub(super) fn first_code(
+    config: &MfaContext,
+    user_id: &str,
+    secret: &Envelope,
+    totp: TotpParams,
+    expires_at: u64,
+    code: &str,
+    now: u64,
+) -> Result<Option<u64>> {
+    if now >= expires_at {
+        return Err(Error::PendingExpired);
+    }
+    let code = TotpCode::parse(code, totp.digits)?;
+    let secret = secret.open_secret(config.keyring(), user_id)?;
+    let skew = config.policy().totp.skew;
+    Ok(match totp::check(&secret, totp, skew, &code, now, None)? {
+        TotpCheck::Accepted(matched) => Some(matched.step),
+        // A new app has no used step: a replay is a code of no step.
+        TotpCheck::Replayed { .. } | TotpCheck::Rejected => None,
+    })
 }
 
 /// A transition that refuses before changing anything.

@@ -93,6 +93,15 @@ impl TotpApp {
     pub fn totp_params(&self) -> TotpParams {
         self.totp
     }
+    /// A new app, confirmed by a code of `step`, which counts as used (I2).
+    pub(super) fn confirmed(secret: Envelope, totp: TotpParams, step: u64) -> Self {
+        TotpApp {
+            secret,
+            totp,
+            last_step: Some(step),
+            t0: 0,
+        }
+    }
 }
 
 fn is_zero(value: &u64) -> bool {

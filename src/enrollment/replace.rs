@@ -3,13 +3,12 @@
 use rand::CryptoRng;
 
 use super::charge::Paid;
-use super::effects::new_secret;
+use super::effects::{first_code, new_secret};
 use super::{MfaEnrollment, Reauth, Replacement, TotpApp, TotpSetup, Transition};
 use crate::error::Error;
 use crate::event::SecurityEvent;
 use crate::policy::MfaContext;
 use crate::session::{Proof, ProofMethod};
-use crate::totp::{self, TotpCheck, TotpCode};
 
 impl MfaEnrollment {
     /// Begins replacing the authenticator app: a new secret waits beside the
@@ -88,44 +87,35 @@ impl MfaEnrollment {
             let Some(replacement) = active.replacement.clone() else {
                 return Err(Error::NoPendingSetup);
             };
-            let policy = config.policy();
-            active.attempts.check(&policy.lockout, now)?;
-            if now >= replacement.expires_at {
-                return Err(Error::PendingExpired);
-            }
-            let code = TotpCode::parse(code, replacement.totp.digits)?;
-            let secret = replacement.secret.open_secret(config.keyring(), user_id)?;
-            let skew = policy.totp.skew;
-            match totp::check(&secret, replacement.totp, skew, &code, now, None)? {
-                TotpCheck::Accepted(matched) => {
-                    let app = TotpApp {
-                        secret: replacement.secret,
-                        totp: replacement.totp,
-                        last_step: Some(matched.step),
-                        t0: 0,
-                    };
-                    // Beside passkeys, the set's first app is added, not replaced.
-                    let event = match active.app.replace(app) {
-                        Some(_) => SecurityEvent::AuthenticatorReplaced,
-                        None => SecurityEvent::FactorEnabled,
-                    };
-                    active.attempts.reset();
-                    active.replacement = None;
-                    active.devices.clear();
-                    effects.changed = true;
-                    effects.events.push(event);
-                    *epoch = epoch.next();
-                    Ok(Proof::new(
-                        ProofMethod::SetupConfirmation,
-                        now,
-                        *epoch,
-                        user_id,
-                    ))
-                }
-                TotpCheck::Replayed { .. } | TotpCheck::Rejected => {
-                    Err(effects.fail(&mut active.attempts, None, config, now))
-                }
-            }
+            active.attempts.check(&config.policy().lockout, now)?;
+            let Replacement {
+                secret,
+                totp,
+                expires_at,
+                ..
+            } = replacement;
+            let step = first_code(config, user_id, &secret, totp, expires_at, code, now)?;
+            let Some(step) = step else {
+                return Err(effects.fail(&mut active.attempts, None, config, now));
+            };
+            let app = TotpApp::confirmed(secret, totp, step);
+            // Beside passkeys, the set's first app is added, not replaced.
+            let event = match active.app.replace(app) {
+                Some(_) => SecurityEvent::AuthenticatorReplaced,
+                None => SecurityEvent::FactorEnabled,
+            };
+            active.attempts.reset();
+            active.replacement = None;
+            active.devices.clear();
+            effects.changed = true;
+            effects.events.push(event);
+            *epoch = epoch.next();
+            Ok(Proof::new(
+                ProofMethod::SetupConfirmation,
+                now,
+                *epoch,
+                user_id,
+            ))
         })
     }
 }

@@ -4,7 +4,7 @@
 use rand::CryptoRng;
 
 use super::charge::{CodeCheck, Paid};
-use super::effects::{Effects, new_secret, proof_of, unchanged};
+use super::effects::{Effects, first_code, new_secret, proof_of, unchanged};
 use super::verify::Accept;
 use super::{
     ActiveFactor, Enabled, FactorState, MfaEnrollment, PendingSetup, Reauth, TotpApp, TotpSetup,
@@ -16,7 +16,26 @@ use crate::event::SecurityEvent;
 use crate::lockout::Attempts;
 use crate::policy::MfaContext;
 use crate::session::{Proof, ProofMethod};
-use crate::totp::{self, TotpCheck, TotpCode};
+
+/// Declares the public verifications of a code the user typed, which
+/// differ only in the kinds of code they accept ([`Accept`]): each is
+/// [`MfaEnrollment::verify_as`] with a code not yet charged.
+macro_rules! verify_code {
+    ($($(#[$doc:meta])* pub fn $name:ident => $accept:expr;)*) => {$(
+        $(#[$doc])*
+        pub fn $name<R: CryptoRng + ?Sized>(
+            self,
+            config: &MfaContext,
+            user_id: &str,
+            code: &str,
+            now: u64,
+            rng: &mut R,
+        ) -> Transition<Verified> {
+            let check = CodeCheck::unpaid(code);
+            self.verify_as($accept, config, user_id, check, now, rng)
+        }
+    )*};
+}
 
 impl MfaEnrollment {
     /// Begins setup: draws a secret, encrypts it as a pending setup, and returns
@@ -99,29 +118,26 @@ impl MfaEnrollment {
             FactorState::Active(_) => return unchanged(self, Error::MfaAlreadyEnabled),
         };
         let policy = config.policy();
-        let checked = (|| {
-            pending.attempts.check(&policy.lockout, now)?;
-            if now >= pending.expires_at {
-                return Err(Error::PendingExpired);
-            }
-            let code = TotpCode::parse(code, pending.totp.digits)?;
-            let secret = pending.secret.open_secret(config.keyring(), user_id)?;
-            totp::check(&secret, pending.totp, policy.totp.skew, &code, now, None)
-        })();
+        let checked = pending.attempts.check(&policy.lockout, now).and_then(|()| {
+            first_code(
+                config,
+                user_id,
+                &pending.secret,
+                pending.totp,
+                pending.expires_at,
+                code,
+                now,
+            )
+        });
         let mut effects = Effects::none();
         let outcome = match checked {
             Err(e) => Err(e),
-            Ok(TotpCheck::Accepted(matched)) => {
+            Ok(Some(step)) => {
                 let generated =
                     fresh.get(config.keyring(), policy.backup_codes.new_set(), now, rng);
                 match generated {
                     Ok((backup_codes, codes)) => {
-                        let app = TotpApp {
-                            secret: pending.secret,
-                            totp: pending.totp,
-                            last_step: Some(matched.step),
-                            t0: 0,
-                        };
+                        let app = TotpApp::confirmed(pending.secret, pending.totp, step);
                         let active = ActiveFactor::new(now, Some(app), backup_codes);
                         let epoch = self.epoch.next();
                         let enabled = Enabled {
@@ -139,9 +155,7 @@ impl MfaEnrollment {
                     Err(e) => Err(e),
                 }
             }
-            Ok(TotpCheck::Replayed { .. } | TotpCheck::Rejected) => {
-                Err(effects.fail(&mut pending.attempts, None, config, now))
-            }
+            Ok(None) => Err(effects.fail(&mut pending.attempts, None, config, now)),
         };
         let state = MfaEnrollment {
             factor: FactorState::Pending(pending),
@@ -166,65 +180,25 @@ impl MfaEnrollment {
         }
     }
 
-    /// Verifies a TOTP code for login (the second step). A time step is
-    /// accepted at most once (I2); replays are refused without counting as failures.
-    ///
-    /// Errors: [`Error::MfaNotEnabled`] (also while only pending), [`Error::LockedOut`],
-    /// [`Error::MalformedCode`], [`Error::InvalidCode`].
-    pub fn verify_totp<R: CryptoRng + ?Sized>(
-        self,
-        config: &MfaContext,
-        user_id: &str,
-        code: &str,
-        now: u64,
-        rng: &mut R,
-    ) -> Transition<Verified> {
-        self.verify_as(
-            Accept::Totp,
-            config,
-            user_id,
-            CodeCheck::unpaid(code),
-            now,
-            rng,
-        )
-    }
+    verify_code! {
+        /// Verifies a TOTP code for login (the second step). A time step is
+        /// accepted at most once (I2); replays are refused without counting as failures.
+        ///
+        /// Errors: [`Error::MfaNotEnabled`] (also while only pending), [`Error::LockedOut`],
+        /// [`Error::MalformedCode`], [`Error::InvalidCode`].
+        pub fn verify_totp => Accept::Totp;
 
-    /// Verifies and consumes a backup code (I3). Costs at most one Argon2
-    /// evaluation, and none when the code's locator matches no unused code.
-    ///
-    /// Errors: as [`MfaEnrollment::verify_totp`].
-    pub fn verify_backup_code<R: CryptoRng + ?Sized>(
-        self,
-        config: &MfaContext,
-        user_id: &str,
-        code: &str,
-        now: u64,
-        rng: &mut R,
-    ) -> Transition<Verified> {
-        let check = CodeCheck::unpaid(code);
-        self.verify_as(Accept::BackupCode, config, user_id, check, now, rng)
-    }
+        /// Verifies and consumes a backup code (I3). Costs at most one Argon2
+        /// evaluation, and none when the code's locator matches no unused code.
+        ///
+        /// Errors: as [`MfaEnrollment::verify_totp`].
+        pub fn verify_backup_code => Accept::BackupCode;
 
-    /// Verifies either kind of code, telling them apart by shape (TOTP codes
-    /// are 6 to 8 digits, backup codes 10 or 15 characters).
-    ///
-    /// Errors: as [`MfaEnrollment::verify_totp`].
-    pub fn verify<R: CryptoRng + ?Sized>(
-        self,
-        config: &MfaContext,
-        user_id: &str,
-        code: &str,
-        now: u64,
-        rng: &mut R,
-    ) -> Transition<Verified> {
-        self.verify_as(
-            Accept::Either,
-            config,
-            user_id,
-            CodeCheck::unpaid(code),
-            now,
-            rng,
-        )
+        /// Verifies either kind of code, telling them apart by shape (TOTP codes
+        /// are 6 to 8 digits, backup codes 10 or 15 characters).
+        ///
+        /// Errors: as [`MfaEnrollment::verify_totp`].
+        pub fn verify => Accept::Either;
     }
 
     pub(crate) fn verify_as<R: CryptoRng + ?Sized>(

@@ -19,6 +19,28 @@ use crate::session::{LoginChallenge, user_digest};
 
 use super::challenge_id;
 
+/// Declares the public completions of a challenge the host kept
+/// ([`PasskeyChallenge`]), which differ only in the kind of challenge they
+/// accept: each checks the assertion and spends the challenge
+/// ([`MfaEnrollment::spend_checked`]).
+macro_rules! spend_challenge {
+    ($($(#[$doc:meta])* pub fn $name:ident => $kind:expr;)*) => {$(
+        $(#[$doc])*
+        pub fn $name<R: CryptoRng + ?Sized>(
+            self,
+            config: &MfaContext,
+            user_id: &str,
+            challenge: &PasskeyChallenge,
+            credential: &PublicKeyCredential,
+            now: u64,
+            rng: &mut R,
+        ) -> Transition<Verified> {
+            let assertion = Assertion::unpaid(credential);
+            self.spend_checked(config, user_id, $kind, challenge, assertion, now, rng)
+        }
+    )*};
+}
+
 /// An assertion that was charged and checked: what its operation
 /// applies, on any retry, without checking again.
 #[derive(Debug)]
@@ -241,52 +263,23 @@ impl MfaEnrollment {
         step
     }
 
-    /// Steps up with a passkey under a challenge of
-    /// [`MfaEnrollment::begin_passkey_step_up`], at most once (I14).
-    ///
-    /// Errors: [`Error::InvalidChallenge`] (another user's, another
-    /// epoch's, expired or spent; nothing counted), [`Error::LockedOut`],
-    /// [`Error::InvalidPasskey`] (counted).
-    pub fn step_up_with_passkey<R: CryptoRng + ?Sized>(
-        self,
-        config: &MfaContext,
-        user_id: &str,
-        challenge: &PasskeyChallenge,
-        credential: &PublicKeyCredential,
-        now: u64,
-        rng: &mut R,
-    ) -> Transition<Verified> {
-        let assertion = Assertion::unpaid(credential);
-        self.spend_checked(
-            config,
-            user_id,
-            ChallengeKind::StepUp,
-            challenge,
-            assertion,
-            now,
-            rng,
-        )
-    }
+    spend_challenge! {
+        /// Steps up with a passkey under a challenge of
+        /// [`MfaEnrollment::begin_passkey_step_up`], at most once (I14).
+        ///
+        /// Errors: [`Error::InvalidChallenge`] (another user's, another
+        /// epoch's, expired or spent; nothing counted), [`Error::LockedOut`],
+        /// [`Error::InvalidPasskey`] (counted).
+        pub fn step_up_with_passkey => ChallengeKind::StepUp;
 
-    /// Completes a passwordless login for `user_id`, the owner of the
-    /// asserted credential (the store's index names it, I15), at most
-    /// once (I14). Every failure is [`Error::InvalidPasskey`], so that it
-    /// tells nothing about which credentials exist; a failed assertion
-    /// counts toward the user's lockout, and a locked set refuses.
-    ///
-    /// Errors: [`Error::InvalidPasskey`], [`Error::LockedOut`].
-    pub fn complete_passwordless<R: CryptoRng + ?Sized>(
-        self,
-        config: &MfaContext,
-        user_id: &str,
-        challenge: &PasskeyChallenge,
-        credential: &PublicKeyCredential,
-        now: u64,
-        rng: &mut R,
-    ) -> Transition<Verified> {
-        let assertion = Assertion::unpaid(credential);
-        let kind = ChallengeKind::Passwordless;
-        self.spend_checked(config, user_id, kind, challenge, assertion, now, rng)
+        /// Completes a passwordless login for `user_id`, the owner of the
+        /// asserted credential (the store's index names it, I15), at most
+        /// once (I14). Every failure is [`Error::InvalidPasskey`], so that it
+        /// tells nothing about which credentials exist; a failed assertion
+        /// counts toward the user's lockout, and a locked set refuses.
+        ///
+        /// Errors: [`Error::InvalidPasskey`], [`Error::LockedOut`].
+        pub fn complete_passwordless => ChallengeKind::Passwordless;
     }
 
     /// A step-up or passwordless completion: the challenge open, the
