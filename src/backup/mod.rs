@@ -114,6 +114,17 @@ mod tests {
         StoredBackupCodes::generate(ring, weak(), strength, count, 5, &mut rand::rng()).unwrap()
     }
 
+    /// Redeems `input`, which must be an unused code of `set`, and checks
+    /// that it is used up.
+    fn redeem_once(set: &mut StoredBackupCodes, ring: &Keyring, input: &SubmittedBackupCode) {
+        let Lookup::Candidate(i) = set.lookup(&att(input), ring).unwrap() else {
+            panic!("no candidate")
+        };
+        assert!(set.verify(i, &att(input), ring).unwrap());
+        set.mark_used(i, 6);
+        assert_eq!(set.lookup(&att(input), ring).unwrap(), Lookup::Used);
+    }
+
     #[test]
     fn generate_and_verify() {
         let ring = keyring();
@@ -126,12 +137,7 @@ mod tests {
             assert_eq!(text.len(), 11);
             assert_eq!(&text[5..6], "-");
             let input = SubmittedBackupCode::parse(&text.to_uppercase()).unwrap();
-            let Lookup::Candidate(i) = set.lookup(&att(&input), &ring).unwrap() else {
-                panic!("no candidate")
-            };
-            assert!(set.verify(i, &att(&input), &ring).unwrap());
-            set.mark_used(i, 6);
-            assert_eq!(set.lookup(&att(&input), &ring).unwrap(), Lookup::Used);
+            redeem_once(&mut set, &ring, &input);
         }
         assert_eq!(set.remaining(), 0);
     }
@@ -237,12 +243,7 @@ mod tests {
             let typed = text.replace('-', " ").to_uppercase().replace('0', "O");
             let input = SubmittedBackupCode::parse(&typed).unwrap();
             assert_eq!(input.strength(), BackupCodeStrength::NistRecovery);
-            let Lookup::Candidate(i) = set.lookup(&att(&input), &ring).unwrap() else {
-                panic!("no candidate")
-            };
-            assert!(set.verify(i, &att(&input), &ring).unwrap());
-            set.mark_used(i, 6);
-            assert_eq!(set.lookup(&att(&input), &ring).unwrap(), Lookup::Used);
+            redeem_once(&mut set, &ring, &input);
         }
         assert_eq!(set.remaining(), 0);
     }

@@ -113,15 +113,14 @@ fn window(i: &Inputs<'_>) -> u64 {
 
 fn lifetime(i: &Inputs<'_>) -> Verdict {
     let skew = i.policy.totp.skew;
+    let window = window(i);
     verdict(
         skew <= 1,
         format!(
-            "a code is accepted {skew} step(s) either side of now, {} s in all: one step of drift and delay, as RFC 6238 §5.2 recommends",
-            window(i)
+            "a code is accepted {skew} step(s) either side of now, {window} s in all: one step of drift and delay, as RFC 6238 §5.2 recommends"
         ),
         format!(
-            "a code is accepted {skew} steps either side of now, {} s in all: RFC 6238 §5.2 recommends at most one; set `totp.skew` to 1",
-            window(i)
+            "a code is accepted {skew} steps either side of now, {window} s in all: RFC 6238 §5.2 recommends at most one; set `totp.skew` to 1"
         ),
     )
 }

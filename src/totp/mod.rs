@@ -219,24 +219,12 @@ pub fn check(
     if code.len != params.digits {
         return Ok(TotpCheck::Rejected);
     }
+    let hotp = match params.algorithm {
+        Algorithm::Sha1 => hotp::<Hmac<Sha1>>,
+        Algorithm::Sha256 => hotp::<Hmac<Sha256>>,
+        Algorithm::Sha512 => hotp::<Hmac<Sha512>>,
+    };
     let key = secret.as_bytes();
-    match params.algorithm {
-        Algorithm::Sha1 => check_window::<Hmac<Sha1>>(key, params, skew, code, now, last_step),
-        Algorithm::Sha256 => check_window::<Hmac<Sha256>>(key, params, skew, code, now, last_step),
-        Algorithm::Sha512 => check_window::<Hmac<Sha512>>(key, params, skew, code, now, last_step),
-    }
-}
-
-fn check_window<M: Mac + KeyInit + Clone>(
-    key: &[u8],
-    params: TotpParams,
-    skew: u8,
-    code: &TotpCode,
-    now: u64,
-    last_step: Option<u64>,
-) -> Result<TotpCheck> {
-    let keyed = <M as KeyInit>::new_from_slice(key)
-        .map_err(|_| Error::InvalidConfig("HMAC refused the secret"))?;
     let submitted = code.value();
     let modulus = 10u32.pow(u32::from(params.digits));
     let origin = params.step_at(now);
@@ -244,10 +232,7 @@ fn check_window<M: Mac + KeyInit + Clone>(
     let last = origin.saturating_add(u64::from(skew));
     let mut replayed = None;
     for step in first..=last {
-        let mut mac = keyed.clone();
-        mac.update(&step.to_be_bytes());
-        let digest = mac.finalize().into_bytes();
-        let value = truncate(&digest) % modulus;
+        let value = hotp(key, step)? % modulus;
         if !bool::from(value.ct_eq(&submitted)) {
             continue;
         }
@@ -265,6 +250,15 @@ fn check_window<M: Mac + KeyInit + Clone>(
         Some(step) => TotpCheck::Replayed { step },
         None => TotpCheck::Rejected,
     })
+}
+
+/// RFC 4226's HOTP value of the counter `step` under the HMAC `M`, before
+/// it is reduced to the code's digits.
+fn hotp<M: Mac + KeyInit>(key: &[u8], step: u64) -> Result<u32> {
+    let mut mac = <M as KeyInit>::new_from_slice(key)
+        .map_err(|_| Error::InvalidConfig("HMAC refused the secret"))?;
+    mac.update(&step.to_be_bytes());
+    Ok(truncate(&mac.finalize().into_bytes()))
 }
 
 /// RFC 4226 §5.3 dynamic truncation.
