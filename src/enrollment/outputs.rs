@@ -138,7 +138,7 @@ pub struct Enabled {
 #[non_exhaustive]
 pub enum Reauth<'a> {
     /// A proof from the session, recent enough
-    /// ([`MfaEnrollment::check_proof`]).
+    /// ([`MfaEnrollment::check_proof`](super::MfaEnrollment::check_proof)).
     RecentProof(&'a Proof),
     /// A current TOTP code (checked, counted and consumed like a login).
     TotpCode(&'a str),

@@ -5,7 +5,7 @@
 //! authenticator app and the same backup codes.
 //!
 //! 1. Describe the factor: an [`ImportedFactor`] from the secret (base32,
-//!    hex or an otpauth URI) and its [`TotpParams`], then optionally its
+//!    hex or an otpauth URI) and its [`TotpParams`](crate::totp::TotpParams), then optionally its
 //!    `T0` ([`ImportedFactor::with_t0`]), the last time step the old system
 //!    accepted ([`ImportedFactor::with_last_step`], so a code it already took
 //!    is refused: I2 holds across the migration), and its backup codes:
@@ -14,13 +14,13 @@
 //!    [`ImportedFactor::with_pbkdf2_sha512_backup_codes`]).
 //! 2. [`Mfa::import`](crate::Mfa::import) seals and hashes it once and saves
 //!    it with a compare-and-swap; a host driving the core itself calls
-//!    [`ImportedFactor::seal`], then [`MfaEnrollment::import`] on the user's
+//!    [`ImportedFactor::seal`], then [`MfaEnrollment::import`](crate::MfaEnrollment::import) on the user's
 //!    record.
 //!
 //! Every conversion is checked: a secret under 128 bits is
-//! [`Error::WeakSecret`] (RFC 4226, requirement R6), anything that cannot be
-//! converted is [`Error::InvalidImport`], a user whose factor is already
-//! active is [`Error::MfaAlreadyEnabled`]. Nothing is written on an error.
+//! [`Error::WeakSecret`](crate::Error::WeakSecret) (RFC 4226, requirement R6), anything that cannot be
+//! converted is [`Error::InvalidImport`](crate::Error::InvalidImport), a user whose factor is already
+//! active is [`Error::MfaAlreadyEnabled`](crate::Error::MfaAlreadyEnabled). Nothing is written on an error.
 //!
 //! **Plain codes** are hashed into the crate's scheme at import (Argon2id, a
 //! salt per code, the pepper) under a keyed locator, so an attempt still
@@ -30,7 +30,7 @@
 //! regenerates: each works once, a failed attempt costs one slow hash per
 //! unused legacy code on the service's bounded hashing pool, and
 //! [`MfaStatus::legacy_backup_codes`](crate::MfaStatus::legacy_backup_codes)
-//! and [`SecurityEvent::LegacyBackupCodeUsed`] tell the host to prompt
+//! and [`SecurityEvent::LegacyBackupCodeUsed`](crate::event::SecurityEvent::LegacyBackupCodeUsed) tell the host to prompt
 //! regeneration.
 //!
 //! ```
