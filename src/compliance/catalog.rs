@@ -134,13 +134,14 @@ fn requirement(
         ("reads", true) => Check::Reads(checks::reads(id).ok_or("no check reads it")?),
         ("stated", true) => {
             let fact = fact(setting).ok_or("the setting is no fact the host states")?;
-            match stated.iter().find(|(_, cells)| cells.first() == Some(&id)) {
-                Some((_, cells)) => match cells[..] {
-                    [_, does, does_not, unknown] => Check::Stated(fact, [does, does_not, unknown]),
-                    _ => return Err("what the host states has four cells"),
-                },
-                None => return Err("no row says what the host states"),
-            }
+            let says = stated.iter().find_map(|(_, cells)| match cells[..] {
+                [row, does, does_not, unknown] if row == id => Some([does, does_not, unknown]),
+                _ => None,
+            });
+            Check::Stated(
+                fact,
+                says.ok_or("no row of four cells says what the host states")?,
+            )
         }
         ("always", false) => Check::Always(detail),
         ("passkeys", false) => Check::WithPasskeys(detail),
