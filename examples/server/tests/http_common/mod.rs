@@ -34,6 +34,38 @@ pub fn actix_server_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_actix_server"))
 }
 
+/// The axum-login + tower-sessions application that mounts `mfa-axum`
+/// (`mfa-axum/examples/axum_login.rs`), built from the current sources into
+/// the target directory of the server under test, as [`importer`] is. Its
+/// sessions are cookies named `session` ([`Options::session_cookie`]).
+pub fn axum_login_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| build_example("mfa-axum", "axum_login"))
+        .clone()
+}
+
+/// Builds `example` of `package` into the target directory of the server
+/// under test (cargo has released it by the time tests run): its path.
+fn build_example(package: &str, example: &str) -> PathBuf {
+    let bin = server_binary();
+    let profile_dir = bin.parent().expect("the profile directory");
+    let target_dir = profile_dir.parent().expect("the target directory");
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .args(["build", "--quiet", "-p", package, "--example", example])
+        .env("CARGO_TARGET_DIR", target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if profile_dir.file_name().is_some_and(|p| p == "release") {
+        build.arg("--release");
+    }
+    let status = build.status().expect("cargo runs");
+    assert!(status.success(), "building the example {example} failed");
+    profile_dir
+        .join("examples")
+        .join(format!("{example}{}", std::env::consts::EXE_SUFFIX))
+}
+
 /// A running server process, killed on drop.
 pub struct Server {
     child: Child,
@@ -43,6 +75,9 @@ pub struct Server {
     stderr: Arc<Mutex<String>>,
     /// Keeps the temporary database alive as long as the server.
     pub dir: Option<tempfile::TempDir>,
+    /// The session cookie's name, for a server whose sessions are cookies
+    /// ([`Options::session_cookie`]).
+    session_cookie: Option<&'static str>,
 }
 
 /// What to start a server with.
@@ -59,6 +94,11 @@ pub struct Options {
     pub dir: Option<tempfile::TempDir>,
     /// More environment variables (`MFA_…` settings).
     pub env: Vec<(&'static str, String)>,
+    /// For a server whose sessions are cookies, the cookie's name: a
+    /// session's "token" is then sent as `Cookie: <name>=<token>` instead of
+    /// `Authorization: Bearer`, and an answer that sets the cookie and has no
+    /// `"token"` in its JSON body gets the cookie's value as its `"token"`.
+    pub session_cookie: Option<&'static str>,
 }
 
 impl Default for Options {
@@ -72,6 +112,7 @@ impl Default for Options {
             admin_tokens: None,
             dir: None,
             env: Vec::new(),
+            session_cookie: None,
         }
     }
 }
@@ -209,6 +250,7 @@ impl Server {
             stdout,
             stderr,
             dir: Some(dir),
+            session_cookie: options.session_cookie,
         })
     }
 
@@ -258,28 +300,39 @@ impl Server {
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
-        let mut request = self.client.get(self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
+        let request = self.with_session(self.client.get(self.url(path)), token);
         self.answer(request).await
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
-        let mut request = self.client.post(self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
+        let mut request = self.with_session(self.client.post(self.url(path)), token);
         if let Some(body) = body {
             request = request.json(&body);
         }
         self.answer(request).await
     }
 
+    /// `request` carrying the session `token`: as a bearer token, or as the
+    /// session cookie of a server whose sessions are cookies.
+    fn with_session(
+        &self,
+        request: reqwest::RequestBuilder,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        match (token, self.session_cookie) {
+            (Some(token), Some(name)) => request.header("cookie", format!("{name}={token}")),
+            (Some(token), None) => request.bearer_auth(token),
+            (None, _) => request,
+        }
+    }
+
     /// Sends `request`; on a 5xx answer, prints what the server logged about
     /// it (its cause), so that a failing test shows why.
     async fn answer(&self, request: reqwest::RequestBuilder) -> Resp {
-        let r = Resp::read(request.send().await.expect("a response")).await;
+        let mut r = Resp::read(request.send().await.expect("a response")).await;
+        if let Some(name) = self.session_cookie {
+            r.take_session_cookie(name);
+        }
         if r.status >= 500
             && let Some(id) = r.header("x-request-id")
         {
@@ -557,6 +610,25 @@ impl Resp {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The value of the session cookie `name` that this answer sets, as the
+    /// body's `"token"` when the body is a JSON object without one.
+    fn take_session_cookie(&mut self, name: &str) {
+        let prefix = format!("{name}=");
+        let value = self
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.strip_prefix(prefix.as_str()))
+            .map(|v| v.split(';').next().unwrap_or_default())
+            .find(|v| !v.is_empty());
+        if let (Some(value), Value::Object(body)) = (value, &mut self.body)
+            && !body.contains_key("token")
+        {
+            body.insert("token".to_owned(), Value::String(value.to_owned()));
+        }
+    }
+
     /// Asserts a problem document with this status and code, in the shape of
     /// the contract, whose `requestId` is the `x-request-id` header.
     #[track_caller]
@@ -657,31 +729,7 @@ pub fn base32_encode(bytes: &[u8]) -> String {
 pub fn importer() -> PathBuf {
     static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            let bin = server_binary();
-            let profile_dir = bin.parent().expect("the profile directory");
-            let target_dir = profile_dir.parent().expect("the target directory");
-            let mut build = Command::new(env!("CARGO"));
-            build
-                .args([
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "mfa-example-server",
-                    "--example",
-                    "import",
-                ])
-                .env("CARGO_TARGET_DIR", target_dir)
-                .current_dir(env!("CARGO_MANIFEST_DIR"));
-            if profile_dir.file_name().is_some_and(|p| p == "release") {
-                build.arg("--release");
-            }
-            let status = build.status().expect("cargo runs");
-            assert!(status.success(), "building the importer failed");
-            profile_dir
-                .join("examples")
-                .join(format!("import{}", std::env::consts::EXE_SUFFIX))
-        })
+        .get_or_init(|| build_example("mfa-example-server", "import"))
         .clone()
 }
 

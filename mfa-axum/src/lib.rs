@@ -1,0 +1,113 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "tower-sessions")]
+mod cookie;
+mod extract;
+pub mod login;
+pub mod problem;
+mod routes;
+mod tokens;
+
+use std::future::Future;
+
+use axum::http::request::Parts;
+use mfa::{Epoch, Mfa, MfaStore, Proof};
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "tower-sessions")]
+pub use cookie::TowerSessions;
+pub use extract::{Fresh, MfaUser};
+pub use problem::{Body, Problem};
+pub use routes::{ApiDoc, router};
+#[cfg(feature = "bearer")]
+pub use tokens::BearerSessions;
+pub use tokens::{LoginTokens, random_key};
+
+/// What a session carries for MFA: its user, the user's security epoch when
+/// the session was issued, and the proof of a second factor, if one was
+/// shown (at the login's second step, a step-up or a change to the factor).
+///
+/// A host keeps it where the client cannot alter it: in a server-side
+/// session ([`TowerSessions`]) or in a token it signs ([`BearerSessions`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct SessionState {
+    /// The user's id, as the host names users to [`Mfa`].
+    pub user_id: String,
+    /// The user's epoch at issue: a session at an older one is revoked.
+    pub epoch: Epoch,
+    /// The last proof of a second factor in this session.
+    pub proof: Option<Proof>,
+}
+
+impl SessionState {
+    /// The state of a session of `user_id` at `epoch`, with `proof`.
+    pub fn new(user_id: impl Into<String>, epoch: Epoch, proof: Option<Proof>) -> Self {
+        SessionState {
+            user_id: user_id.into(),
+            epoch,
+            proof,
+        }
+    }
+
+    /// A session with a fresh `proof`, at the proof's epoch.
+    pub fn proven(user_id: impl Into<String>, proof: Proof) -> Self {
+        SessionState::new(user_id, proof.epoch, Some(proof))
+    }
+}
+
+/// What only the application knows: its `Mfa`, who the request's user is,
+/// its passwords, its sessions and its users' account names. The router's
+/// state; see the crate's documentation for an implementation on each
+/// adapter.
+pub trait MfaHost: Clone + Send + Sync + 'static {
+    /// The store of the MFA records.
+    type Store: MfaStore;
+
+    /// The service every route calls.
+    fn mfa(&self) -> &Mfa<Self::Store>;
+
+    /// The keys of the `mfaToken`s between the two login steps.
+    fn login_tokens(&self) -> &LoginTokens;
+
+    /// The MFA state of the request's session; `None` when the request has
+    /// no session (401 `UNAUTHENTICATED`).
+    fn session(
+        &self,
+        parts: &Parts,
+    ) -> impl Future<Output = Result<Option<SessionState>, Problem>> + Send;
+
+    /// Issues `state` as the request's session after the password step, the
+    /// second step, a step-up or a change to the factor: the token the
+    /// answer carries as `"token"` (bearer sessions), or `None` when the
+    /// session travels otherwise (a cookie).
+    fn issue(
+        &self,
+        parts: &Parts,
+        state: SessionState,
+    ) -> impl Future<Output = Result<Option<String>, Problem>> + Send;
+
+    /// Checks `user_id`'s password, on the host's own password lock if it
+    /// has one: `Err(Problem::invalid_password())` when it is wrong. Routes
+    /// that take a password check it before any code, so that a wrong
+    /// password neither consumes nor counts one.
+    fn check_password(
+        &self,
+        user_id: &str,
+        password: &str,
+    ) -> impl Future<Output = Result<(), Problem>> + Send;
+
+    /// The account name shown in the authenticator app (an email, a login).
+    fn account_name(&self, user_id: &str) -> impl Future<Output = Result<String, Problem>> + Send;
+}
+
+/// Unix seconds.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,424 @@
+//! The MFA routes, each a few lines over `mfa::Mfa`, with its OpenAPI path.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use mfa::http::{BackupCodesAnswer, SetupAnswer, VerifiedAnswer};
+use mfa::{MfaStatus, Reauth};
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use zeroize::Zeroizing;
+
+use crate::extract::MfaUser;
+use crate::problem::{Body, Problem};
+use crate::{MfaHost, SessionState};
+
+/// A password or a code from a request body: wiped on drop.
+type Secret = Zeroizing<String>;
+
+/// A body's `field`, or 400 `VALIDATION_FAILED` naming it.
+fn required<'a>(value: &'a Option<Secret>, field: &str) -> Result<&'a str, Problem> {
+    value
+        .as_deref()
+        .map(String::as_str)
+        .ok_or_else(|| Problem::validation(&format!("`{field}` is required.")))
+}
+
+/// The OpenAPI paths of [`router`] (with `/api` before each, as in the
+/// contract), and the schemas they name, for the host's document to merge.
+#[derive(OpenApi)]
+#[openapi(
+    paths(status, setup, confirm, regenerate, regenerate_strict, disable, login_mfa, step_up, forget_devices),
+    components(schemas(mfa::http::ProblemDetails)),
+    tags((name = "mfa", description = "The user's second factor."), (name = "auth", description = "The login's second step and step-up."))
+)]
+pub struct ApiDoc;
+
+/// The MFA routes, to nest under the prefix the application chooses (the
+/// contract's is `/api`), with their OpenAPI paths:
+///
+/// | route | body | answer |
+/// |---|---|---|
+/// | `GET /user/me/totp` | — | the status (`MfaStatus`) |
+/// | `POST /user/me/totp/setup` | `{password}` | `{secret, otpauthUrl, qrCode}` |
+/// | `POST /user/me/totp/confirm` | `{code}` | `{success, backupCodes, token}` |
+/// | `POST /user/me/totp/backup-codes/regenerate` | — (a recent proof) | `{success, backupCodes}` |
+/// | `POST /user/profile/mfa/backup-codes` | `{password, code}` | `{backup_codes}` |
+/// | `POST /user/me/totp/disable` | `{password, code}` (or the password alone on a recent proof) | `{success, token}` |
+/// | `POST /user/me/devices/forget` | — (a recent proof) | `{success}` |
+/// | `POST /auth/login/mfa` | `{mfaToken, code \| backupCode, rememberDevice?}` | `{token, backupCodesRemaining, deviceToken?, newBackupCode?}` |
+/// | `POST /auth/step-up` | `{code \| backupCode}` | `{token, newBackupCode?}` |
+///
+/// `token` is absent where the host's sessions travel as cookies. Errors
+/// are [`Problem`]s.
+///
+/// ```
+/// # #[derive(Clone)] struct Host;
+/// # impl mfa_axum::MfaHost for Host {
+/// #     type Store = mfa::MemoryStore;
+/// #     fn mfa(&self) -> &mfa::Mfa<mfa::MemoryStore> { unimplemented!() }
+/// #     fn login_tokens(&self) -> &mfa_axum::LoginTokens { unimplemented!() }
+/// #     async fn session(&self, _: &axum::http::request::Parts) -> Result<Option<mfa_axum::SessionState>, mfa_axum::Problem> { Ok(None) }
+/// #     async fn issue(&self, _: &axum::http::request::Parts, _: mfa_axum::SessionState) -> Result<Option<String>, mfa_axum::Problem> { Ok(None) }
+/// #     async fn check_password(&self, _: &str, _: &str) -> Result<(), mfa_axum::Problem> { Ok(()) }
+/// #     async fn account_name(&self, id: &str) -> Result<String, mfa_axum::Problem> { Ok(id.into()) }
+/// # }
+/// use utoipa_axum::router::OpenApiRouter;
+///
+/// let (router, document) = OpenApiRouter::<Host>::new()
+///     .nest("/api", mfa_axum::router())
+///     .split_for_parts();
+/// assert!(document.paths.paths.contains_key("/api/auth/login/mfa"));
+/// # let _ = router;
+/// ```
+pub fn router<H: MfaHost>() -> OpenApiRouter<H> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .route("/user/me/totp", get(status::<H>))
+        .route("/user/me/totp/setup", post(setup::<H>))
+        .route("/user/me/totp/confirm", post(confirm::<H>))
+        .route(
+            "/user/me/totp/backup-codes/regenerate",
+            post(regenerate::<H>),
+        )
+        .route(
+            "/user/profile/mfa/backup-codes",
+            post(regenerate_strict::<H>),
+        )
+        .route("/user/me/totp/disable", post(disable::<H>))
+        .route("/user/me/devices/forget", post(forget_devices::<H>))
+        .route("/auth/login/mfa", post(login_mfa::<H>))
+        .route("/auth/step-up", post(step_up::<H>))
+}
+
+/// `{password}`.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct Password {
+    /// The account's password.
+    #[schema(value_type = String)]
+    password: Option<Secret>,
+}
+
+/// `{code}`.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct Code {
+    /// A current code of the new authenticator app.
+    #[schema(value_type = String, example = "123456")]
+    code: Option<Secret>,
+}
+
+/// `{password, code}`.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct PasswordAndCode {
+    /// The account's password.
+    #[schema(value_type = String)]
+    password: Option<Secret>,
+    /// A current TOTP code (or, to disable, a backup code).
+    #[schema(value_type = Option<String>)]
+    code: Option<Secret>,
+}
+
+/// `{code}` or `{backupCode}`: exactly one.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct OneCode {
+    /// A current TOTP code.
+    #[schema(value_type = Option<String>, example = "123456")]
+    code: Option<Secret>,
+    /// An unused backup code.
+    #[schema(value_type = Option<String>, example = "a1b2c-d3e4f")]
+    backup_code: Option<Secret>,
+}
+
+impl OneCode {
+    /// The one code, shaped like its field; a malformed one is 401
+    /// `INVALID_CODE`, not counted.
+    fn get(&self, digits: u8) -> Result<&str, Problem> {
+        let (code, backup) = (self.code.as_deref(), self.backup_code.as_deref());
+        mfa::http::one_code(code.map(String::as_str), backup.map(String::as_str), digits)
+            .map_err(|e| Problem::from(e).at_login_step())?
+            .ok_or_else(|| Problem::validation("Give exactly one of `code` and `backupCode`."))
+    }
+}
+
+/// `{mfaToken}`, one code, and `rememberDevice`.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LoginMfa {
+    /// The `mfaToken` of the password step.
+    #[schema(value_type = String)]
+    mfa_token: Option<Secret>,
+    #[serde(flatten)]
+    code: OneCode,
+    /// `true` asks for a `deviceToken` that skips this step next time.
+    remember_device: Option<bool>,
+}
+
+/// `{success, backupCodes, token}`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Confirmed {
+    success: bool,
+    /// The ten backup codes, shown this once.
+    #[schema(value_type = Vec<String>)]
+    backup_codes: Vec<Zeroizing<String>>,
+    /// The new session (the change revoked the one that made it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+}
+
+/// `{backup_codes}`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct StrictCodes {
+    /// The new backup codes, shown this once.
+    #[schema(value_type = Vec<String>)]
+    backup_codes: Vec<Zeroizing<String>>,
+}
+
+/// `{success, token}`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Success {
+    success: bool,
+    /// The new session, where the change revoked the one that made it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+}
+
+/// A completed second step or step-up.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Proven {
+    /// The session, with a fresh proof.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+    #[serde(flatten)]
+    verified: VerifiedAnswer,
+    /// The remembered device's token, when `rememberDevice` was `true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_token: Option<String>,
+}
+
+/// Codes as the answers show them.
+fn codes(codes: &mfa::BackupCodes) -> Vec<Zeroizing<String>> {
+    codes
+        .as_strs()
+        .into_iter()
+        .map(|c| Zeroizing::new(c.to_owned()))
+        .collect()
+}
+
+/// The request's session, checked, and its user's record.
+async fn user<H: MfaHost>(host: &H, parts: &Parts) -> Result<MfaUser<H>, Problem> {
+    MfaUser::from_parts(host, parts).await
+}
+
+/// The user's MFA status.
+#[utoipa::path(get, path = "/user/me/totp", tag = "mfa",
+    responses((status = 200, body = MfaStatus), (status = 401, description = "`UNAUTHENTICATED`, `SESSION_REVOKED`.", body = mfa::http::ProblemDetails)))]
+pub(crate) async fn status<H: MfaHost>(
+    State(host): State<H>,
+    parts: Parts,
+) -> Result<Json<MfaStatus>, Problem> {
+    let user = user(&host, &parts).await?;
+    Ok(Json(host.mfa().status(&user.state.user_id).await?))
+}
+
+/// Begins TOTP setup, on the password (a session alone binds no factor).
+#[utoipa::path(post, path = "/user/me/totp/setup", tag = "mfa", request_body = Password,
+    responses((status = 200, body = SetupAnswer), (status = 400, description = "`VALIDATION_FAILED`, `INVALID_PASSWORD`.", body = mfa::http::ProblemDetails),
+        (status = 409, description = "`MFA_ALREADY_ENABLED`.", body = mfa::http::ProblemDetails)))]
+pub(crate) async fn setup<H: MfaHost>(
+    State(host): State<H>,
+    parts: Parts,
+    Body(body): Body<Password>,
+) -> Result<Json<SetupAnswer>, Problem> {
+    let user = user(&host, &parts).await?;
+    let id = &user.state.user_id;
+    host.check_password(id, required(&body.password, "password")?)
+        .await?;
+    let account = host.account_name(id).await?;
+    let setup = host.mfa().begin_setup(id, &account).await?;
+    Ok(Json(SetupAnswer::new(&setup)?))
+}
+
+/// Confirms the setup with a first code: MFA on, ten backup codes, a new session.
+#[utoipa::path(post, path = "/user/me/totp/confirm", tag = "mfa", request_body = Code,
+    responses((status = 200, body = Confirmed), (status = 400, description = "`INVALID_CODE`, `NO_PENDING_SECRET`.", body = mfa::http::ProblemDetails),
+        (status = 409, description = "`MFA_ALREADY_ENABLED`.", body = mfa::http::ProblemDetails), (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails)))]
+pub(crate) async fn confirm<H: MfaHost>(
+    State(host): State<H>,
+    parts: Parts,
+    Body(body): Body<Code>,
+) -> Result<Json<Confirmed>, Problem> {
+    let user = user(&host, &parts).await?;
+    let id = &user.state.user_id;
+    let code = body.code.as_deref().map_or("", String::as_str);
+    let enabled = host.mfa().confirm_setup(id, code).await?;
+    let token = host
+        .issue(&parts, SessionState::proven(id, enabled.proof))
+        .await?;
+    Ok(Json(Confirmed {
+        success: true,
+        backup_codes: codes(&enabled.backup_codes),
+        token,
+    }))
+}
+
+/// New backup codes on the session's recent proof.
+#[utoipa::path(post, path = "/user/me/totp/backup-codes/regenerate", tag = "mfa",
+    responses((status = 200, body = BackupCodesAnswer), (status = 400, description = "`MFA_NOT_ENABLED`.", body = mfa::http::ProblemDetails),
+        (status = 403, description = "`STEP_UP_REQUIRED`.", body = mfa::http::ProblemDetails)))]
+pub(crate) async fn regenerate<H: MfaHost>(
+    State(host): State<H>,
+    parts: Parts,
+) -> Result<Json<BackupCodesAnswer>, Problem> {
+    let user = user(&host, &parts).await?;
+    let proof = mfa::Proof::required(user.state.proof, &user.record)?;
+    let reauth = Reauth::RecentProof(&proof);
+    let codes = host
+        .mfa()
+        .regenerate_backup_codes(&user.state.user_id, reauth)
+        .await?;
+    Ok(Json(BackupCodesAnswer::new(&codes)))
+}
+
+/// New backup codes on the password and a current TOTP code.
+#[utoipa::path(post, path = "/user/profile/mfa/backup-codes", tag = "mfa", request_body = PasswordAndCode,
+    responses((status = 200, body = StrictCodes), (status = 400, description = "`VALIDATION_FAILED`, `INVALID_PASSWORD`, `INVALID_CODE`, `MFA_NOT_ENABLED`.", body = mfa::http::ProblemDetails),
+        (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails)))]
+pub(crate) async fn regenerate_strict<H: MfaHost>(
+    State(host): State<H>,
+    parts: Parts,
+    Body(body): Body<PasswordAndCode>,
+) -> Result<Json<StrictCodes>, Problem> {
+    let user = user(&host, &parts).await?;
+    let id = &user.state.user_id;
+    let password = required(&body.password, "password")?;
+    let code = required(&body.code, "code")?;
+    host.check_password(id, password).await?;
+    let new = host
+        .mfa()
+        .regenerate_backup_codes(id, Reauth::TotpCode(code))
+        .await?;
+    Ok(Json(StrictCodes {
+        backup_codes: codes(&new),
+    }))
+}
+
+/// MFA off, on the password and a code (TOTP or backup), or the password
+/// alone on a recent proof.
+#[utoipa::path(post, path = "/user/me/totp/disable", tag = "mfa", request_body = PasswordAndCode,
+    responses((status = 200, body = Success), (status = 400, description = "`VALIDATION_FAILED`, `INVALID_PASSWORD`, `INVALID_CODE`, `MFA_NOT_ENABLED`.", body = mfa::http::ProblemDetails),
+        (status = 403, description = "`STEP_UP_REQUIRED`.", body = mfa::http::ProblemDetails), (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails)))]
+pub(crate) async fn disable<H: MfaHost>(
+    State(host): State<H>,
+    parts: Parts,
+    Body(body): Body<PasswordAndCode>,
+) -> Result<Json<Success>, Problem> {
+    let user = user(&host, &parts).await?;
+    let id = &user.state.user_id;
+    host.check_password(id, required(&body.password, "password")?)
+        .await?;
+    let proof = match body.code.as_deref() {
+        Some(code) => host.mfa().disable(id, code).await?,
+        None => {
+            let proof = mfa::Proof::required(user.state.proof, &user.record)?;
+            host.mfa()
+                .disable_with(id, Reauth::RecentProof(&proof))
+                .await?
+        }
+    };
+    let token = host.issue(&parts, SessionState::proven(id, proof)).await?;
+    Ok(Json(Success {
+        success: true,
+        token,
+    }))
+}
+
+/// Forgets every remembered device, on the session's recent proof.
+#[utoipa::path(post, path = "/user/me/devices/forget", tag = "mfa",
+    responses((status = 200, body = Success), (status = 400, description = "`MFA_NOT_ENABLED`.", body = mfa::http::ProblemDetails),
+        (status = 403, description = "`STEP_UP_REQUIRED`.", body = mfa::http::ProblemDetails)))]
+pub(crate) async fn forget_devices<H: MfaHost>(
+    State(host): State<H>,
+    parts: Parts,
+) -> Result<Json<Success>, Problem> {
+    let user = user(&host, &parts).await?;
+    let proof = mfa::Proof::required(user.state.proof, &user.record)?;
+    host.mfa()
+        .forget_devices(&user.state.user_id, Reauth::RecentProof(&proof))
+        .await?;
+    Ok(Json(Success {
+        success: true,
+        token: None,
+    }))
+}
+
+/// The login's second step: a session with a fresh proof.
+#[utoipa::path(post, path = "/auth/login/mfa", tag = "auth", request_body = LoginMfa,
+    responses((status = 200, body = Proven), (status = 400, description = "`VALIDATION_FAILED`.", body = mfa::http::ProblemDetails),
+        (status = 401, description = "`INVALID_CODE`, `INVALID_MFA_TOKEN`.", body = mfa::http::ProblemDetails), (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails)))]
+pub(crate) async fn login_mfa<H: MfaHost>(
+    State(host): State<H>,
+    parts: Parts,
+    Body(body): Body<LoginMfa>,
+) -> Result<Json<Proven>, Problem> {
+    let token = body.mfa_token.as_deref().map_or("", String::as_str);
+    let challenge = host
+        .login_tokens()
+        .open(token)
+        .ok_or(mfa::Error::InvalidChallenge)?;
+    let code = body.code.get(host.mfa().context().policy().totp.digits)?;
+    let verified = host
+        .mfa()
+        .complete_login(&challenge, code)
+        .await
+        .map_err(|e| Problem::from(e).at_login_step())?;
+    let id = challenge.user_id();
+    let device_token = match body.remember_device {
+        Some(true) => Some(
+            host.mfa()
+                .remember_device(id, &verified.proof)
+                .await?
+                .as_str()
+                .to_owned(),
+        ),
+        _ => None,
+    };
+    let token = host
+        .issue(&parts, SessionState::proven(id, verified.proof))
+        .await?;
+    Ok(Json(Proven {
+        token,
+        verified: VerifiedAnswer::from(&verified),
+        device_token,
+    }))
+}
+
+/// A fresh proof for the session, with a TOTP code or a backup code.
+#[utoipa::path(post, path = "/auth/step-up", tag = "auth", request_body = OneCode,
+    responses((status = 200, body = Proven), (status = 400, description = "`VALIDATION_FAILED`, `MFA_NOT_ENABLED`.", body = mfa::http::ProblemDetails),
+        (status = 401, description = "`INVALID_CODE`, `UNAUTHENTICATED`, `SESSION_REVOKED`.", body = mfa::http::ProblemDetails), (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails)))]
+pub(crate) async fn step_up<H: MfaHost>(
+    State(host): State<H>,
+    parts: Parts,
+    Body(body): Body<OneCode>,
+) -> Result<Json<Proven>, Problem> {
+    let user = user(&host, &parts).await?;
+    let id = &user.state.user_id;
+    let code = body.get(host.mfa().context().policy().totp.digits)?;
+    let verified = host
+        .mfa()
+        .verify(id, code)
+        .await
+        .map_err(|e| Problem::from(e).at_login_step())?;
+    let token = host
+        .issue(&parts, SessionState::proven(id, verified.proof))
+        .await?;
+    Ok(Json(Proven {
+        token,
+        verified: VerifiedAnswer::from(&verified),
+        device_token: None,
+    }))
+}
