@@ -207,6 +207,8 @@ macro_rules! forward_store {
     };
 }
 
+// For the SQL stores' newtypes (`sql/newtype.rs`).
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 pub(crate) use forward_store;
 
 forward_store!(impl[S: MfaStore + ?Sized] for Arc<S> => |this| &**this);
