@@ -49,6 +49,29 @@ impl Op {
     }
 }
 
+/// One operation to run: its name, the user, and the slow work it may do.
+struct Call<'a> {
+    op: Op,
+    user_id: &'a str,
+    work: Argon2Work<'a>,
+}
+
+impl<'a> Call<'a> {
+    /// `op` for `user_id`, with no slow work.
+    fn new(op: impl Into<Op>, user_id: &'a str) -> Self {
+        Call {
+            op: op.into(),
+            user_id,
+            work: Argon2Work::default(),
+        }
+    }
+
+    /// The same, with `work`.
+    fn with(self, work: Argon2Work<'a>) -> Self {
+        Call { work, ..self }
+    }
+}
+
 impl From<&'static str> for Op {
     fn from(name: &'static str) -> Op {
         Op { name, method: None }
@@ -155,9 +178,7 @@ impl<S: MfaStore> Mfa<S> {
     pub async fn begin_setup(&self, user_id: &str, account_name: &str) -> Result<TotpSetup> {
         let (user, account) = (user_id.to_owned(), account_name.to_owned());
         self.run(
-            "begin_setup",
-            user_id,
-            Argon2Work::default(),
+            Call::new("begin_setup", user_id),
             move |record, config, now| {
                 record.begin_setup(config, &user, &account, now, &mut rand::rng())
             },
@@ -173,9 +194,7 @@ impl<S: MfaStore> Mfa<S> {
         let (user, code) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
         let work = Argon2Work::default();
         self.run_minting(
-            Op::totp("confirm_setup"),
-            user_id,
-            work,
+            Call::new(Op::totp("confirm_setup"), user_id).with(work),
             move |record, config, codes, now| {
                 record.confirm_setup_with(config, &user, &code, codes, now, &mut rand::rng())
             },
@@ -188,12 +207,9 @@ impl<S: MfaStore> Mfa<S> {
     /// # Errors
     /// As the transition, plus store errors.
     pub async fn cancel_setup(&self, user_id: &str) -> Result<()> {
-        self.run(
-            "cancel_setup",
-            user_id,
-            Argon2Work::default(),
-            |record, _, _| record.cancel_setup(),
-        )
+        self.run(Call::new("cancel_setup", user_id), |record, _, _| {
+            record.cancel_setup()
+        })
         .await
     }
 
@@ -234,9 +250,7 @@ impl<S: MfaStore> Mfa<S> {
     pub async fn remember_device(&self, user_id: &str, proof: &Proof) -> Result<DeviceToken> {
         let (user, proof) = (user_id.to_owned(), *proof);
         self.run(
-            "remember_device",
-            user_id,
-            Argon2Work::default(),
+            Call::new("remember_device", user_id),
             move |record, config, now| {
                 record.remember_device(config, &user, &proof, now, &mut rand::rng())
             },
@@ -253,9 +267,7 @@ impl<S: MfaStore> Mfa<S> {
         let (user, reauth) = (user_id.to_owned(), Arc::new(OwnedReauth::from(reauth)));
         let shared = Arc::clone(&reauth);
         self.run(
-            "forget_devices",
-            user_id,
-            reauth.work(),
+            Call::new("forget_devices", user_id).with(reauth.work()),
             move |record, config, now| {
                 record.forget_devices_with(config, &user, shared.as_reauth(), now)
             },
@@ -278,9 +290,7 @@ impl<S: MfaStore> Mfa<S> {
         let reauth = Arc::new(OwnedReauth::from(reauth));
         let shared = Arc::clone(&reauth);
         self.run(
-            "begin_replacement",
-            user_id,
-            reauth.work(),
+            Call::new("begin_replacement", user_id).with(reauth.work()),
             move |record, config, now| {
                 let reauth = shared.as_reauth();
                 record.begin_replacement_with(
@@ -304,9 +314,7 @@ impl<S: MfaStore> Mfa<S> {
     pub async fn confirm_replacement(&self, user_id: &str, code: &str) -> Result<Proof> {
         let (user, code) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
         self.run(
-            Op::totp("confirm_replacement"),
-            user_id,
-            Argon2Work::default(),
+            Call::new(Op::totp("confirm_replacement"), user_id),
             move |record, config, now| {
                 record.confirm_replacement(config, &user, &code, now, &mut rand::rng())
             },
@@ -342,9 +350,7 @@ impl<S: MfaStore> Mfa<S> {
         // A TOTP code never runs a slow hash: nothing to charge first.
         let (user, code) = (user_id.to_owned(), Zeroizing::new(code.to_owned()));
         self.run(
-            Op::totp("verify_totp"),
-            user_id,
-            Argon2Work::default(),
+            Call::new(Op::totp("verify_totp"), user_id),
             move |record, config, now| {
                 record.verify_totp(config, &user, &code, now, &mut rand::rng())
             },
@@ -403,9 +409,7 @@ impl<S: MfaStore> Mfa<S> {
         let shared = Arc::clone(&reauth);
         let work = reauth.work();
         self.run_minting(
-            "regenerate_backup_codes",
-            user_id,
-            work,
+            Call::new("regenerate_backup_codes", user_id).with(work),
             move |record, config, codes, now| {
                 let reauth = shared.as_reauth();
                 record.regenerate_backup_codes_with(
@@ -438,9 +442,7 @@ impl<S: MfaStore> Mfa<S> {
         let (user, reauth) = (user_id.to_owned(), Arc::new(OwnedReauth::from(reauth)));
         let shared = Arc::clone(&reauth);
         self.run(
-            "disable",
-            user_id,
-            reauth.work(),
+            Call::new("disable", user_id).with(reauth.work()),
             move |record, config, now| {
                 let reauth = shared.as_reauth();
                 record.disable_reauthenticated(config, &user, reauth, now, &mut rand::rng())
@@ -468,15 +470,18 @@ impl<S: MfaStore> Mfa<S> {
             import: Some(&sealing),
             ..Argon2Work::default()
         };
-        self.run("import", user_id, work, move |record, config, now| {
-            crate::import::Sealing::lock(&shared).apply(
-                record,
-                config,
-                &user,
-                now,
-                &mut rand::rng(),
-            )
-        })
+        self.run(
+            Call::new("import", user_id).with(work),
+            move |record, config, now| {
+                crate::import::Sealing::lock(&shared).apply(
+                    record,
+                    config,
+                    &user,
+                    now,
+                    &mut rand::rng(),
+                )
+            },
+        )
         .await
     }
 
@@ -488,9 +493,7 @@ impl<S: MfaStore> Mfa<S> {
     pub async fn operator_unlock(&self, user_id: &str, actor: &str, reason: &str) -> Result<()> {
         let (actor, reason) = (actor.to_owned(), reason.to_owned());
         self.run(
-            "operator_unlock",
-            user_id,
-            Argon2Work::default(),
+            Call::new("operator_unlock", user_id),
             move |record, _, _| record.operator_unlock(&actor, &reason),
         )
         .await
@@ -503,12 +506,9 @@ impl<S: MfaStore> Mfa<S> {
     /// As the transition, plus store errors.
     pub async fn operator_reset(&self, user_id: &str, actor: &str, reason: &str) -> Result<()> {
         let (actor, reason) = (actor.to_owned(), reason.to_owned());
-        self.run(
-            "operator_reset",
-            user_id,
-            Argon2Work::default(),
-            move |record, _, _| record.operator_reset(&actor, &reason),
-        )
+        self.run(Call::new("operator_reset", user_id), move |record, _, _| {
+            record.operator_reset(&actor, &reason)
+        })
         .await
     }
 

@@ -18,7 +18,7 @@ pub use factors::{ActiveFactor, PendingSetup, RememberedDevice, Replacement, Tot
 pub use outputs::{Enabled, Reauth, TotpSetup, Verified, VerifiedBy};
 pub use status::{MfaMethod, MfaMethods, MfaStatus};
 
-pub(crate) use charge::{CodeCheck, Paid, SubmittedCode};
+pub(crate) use charge::{Charge, CodeCheck, Paid, SubmittedCode};
 #[cfg(feature = "import")]
 pub(crate) use effects::unchanged;
 #[cfg(feature = "passkeys")]

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use super::{Mfa, OwnedReauth};
-use crate::enrollment::{Argon2Work, Reauth};
+use super::{Call, Mfa, OwnedReauth};
+use crate::enrollment::Reauth;
 use crate::error::Result;
 use crate::passkey::StoredPasskey;
 use crate::session::Proof;
@@ -25,9 +25,7 @@ impl<S: MfaStore> Mfa<S> {
     ) -> Result<StoredPasskey> {
         let (user, id, name) = (user_id.to_owned(), id.to_owned(), name.to_owned());
         self.run(
-            "rename_passkey",
-            user_id,
-            Argon2Work::default(),
+            Call::new("rename_passkey", user_id),
             move |record, config, _| {
                 record.rename_passkey(config, &user, &id, &name, &mut rand::rng())
             },
@@ -50,9 +48,7 @@ impl<S: MfaStore> Mfa<S> {
         let reauth = Arc::new(OwnedReauth::from(reauth));
         let shared = Arc::clone(&reauth);
         self.run(
-            "remove_passkey",
-            user_id,
-            reauth.work(),
+            Call::new("remove_passkey", user_id).with(reauth.work()),
             move |record, config, now| {
                 let reauth = shared.as_reauth();
                 record.remove_passkey_with(config, &user, &id, reauth, now, &mut rand::rng())
@@ -66,10 +62,9 @@ impl<S: MfaStore> Mfa<S> {
 mod ceremonies {
     use std::sync::Arc;
 
-    use super::super::Minted;
-    use super::super::observe::Observation;
+    use super::super::{Call, Minted};
     use crate::backup::FreshCodes;
-    use crate::enrollment::{Argon2Work, MfaEnrollment, SubmittedAssertion, Verified};
+    use crate::enrollment::{Argon2Work, SubmittedAssertion, Verified};
     use crate::error::{Error, Result};
     use crate::passkey::{
         ChallengeKind, CreationChallengeResponse, PasskeyAdded, PasskeyChallenge,
@@ -99,9 +94,7 @@ mod ceremonies {
             let (user, account) = (user_id.to_owned(), account_name.to_owned());
             let proof = proof.copied();
             self.run(
-                "begin_passkey_registration",
-                user_id,
-                Argon2Work::default(),
+                Call::new("begin_passkey_registration", user_id),
                 move |record, config, now| {
                     record.begin_passkey_registration(
                         config,
@@ -141,9 +134,7 @@ mod ceremonies {
                 ..Argon2Work::default()
             };
             self.run(
-                "confirm_passkey_registration",
-                user_id,
-                work,
+                Call::new("confirm_passkey_registration", user_id).with(work),
                 move |record, config, now| {
                     record.confirm_passkey_registration_with(
                         config,
@@ -210,9 +201,7 @@ mod ceremonies {
                 ..Argon2Work::default()
             };
             self.run(
-                "complete_login_with_passkey",
-                challenge.user_id(),
-                work,
+                Call::new("complete_login_with_passkey", challenge.user_id()).with(work),
                 move |record, config, now| {
                     record.complete_login_with_passkey_checked(
                         config,
@@ -283,42 +272,21 @@ mod ceremonies {
                 passkey_challenge: Some((challenge, user_id)),
                 ..Argon2Work::default()
             };
-            self.run(op, user_id, work, move |record, config, now| {
-                record.spend_checked(
-                    config,
-                    &user,
-                    kind,
-                    &open,
-                    shared.assertion(),
-                    now,
-                    &mut rand::rng(),
-                )
-            })
+            self.run(
+                Call::new(op, user_id).with(work),
+                move |record, config, now| {
+                    record.spend_checked(
+                        config,
+                        &user,
+                        kind,
+                        &open,
+                        shared.assertion(),
+                        now,
+                        &mut rand::rng(),
+                    )
+                },
+            )
             .await
-        }
-
-        /// Charge before work (I16), for an assertion: counts it as a failure
-        /// and saves that; only then checks it, against the record just
-        /// saved (no wait stands between the two, so it is not loaded
-        /// back), and keeps what the check found for the operation to apply.
-        /// After a conflict nothing was charged, and the round starts again.
-        pub(in crate::service) async fn charge_then_check(
-            &self,
-            obs: &Observation,
-            user_id: &str,
-            expected: Option<u64>,
-            record: MfaEnrollment,
-            now: u64,
-            assertion: &SubmittedAssertion,
-        ) -> Result<()> {
-            let step = record.charge(&self.config, now);
-            let charge = step.outcome?;
-            if !self.save(obs, user_id, expected, &step.state).await? {
-                return Ok(());
-            }
-            let asserted = step.state.check_assertion(&self.config, assertion);
-            assertion.pay(charge, asserted);
-            Ok(())
         }
     }
 }

@@ -8,9 +8,11 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use super::observe::{Observation, code_method};
-use super::{Mfa, Minted, Op, Permit};
+use super::{Call, Mfa, Minted, Op, Permit};
 use crate::backup::FreshCodes;
-use crate::enrollment::{Argon2Work, CodeCheck, Hashing, MfaEnrollment, SubmittedCode, Transition};
+use crate::enrollment::{
+    Argon2Work, Charge, CodeCheck, Hashing, MfaEnrollment, SubmittedCode, Transition,
+};
 use crate::error::{Error, Result};
 use crate::policy::MfaContext;
 use crate::session::LoginChallenge;
@@ -19,13 +21,7 @@ use crate::store::{MfaStore, WriteId};
 impl<S: MfaStore> Mfa<S> {
     /// Runs a transition that issues new backup codes: they are generated and
     /// hashed at most once for the operation, however often it is retried (I13).
-    pub(super) async fn run_minting<T, F>(
-        &self,
-        op: impl Into<Op>,
-        user_id: &str,
-        work: Argon2Work<'_>,
-        transition: F,
-    ) -> Result<T>
+    pub(super) async fn run_minting<T, F>(&self, call: Call<'_>, transition: F) -> Result<T>
     where
         T: Send + 'static,
         F: Fn(MfaEnrollment, &MfaContext, &mut FreshCodes, u64) -> Transition<T>
@@ -37,9 +33,9 @@ impl<S: MfaStore> Mfa<S> {
         let codes = Arc::clone(&fresh);
         let work = Argon2Work {
             mint: Some(&fresh),
-            ..work
+            ..call.work
         };
-        self.run(op, user_id, work, move |record, config, now| {
+        self.run(Call { work, ..call }, move |record, config, now| {
             transition(record, config, &mut FreshCodes::lock(&codes), now)
         })
         .await
@@ -70,26 +66,21 @@ impl<S: MfaStore> Mfa<S> {
             challenge,
             ..Argon2Work::default()
         };
-        self.run(op, user_id, work, move |record, config, now| {
+        let call = Call::new(op, user_id).with(work);
+        self.run(call, move |record, config, now| {
             transition(record, config, &user, shared.check(), now)
         })
         .await
     }
 
     /// Runs one operation, observed (its span and metrics, `observe.rs`):
-    /// its rounds of load, transition and save until one lands.
-    pub(super) async fn run<T, F>(
-        &self,
-        op: impl Into<Op>,
-        user_id: &str,
-        work: Argon2Work<'_>,
-        transition: F,
-    ) -> Result<T>
+    /// rounds of load, transition and compare-and-swap save until one lands.
+    pub(super) async fn run<T, F>(&self, call: Call<'_>, transition: F) -> Result<T>
     where
         T: Send + 'static,
         F: Fn(MfaEnrollment, &MfaContext, u64) -> Transition<T> + Send + Sync + 'static,
     {
-        let op = op.into();
+        let Call { op, user_id, work } = call;
         let method = op.method.or_else(|| {
             #[cfg(feature = "passkeys")]
             if work.assertion.is_some() {
@@ -98,7 +89,44 @@ impl<S: MfaStore> Mfa<S> {
             work.code.map(|code| code_method(code.check().code))
         });
         let obs = Observation::start(op.name, user_id, method);
-        let rounds = self.rounds(&obs, user_id, work, transition);
+        let obs = &obs;
+        let transition = Arc::new(transition);
+        let rounds = async move {
+            for _ in 0..=self.conflict_retries {
+                let (expected, record) = match obs.store("load", self.store.load(user_id)).await? {
+                    Some(stored) => (Some(stored.version), stored.record),
+                    None => (None, MfaEnrollment::default()),
+                };
+                let now = self.clock.now();
+                let step = match record.needs_argon2(work, &self.config, now) {
+                    Hashing::None => transition(record, &self.config, now),
+                    Hashing::Pool => {
+                        self.run_hashing(obs, Arc::clone(&transition), record)
+                            .await?
+                    }
+                    Hashing::ChargeFirst => {
+                        let charge = record.charge(&self.config, now);
+                        let paid = charge.outcome?;
+                        // After a conflict nothing was charged: a new round.
+                        if self.save(obs, user_id, expected, &charge.state).await? {
+                            self.spend_charge(obs, user_id, work, charge.state, paid)
+                                .await?;
+                        }
+                        // The next round applies what the charged work found.
+                        continue;
+                    }
+                };
+                if step.changed && !self.save(obs, user_id, expected, &step.state).await? {
+                    continue;
+                }
+                for event in &step.events {
+                    obs.event(event);
+                    self.events.record(user_id, event);
+                }
+                return step.outcome;
+            }
+            Err(Error::StoreConflict)
+        };
         #[cfg(feature = "tracing")]
         let result = tracing::Instrument::instrument(rounds, obs.span()).await;
         #[cfg(not(feature = "tracing"))]
@@ -107,77 +135,30 @@ impl<S: MfaStore> Mfa<S> {
         result
     }
 
-    async fn rounds<T, F>(
+    /// Charge before work (I16): once the attempt's charge is saved (as
+    /// `charged`), its slow work runs once — a passkey's signature check
+    /// against the record just saved (no wait stands between the two, so it
+    /// is not loaded back), or a code's hash under a hashing permit against
+    /// the record as it stands after the wait — and what it found is kept
+    /// for the operation to apply.
+    async fn spend_charge(
         &self,
         obs: &Observation,
         user_id: &str,
         work: Argon2Work<'_>,
-        transition: F,
-    ) -> Result<T>
-    where
-        T: Send + 'static,
-        F: Fn(MfaEnrollment, &MfaContext, u64) -> Transition<T> + Send + Sync + 'static,
-    {
-        let transition = Arc::new(transition);
-        for _ in 0..=self.conflict_retries {
-            let (expected, record) = match obs.store("load", self.store.load(user_id)).await? {
-                Some(stored) => (Some(stored.version), stored.record),
-                None => (None, MfaEnrollment::default()),
-            };
-            let now = self.clock.now();
-            let step = match record.needs_argon2(work, &self.config, now) {
-                Hashing::None => transition(record, &self.config, now),
-                Hashing::Pool => {
-                    self.run_hashing(obs, Arc::clone(&transition), record)
-                        .await?
-                }
-                Hashing::ChargeFirst => {
-                    #[cfg(feature = "passkeys")]
-                    if let Some(assertion) = work.assertion {
-                        self.charge_then_check(obs, user_id, expected, record, now, assertion)
-                            .await?;
-                        continue;
-                    }
-                    let code = work
-                        .code
-                        .ok_or(Error::Internal("a charge without a code"))?;
-                    self.charge_then_hash(obs, user_id, expected, record, now, code)
-                        .await?;
-                    // The next round applies what the hash found.
-                    continue;
-                }
-            };
-            if step.changed && !self.save(obs, user_id, expected, &step.state).await? {
-                continue;
-            }
-            for event in &step.events {
-                obs.event(event);
-                self.events.record(user_id, event);
-            }
-            return step.outcome;
-        }
-        Err(Error::StoreConflict)
-    }
-
-    /// Charge before work (I16): counts the attempt as a failure and saves
-    /// that; only then, under a hashing permit, runs its slow hash once,
-    /// against the record as it stands after the wait, and keeps what the
-    /// hash found for the operation to apply. After a conflict nothing was
-    /// charged or hashed, and the operation starts its round again.
-    pub(super) async fn charge_then_hash(
-        &self,
-        obs: &Observation,
-        user_id: &str,
-        expected: Option<u64>,
-        record: MfaEnrollment,
-        now: u64,
-        code: &SubmittedCode,
+        charged: MfaEnrollment,
+        charge: Charge,
     ) -> Result<()> {
-        let step = record.charge(&self.config, now);
-        let charge = step.outcome?;
-        if !self.save(obs, user_id, expected, &step.state).await? {
+        #[cfg(feature = "passkeys")]
+        if let Some(assertion) = work.assertion {
+            let asserted = charged.check_assertion(&self.config, assertion);
+            assertion.pay(charge, asserted);
             return Ok(());
         }
+        drop(charged);
+        let code = work
+            .code
+            .ok_or(Error::Internal("a charge without a code"))?;
         let permit = self.hash_permit(obs).await?;
         let record = obs.store("load", self.load(user_id)).await?;
         let (user, attempt) = (
