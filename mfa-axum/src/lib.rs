@@ -7,6 +7,7 @@
 mod cookie;
 mod extract;
 pub mod login;
+mod operators;
 pub mod problem;
 mod routes;
 mod tokens;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "tower-sessions")]
 pub use cookie::TowerSessions;
 pub use extract::{Fresh, MfaUser};
+pub use operators::{OperatorApiDoc, operator_router};
 pub use problem::{Body, Problem};
 pub use routes::{ApiDoc, router};
 #[cfg(feature = "bearer")]
@@ -103,6 +105,31 @@ pub trait MfaHost: Clone + Send + Sync + 'static {
 
     /// The account name shown in the authenticator app (an email, a login).
     fn account_name(&self, user_id: &str) -> impl Future<Output = Result<String, Problem>> + Send;
+
+    /// The operator making the request (its name is the actor of the
+    /// security event), for [`operator_router`]; `None`, the default, is
+    /// 401 `UNAUTHENTICATED`.
+    fn operator(
+        &self,
+        parts: &Parts,
+    ) -> impl Future<Output = Result<Option<String>, Problem>> + Send {
+        let _ = parts;
+        std::future::ready(Ok(None))
+    }
+
+    /// Whether `user_id` names a user, for [`operator_router`] (404
+    /// `NOT_FOUND` when not). The default says yes.
+    fn user_exists(&self, user_id: &str) -> impl Future<Output = Result<bool, Problem>> + Send {
+        let _ = user_id;
+        std::future::ready(Ok(true))
+    }
+
+    /// Called after an operator cleared `user_id`'s lockout, for the host to
+    /// clear its own locks (a password lock). The default does nothing.
+    fn operator_unlocked(&self, user_id: &str) -> impl Future<Output = Result<(), Problem>> + Send {
+        let _ = user_id;
+        std::future::ready(Ok(()))
+    }
 }
 
 /// Unix seconds.

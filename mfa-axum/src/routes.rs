@@ -30,7 +30,7 @@ fn required<'a>(value: &'a Option<Secret>, field: &str) -> Result<&'a str, Probl
 /// contract), and the schemas they name, for the host's document to merge.
 #[derive(OpenApi)]
 #[openapi(
-    paths(status, setup, confirm, regenerate, regenerate_strict, disable, login_mfa, step_up, forget_devices),
+    paths(status, setup, confirm, regenerate, regenerate_strict, disable, replace, confirm_replacement, login_mfa, step_up, forget_devices),
     components(schemas(mfa::http::ProblemDetails)),
     tags((name = "mfa", description = "The user's second factor."), (name = "auth", description = "The login's second step and step-up."))
 )]
@@ -47,6 +47,8 @@ pub struct ApiDoc;
 /// | `POST /user/me/totp/backup-codes/regenerate` | — (a recent proof) | `{success, backupCodes}` |
 /// | `POST /user/profile/mfa/backup-codes` | `{password, code}` | `{backup_codes}` |
 /// | `POST /user/me/totp/disable` | `{password, code}` (or the password alone on a recent proof) | `{success, token}` |
+/// | `POST /user/me/totp/replace` | `{password, code}` (a code of the active app, or a backup code) | `{secret, otpauthUrl, qrCode}` of the new phone |
+/// | `POST /user/me/totp/replace/confirm` | `{code}` of the new app | `{success, token}` |
 /// | `POST /user/me/devices/forget` | — (a recent proof) | `{success}` |
 /// | `POST /auth/login/mfa` | `{mfaToken, code \| backupCode, rememberDevice?}` | `{token, backupCodesRemaining, deviceToken?, newBackupCode?}` |
 /// | `POST /auth/step-up` | `{code \| backupCode}` | `{token, newBackupCode?}` |
@@ -87,6 +89,11 @@ pub fn router<H: MfaHost>() -> OpenApiRouter<H> {
             post(regenerate_strict::<H>),
         )
         .route("/user/me/totp/disable", post(disable::<H>))
+        .route("/user/me/totp/replace", post(replace::<H>))
+        .route(
+            "/user/me/totp/replace/confirm",
+            post(confirm_replacement::<H>),
+        )
         .route("/user/me/devices/forget", post(forget_devices::<H>))
         .route("/auth/login/mfa", post(login_mfa::<H>))
         .route("/auth/step-up", post(step_up::<H>))
@@ -159,6 +166,7 @@ pub(crate) struct LoginMfa {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Confirmed {
+    /// Always `true`.
     success: bool,
     /// The ten backup codes, shown this once.
     #[schema(value_type = Vec<String>)]
@@ -179,6 +187,7 @@ pub(crate) struct StrictCodes {
 /// `{success, token}`.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct Success {
+    /// Always `true`.
     success: bool,
     /// The new session, where the change revoked the one that made it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -329,6 +338,51 @@ pub(crate) async fn disable<H: MfaHost>(
                 .await?
         }
     };
+    let token = host.issue(&parts, SessionState::proven(id, proof)).await?;
+    Ok(Json(Success {
+        success: true,
+        token,
+    }))
+}
+
+/// Begins replacing the authenticator app (a new phone), on the password
+/// and a code of the active app or a backup code (the phone may be lost):
+/// the new secret waits beside the active one, which keeps working.
+#[utoipa::path(post, path = "/user/me/totp/replace", tag = "mfa", request_body = PasswordAndCode,
+    responses((status = 200, body = SetupAnswer), (status = 400, description = "`VALIDATION_FAILED`, `INVALID_PASSWORD`, `INVALID_CODE` (counted), `MFA_NOT_ENABLED`.", body = mfa::http::ProblemDetails),
+        (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails)))]
+pub(crate) async fn replace<H: MfaHost>(
+    State(host): State<H>,
+    parts: Parts,
+    Body(body): Body<PasswordAndCode>,
+) -> Result<Json<SetupAnswer>, Problem> {
+    let user = user(&host, &parts).await?;
+    let id = &user.state.user_id;
+    let password = required(&body.password, "password")?;
+    let code = required(&body.code, "code")?;
+    host.check_password(id, password).await?;
+    let account = host.account_name(id).await?;
+    let setup = host
+        .mfa()
+        .begin_replacement(id, &account, Reauth::Code(code))
+        .await?;
+    Ok(Json(SetupAnswer::new(&setup)?))
+}
+
+/// The new app becomes the factor, on one of its codes; every earlier
+/// session is revoked and the answer carries a new one.
+#[utoipa::path(post, path = "/user/me/totp/replace/confirm", tag = "mfa", request_body = Code,
+    responses((status = 200, body = Success), (status = 400, description = "`INVALID_CODE` (counted), `NO_PENDING_SECRET`, `PENDING_EXPIRED`.", body = mfa::http::ProblemDetails),
+        (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails)))]
+pub(crate) async fn confirm_replacement<H: MfaHost>(
+    State(host): State<H>,
+    parts: Parts,
+    Body(body): Body<Code>,
+) -> Result<Json<Success>, Problem> {
+    let user = user(&host, &parts).await?;
+    let id = &user.state.user_id;
+    let code = body.code.as_deref().map_or("", String::as_str);
+    let proof = host.mfa().confirm_replacement(id, code).await?;
     let token = host.issue(&parts, SessionState::proven(id, proof)).await?;
     Ok(Json(Success {
         success: true,

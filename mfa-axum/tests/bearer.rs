@@ -50,6 +50,17 @@ impl MfaHost for Host {
     async fn account_name(&self, user_id: &str) -> Result<String, Problem> {
         Ok(format!("{user_id}@example.com"))
     }
+    /// This test's operators name themselves in a header.
+    async fn operator(&self, parts: &Parts) -> Result<Option<String>, Problem> {
+        let name = parts
+            .headers
+            .get("x-operator")
+            .and_then(|v| v.to_str().ok());
+        Ok(name.map(str::to_owned))
+    }
+    async fn user_exists(&self, user_id: &str) -> Result<bool, Problem> {
+        Ok(self.passwords.contains_key(user_id))
+    }
 }
 
 /// The application's password step: the password of user `alice` is `pw`.
@@ -98,6 +109,7 @@ impl App {
             .route("/transfer", post(transfer))
             .route("/me", get(me))
             .nest("/api", mfa_axum::router().into())
+            .nest("/api", mfa_axum::operator_router().into())
             .with_state(host)
             .layer(axum::middleware::from_fn(
                 mfa_axum::problem::request_context,
@@ -106,6 +118,17 @@ impl App {
     }
 
     async fn call(&self, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+        self.call_as(None, path, token, body).await
+    }
+
+    /// [`App::call`] by the operator `operator`.
+    async fn call_as(
+        &self,
+        operator: Option<&str>,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let method = if body.is_some() || path != "/me" && path != "/api/user/me/totp" {
             "POST"
         } else {
@@ -114,6 +137,9 @@ impl App {
         let mut request = Request::builder().method(method).uri(path);
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(operator) = operator {
+            request = request.header("x-operator", operator);
         }
         let request = match body {
             Some(body) => request
@@ -140,6 +166,25 @@ impl App {
         let code = mfa::totp::generate(&secret, TotpParams::default(), self.clock.get()).unwrap();
         self.clock.advance(30);
         code
+    }
+}
+
+impl App {
+    /// `alice` logged in with MFA on: her session and her app's secret.
+    async fn enrolled(&self) -> (String, String) {
+        let password = json!({"user": "alice", "password": "pw"});
+        let first = token(&self.call("/login", None, Some(password)).await.1);
+        let body = json!({"password": "pw"});
+        let (_, setup) = self
+            .call("/api/user/me/totp/setup", Some(&first), Some(body))
+            .await;
+        let secret = setup["secret"].as_str().unwrap().to_owned();
+        let body = json!({"code": self.code(&secret)});
+        let (status, confirmed) = self
+            .call("/api/user/me/totp/confirm", Some(&first), Some(body))
+            .await;
+        assert_eq!(status, 200, "{confirmed}");
+        (token(&confirmed), secret)
     }
 }
 
@@ -262,9 +307,107 @@ fn the_openapi_paths_are_the_contracts() {
         "/api/user/profile/mfa/backup-codes",
         "/api/user/me/totp/disable",
         "/api/user/me/devices/forget",
+        "/api/user/me/totp/replace",
+        "/api/user/me/totp/replace/confirm",
         "/api/auth/login/mfa",
         "/api/auth/step-up",
     ] {
         assert!(paths.contains(&path), "{path} in {paths:?}");
     }
+}
+
+#[tokio::test]
+async fn a_new_phone_takes_the_password_and_a_code() {
+    let app = App::new();
+    let (session, old) = app.enrolled().await;
+    let path = "/api/user/me/totp/replace";
+    let wrong = json!({"password": "no", "code": app.code(&old)});
+    let (status, problem) = app.call(path, Some(&session), Some(wrong)).await;
+    assert_eq!(
+        (status, &problem["code"]),
+        (400, &json!("INVALID_PASSWORD"))
+    );
+    let (status, problem) = app
+        .call(path, Some(&session), Some(json!({"password": "pw"})))
+        .await;
+    assert_eq!(
+        (status, &problem["code"]),
+        (400, &json!("VALIDATION_FAILED"))
+    );
+    let body = json!({"password": "pw", "code": app.code(&old)});
+    let (status, setup) = app.call(path, Some(&session), Some(body)).await;
+    assert_eq!(status, 200, "{setup}");
+    let new = setup["secret"].as_str().unwrap().to_owned();
+    let body = json!({"code": app.code(&new)});
+    let (status, done) = app
+        .call(
+            "/api/user/me/totp/replace/confirm",
+            Some(&session),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 200, "{done}");
+    let (status, problem) = app.call("/api/user/me/totp", Some(&session), None).await;
+    assert_eq!((status, &problem["code"]), (401, &json!("SESSION_REVOKED")));
+    // The new app steps up; the old one no longer does.
+    let fresh = token(&done);
+    let step_up = "/api/auth/step-up";
+    let (status, _) = app
+        .call(step_up, Some(&fresh), Some(json!({"code": app.code(&old)})))
+        .await;
+    assert_eq!(status, 401);
+    let (status, _) = app
+        .call(step_up, Some(&fresh), Some(json!({"code": app.code(&new)})))
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn operators_unlock_and_reset() {
+    let app = App::new();
+    let (session, _) = app.enrolled().await;
+    let unlock = "/api/admin/users/alice/mfa/unlock";
+    let reason = json!({"reason": "ticket 42"});
+    let (status, problem) = app.call(unlock, None, Some(reason.clone())).await;
+    assert_eq!((status, &problem["code"]), (401, &json!("UNAUTHENTICATED")));
+    let (status, problem) = app
+        .call_as(Some("ops"), unlock, None, Some(json!({})))
+        .await;
+    assert_eq!(
+        (status, &problem["code"]),
+        (400, &json!("VALIDATION_FAILED"))
+    );
+    let nobody = "/api/admin/users/nobody/mfa/unlock";
+    let (status, problem) = app
+        .call_as(Some("ops"), nobody, None, Some(reason.clone()))
+        .await;
+    assert_eq!((status, &problem["code"]), (404, &json!("NOT_FOUND")));
+
+    // Locked by five wrong codes, unlocked by an operator.
+    for _ in 0..5 {
+        app.call(
+            "/api/auth/step-up",
+            Some(&session),
+            Some(json!({"code": "000000"})),
+        )
+        .await;
+    }
+    let status = app.call("/api/user/me/totp", Some(&session), None).await.1;
+    assert_eq!(status["lockedOut"], true);
+    let (status, done) = app
+        .call_as(Some("ops"), unlock, None, Some(reason.clone()))
+        .await;
+    assert_eq!((status, &done["success"]), (200, &json!(true)));
+    let status = app.call("/api/user/me/totp", Some(&session), None).await.1;
+    assert_eq!(status["lockedOut"], false);
+
+    // A reset turns MFA off and revokes the session.
+    let reset = "/api/admin/users/alice/mfa/reset";
+    let (status, _) = app.call_as(Some("ops"), reset, None, Some(reason)).await;
+    assert_eq!(status, 200);
+    let (status, problem) = app.call("/api/user/me/totp", Some(&session), None).await;
+    assert_eq!((status, &problem["code"]), (401, &json!("SESSION_REVOKED")));
+    let password = json!({"user": "alice", "password": "pw"});
+    let (_, answer) = app.call("/login", None, Some(password)).await;
+    assert!(answer["token"].is_string(), "{answer}");
 }

@@ -1,0 +1,132 @@
+//! The operators' routes: unlocking and resetting a user's MFA, by a named
+//! operator (the actor of the security event) and with a reason.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::request::Parts;
+use axum::routing::post;
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::MfaHost;
+use crate::problem::{Body, Problem};
+
+/// The OpenAPI paths of [`operator_router`].
+#[derive(OpenApi)]
+#[openapi(
+    paths(unlock, reset),
+    tags((name = "operators", description = "Unlocking and resetting a user's MFA."))
+)]
+pub struct OperatorApiDoc;
+
+/// The operators' routes, for a host whose [`MfaHost::operator`] names the
+/// request's operator (a host without operators does not mount them):
+///
+/// | route under the prefix | body | answer |
+/// |---|---|---|
+/// | `POST /admin/users/{id}/mfa/unlock` | `{reason}` | `{success}`: the lockout cleared, and the host's own locks ([`MfaHost::operator_unlocked`]) |
+/// | `POST /admin/users/{id}/mfa/reset` | `{reason}` | `{success}`: MFA off, every session and `mfaToken` of the user revoked |
+///
+/// Errors: 400 `VALIDATION_FAILED` (no reason, or not one line of visible
+/// text of at most 512 bytes), 401 `UNAUTHENTICATED` (no operator), 404
+/// `NOT_FOUND` (no such user, [`MfaHost::user_exists`]).
+pub fn operator_router<H: MfaHost>() -> OpenApiRouter<H> {
+    OpenApiRouter::with_openapi(OperatorApiDoc::openapi())
+        .route("/admin/users/{id}/mfa/unlock", post(unlock::<H>))
+        .route("/admin/users/{id}/mfa/reset", post(reset::<H>))
+}
+
+/// `{reason}`.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct Reason {
+    /// Why: one line of visible text of at most 512 bytes, kept in the
+    /// security event.
+    #[schema(value_type = String, min_length = 1, max_length = 512)]
+    reason: Option<String>,
+}
+
+/// `{success}`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Done {
+    /// Always `true`.
+    success: bool,
+}
+
+/// The operator, the reason and the user of an operator's request.
+async fn operation<'a, H: MfaHost>(
+    host: &H,
+    parts: &Parts,
+    id: &str,
+    body: &'a Reason,
+) -> Result<(String, &'a str), Problem> {
+    let operator = host
+        .operator(parts)
+        .await?
+        .ok_or_else(Problem::unauthenticated)?;
+    let reason = body
+        .reason
+        .as_deref()
+        .filter(|r| !r.trim().is_empty() && r.len() <= 512 && !r.chars().any(char::is_control))
+        .ok_or_else(|| {
+            Problem::validation("`reason` is required: one line of at most 512 bytes.")
+        })?;
+    if !host.user_exists(id).await? {
+        return Err(Problem::new(
+            404,
+            "NOT_FOUND",
+            "Not found",
+            "No user has this id.",
+        ));
+    }
+    Ok((operator, reason))
+}
+
+/// A reason the crate refuses is the body's fault.
+fn refused(error: mfa::Error) -> Problem {
+    match error {
+        mfa::Error::InvalidInput(_) => {
+            Problem::validation("`reason` must be one line of visible text of at most 512 bytes.")
+        }
+        e => e.into(),
+    }
+}
+
+/// Clears the user's lockout.
+#[utoipa::path(post, path = "/admin/users/{id}/mfa/unlock", tag = "operators",
+    params(("id" = String, Path, description = "The user's id.")), request_body = Reason,
+    responses((status = 200, body = Done), (status = 400, description = "`VALIDATION_FAILED`.", body = mfa::http::ProblemDetails),
+        (status = 401, description = "`UNAUTHENTICATED`: no operator.", body = mfa::http::ProblemDetails), (status = 404, description = "`NOT_FOUND`.", body = mfa::http::ProblemDetails)))]
+pub(crate) async fn unlock<H: MfaHost>(
+    State(host): State<H>,
+    Path(id): Path<String>,
+    parts: Parts,
+    Body(body): Body<Reason>,
+) -> Result<Json<Done>, Problem> {
+    let (operator, reason) = operation(&host, &parts, &id, &body).await?;
+    host.mfa()
+        .operator_unlock(&id, &operator, reason)
+        .await
+        .map_err(refused)?;
+    host.operator_unlocked(&id).await?;
+    Ok(Json(Done { success: true }))
+}
+
+/// Turns the user's MFA off and revokes everything bound to its epoch.
+#[utoipa::path(post, path = "/admin/users/{id}/mfa/reset", tag = "operators",
+    params(("id" = String, Path, description = "The user's id.")), request_body = Reason,
+    responses((status = 200, body = Done), (status = 400, description = "`VALIDATION_FAILED`.", body = mfa::http::ProblemDetails),
+        (status = 401, description = "`UNAUTHENTICATED`: no operator.", body = mfa::http::ProblemDetails), (status = 404, description = "`NOT_FOUND`.", body = mfa::http::ProblemDetails)))]
+pub(crate) async fn reset<H: MfaHost>(
+    State(host): State<H>,
+    Path(id): Path<String>,
+    parts: Parts,
+    Body(body): Body<Reason>,
+) -> Result<Json<Done>, Problem> {
+    let (operator, reason) = operation(&host, &parts, &id, &body).await?;
+    host.mfa()
+        .operator_reset(&id, &operator, reason)
+        .await
+        .map_err(refused)?;
+    Ok(Json(Done { success: true }))
+}
