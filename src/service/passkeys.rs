@@ -76,7 +76,7 @@ mod ceremonies {
 
     impl<S: MfaStore> Mfa<S> {
         /// Begins registering a passkey; see
-        /// [`MfaEnrollment::begin_passkey_registration`]. Check the password
+        /// [`MfaEnrollment::begin_passkey_registration`](crate::MfaEnrollment::begin_passkey_registration). Check the password
         /// first: with the session's proof (recent, while MFA is on), that is
         /// the re-authentication binding a factor needs (I17).
         ///
@@ -110,7 +110,7 @@ mod ceremonies {
         }
 
         /// Finishes registering a passkey; see
-        /// [`MfaEnrollment::confirm_passkey_registration`]. The store's
+        /// [`MfaEnrollment::confirm_passkey_registration`](crate::MfaEnrollment::confirm_passkey_registration). The store's
         /// credential index refuses a credential another user holds, in the
         /// save itself (I15); the backup codes of a first factor are hashed
         /// once, on the bounded pool (I13).
@@ -152,7 +152,7 @@ mod ceremonies {
         }
 
         /// Begins a step-up with a passkey; see
-        /// [`MfaEnrollment::begin_passkey_step_up`]. Writes nothing.
+        /// [`MfaEnrollment::begin_passkey_step_up`](crate::MfaEnrollment::begin_passkey_step_up). Writes nothing.
         ///
         /// # Errors
         /// As the transition, plus store errors.
@@ -163,7 +163,7 @@ mod ceremonies {
         }
 
         /// Steps up with a passkey, at most once per challenge; see
-        /// [`MfaEnrollment::step_up_with_passkey`].
+        /// [`MfaEnrollment::step_up_with_passkey`](crate::MfaEnrollment::step_up_with_passkey).
         ///
         /// # Errors
         /// As the transition, plus store errors.
@@ -179,7 +179,7 @@ mod ceremonies {
         }
 
         /// Completes a login's second step with a passkey, at most once; see
-        /// [`MfaEnrollment::complete_login_with_passkey`].
+        /// [`MfaEnrollment::complete_login_with_passkey`](crate::MfaEnrollment::complete_login_with_passkey).
         ///
         /// # Errors
         /// As the transition, plus store errors.
@@ -230,7 +230,7 @@ mod ceremonies {
         /// Completes a passwordless login: the store's credential index
         /// names the user (I15), whose record checks the assertion and
         /// spends the challenge (I14); see
-        /// [`MfaEnrollment::complete_passwordless`]. Returns the user and the
+        /// [`MfaEnrollment::complete_passwordless`](crate::MfaEnrollment::complete_passwordless). Returns the user and the
         /// verification, whose proof the new session keeps.
         ///
         /// # Errors
