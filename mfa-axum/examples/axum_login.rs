@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use axum::{Json, Router, extract::State, http::StatusCode, http::request::Parts, routing::post};
 use axum_login::{AuthManagerLayerBuilder, AuthSession, AuthUser, AuthnBackend};
+use mfa::passkey::RelyingParty;
 use mfa::{KeyId, Keyring, MasterKey, MemoryStore, Mfa, MfaContext, Policy};
 use mfa_axum::{Body, LoginTokens, MfaHost, Problem, SessionState, TowerSessions};
 use serde_json::{Value, json};
@@ -161,10 +162,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(key) => MasterKey::from_base64(&key)?,
         Err(_) => MasterKey::generate(&mut rand::rng()),
     };
-    let context = MfaContext::new(
-        Keyring::new(KeyId(1), master),
-        Policy::new("axum-login example"),
-    )?;
+    // Passkeys for this origin (the relying party `localhost`).
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let origin = format!("http://localhost:{}", listener.local_addr()?.port());
+    let relying_party = RelyingParty::new("localhost", "axum-login example", &[&origin])?;
+    let policy = Policy::new("axum-login example");
+    let context = MfaContext::new(Keyring::new(KeyId(1), master), policy)?;
+    let context = context.with_relying_party(relying_party);
     let store = SessionStore::default();
     let app = App {
         mfa: Arc::new(Mfa::new(MemoryStore::new(), context)),
@@ -182,7 +186,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             mfa_axum::problem::request_context,
         ))
         .with_state(app);
-    let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("listening on http://{}", listener.local_addr()?);
     Ok(axum::serve(listener, router).await?)
 }

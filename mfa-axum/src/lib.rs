@@ -8,6 +8,7 @@ mod cookie;
 mod extract;
 pub mod login;
 mod operators;
+mod passkeys;
 pub mod problem;
 mod routes;
 mod tokens;

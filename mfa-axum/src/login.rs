@@ -26,8 +26,14 @@ pub enum LoginAnswer {
         mfa_required: bool,
         /// Completes the login at `POST /auth/login/mfa`, once.
         mfa_token: String,
-        /// What the second step accepts: `totp`, `backupCode`.
+        /// What the second step accepts: `totp` (with an app), `backupCode`,
+        /// `passkey` (with passkeys).
         methods: Vec<&'static str>,
+        /// With passkeys, `{publicKey}`: the request options for
+        /// `navigator.credentials.get()`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        #[schema(value_type = Option<Object>)]
+        passkey_options: Option<serde_json::Value>,
     },
 }
 
@@ -51,15 +57,20 @@ pub async fn after_password<H: MfaHost>(
             let record = host.mfa().load(user_id).await?;
             let has_app =
                 matches!(record.factor(), FactorState::Active(set) if set.app().is_some());
+            let passkey_options = challenge
+                .passkey_options()
+                .map(crate::passkeys::options_json);
             let methods = has_app
                 .then_some("totp")
                 .into_iter()
                 .chain(["backupCode"])
+                .chain(passkey_options.is_some().then_some("passkey"))
                 .collect();
             Ok(Json(LoginAnswer::MfaRequired {
                 mfa_required: true,
                 mfa_token: host.login_tokens().seal(&challenge)?,
                 methods,
+                passkey_options,
             }))
         }
         LoginStep::Complete(epoch) | LoginStep::RememberedDevice(epoch) => {

@@ -83,6 +83,12 @@ impl Problem {
         self
     }
 
+    /// The same problem answered with another HTTP status.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.details.status = status;
+        self
+    }
+
     /// The problem document.
     pub fn details(&self) -> &ProblemDetails {
         &self.details

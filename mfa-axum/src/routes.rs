@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::request::Parts;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use mfa::http::{BackupCodesAnswer, SetupAnswer, VerifiedAnswer};
 use mfa::{MfaStatus, Reauth};
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use zeroize::Zeroizing;
 
 use crate::extract::MfaUser;
+use crate::passkeys;
 use crate::problem::{Body, Problem};
 use crate::{MfaHost, SessionState};
 
@@ -30,7 +31,9 @@ fn required<'a>(value: &'a Option<Secret>, field: &str) -> Result<&'a str, Probl
 /// contract), and the schemas they name, for the host's document to merge.
 #[derive(OpenApi)]
 #[openapi(
-    paths(status, setup, confirm, regenerate, regenerate_strict, disable, replace, confirm_replacement, login_mfa, step_up, forget_devices),
+    paths(status, setup, confirm, regenerate, regenerate_strict, disable, replace, confirm_replacement, login_mfa, step_up, forget_devices,
+        passkeys::options, passkeys::add, passkeys::list, passkeys::rename, passkeys::remove, passkeys::step_up_options,
+        passkeys::passwordless_options, passkeys::passwordless),
     components(schemas(mfa::http::ProblemDetails)),
     tags((name = "mfa", description = "The user's second factor."), (name = "auth", description = "The login's second step and step-up."))
 )]
@@ -97,6 +100,24 @@ pub fn router<H: MfaHost>() -> OpenApiRouter<H> {
         .route("/user/me/devices/forget", post(forget_devices::<H>))
         .route("/auth/login/mfa", post(login_mfa::<H>))
         .route("/auth/step-up", post(step_up::<H>))
+        .route(
+            "/auth/step-up/options",
+            post(passkeys::step_up_options::<H>),
+        )
+        .route("/user/me/passkeys/options", post(passkeys::options::<H>))
+        .route(
+            "/user/me/passkeys",
+            post(passkeys::add::<H>).get(passkeys::list::<H>),
+        )
+        .route(
+            "/user/me/passkeys/{id}",
+            patch(passkeys::rename::<H>).delete(passkeys::remove::<H>),
+        )
+        .route(
+            "/auth/passkey/options",
+            post(passkeys::passwordless_options::<H>),
+        )
+        .route("/auth/passkey", post(passkeys::passwordless::<H>))
 }
 
 /// `{password}`.
@@ -141,11 +162,17 @@ pub(crate) struct OneCode {
 impl OneCode {
     /// The one code, shaped like its field; a malformed one is 401
     /// `INVALID_CODE`, not counted.
+    fn is_given(&self) -> bool {
+        self.code.is_some() || self.backup_code.is_some()
+    }
+
     fn get(&self, digits: u8) -> Result<&str, Problem> {
         let (code, backup) = (self.code.as_deref(), self.backup_code.as_deref());
         mfa::http::one_code(code.map(String::as_str), backup.map(String::as_str), digits)
             .map_err(|e| Problem::from(e).at_login_step())?
-            .ok_or_else(|| Problem::validation("Give exactly one of `code` and `backupCode`."))
+            .ok_or_else(|| {
+                Problem::validation("Give exactly one of `code`, `backupCode` and `passkey`.")
+            })
     }
 }
 
@@ -158,8 +185,24 @@ pub(crate) struct LoginMfa {
     mfa_token: Option<Secret>,
     #[serde(flatten)]
     code: OneCode,
+    /// The browser's answer to `passkeyOptions`, instead of a code.
+    #[schema(value_type = Option<Object>)]
+    passkey: Option<serde_json::Value>,
     /// `true` asks for a `deviceToken` that skips this step next time.
     remember_device: Option<bool>,
+}
+
+/// `{code}`, `{backupCode}` or `{stepUpToken, passkey}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StepUp {
+    #[serde(flatten)]
+    code: OneCode,
+    /// The `stepUpToken` of `POST /auth/step-up/options`, with `passkey`.
+    step_up_token: Option<String>,
+    /// The browser's answer to the step-up's options.
+    #[schema(value_type = Option<Object>)]
+    passkey: Option<serde_json::Value>,
 }
 
 /// `{success, backupCodes, token}`.
@@ -208,8 +251,22 @@ pub(crate) struct Proven {
     device_token: Option<String>,
 }
 
+impl Proven {
+    pub(crate) fn new(
+        token: Option<String>,
+        verified: VerifiedAnswer,
+        device_token: Option<String>,
+    ) -> Self {
+        Proven {
+            token,
+            verified,
+            device_token,
+        }
+    }
+}
+
 /// Codes as the answers show them.
-fn codes(codes: &mfa::BackupCodes) -> Vec<Zeroizing<String>> {
+pub(crate) fn codes(codes: &mfa::BackupCodes) -> Vec<Zeroizing<String>> {
     codes
         .as_strs()
         .into_iter()
@@ -423,12 +480,35 @@ pub(crate) async fn login_mfa<H: MfaHost>(
         .login_tokens()
         .open(token)
         .ok_or(mfa::Error::InvalidChallenge)?;
-    let code = body.code.get(host.mfa().context().policy().totp.digits)?;
-    let verified = host
-        .mfa()
-        .complete_login(&challenge, code)
-        .await
-        .map_err(|e| Problem::from(e).at_login_step())?;
+    let verified = match body.passkey {
+        Some(_) if body.code.is_given() => {
+            return Err(Problem::validation(
+                "Give exactly one of `code`, `backupCode` and `passkey`.",
+            ));
+        }
+        Some(passkey) => {
+            let credential: mfa::passkey::PublicKeyCredential =
+                passkeys::credential(Some(passkey), "passkey")?;
+            if !challenge.accepts_passkey() {
+                return Err(passkeys::refused_assertion(mfa::Error::InvalidPasskey));
+            }
+            host.mfa()
+                .complete_login_with_passkey(&challenge, &credential)
+                .await
+                .map_err(|e| match e {
+                    // A used or outdated challenge, as with a code.
+                    mfa::Error::InvalidChallenge => Problem::from(e),
+                    e => passkeys::refused_assertion(e),
+                })?
+        }
+        None => {
+            let code = body.code.get(host.mfa().context().policy().totp.digits)?;
+            host.mfa()
+                .complete_login(&challenge, code)
+                .await
+                .map_err(|e| Problem::from(e).at_login_step())?
+        }
+    };
     let id = challenge.user_id();
     let device_token = match body.remember_device {
         Some(true) => Some(
@@ -450,23 +530,35 @@ pub(crate) async fn login_mfa<H: MfaHost>(
     }))
 }
 
-/// A fresh proof for the session, with a TOTP code or a backup code.
-#[utoipa::path(post, path = "/auth/step-up", tag = "auth", request_body = OneCode,
+/// A fresh proof for the session, with a TOTP code, a backup code or a
+/// passkey (with the `stepUpToken` of `POST /auth/step-up/options`).
+#[utoipa::path(post, path = "/auth/step-up", tag = "auth", request_body = StepUp,
     responses((status = 200, body = Proven), (status = 400, description = "`VALIDATION_FAILED`, `MFA_NOT_ENABLED`.", body = mfa::http::ProblemDetails),
         (status = 401, description = "`INVALID_CODE`, `UNAUTHENTICATED`, `SESSION_REVOKED`.", body = mfa::http::ProblemDetails), (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails)))]
 pub(crate) async fn step_up<H: MfaHost>(
     State(host): State<H>,
     parts: Parts,
-    Body(body): Body<OneCode>,
+    Body(body): Body<StepUp>,
 ) -> Result<Json<Proven>, Problem> {
     let user = user(&host, &parts).await?;
     let id = &user.state.user_id;
-    let code = body.get(host.mfa().context().policy().totp.digits)?;
-    let verified = host
-        .mfa()
-        .verify(id, code)
-        .await
-        .map_err(|e| Problem::from(e).at_login_step())?;
+    let verified = match body.passkey {
+        Some(_) if body.code.is_given() => {
+            return Err(Problem::validation(
+                "Give exactly one of `code`, `backupCode` and `passkey`.",
+            ));
+        }
+        Some(passkey) => {
+            passkeys::step_up(&host, id, body.step_up_token.as_deref(), passkey).await?
+        }
+        None => {
+            let code = body.code.get(host.mfa().context().policy().totp.digits)?;
+            host.mfa()
+                .verify(id, code)
+                .await
+                .map_err(|e| Problem::from(e).at_login_step())?
+        }
+    };
     let token = host
         .issue(&parts, SessionState::proven(id, verified.proof))
         .await?;

@@ -6,6 +6,7 @@
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use mfa::LoginChallenge;
+use mfa::passkey::PasskeyChallenge;
 use serde::{Deserialize, Serialize};
 
 use crate::problem::Problem;
@@ -79,13 +80,29 @@ pub fn random_key() -> [u8; 32] {
     rand::random()
 }
 
-/// The `mfaToken`: a login's [`LoginChallenge`] signed between the password
-/// step and the second step, so the host keeps nothing in between. It
-/// expires with the challenge; the `mfa` crate completes a challenge at most
-/// once (I12), so a token replayed after its login is refused.
+/// The tokens that carry a ceremony's challenge from one request to the
+/// next, so the host keeps nothing in between: the `mfaToken` (a login's
+/// [`LoginChallenge`], between the password step and the second step), the
+/// `stepUpToken` (a passkey step-up's challenge, bound to its user) and the
+/// `passkeyToken` (a passwordless login's). Each expires with its challenge,
+/// under an audience of its own; the `mfa` crate completes each challenge
+/// at most once (I12, I14), so a token replayed is refused.
 #[derive(Clone, Debug)]
 pub struct LoginTokens {
     signer: Signer,
+    step_up: Signer,
+    passwordless: Signer,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StepUpClaims {
+    sub: String,
+    challenge: PasskeyChallenge,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PasswordlessClaims {
+    challenge: PasskeyChallenge,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -99,6 +116,8 @@ impl LoginTokens {
     pub fn new(key: &[u8]) -> Self {
         LoginTokens {
             signer: Signer::new(key, "mfa-axum/login"),
+            step_up: Signer::new(key, "mfa-axum/step-up"),
+            passwordless: Signer::new(key, "mfa-axum/passwordless"),
         }
     }
 
@@ -118,6 +137,48 @@ impl LoginTokens {
     pub fn open(&self, token: &str) -> Option<LoginChallenge> {
         self.signer
             .open::<ChallengeClaims>(token)
+            .map(|claims| claims.challenge)
+    }
+
+    /// The `stepUpToken` of `user_id`'s passkey step-up `challenge`.
+    ///
+    /// # Errors
+    /// 500 when the token cannot be signed.
+    pub fn seal_step_up(
+        &self,
+        user_id: &str,
+        challenge: &PasskeyChallenge,
+    ) -> Result<String, Problem> {
+        let body = StepUpClaims {
+            sub: user_id.to_owned(),
+            challenge: challenge.clone(),
+        };
+        self.step_up.sign(challenge.expires_at(), body)
+    }
+
+    /// The challenge of a `stepUpToken` this host signed for `user_id`.
+    pub fn open_step_up(&self, user_id: &str, token: &str) -> Option<PasskeyChallenge> {
+        self.step_up
+            .open::<StepUpClaims>(token)
+            .filter(|claims| claims.sub == user_id)
+            .map(|claims| claims.challenge)
+    }
+
+    /// The `passkeyToken` of a passwordless login's `challenge`.
+    ///
+    /// # Errors
+    /// 500 when the token cannot be signed.
+    pub fn seal_passwordless(&self, challenge: &PasskeyChallenge) -> Result<String, Problem> {
+        let body = PasswordlessClaims {
+            challenge: challenge.clone(),
+        };
+        self.passwordless.sign(challenge.expires_at(), body)
+    }
+
+    /// The challenge of a `passkeyToken` this host signed.
+    pub fn open_passwordless(&self, token: &str) -> Option<PasskeyChallenge> {
+        self.passwordless
+            .open::<PasswordlessClaims>(token)
             .map(|claims| claims.challenge)
     }
 }

@@ -309,6 +309,12 @@ fn the_openapi_paths_are_the_contracts() {
         "/api/user/me/devices/forget",
         "/api/user/me/totp/replace",
         "/api/user/me/totp/replace/confirm",
+        "/api/user/me/passkeys/options",
+        "/api/user/me/passkeys",
+        "/api/user/me/passkeys/{id}",
+        "/api/auth/step-up/options",
+        "/api/auth/passkey/options",
+        "/api/auth/passkey",
         "/api/auth/login/mfa",
         "/api/auth/step-up",
     ] {

@@ -2,7 +2,7 @@
 //! tower-sessions application that mounts `mfa-axum`
 //! (`mfa-axum/examples/axum_login.rs`): the same cases the example server
 //! passes in `http_api.rs`, over real HTTP, its sessions carried as the
-//! `session` cookie.
+//! `session` cookie; and the second step with a passkey, once only.
 
 mod http_common;
 #[macro_use]
@@ -19,3 +19,56 @@ fn start() -> Server {
 }
 
 mfa_cases!(start());
+
+#[tokio::test]
+async fn a_passkey_completes_the_second_step_once() {
+    http_mfa::a_passkey_completes_the_second_step_once(&start()).await
+}
+
+/// Passkeys beyond the second step: listed, renamed, a step-up and a
+/// passwordless login with one, and its removal refused while it is the
+/// only factor, then allowed beside a second passkey.
+#[tokio::test]
+async fn passkeys_step_up_passwordless_and_removal() {
+    let server = start();
+    let (token, mut key, _) = server.passkey_user("keys@example.com").await;
+    let list = server.get("/api/user/me/passkeys", Some(&token)).await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    let id = list.body["passkeys"][0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/user/me/passkeys/{id}");
+    let renamed = server
+        .send(
+            reqwest::Method::PATCH,
+            &path,
+            Some(&token),
+            Some(serde_json::json!({"name": "Phone"})),
+        )
+        .await;
+    assert_eq!(renamed.status, 200, "{}", renamed.text);
+    assert_eq!(renamed.body["passkey"]["name"], "Phone");
+
+    let stepped = server.step_up_with_passkey(&token, &mut key).await;
+    let session = server.login_passwordless(&mut key).await;
+    let status = server.get("/api/user/me/totp", Some(&session)).await;
+    assert_eq!(status.body["mfaMethods"], serde_json::json!(["passkey"]));
+
+    let removed = server
+        .send(reqwest::Method::DELETE, &path, Some(&stepped), None)
+        .await;
+    removed.assert_problem(409, "LAST_FACTOR");
+    let mut second = http_common::passkey::Passkey::for_server(&server);
+    let added = server.add_passkey(&stepped, &mut second, "Spare").await;
+    let token = added.body["token"].as_str().unwrap();
+    let removed = server
+        .send(reqwest::Method::DELETE, &path, Some(token), None)
+        .await;
+    assert_eq!(removed.status, 200, "{}", removed.text);
+    // The removed passkey logs in nowhere any more.
+    let options = server.passwordless_options().await;
+    let assertion = key.assert(&options.body);
+    let token = options.body["passkeyToken"].as_str().unwrap();
+    server
+        .passwordless(token, &assertion)
+        .await
+        .assert_problem(401, "INVALID_PASSKEY");
+}

@@ -112,7 +112,7 @@ impl Server {
         format!("http://localhost:{port}")
     }
 
-    /// `method path` with the bearer `token` and a JSON body.
+    /// `method path` with the session `token` and a JSON body.
     pub async fn send(
         &self,
         method: reqwest::Method,
@@ -120,14 +120,11 @@ impl Server {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Resp {
-        let mut request = self.client.request(method, self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
+        let mut request = self.with_session(self.client.request(method, self.url(path)), token);
         if let Some(body) = body {
             request = request.json(&body);
         }
-        Resp::read(request.send().await.expect("a response")).await
+        self.answer(request).await
     }
 
     /// `POST /api/user/me/passkeys/options` with `{password}`.
