@@ -125,6 +125,13 @@ pub trait MfaHost: Clone + Send + Sync + 'static {
         std::future::ready(Ok(true))
     }
 
+    /// What the host does that the compliance report cannot see (session
+    /// lifetimes, notifications, an event history), for `GET
+    /// /admin/compliance`. The default states nothing.
+    fn host_facts(&self) -> mfa::compliance::HostFacts {
+        mfa::compliance::HostFacts::unknown()
+    }
+
     /// Called after an operator cleared `user_id`'s lockout, for the host to
     /// clear its own locks (a password lock). The default does nothing.
     fn operator_unlocked(&self, user_id: &str) -> impl Future<Output = Result<(), Problem>> + Send {

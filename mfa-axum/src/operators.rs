@@ -3,8 +3,10 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::Uri;
 use axum::http::request::Parts;
-use axum::routing::post;
+use axum::routing::{get, post};
+use mfa::compliance::Profile;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -15,7 +17,7 @@ use crate::problem::{Body, Problem};
 /// The OpenAPI paths of [`operator_router`].
 #[derive(OpenApi)]
 #[openapi(
-    paths(unlock, reset),
+    paths(unlock, reset, compliance),
     tags((name = "operators", description = "Unlocking and resetting a user's MFA."))
 )]
 pub struct OperatorApiDoc;
@@ -27,6 +29,7 @@ pub struct OperatorApiDoc;
 /// |---|---|---|
 /// | `POST /admin/users/{id}/mfa/unlock` | `{reason}` | `{success}`: the lockout cleared, and the host's own locks ([`MfaHost::operator_unlocked`]) |
 /// | `POST /admin/users/{id}/mfa/reset` | `{reason}` | `{success}`: MFA off, every session and `mfaToken` of the user revoked |
+/// | `GET /admin/compliance?profile=` | — | `{profile, findings}`: the configuration audited against `nist-800-63b-4-aal2` (the default), `asvs-5.0-l2` or `asvs-5.0-l3`, with [`MfaHost::host_facts`] |
 ///
 /// Errors: 400 `VALIDATION_FAILED` (no reason, or not one line of visible
 /// text of at most 512 bytes), 401 `UNAUTHENTICATED` (no operator), 404
@@ -35,6 +38,7 @@ pub fn operator_router<H: MfaHost>() -> OpenApiRouter<H> {
     OpenApiRouter::with_openapi(OperatorApiDoc::openapi())
         .route("/admin/users/{id}/mfa/unlock", post(unlock::<H>))
         .route("/admin/users/{id}/mfa/reset", post(reset::<H>))
+        .route("/admin/compliance", get(compliance::<H>))
 }
 
 /// `{reason}`.
@@ -129,4 +133,56 @@ pub(crate) async fn reset<H: MfaHost>(
         .await
         .map_err(refused)?;
     Ok(Json(Done { success: true }))
+}
+
+/// The `profile` of the query (at most once; the default NIST SP 800-63B-4 AAL2).
+fn profile(uri: &Uri) -> Result<Profile, Problem> {
+    let mut chosen = None;
+    for pair in uri.query().unwrap_or_default().split('&') {
+        if let Some(value) = pair.strip_prefix("profile=") {
+            let profile = Profile::ALL
+                .into_iter()
+                .find(|p| p.name() == value)
+                .ok_or_else(|| {
+                    Problem::validation(
+                        "`profile` is one of nist-800-63b-4-aal2, asvs-5.0-l2 and asvs-5.0-l3.",
+                    )
+                })?;
+            if chosen.replace(profile).is_some() {
+                return Err(Problem::validation("Give `profile` at most once."));
+            }
+        }
+    }
+    Ok(chosen.unwrap_or(Profile::Nist800_63B4Aal2))
+}
+
+/// `{profile, findings}`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Compliance {
+    /// The profile audited.
+    #[schema(value_type = String)]
+    profile: Profile,
+    /// One finding per requirement.
+    #[schema(value_type = Vec<Object>)]
+    findings: serde_json::Value,
+}
+
+/// The compliance report of the running configuration.
+#[utoipa::path(get, path = "/admin/compliance", tag = "operators",
+    params(("profile" = Option<String>, Query, description = "`nist-800-63b-4-aal2` (the default), `asvs-5.0-l2` or `asvs-5.0-l3`.")),
+    responses((status = 200, body = Compliance), (status = 400, description = "`VALIDATION_FAILED`: an unknown `profile`, or more than one.", body = mfa::http::ProblemDetails),
+        (status = 401, description = "`UNAUTHENTICATED`: no operator.", body = mfa::http::ProblemDetails)))]
+pub(crate) async fn compliance<H: MfaHost>(
+    State(host): State<H>,
+    parts: Parts,
+) -> Result<Json<Compliance>, Problem> {
+    host.operator(&parts)
+        .await?
+        .ok_or_else(Problem::unauthenticated)?;
+    let profile = profile(&parts.uri)?;
+    let report = host.mfa().context().compliance(profile, &host.host_facts());
+    Ok(Json(Compliance {
+        profile,
+        findings: serde_json::to_value(report.findings()).map_err(Problem::internal)?,
+    }))
 }

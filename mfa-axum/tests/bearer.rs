@@ -129,7 +129,8 @@ impl App {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let method = if body.is_some() || path != "/me" && path != "/api/user/me/totp" {
+        let gets = ["/me", "/api/user/me/totp", "/api/admin/compliance"];
+        let method = if body.is_some() || !gets.iter().any(|g| path.starts_with(g)) {
             "POST"
         } else {
             "GET"
@@ -297,6 +298,7 @@ async fn the_flow_on_bearer_sessions() {
 fn the_openapi_paths_are_the_contracts() {
     let (_, document) = utoipa_axum::router::OpenApiRouter::<Host>::new()
         .nest("/api", mfa_axum::router())
+        .nest("/api", mfa_axum::operator_router())
         .split_for_parts();
     let paths: Vec<&str> = document.paths.paths.keys().map(String::as_str).collect();
     for path in [
@@ -315,6 +317,9 @@ fn the_openapi_paths_are_the_contracts() {
         "/api/auth/step-up/options",
         "/api/auth/passkey/options",
         "/api/auth/passkey",
+        "/api/admin/compliance",
+        "/api/admin/users/{id}/mfa/unlock",
+        "/api/admin/users/{id}/mfa/reset",
         "/api/auth/login/mfa",
         "/api/auth/step-up",
     ] {
@@ -416,4 +421,34 @@ async fn operators_unlock_and_reset() {
     let password = json!({"user": "alice", "password": "pw"});
     let (_, answer) = app.call("/login", None, Some(password)).await;
     assert!(answer["token"].is_string(), "{answer}");
+}
+
+#[tokio::test]
+async fn operators_read_the_compliance_report() {
+    let app = App::new();
+    let path = "/api/admin/compliance";
+    let (status, problem) = app.call(path, None, None).await;
+    assert_eq!((status, &problem["code"]), (401, &json!("UNAUTHENTICATED")));
+    let (status, report) = app.call_as(Some("ops"), path, None, None).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["profile"], "nist-800-63b-4-aal2");
+    assert!(!report["findings"].as_array().unwrap().is_empty());
+    let (status, report) = app
+        .call_as(
+            Some("ops"),
+            "/api/admin/compliance?profile=asvs-5.0-l3",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!((status, &report["profile"]), (200, &json!("asvs-5.0-l3")));
+    for query in ["?profile=nope", "?profile=asvs-5.0-l2&profile=asvs-5.0-l3"] {
+        let (status, problem) = app
+            .call_as(Some("ops"), &format!("{path}{query}"), None, None)
+            .await;
+        assert_eq!(
+            (status, &problem["code"]),
+            (400, &json!("VALIDATION_FAILED"))
+        );
+    }
 }
