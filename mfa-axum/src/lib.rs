@@ -139,10 +139,3 @@ pub trait MfaHost: Clone + Send + Sync + 'static {
         std::future::ready(Ok(()))
     }
 }
-
-/// Unix seconds.
-pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}

@@ -261,7 +261,10 @@ mod bearer {
         /// # Errors
         /// 500 when the token cannot be signed.
         pub fn issue(&self, state: &SessionState) -> Result<String, Problem> {
-            let exp = crate::unix_now() + self.ttl_secs;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let exp = now + self.ttl_secs;
             let claims = SessionClaims {
                 sub: state.user_id.clone(),
                 epoch: state.epoch,
