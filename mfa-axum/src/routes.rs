@@ -45,8 +45,8 @@ pub struct ApiDoc;
 /// | route | body | answer |
 /// |---|---|---|
 /// | `GET /user/me/totp` | — | the status (`MfaStatus`) |
-/// | `POST /user/me/totp/setup` | `{password}` | `{secret, otpauthUrl, qrCode}` |
-/// | `POST /user/me/totp/confirm` | `{code}` | `{success, backupCodes, token}` |
+/// | `POST /user/me/totp/setup` | `{password}` (beside passkeys, also a recent proof) | `{secret, otpauthUrl, qrCode}` |
+/// | `POST /user/me/totp/confirm` | `{code}` | `{success, backupCodes, token}` (beside passkeys no `backupCodes`) |
 /// | `POST /user/me/totp/backup-codes/regenerate` | — (a recent proof) | `{success, backupCodes}` |
 /// | `POST /user/profile/mfa/backup-codes` | `{password, code}` | `{backup_codes}` |
 /// | `POST /user/me/totp/disable` | `{password, code}` (or the password alone on a recent proof) | `{success, token}` |
@@ -211,9 +211,11 @@ pub(crate) struct StepUp {
 pub(crate) struct Confirmed {
     /// Always `true`.
     success: bool,
-    /// The ten backup codes, shown this once.
-    #[schema(value_type = Vec<String>)]
-    backup_codes: Vec<Zeroizing<String>>,
+    /// The ten backup codes, shown this once (none when passkeys had MFA
+    /// on already: the set's codes stay).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<String>>)]
+    backup_codes: Option<Vec<Zeroizing<String>>>,
     /// The new session (the change revoked the one that made it).
     #[serde(skip_serializing_if = "Option::is_none")]
     token: Option<String>,
@@ -274,6 +276,12 @@ pub(crate) fn codes(codes: &mfa::BackupCodes) -> Vec<Zeroizing<String>> {
         .collect()
 }
 
+/// Whether MFA is on with passkeys and no app: setting up an app then adds
+/// it beside them.
+fn passkeys_without_app(record: &mfa::MfaEnrollment) -> bool {
+    matches!(record.factor(), mfa::FactorState::Active(set) if set.app().is_none())
+}
+
 /// The request's session, checked, and its user's record.
 async fn user<H: MfaHost>(host: &H, parts: &Parts) -> Result<MfaUser<H>, Problem> {
     MfaUser::from_parts(host, parts).await
@@ -290,7 +298,8 @@ pub(crate) async fn status<H: MfaHost>(
     Ok(Json(host.mfa().status(&user.state.user_id).await?))
 }
 
-/// Begins TOTP setup, on the password (a session alone binds no factor).
+/// Begins TOTP setup, on the password (a session alone binds no factor);
+/// beside passkeys, also on a recent proof.
 #[utoipa::path(post, path = "/user/me/totp/setup", tag = "mfa", request_body = Password,
     responses((status = 200, body = SetupAnswer), (status = 400, description = "`VALIDATION_FAILED`, `INVALID_PASSWORD`.", body = mfa::http::ProblemDetails),
         (status = 409, description = "`MFA_ALREADY_ENABLED`.", body = mfa::http::ProblemDetails)))]
@@ -304,7 +313,15 @@ pub(crate) async fn setup<H: MfaHost>(
     host.check_password(id, required(&body.password, "password")?)
         .await?;
     let account = host.account_name(id).await?;
-    let setup = host.mfa().begin_setup(id, &account).await?;
+    let setup = if passkeys_without_app(&user.record) {
+        // The app joins the passkeys: on a recent proof, as a new phone would.
+        let proof = user.recent_proof(&host)?;
+        host.mfa()
+            .begin_replacement(id, &account, Reauth::RecentProof(&proof))
+            .await?
+    } else {
+        host.mfa().begin_setup(id, &account).await?
+    };
     Ok(Json(SetupAnswer::new(&setup)?))
 }
 
@@ -320,13 +337,17 @@ pub(crate) async fn confirm<H: MfaHost>(
     let user = user(&host, &parts).await?;
     let id = &user.state.user_id;
     let code = body.code.as_deref().map_or("", String::as_str);
-    let enabled = host.mfa().confirm_setup(id, code).await?;
-    let token = host
-        .issue(&parts, SessionState::proven(id, enabled.proof))
-        .await?;
+    let (backup_codes, proof) = if passkeys_without_app(&user.record) {
+        // The app joins the passkeys; the set's backup codes stay.
+        (None, host.mfa().confirm_replacement(id, code).await?)
+    } else {
+        let enabled = host.mfa().confirm_setup(id, code).await?;
+        (Some(codes(&enabled.backup_codes)), enabled.proof)
+    };
+    let token = host.issue(&parts, SessionState::proven(id, proof)).await?;
     Ok(Json(Confirmed {
         success: true,
-        backup_codes: codes(&enabled.backup_codes),
+        backup_codes,
         token,
     }))
 }

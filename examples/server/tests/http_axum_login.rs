@@ -72,3 +72,38 @@ async fn passkeys_step_up_passwordless_and_removal() {
         .await
         .assert_problem(401, "INVALID_PASSKEY");
 }
+
+/// Beside a passkey, an authenticator app is set up on the password and a
+/// recent proof, and joins it: no new backup codes, both methods at login.
+#[tokio::test]
+async fn an_app_joins_the_passkeys() {
+    let server = start();
+    let email = "both@example.com";
+    let (token, mut key, codes) = server.passkey_user(email).await;
+    let mut app = server.begin_totp_setup(&token).await;
+    let r = server
+        .post(
+            "/api/user/me/totp/confirm",
+            Some(&token),
+            Some(serde_json::json!({"code": app.next_code().await})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.body.get("backupCodes").is_none(), "{}", r.text);
+    let token = r.body["token"].as_str().unwrap();
+    let status = server.get("/api/user/me/totp", Some(token)).await;
+    assert_eq!(
+        status.body["mfaMethods"],
+        serde_json::json!(["totp", "passkey"])
+    );
+    let answer = server.login_answer(email).await;
+    assert_eq!(
+        answer["methods"],
+        serde_json::json!(["totp", "backupCode", "passkey"])
+    );
+    server
+        .login_with(email, "code", &app.next_code().await)
+        .await;
+    server.login_with(email, "backupCode", &codes[0]).await;
+    server.login_with_passkey(email, &mut key).await;
+}
