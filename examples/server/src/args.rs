@@ -63,36 +63,36 @@ pub struct Args {
     pub key_file: Option<PathBuf>,
 
     /// Seconds a TOTP setup, or a replacement authenticator, stays confirmable.
-    #[arg(long, env = "MFA_PENDING_TTL", value_name = "SECONDS", default_value_t = 600,
+    #[arg(long, allow_negative_numbers = true, env = "MFA_PENDING_TTL", value_name = "SECONDS", default_value_t = 600,
           value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
     pub pending_ttl: u64,
 
     /// Backup-code Argon2 evaluations in flight at once (default: one per CPU).
-    #[arg(long, env = "MFA_MAX_CONCURRENT_HASHES", value_name = "N",
+    #[arg(long, allow_negative_numbers = true, env = "MFA_MAX_CONCURRENT_HASHES", value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
     pub max_concurrent_hashes: Option<u64>,
 
     /// Seconds a request's headers may take to arrive: from the connection's
     /// start for its first request, from the first byte for later ones; a
     /// connection that misses it is closed.
-    #[arg(long, env = "MFA_HEADER_TIMEOUT", value_name = "SECONDS", default_value_t = 10,
+    #[arg(long, allow_negative_numbers = true, env = "MFA_HEADER_TIMEOUT", value_name = "SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub header_timeout: u64,
 
     /// Seconds a request's body may take after its headers; a late body gets
     /// 408 REQUEST_TIMEOUT and the connection is closed.
-    #[arg(long, env = "MFA_BODY_TIMEOUT", value_name = "SECONDS", default_value_t = 10,
+    #[arg(long, allow_negative_numbers = true, env = "MFA_BODY_TIMEOUT", value_name = "SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub body_timeout: u64,
 
     /// Seconds a kept-alive connection may wait between requests.
-    #[arg(long, env = "MFA_IDLE_TIMEOUT", value_name = "SECONDS", default_value_t = 60,
+    #[arg(long, allow_negative_numbers = true, env = "MFA_IDLE_TIMEOUT", value_name = "SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub idle_timeout: u64,
 
     /// Connections served at once; further ones wait in the listening
     /// socket's backlog until one ends.
-    #[arg(long, env = "MFA_MAX_CONNECTIONS", value_name = "N", default_value_t = 1024,
+    #[arg(long, allow_negative_numbers = true, env = "MFA_MAX_CONNECTIONS", value_name = "N", default_value_t = 1024,
           value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
     pub max_connections: u64,
 
@@ -101,29 +101,29 @@ pub struct Args {
     /// authenticator or forgetting remembered devices without a code; older
     /// sessions, and those of a remembered device, get 403 STEP_UP_REQUIRED
     /// until POST /api/auth/step-up.
-    #[arg(long, env = "MFA_STEP_UP_WINDOW", value_name = "SECONDS", default_value_t = 600,
+    #[arg(long, allow_negative_numbers = true, env = "MFA_STEP_UP_WINDOW", value_name = "SECONDS", default_value_t = 600,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub step_up_window: u64,
 
     /// Seconds an mfaToken (the login's second step) stays usable; it
     /// completes at most one login either way.
-    #[arg(long, env = "MFA_MFA_TOKEN_TTL", value_name = "SECONDS", default_value_t = 300,
+    #[arg(long, allow_negative_numbers = true, env = "MFA_MFA_TOKEN_TTL", value_name = "SECONDS", default_value_t = 300,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub mfa_token_ttl: u64,
 
     /// Days a remembered device skips the second step (default 30): the
     /// deviceToken that POST /api/auth/login/mfa answers to "rememberDevice": true.
-    #[arg(long, env = "MFA_REMEMBER_DAYS", value_name = "DAYS", conflicts_with = "remember_secs",
+    #[arg(long, allow_negative_numbers = true, env = "MFA_REMEMBER_DAYS", value_name = "DAYS", conflicts_with = "remember_secs",
           value_parser = clap::value_parser!(u64).range(1..=365))]
     pub remember_days: Option<u64>,
 
     /// The same in seconds, for short demos and tests.
-    #[arg(long, env = "MFA_REMEMBER_SECS", value_name = "SECONDS",
+    #[arg(long, allow_negative_numbers = true, env = "MFA_REMEMBER_SECS", value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(1..=365 * DAY_SECS))]
     pub remember_secs: Option<u64>,
 
     /// Remembered devices per user; remembering one more forgets the oldest.
-    #[arg(long, env = "MFA_MAX_DEVICES", value_name = "N", default_value_t = 10,
+    #[arg(long, allow_negative_numbers = true, env = "MFA_MAX_DEVICES", value_name = "N", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=64))]
     pub max_devices: u64,
 
@@ -136,21 +136,21 @@ pub struct Args {
     /// consecutive wrong codes (default 30, doubling up to 900); 0 turns the
     /// timed locks off and lets codes be guessed quickly. The hard stop after
     /// 100 failures stays. The server warns at start-up.
-    #[arg(long, env = "MFA_INSECURE_LOCKOUT_DELAY", value_name = "SECONDS",
+    #[arg(long, allow_negative_numbers = true, env = "MFA_INSECURE_LOCKOUT_DELAY", value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(0..=900))]
     pub insecure_lockout_delay: Option<u64>,
 
     /// FOR TESTS AND DEMOS ONLY: seconds of the first wait after 5 wrong
     /// passwords for one account (default 30, doubling up to 900). The server
     /// warns at start-up.
-    #[arg(long, env = "MFA_INSECURE_PASSWORD_DELAY", value_name = "SECONDS",
+    #[arg(long, allow_negative_numbers = true, env = "MFA_INSECURE_PASSWORD_DELAY", value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(1..=900))]
     pub insecure_password_delay: Option<u64>,
 
     /// FOR TESTS AND DEMOS ONLY: seconds after its last wrong password that an
     /// account's password count is forgotten, unless it is locked (default
     /// 86400). The server warns at start-up.
-    #[arg(long, env = "MFA_INSECURE_PASSWORD_FORGET", value_name = "SECONDS",
+    #[arg(long, allow_negative_numbers = true, env = "MFA_INSECURE_PASSWORD_FORGET", value_name = "SECONDS",
           value_parser = clap::value_parser!(u64).range(1..=30 * DAY_SECS))]
     pub insecure_password_forget: Option<u64>,
 
@@ -175,7 +175,7 @@ pub struct Args {
 
     /// Passkeys per user, from 1 to 16: the second step's mfaToken carries
     /// every passkey's WebAuthn state, and comes back in a body of at most 16 KiB.
-    #[arg(long, env = "MFA_MAX_PASSKEYS", value_name = "N", default_value_t = 10,
+    #[arg(long, allow_negative_numbers = true, env = "MFA_MAX_PASSKEYS", value_name = "N", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=MAX_PASSKEYS))]
     pub max_passkeys: u64,
 
