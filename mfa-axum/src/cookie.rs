@@ -10,12 +10,14 @@ use crate::problem::Problem;
 /// The MFA state kept in the session the application already has
 /// (`tower-sessions` 0.14, under the key [`TowerSessions::KEY`]).
 ///
-/// A change to the factor (confirming a setup, disabling, a new proof)
-/// issues the new state in a new session id (the `SessionManagerLayer` sets
-/// the cookie), and keeps under the old id nothing but the old MFA state: a
-/// request with the old cookie then answers `SESSION_REVOKED`, as an old
+/// Every issue (a login, a step-up, a change to the factor) moves the
+/// session to a new id (the `SessionManagerLayer` sets the cookie). After a
+/// change to the factor (confirming a setup, disabling, a new phone, a
+/// passkey added or removed) the old id keeps nothing but the old MFA state:
+/// a request with the old cookie then answers `SESSION_REVOKED`, as an old
 /// bearer token does, and carries no login of the application's either
-/// (`axum-login`'s data is not kept there).
+/// (`axum-login`'s data is not kept there). After a login or a step-up the
+/// old id is simply gone.
 ///
 /// ```
 /// use mfa_axum::TowerSessions;
@@ -59,9 +61,10 @@ impl<S: SessionStore + Clone> TowerSessions<S> {
             .map_err(Problem::internal)
     }
 
-    /// Issues `state` in the request's session under a new id; what the
-    /// session held under its old id is replaced by its MFA state alone,
-    /// which the new epoch revokes.
+    /// Issues `state` in the request's session under a new id. When the
+    /// user's epoch moved (a change to the factor), what the session held
+    /// under its old id is replaced by its MFA state alone, which the new
+    /// epoch revokes; otherwise (a login, a step-up) the old id is gone.
     ///
     /// # Errors
     /// 500 when the session or its store fails.
@@ -82,6 +85,8 @@ impl<S: SessionStore + Clone> TowerSessions<S> {
             expiry_date,
         }) = kept
             && let Some(old) = data.get(Self::KEY)
+            && serde_json::from_value::<SessionState>(old.clone())
+                .is_ok_and(|old| old.user_id == state.user_id && old.epoch != state.epoch)
         {
             let mut revoked = Record {
                 id,

@@ -141,4 +141,21 @@ async fn a_change_to_the_factor_moves_the_session_and_revokes_the_old_cookie() {
     assert_eq!((status, &answer["mfaEnabled"]), (200, &json!(true)));
     let (status, problem, _) = call(&router, "/api/user/me/totp", Some("garbage"), json!({})).await;
     assert_eq!((status, &problem["code"]), (401, &json!("UNAUTHENTICATED")));
+
+    // A step-up moves the session too; the id it leaves is gone, not revoked.
+    clock.advance(30);
+    let code = mfa::totp::generate(&secret, TotpParams::default(), clock.get()).unwrap();
+    let (status, stepped, cookie) = call(
+        &router,
+        "/api/auth/step-up",
+        Some(&second),
+        json!({"code": code}),
+    )
+    .await;
+    assert_eq!(status, 200, "{stepped}");
+    let third = cookie.expect("a new session cookie");
+    let (status, problem, _) = call(&router, "/api/user/me/totp", Some(&second), json!({})).await;
+    assert_eq!((status, &problem["code"]), (401, &json!("UNAUTHENTICATED")));
+    let (status, _, _) = call(&router, "/api/user/me/totp", Some(&third), json!({})).await;
+    assert_eq!(status, 200);
 }
