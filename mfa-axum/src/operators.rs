@@ -99,8 +99,8 @@ fn refused(error: mfa::Error) -> Problem {
 /// Clears the user's lockout.
 #[utoipa::path(post, path = "/admin/users/{id}/mfa/unlock", tag = "operators",
     params(("id" = String, Path, description = "The user's id.")), request_body = Reason,
-    responses((status = 200, body = Done), (status = 400, description = "`VALIDATION_FAILED`.", body = mfa::http::ProblemDetails),
-        (status = 401, description = "`UNAUTHENTICATED`: no operator.", body = mfa::http::ProblemDetails), (status = 404, description = "`NOT_FOUND`.", body = mfa::http::ProblemDetails)))]
+    responses((status = 200, body = Done), (status = 400, description = "`VALIDATION_FAILED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "`UNAUTHENTICATED`: no operator.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"), (status = 404, description = "`NOT_FOUND`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn unlock<H: MfaHost>(
     State(host): State<H>,
     Path(id): Path<String>,
@@ -119,8 +119,8 @@ pub(crate) async fn unlock<H: MfaHost>(
 /// Turns the user's MFA off and revokes everything bound to its epoch.
 #[utoipa::path(post, path = "/admin/users/{id}/mfa/reset", tag = "operators",
     params(("id" = String, Path, description = "The user's id.")), request_body = Reason,
-    responses((status = 200, body = Done), (status = 400, description = "`VALIDATION_FAILED`.", body = mfa::http::ProblemDetails),
-        (status = 401, description = "`UNAUTHENTICATED`: no operator.", body = mfa::http::ProblemDetails), (status = 404, description = "`NOT_FOUND`.", body = mfa::http::ProblemDetails)))]
+    responses((status = 200, body = Done), (status = 400, description = "`VALIDATION_FAILED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "`UNAUTHENTICATED`: no operator.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"), (status = 404, description = "`NOT_FOUND`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn reset<H: MfaHost>(
     State(host): State<H>,
     Path(id): Path<String>,
@@ -170,8 +170,8 @@ pub(crate) struct Compliance {
 /// The compliance report of the running configuration.
 #[utoipa::path(get, path = "/admin/compliance", tag = "operators",
     params(("profile" = Option<String>, Query, description = "`nist-800-63b-4-aal2` (the default), `asvs-5.0-l2` or `asvs-5.0-l3`.")),
-    responses((status = 200, body = Compliance), (status = 400, description = "`VALIDATION_FAILED`: an unknown `profile`, or more than one.", body = mfa::http::ProblemDetails),
-        (status = 401, description = "`UNAUTHENTICATED`: no operator.", body = mfa::http::ProblemDetails)))]
+    responses((status = 200, body = Compliance), (status = 400, description = "`VALIDATION_FAILED`: an unknown `profile`, or more than one.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "`UNAUTHENTICATED`: no operator.", body = mfa::http::ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn compliance<H: MfaHost>(
     State(host): State<H>,
     parts: Parts,

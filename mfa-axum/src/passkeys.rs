@@ -160,9 +160,9 @@ pub(crate) struct Removed {
 /// The creation options of a new passkey, on the password (and while MFA is
 /// on, a recent proof): a session alone binds no factor.
 #[utoipa::path(post, path = "/user/me/passkeys/options", tag = "passkeys", request_body = Password,
-    responses((status = 200, description = "`{publicKey}`: the options for `navigator.credentials.create()`."),
-        (status = 400, description = "`VALIDATION_FAILED`, `INVALID_PASSWORD`.", body = mfa::http::ProblemDetails),
-        (status = 403, description = "`STEP_UP_REQUIRED`.", body = mfa::http::ProblemDetails), (status = 409, description = "`TOO_MANY_PASSKEYS`.", body = mfa::http::ProblemDetails)))]
+    responses((status = 401, description = "`UNAUTHENTICATED`, `SESSION_REVOKED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"), (status = 200, description = "`{publicKey}`: the options for `navigator.credentials.create()`.", body = Object),
+        (status = 400, description = "`VALIDATION_FAILED`, `INVALID_PASSWORD`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "`STEP_UP_REQUIRED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"), (status = 409, description = "`TOO_MANY_PASSKEYS`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn options<H: MfaHost>(
     State(host): State<H>,
     parts: Parts,
@@ -185,8 +185,8 @@ pub(crate) async fn options<H: MfaHost>(
 
 /// Adds the browser's answer to the creation options under a name.
 #[utoipa::path(post, path = "/user/me/passkeys", tag = "passkeys", request_body = NewPasskey,
-    responses((status = 201, body = Added), (status = 400, description = "`INVALID_PASSKEY`, `NO_PENDING_SECRET`, `PENDING_EXPIRED`, `VALIDATION_FAILED`.", body = mfa::http::ProblemDetails),
-        (status = 403, description = "`STEP_UP_REQUIRED`.", body = mfa::http::ProblemDetails), (status = 409, description = "`PASSKEY_ALREADY_REGISTERED`, `TOO_MANY_PASSKEYS`.", body = mfa::http::ProblemDetails)))]
+    responses((status = 401, description = "`UNAUTHENTICATED`, `SESSION_REVOKED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"), (status = 201, body = Added), (status = 400, description = "`INVALID_PASSKEY`, `NO_PENDING_SECRET`, `PENDING_EXPIRED`, `VALIDATION_FAILED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "`STEP_UP_REQUIRED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"), (status = 409, description = "`PASSKEY_ALREADY_REGISTERED`, `TOO_MANY_PASSKEYS`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn add<H: MfaHost>(
     State(host): State<H>,
     parts: Parts,
@@ -221,7 +221,7 @@ pub(crate) async fn add<H: MfaHost>(
 
 /// The user's passkeys.
 #[utoipa::path(get, path = "/user/me/passkeys", tag = "passkeys",
-    responses((status = 200, body = List), (status = 401, description = "`UNAUTHENTICATED`, `SESSION_REVOKED`.", body = mfa::http::ProblemDetails)))]
+    responses((status = 200, body = List), (status = 401, description = "`UNAUTHENTICATED`, `SESSION_REVOKED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn list<H: MfaHost>(user: MfaUser<H>) -> Json<List> {
     let passkeys = match user.record.factor() {
         mfa::FactorState::Active(set) => set.passkeys().iter().map(PasskeyView::from).collect(),
@@ -233,8 +233,8 @@ pub(crate) async fn list<H: MfaHost>(user: MfaUser<H>) -> Json<List> {
 /// Renames a passkey.
 #[utoipa::path(patch, path = "/user/me/passkeys/{id}", tag = "passkeys", request_body = Name,
     params(("id" = String, Path, description = "The passkey's id.")),
-    responses((status = 200, body = One), (status = 400, description = "`VALIDATION_FAILED`.", body = mfa::http::ProblemDetails),
-        (status = 404, description = "`NOT_FOUND`.", body = mfa::http::ProblemDetails)))]
+    responses((status = 401, description = "`UNAUTHENTICATED`, `SESSION_REVOKED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"), (status = 200, body = One), (status = 400, description = "`VALIDATION_FAILED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "`NOT_FOUND`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn rename<H: MfaHost>(
     State(host): State<H>,
     Path(passkey): Path<String>,
@@ -260,8 +260,8 @@ pub(crate) async fn rename<H: MfaHost>(
 /// Removes a passkey, on a recent proof; every earlier session is revoked.
 #[utoipa::path(delete, path = "/user/me/passkeys/{id}", tag = "passkeys",
     params(("id" = String, Path, description = "The passkey's id.")),
-    responses((status = 200, body = Removed), (status = 403, description = "`STEP_UP_REQUIRED`.", body = mfa::http::ProblemDetails),
-        (status = 404, description = "`NOT_FOUND`.", body = mfa::http::ProblemDetails), (status = 409, description = "`LAST_FACTOR`.", body = mfa::http::ProblemDetails)))]
+    responses((status = 401, description = "`UNAUTHENTICATED`, `SESSION_REVOKED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"), (status = 200, body = Removed), (status = 403, description = "`STEP_UP_REQUIRED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "`NOT_FOUND`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"), (status = 409, description = "`LAST_FACTOR`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn remove<H: MfaHost>(
     State(host): State<H>,
     Path(passkey): Path<String>,
@@ -283,7 +283,7 @@ pub(crate) async fn remove<H: MfaHost>(
 
 /// The request options of a step-up with a passkey, and its `stepUpToken`.
 #[utoipa::path(post, path = "/auth/step-up/options", tag = "auth",
-    responses((status = 200, description = "`{publicKey, stepUpToken}`."), (status = 400, description = "`MFA_NOT_ENABLED` (no passkey).", body = mfa::http::ProblemDetails)))]
+    responses((status = 401, description = "`UNAUTHENTICATED`, `SESSION_REVOKED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"), (status = 200, description = "`{publicKey, stepUpToken}`.", body = Object), (status = 400, description = "`MFA_NOT_ENABLED` (no passkey).", body = mfa::http::ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn step_up_options<H: MfaHost>(
     State(host): State<H>,
     parts: Parts,
@@ -318,7 +318,7 @@ pub(crate) async fn step_up<H: MfaHost>(
 
 /// The request options of a passwordless login, and its `passkeyToken`.
 #[utoipa::path(post, path = "/auth/passkey/options", tag = "auth",
-    responses((status = 200, description = "`{publicKey, passkeyToken}`: request options for a discoverable credential.")))]
+    responses((status = 200, description = "`{publicKey, passkeyToken}`: request options for a discoverable credential.", body = Object)))]
 pub(crate) async fn passwordless_options<H: MfaHost>(
     State(host): State<H>,
 ) -> Result<Json<Value>, Problem> {
@@ -341,8 +341,8 @@ pub(crate) struct Passwordless {
 
 /// A passwordless login: a session with a fresh proof.
 #[utoipa::path(post, path = "/auth/passkey", tag = "auth", request_body = Passwordless,
-    responses((status = 200, body = crate::routes::Proven), (status = 400, description = "`VALIDATION_FAILED`.", body = mfa::http::ProblemDetails),
-        (status = 401, description = "`INVALID_PASSKEY`.", body = mfa::http::ProblemDetails), (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails)))]
+    responses((status = 200, body = crate::routes::Proven), (status = 400, description = "`VALIDATION_FAILED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "`INVALID_PASSKEY`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"), (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn passwordless<H: MfaHost>(
     State(host): State<H>,
     parts: Parts,

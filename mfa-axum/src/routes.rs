@@ -289,7 +289,7 @@ async fn user<H: MfaHost>(host: &H, parts: &Parts) -> Result<MfaUser<H>, Problem
 
 /// The user's MFA status.
 #[utoipa::path(get, path = "/user/me/totp", tag = "mfa",
-    responses((status = 200, body = MfaStatus), (status = 401, description = "`UNAUTHENTICATED`, `SESSION_REVOKED`.", body = mfa::http::ProblemDetails)))]
+    responses((status = 200, body = MfaStatus), (status = 401, description = "`UNAUTHENTICATED`, `SESSION_REVOKED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn status<H: MfaHost>(
     State(host): State<H>,
     parts: Parts,
@@ -301,8 +301,8 @@ pub(crate) async fn status<H: MfaHost>(
 /// Begins TOTP setup, on the password (a session alone binds no factor);
 /// beside passkeys, also on a recent proof.
 #[utoipa::path(post, path = "/user/me/totp/setup", tag = "mfa", request_body = Password,
-    responses((status = 200, body = SetupAnswer), (status = 400, description = "`VALIDATION_FAILED`, `INVALID_PASSWORD`.", body = mfa::http::ProblemDetails),
-        (status = 409, description = "`MFA_ALREADY_ENABLED`.", body = mfa::http::ProblemDetails)))]
+    responses((status = 401, description = "`UNAUTHENTICATED`, `SESSION_REVOKED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"), (status = 200, body = SetupAnswer), (status = 400, description = "`VALIDATION_FAILED`, `INVALID_PASSWORD`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "`MFA_ALREADY_ENABLED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn setup<H: MfaHost>(
     State(host): State<H>,
     parts: Parts,
@@ -327,8 +327,8 @@ pub(crate) async fn setup<H: MfaHost>(
 
 /// Confirms the setup with a first code: MFA on, ten backup codes, a new session.
 #[utoipa::path(post, path = "/user/me/totp/confirm", tag = "mfa", request_body = Code,
-    responses((status = 200, body = Confirmed), (status = 400, description = "`INVALID_CODE`, `NO_PENDING_SECRET`.", body = mfa::http::ProblemDetails),
-        (status = 409, description = "`MFA_ALREADY_ENABLED`.", body = mfa::http::ProblemDetails), (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails)))]
+    responses((status = 401, description = "`UNAUTHENTICATED`, `SESSION_REVOKED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"), (status = 200, body = Confirmed), (status = 400, description = "`INVALID_CODE`, `NO_PENDING_SECRET`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "`MFA_ALREADY_ENABLED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"), (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn confirm<H: MfaHost>(
     State(host): State<H>,
     parts: Parts,
@@ -354,8 +354,8 @@ pub(crate) async fn confirm<H: MfaHost>(
 
 /// New backup codes on the session's recent proof.
 #[utoipa::path(post, path = "/user/me/totp/backup-codes/regenerate", tag = "mfa",
-    responses((status = 200, body = BackupCodesAnswer), (status = 400, description = "`MFA_NOT_ENABLED`.", body = mfa::http::ProblemDetails),
-        (status = 403, description = "`STEP_UP_REQUIRED`.", body = mfa::http::ProblemDetails)))]
+    responses((status = 401, description = "`UNAUTHENTICATED`, `SESSION_REVOKED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"), (status = 200, body = BackupCodesAnswer), (status = 400, description = "`MFA_NOT_ENABLED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "`STEP_UP_REQUIRED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn regenerate<H: MfaHost>(
     State(host): State<H>,
     parts: Parts,
@@ -372,8 +372,8 @@ pub(crate) async fn regenerate<H: MfaHost>(
 
 /// New backup codes on the password and a current TOTP code.
 #[utoipa::path(post, path = "/user/profile/mfa/backup-codes", tag = "mfa", request_body = PasswordAndCode,
-    responses((status = 200, body = StrictCodes), (status = 400, description = "`VALIDATION_FAILED`, `INVALID_PASSWORD`, `INVALID_CODE`, `MFA_NOT_ENABLED`.", body = mfa::http::ProblemDetails),
-        (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails)))]
+    responses((status = 401, description = "`UNAUTHENTICATED`, `SESSION_REVOKED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"), (status = 200, body = StrictCodes), (status = 400, description = "`VALIDATION_FAILED`, `INVALID_PASSWORD`, `INVALID_CODE`, `MFA_NOT_ENABLED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn regenerate_strict<H: MfaHost>(
     State(host): State<H>,
     parts: Parts,
@@ -396,8 +396,8 @@ pub(crate) async fn regenerate_strict<H: MfaHost>(
 /// MFA off, on the password and a code (TOTP or backup), or the password
 /// alone on a recent proof.
 #[utoipa::path(post, path = "/user/me/totp/disable", tag = "mfa", request_body = PasswordAndCode,
-    responses((status = 200, body = Success), (status = 400, description = "`VALIDATION_FAILED`, `INVALID_PASSWORD`, `INVALID_CODE`, `MFA_NOT_ENABLED`.", body = mfa::http::ProblemDetails),
-        (status = 403, description = "`STEP_UP_REQUIRED`.", body = mfa::http::ProblemDetails), (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails)))]
+    responses((status = 401, description = "`UNAUTHENTICATED`, `SESSION_REVOKED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"), (status = 200, body = Success), (status = 400, description = "`VALIDATION_FAILED`, `INVALID_PASSWORD`, `INVALID_CODE`, `MFA_NOT_ENABLED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "`STEP_UP_REQUIRED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"), (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn disable<H: MfaHost>(
     State(host): State<H>,
     parts: Parts,
@@ -427,8 +427,8 @@ pub(crate) async fn disable<H: MfaHost>(
 /// and a code of the active app or a backup code (the phone may be lost):
 /// the new secret waits beside the active one, which keeps working.
 #[utoipa::path(post, path = "/user/me/totp/replace", tag = "mfa", request_body = PasswordAndCode,
-    responses((status = 200, body = SetupAnswer), (status = 400, description = "`VALIDATION_FAILED`, `INVALID_PASSWORD`, `INVALID_CODE` (counted), `MFA_NOT_ENABLED`.", body = mfa::http::ProblemDetails),
-        (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails)))]
+    responses((status = 401, description = "`UNAUTHENTICATED`, `SESSION_REVOKED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"), (status = 200, body = SetupAnswer), (status = 400, description = "`VALIDATION_FAILED`, `INVALID_PASSWORD`, `INVALID_CODE` (counted), `MFA_NOT_ENABLED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn replace<H: MfaHost>(
     State(host): State<H>,
     parts: Parts,
@@ -450,8 +450,8 @@ pub(crate) async fn replace<H: MfaHost>(
 /// The new app becomes the factor, on one of its codes; every earlier
 /// session is revoked and the answer carries a new one.
 #[utoipa::path(post, path = "/user/me/totp/replace/confirm", tag = "mfa", request_body = Code,
-    responses((status = 200, body = Success), (status = 400, description = "`INVALID_CODE` (counted), `NO_PENDING_SECRET`, `PENDING_EXPIRED`.", body = mfa::http::ProblemDetails),
-        (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails)))]
+    responses((status = 401, description = "`UNAUTHENTICATED`, `SESSION_REVOKED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"), (status = 200, body = Success), (status = 400, description = "`INVALID_CODE` (counted), `NO_PENDING_SECRET`, `PENDING_EXPIRED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn confirm_replacement<H: MfaHost>(
     State(host): State<H>,
     parts: Parts,
@@ -470,8 +470,8 @@ pub(crate) async fn confirm_replacement<H: MfaHost>(
 
 /// Forgets every remembered device, on the session's recent proof.
 #[utoipa::path(post, path = "/user/me/devices/forget", tag = "mfa",
-    responses((status = 200, body = Success), (status = 400, description = "`MFA_NOT_ENABLED`.", body = mfa::http::ProblemDetails),
-        (status = 403, description = "`STEP_UP_REQUIRED`.", body = mfa::http::ProblemDetails)))]
+    responses((status = 401, description = "`UNAUTHENTICATED`, `SESSION_REVOKED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"), (status = 200, body = Success), (status = 400, description = "`MFA_NOT_ENABLED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "`STEP_UP_REQUIRED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn forget_devices<H: MfaHost>(
     State(host): State<H>,
     parts: Parts,
@@ -489,8 +489,8 @@ pub(crate) async fn forget_devices<H: MfaHost>(
 
 /// The login's second step: a session with a fresh proof.
 #[utoipa::path(post, path = "/auth/login/mfa", tag = "auth", request_body = LoginMfa,
-    responses((status = 200, body = Proven), (status = 400, description = "`VALIDATION_FAILED`.", body = mfa::http::ProblemDetails),
-        (status = 401, description = "`INVALID_CODE`, `INVALID_MFA_TOKEN`.", body = mfa::http::ProblemDetails), (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails)))]
+    responses((status = 200, body = Proven), (status = 400, description = "`VALIDATION_FAILED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "`INVALID_CODE`, `INVALID_MFA_TOKEN`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"), (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn login_mfa<H: MfaHost>(
     State(host): State<H>,
     parts: Parts,
@@ -554,8 +554,8 @@ pub(crate) async fn login_mfa<H: MfaHost>(
 /// A fresh proof for the session, with a TOTP code, a backup code or a
 /// passkey (with the `stepUpToken` of `POST /auth/step-up/options`).
 #[utoipa::path(post, path = "/auth/step-up", tag = "auth", request_body = StepUp,
-    responses((status = 200, body = Proven), (status = 400, description = "`VALIDATION_FAILED`, `MFA_NOT_ENABLED`.", body = mfa::http::ProblemDetails),
-        (status = 401, description = "`INVALID_CODE`, `UNAUTHENTICATED`, `SESSION_REVOKED`.", body = mfa::http::ProblemDetails), (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails)))]
+    responses((status = 200, body = Proven), (status = 400, description = "`VALIDATION_FAILED`, `MFA_NOT_ENABLED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "`INVALID_CODE`, `UNAUTHENTICATED`, `SESSION_REVOKED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"), (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn step_up<H: MfaHost>(
     State(host): State<H>,
     parts: Parts,

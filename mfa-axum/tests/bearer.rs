@@ -452,3 +452,37 @@ async fn operators_read_the_compliance_report() {
         );
     }
 }
+
+#[test]
+fn every_operation_documents_its_answer_and_its_problems() {
+    let (_, document) = utoipa_axum::router::OpenApiRouter::<Host>::new()
+        .nest("/api", mfa_axum::router())
+        .nest("/api", mfa_axum::operator_router())
+        .split_for_parts();
+    let document = serde_json::to_value(&document).unwrap();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            let success: Vec<_> = responses.keys().filter(|s| s.starts_with('2')).collect();
+            assert_eq!(success.len(), 1, "{method} {path}");
+            for (status, response) in responses {
+                let content = response["content"].as_object();
+                let content = content.unwrap_or_else(|| panic!("{method} {path} {status}: a body"));
+                if status.starts_with('2') {
+                    assert!(content.contains_key("application/json"), "{method} {path}");
+                } else {
+                    assert_eq!(
+                        content["application/problem+json"]["schema"]["$ref"],
+                        "#/components/schemas/ProblemDetails",
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+            let session = path.starts_with("/api/user/") || path.starts_with("/api/auth/step-up");
+            let operator = path.starts_with("/api/admin/");
+            if session || operator {
+                assert!(responses.contains_key("401"), "{method} {path}: 401");
+            }
+        }
+    }
+}
