@@ -86,8 +86,7 @@ async fn logs_are_readable_by_default_and_json_lines_on_request() {
     let server = Server::start();
     let (token, mut app, _) = server.enrolled_user("json@example.com").await;
     let _ = (token, app.next_code().await);
-    let stderr = server.stderr();
-    assert!(!stderr.is_empty());
+    let stderr = server.stderr_once_it_holds("factor_enabled").await;
     for line in stderr.lines() {
         let record: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
@@ -107,7 +106,7 @@ async fn logs_are_readable_by_default_and_json_lines_on_request() {
         ..Options::default()
     });
     server.enrolled_user("text@example.com").await;
-    let stderr = server.stderr();
+    let stderr = server.stderr_once_it_holds("factor_enabled").await;
     let line = stderr
         .lines()
         .find(|l| l.contains("security_event=\"factor_enabled\""))

@@ -258,6 +258,19 @@ impl Server {
         self.stdout.lock().unwrap().clone()
     }
 
+    /// The server's stderr once it holds `needle` (read by another thread:
+    /// waits up to 5 s for it), or as it is then.
+    pub async fn stderr_once_it_holds(&self, needle: &str) -> String {
+        for _ in 0..50 {
+            let stderr = self.stderr();
+            if stderr.contains(needle) {
+                return stderr;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.stderr()
+    }
+
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
