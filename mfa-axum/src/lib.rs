@@ -4,12 +4,14 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "tower-sessions")]
+mod answers;
 mod cookie;
 mod extract;
 pub mod login;
 mod operators;
 mod passkeys;
 pub mod problem;
+mod router;
 mod routes;
 mod tokens;
 
@@ -24,7 +26,7 @@ pub use cookie::TowerSessions;
 pub use extract::{Fresh, MfaUser};
 pub use operators::{OperatorApiDoc, operator_router};
 pub use problem::{Body, Problem};
-pub use routes::{ApiDoc, router};
+pub use router::{ApiDoc, router};
 #[cfg(feature = "bearer")]
 pub use tokens::BearerSessions;
 pub use tokens::{LoginTokens, random_key};

@@ -208,7 +208,7 @@ pub(crate) async fn add<H: MfaHost>(
     let token = host
         .issue(&parts, SessionState::proven(id, added.proof))
         .await?;
-    let backup_codes = added.backup_codes.as_ref().map(crate::routes::codes);
+    let backup_codes = added.backup_codes.as_ref().map(crate::answers::codes);
     Ok((
         StatusCode::CREATED,
         Json(Added {
@@ -341,13 +341,13 @@ pub(crate) struct Passwordless {
 
 /// A passwordless login: a session with a fresh proof.
 #[utoipa::path(post, path = "/auth/passkey", tag = "auth", request_body = Passwordless,
-    responses((status = 200, body = crate::routes::Proven), (status = 400, description = "`VALIDATION_FAILED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"),
+    responses((status = 200, body = crate::answers::Proven), (status = 400, description = "`VALIDATION_FAILED`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "`INVALID_PASSKEY`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json"), (status = 429, description = "`LOCKED_OUT`.", body = mfa::http::ProblemDetails, content_type = "application/problem+json")))]
 pub(crate) async fn passwordless<H: MfaHost>(
     State(host): State<H>,
     parts: Parts,
     Body(body): Body<Passwordless>,
-) -> Result<Json<crate::routes::Proven>, Problem> {
+) -> Result<Json<crate::answers::Proven>, Problem> {
     let credential: PublicKeyCredential = credential(body.credential, "credential")?;
     let challenge = body
         .passkey_token
@@ -362,7 +362,7 @@ pub(crate) async fn passwordless<H: MfaHost>(
     let token = host
         .issue(&parts, SessionState::proven(&id, verified.proof))
         .await?;
-    Ok(Json(crate::routes::Proven::new(
+    Ok(Json(crate::answers::Proven::new(
         token,
         VerifiedAnswer::from(&verified),
         None,

@@ -232,7 +232,13 @@ pub async fn request_context(request: Request, next: Next) -> Response {
 
 /// 64 random bits in hex.
 fn new_request_id() -> String {
-    crate::tokens::hex(&rand::random::<[u8; 8]>())
+    use std::fmt::Write as _;
+    rand::random::<[u8; 8]>()
+        .iter()
+        .fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// The problem of an error answer that carried none.

@@ -11,15 +11,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::problem::Problem;
 
-/// Lowercase hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
 /// An HS256 key, its validation and its audience.
 #[derive(Clone)]
 struct Signer {
