@@ -96,8 +96,11 @@ pub trait MfaHost: Clone + Send + Sync + 'static {
         state: SessionState,
     ) -> impl Future<Output = Result<Option<String>, Problem>> + Send;
 
-    /// Checks `user_id`'s password, on the host's own password lock if it
-    /// has one: `Err(Problem::invalid_password())` when it is wrong. Routes
+    /// Checks `user_id`'s password: `Err(Problem::invalid_password())`
+    /// when it is wrong. A password can be guessed by concurrent requests,
+    /// so a production host charges each check on its own password lock
+    /// before it hashes (I16), as the example server does; the axum-login
+    /// example does not. Routes
     /// that take a password check it before any code, so that a wrong
     /// password neither consumes nor counts one.
     fn check_password(

@@ -223,13 +223,7 @@ impl ActiveFactor {
                 Ok(c) => Some(c),
                 Err(totp_err) => match self.backup_codes.parse_attempt(code) {
                     Ok(_) => None,
-                    Err(_)
-                        if code
-                            .chars()
-                            .all(|c| c.is_ascii_digit() || c.is_whitespace()) =>
-                    {
-                        return Err(totp_err.into());
-                    }
+                    Err(_) if TotpCode::is_shaped(code) => return Err(totp_err.into()),
                     Err(backup_err) => return Err(backup_err.into()),
                 },
             },

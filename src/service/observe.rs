@@ -171,10 +171,7 @@ pub(super) fn verification(method: &'static str, outcome: &'static str) {
 /// spaces) are a TOTP code, anything else a backup code, as
 /// [`Mfa::verify`](super::Mfa::verify) tells them apart.
 pub(super) fn code_method(code: &str) -> &'static str {
-    if code
-        .chars()
-        .all(|c| c.is_ascii_digit() || c.is_whitespace())
-    {
+    if crate::totp::TotpCode::is_shaped(code) {
         "totp"
     } else {
         "backup_code"

@@ -101,6 +101,15 @@ pub struct TotpCode {
 }
 
 impl TotpCode {
+    /// Whether `input` is shaped like a TOTP code of some length (digits and
+    /// spaces only): how a code that may be either is told apart from a
+    /// backup code.
+    pub(crate) fn is_shaped(input: &str) -> bool {
+        input
+            .chars()
+            .all(|c| c.is_ascii_digit() || c.is_whitespace())
+    }
+
     /// Normalizes `input` for a factor with `digits` digits.
     ///
     /// ```

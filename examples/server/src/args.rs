@@ -55,7 +55,7 @@ pub struct Args {
 
     /// SQLite file, created with its schema if missing; `:memory:` for a
     /// throwaway database; or a postgres:// or mysql:// URL.
-    #[arg(long, env = "MFA_DATABASE", value_name = "PATH|URL", default_value = "./mfa-demo.db", value_parser = database)]
+    #[arg(long, env = "MFA_DATABASE", value_name = "PATH|URL", default_value = "./mfa-demo.db", value_parser = Location::parse)]
     pub database: Location,
 
     /// Where the master key is kept (default: <database>.key for a SQLite file).
@@ -239,12 +239,4 @@ impl Args {
             (None, None) => 30 * DAY_SECS,
         }
     }
-}
-
-/// `--database`: not empty.
-fn database(text: &str) -> Result<Location, String> {
-    if text.is_empty() {
-        return Err("must not be empty".into());
-    }
-    Ok(Location::parse(text))
 }

@@ -26,8 +26,13 @@ pub enum Location {
 }
 
 impl Location {
-    pub fn parse(text: &str) -> Self {
-        if text == ":memory:" {
+    /// `--database`: a SQLite file, `:memory:`, or a `postgres://` or
+    /// `mysql://` URL; never empty.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.is_empty() {
+            return Err("must not be empty".into());
+        }
+        Ok(if text == ":memory:" {
             Location::Memory
         } else if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             Location::Postgres(text.to_owned())
@@ -35,7 +40,7 @@ impl Location {
             Location::Mysql(text.to_owned())
         } else {
             Location::File(PathBuf::from(text))
-        }
+        })
     }
 
     /// How to name it in a log line, without a password.

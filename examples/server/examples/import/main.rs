@@ -68,7 +68,7 @@ use crate::shard::Shard;
 #[command(name = "import", version, verbatim_doc_comment)]
 struct Args {
     /// The server's database: a SQLite file, or a postgres:// or mysql:// URL.
-    #[arg(long, env = "MFA_DATABASE", value_name = "PATH|URL", value_parser = database)]
+    #[arg(long, env = "MFA_DATABASE", value_name = "PATH|URL", value_parser = Location::parse)]
     database: Location,
     /// Where the master key is kept (default: <database>.key for a SQLite
     /// file); MFA_MASTER_KEY, when set, is used instead.
@@ -109,14 +109,6 @@ async fn main() -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::from(2)
         }
-    }
-}
-
-/// `--database`: not empty.
-fn database(text: &str) -> Result<Location, String> {
-    match text {
-        "" => Err("must not be empty".into()),
-        _ => Ok(Location::parse(text)),
     }
 }
 
