@@ -49,13 +49,22 @@ impl<H: MfaHost> MfaUser<H> {
         })
     }
 
+    /// The session's proof, for an operation that needs a recent one (the
+    /// `mfa` crate judges how recent as it runs it).
+    ///
+    /// # Errors
+    /// `STEP_UP_REQUIRED` without one (`MFA_NOT_ENABLED` without a factor).
+    pub fn proof(&self) -> Result<Proof, mfa::Error> {
+        Proof::required(self.state.proof, &self.record)
+    }
+
     /// The session's proof if it is recent enough for the policy's step-up
     /// window (`Policy::step_up_window_secs`), bound to this user and epoch.
     ///
     /// # Errors
     /// 403 `STEP_UP_REQUIRED` (400 `MFA_NOT_ENABLED` without a factor).
     pub fn recent_proof(&self, host: &H) -> Result<Proof, Problem> {
-        let proof = Proof::required(self.state.proof, &self.record)?;
+        let proof = self.proof()?;
         let mfa = host.mfa();
         self.record
             .check_proof(mfa.context(), &self.state.user_id, &proof, mfa.now())?;

@@ -4,16 +4,15 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "tower-sessions")]
-mod answers;
 mod cookie;
 mod extract;
 pub mod login;
-mod operators;
-mod passkeys;
 pub mod problem;
 mod router;
 mod routes;
+mod schemas;
 mod tokens;
+mod webauthn;
 
 use std::future::Future;
 
@@ -24,9 +23,10 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "tower-sessions")]
 pub use cookie::TowerSessions;
 pub use extract::{Fresh, MfaUser};
-pub use operators::{OperatorApiDoc, operator_router};
 pub use problem::{Body, Problem};
-pub use router::{ApiDoc, router};
+pub use router::{
+    ApiDoc, OperatorApiDoc, PasswordlessApiDoc, operator_router, passwordless_router, router,
+};
 #[cfg(feature = "bearer")]
 pub use tokens::BearerSessions;
 pub use tokens::{LoginTokens, random_key};

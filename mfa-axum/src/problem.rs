@@ -65,9 +65,10 @@ impl Problem {
         )
     }
 
-    /// 500 `INTERNAL`; `cause` is written to standard error, never answered.
+    /// 500 `INTERNAL`; `cause` goes to the log (a `tracing` error), never
+    /// to the client.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
-        eprintln!("mfa-axum: internal error: {cause}");
+        tracing::error!("internal error: {cause}");
         Problem::new(
             500,
             "INTERNAL",
@@ -108,7 +109,7 @@ impl Problem {
 impl From<mfa::Error> for Problem {
     fn from(error: mfa::Error) -> Self {
         if !error.is_client_error() {
-            eprintln!("mfa-axum: {error}");
+            tracing::error!("{}", with_sources(&error));
         }
         Problem {
             details: Box::new(ProblemDetails::from(&error)),
@@ -116,6 +117,21 @@ impl From<mfa::Error> for Problem {
             bearer_challenge: matches!(error, mfa::Error::Revoked),
         }
     }
+}
+
+/// An error and its sources, for the log.
+fn with_sources(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        let line = s.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = s.source();
+    }
+    text
 }
 
 impl std::fmt::Display for Problem {
@@ -153,10 +169,32 @@ impl IntoResponse for Problem {
     }
 }
 
-/// A JSON request body; anything else (not JSON, the wrong shape, another
-/// content type) is 400 `VALIDATION_FAILED`.
+/// A JSON request body. Every way it can be wrong is a problem document
+/// that names the fault but never echoes the body back: 415
+/// `UNSUPPORTED_MEDIA_TYPE` for another content type than JSON, 413
+/// `PAYLOAD_TOO_LARGE` over the router's body limit, 400
+/// `VALIDATION_FAILED` for a body that is not JSON or not the route's.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Body<T>(pub T);
+
+/// Whether the request says its body is JSON (`application/json` or
+/// `application/…+json`).
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
 
 impl<S, T> FromRequest<S> for Body<T>
 where
@@ -166,13 +204,23 @@ where
     type Rejection = Problem;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(Body(value)),
-            Err(rejection) => Err(Problem::validation(&format!(
-                "The body is not the JSON this route takes: {}",
-                rejection.body_text()
-            ))),
+        if !is_json(request.headers()) {
+            return Err(for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
         }
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => for_status(StatusCode::PAYLOAD_TOO_LARGE),
+                _ => Problem::validation("The request body could not be read."),
+            })?;
+        serde_json::from_slice(&bytes)
+            .map(Body)
+            .map_err(|e| match e.classify() {
+                serde_json::error::Category::Data => Problem::validation(
+                    "The request body does not have the expected fields and types.",
+                ),
+                _ => Problem::validation("The request body is not valid JSON."),
+            })
     }
 }
 
@@ -256,7 +304,13 @@ fn for_status(status: StatusCode) -> Problem {
             413,
             "PAYLOAD_TOO_LARGE",
             "Payload too large",
-            "The body is too large.",
+            "The request body is larger than the limit.",
+        ),
+        415 => Problem::new(
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "Unsupported media type",
+            "The request body must be application/json.",
         ),
         s if s >= 500 => Problem::new(
             s,
