@@ -38,6 +38,29 @@ impl Problem {
         }
     }
 
+    /// The problem of a document the host made (its own codes, type URIs
+    /// and details).
+    pub fn from_details(details: ProblemDetails) -> Self {
+        Problem {
+            details: Box::new(details),
+            retry_after: None,
+            bearer_challenge: false,
+        }
+    }
+
+    /// With `Retry-After: secs` (a lockout).
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    /// With `WWW-Authenticate: Bearer` (a session that is missing or no
+    /// longer good).
+    pub fn with_bearer_challenge(mut self) -> Self {
+        self.bearer_challenge = true;
+        self
+    }
+
     /// 400 `VALIDATION_FAILED`: the body is not what the route takes.
     pub fn validation(detail: &str) -> Self {
         Problem::new(400, "VALIDATION_FAILED", "Validation failed", detail)
@@ -45,14 +68,13 @@ impl Problem {
 
     /// 401 `UNAUTHENTICATED`: no session, or not a valid one.
     pub fn unauthenticated() -> Self {
-        let mut problem = Problem::new(
+        Problem::new(
             401,
             "UNAUTHENTICATED",
             "Unauthenticated",
             "A valid session is required.",
-        );
-        problem.bearer_challenge = true;
-        problem
+        )
+        .with_bearer_challenge()
     }
 
     /// 400 `INVALID_PASSWORD`: the password given to re-authenticate is wrong.

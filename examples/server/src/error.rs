@@ -66,6 +66,22 @@ impl ApiError {
         *self.problem
     }
 
+    /// The same answer as `mfa-axum`'s problem, for an `MfaHost` method;
+    /// a server-side cause goes to the log now.
+    pub fn into_mfa_axum(self) -> mfa_axum::Problem {
+        if let Some(cause) = &self.cause {
+            tracing::error!(code = self.problem.code, "{cause}");
+        }
+        let mut problem = mfa_axum::Problem::from_details(*self.problem);
+        if let Some(secs) = self.retry_after {
+            problem = problem.with_retry_after(secs);
+        }
+        if self.bearer_challenge {
+            problem = problem.with_bearer_challenge();
+        }
+        problem
+    }
+
     /// An error of the server's own (not one of the crate's).
     pub fn new(status: StatusCode, code: &str, title: &str, detail: impl Into<String>) -> Self {
         ApiError {

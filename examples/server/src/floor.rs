@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use mfa_axum::Body as JsonBody;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -38,9 +38,9 @@ mod auth;
 mod connections;
 mod db;
 mod error;
-mod extract;
 #[cfg(feature = "bench-floor")]
 mod floor;
+mod host;
 mod keys;
 mod logs;
 mod metrics;
@@ -72,7 +72,7 @@ use crate::operators::Operators;
 use crate::passwords::Passwords;
 use crate::users::Users;
 
-/// Everything the handlers share.
+/// Everything the handlers share (behind [`AppState`]).
 pub struct App {
     pub mfa: Mfa<Store>,
     pub users: Users,
@@ -88,7 +88,7 @@ pub struct App {
     pub metrics: PrometheusHandle,
 }
 
-pub type AppState = Arc<App>;
+pub use host::AppState;
 
 /// What the compliance report cannot read from the crate: sessions last an
 /// hour from login (so never idle longer), and security events are logged
@@ -223,7 +223,7 @@ async fn run(args: Args) -> Result<(), String> {
         let local = metrics::serve_apart(addr, metrics.clone()).await?;
         println!("metrics: http://{local}/metrics");
     }
-    let app = Arc::new(App {
+    let app = AppState(Arc::new(App {
         mfa,
         users,
         passwords,
@@ -232,9 +232,9 @@ async fn run(args: Args) -> Result<(), String> {
         operators,
         passwordless,
         metrics,
-    });
+    }));
     tokio::spawn(purge_password_locks(
-        Arc::clone(&app),
+        app.clone(),
         Duration::from_secs((password_forget_secs / 2).clamp(1, 60)),
     ));
 

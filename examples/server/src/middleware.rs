@@ -8,6 +8,8 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use mfa::http::ProblemDetails;
+
 use crate::error::{ApiError, PendingProblem};
 
 /// The largest request body accepted, in bytes.
@@ -121,12 +123,19 @@ pub async fn request_context(
         }
     };
 
-    let problem = match response.extensions_mut().remove::<PendingProblem>() {
-        Some(PendingProblem(problem, cause)) => Some((problem, cause)),
-        None if response.status().is_client_error() || response.status().is_server_error() => {
+    let pending = response.extensions_mut().remove::<PendingProblem>();
+    // `mfa-axum`'s routes answer their problem as the document itself (a
+    // cause of theirs was logged where it arose).
+    let from_routes = response.extensions_mut().remove::<ProblemDetails>();
+    let problem = match (pending, from_routes) {
+        (Some(PendingProblem(problem, cause)), _) => Some((problem, cause)),
+        (None, Some(problem)) => Some((problem, None)),
+        (None, None)
+            if response.status().is_client_error() || response.status().is_server_error() =>
+        {
             Some((ApiError::for_status(response.status()).into_problem(), None))
         }
-        None => None,
+        (None, None) => None,
     };
     if let Some((problem, cause)) = problem {
         if problem.status >= 500 {

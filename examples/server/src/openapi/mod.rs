@@ -72,7 +72,7 @@ pub fn base() -> OpenApi {
 pub fn finish(mut doc: OpenApi) -> OpenApi {
     let components = doc.components.get_or_insert_with(Default::default);
     components.security_schemes.insert(
-        "bearer".into(),
+        "session".into(),
         SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").description(Some("A session token: what register's login, the login's second step, step-up and the routes that change the factor answer.")).build()),
     );
     components.security_schemes.insert(
