@@ -181,6 +181,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/api/auth/register", post(register))
         .route("/api/auth/login", post(login))
         .nest("/api", mfa_axum::router().into())
+        .nest("/api", mfa_axum::passwordless_router().into())
         .layer(AuthManagerLayerBuilder::new(app.users.clone(), sessions).build())
         .layer(axum::middleware::from_fn(
             mfa_axum::problem::request_context,

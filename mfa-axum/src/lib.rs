@@ -7,6 +7,8 @@
 mod cookie;
 mod extract;
 pub mod login;
+#[cfg(feature = "page")]
+mod page;
 pub mod problem;
 mod router;
 mod routes;
@@ -23,6 +25,8 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "tower-sessions")]
 pub use cookie::TowerSessions;
 pub use extract::{Fresh, MfaUser};
+#[cfg(feature = "page")]
+pub use page::{PageApiDoc, page_router};
 pub use problem::{Body, Problem};
 pub use router::{
     ApiDoc, OperatorApiDoc, PasswordlessApiDoc, operator_router, passwordless_router, router,

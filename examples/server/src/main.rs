@@ -15,7 +15,7 @@
 //! forgotten or the factor changes. Logs, security events among them, go
 //! through `tracing` to stderr (`logs.rs`); `GET /metrics` answers the
 //! Prometheus text format (`metrics.rs`).
-//! `GET /` serves a browser page on the same API (`page.rs`).
+//! `GET /` serves a browser page on the same API (`mfa_axum::page_router`).
 //!
 //! Passkeys (WebAuthn) join the authenticator app in the user's factor set:
 //! registered with the password (and a recent proof while MFA is on), used
@@ -47,7 +47,6 @@ mod metrics;
 mod middleware;
 mod openapi;
 mod operators;
-mod page;
 mod passwords;
 mod routes;
 mod users;

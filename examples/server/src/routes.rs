@@ -37,10 +37,7 @@ pub fn router(app: AppState) -> Router {
         .routes(routes!(health))
         .routes(routes!(openapi_json))
         .routes(routes!(docs))
-        .routes(routes!(crate::page::index))
-        .routes(routes!(crate::page::script))
-        .routes(routes!(crate::page::webauthn))
-        .routes(routes!(crate::page::style))
+        .merge(mfa_axum::page_router())
         .routes(routes!(login::register))
         .routes(routes!(login::login))
         .nest("/api", mfa_axum::router());
