@@ -107,3 +107,33 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     .map(|(name, value)| (name, HeaderValue::from_static(value)));
     (headers, body).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    /// Each documented path is served, with the page's headers, and the
+    /// router serves nothing else.
+    #[tokio::test]
+    async fn every_documented_path_is_served_with_the_pages_policy() {
+        let document = PageApiDoc::openapi();
+        let paths: Vec<&String> = document.paths.paths.keys().collect();
+        assert_eq!(paths, ["/", "/app.css", "/app.js", "/webauthn.js"]);
+        let (router, _) = page_router::<()>().split_for_parts();
+        for path in paths.into_iter().chain([&"/other".to_owned()]) {
+            let request = axum::http::Request::get(path.as_str())
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let response = router.clone().oneshot(request).await.unwrap();
+            if path == "/other" {
+                assert_eq!(response.status(), 404);
+                continue;
+            }
+            assert_eq!(response.status(), 200, "{path}");
+            let policy = &response.headers()[header::CONTENT_SECURITY_POLICY];
+            assert_eq!(policy, CONTENT_SECURITY_POLICY, "{path}");
+        }
+    }
+}

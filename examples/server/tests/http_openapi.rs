@@ -174,7 +174,9 @@ async fn every_route_is_registered_with_its_description() {
         nested, 3,
         "the MFA routes, passwordless login and the operators'"
     );
+    assert!(source.contains(".merge(mfa_axum::page_router())"));
     let from_mfa_axum: usize = [
+        mfa_axum::PageApiDoc::openapi(),
         mfa_axum::ApiDoc::openapi(),
         mfa_axum::PasswordlessApiDoc::openapi(),
         mfa_axum::OperatorApiDoc::openapi(),
@@ -195,8 +197,8 @@ async fn every_route_is_registered_with_its_description() {
         ..Options::default()
     });
     assert_eq!(
-        own + from_mfa_axum,
-        documented(&document(&server).await).len()
+        (own, own + from_mfa_axum),
+        (6, documented(&document(&server).await).len())
     );
 }
 
