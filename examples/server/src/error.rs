@@ -119,29 +119,6 @@ impl ApiError {
         e
     }
 
-    /// Adds the `WWW-Authenticate: Bearer` challenge (a session that is no
-    /// longer good).
-    pub fn with_bearer_challenge(mut self) -> Self {
-        self.bearer_challenge = true;
-        self
-    }
-
-    /// At a login step a wrong or malformed code is 401, not 400
-    /// ([`ProblemDetails::at_login_step`]).
-    pub fn code_is_unauthorized(mut self) -> Self {
-        *self.problem = self.problem.at_login_step();
-        self
-    }
-
-    /// At a login step or a step-up, a passkey that is not accepted is 401,
-    /// as a wrong code is there.
-    pub fn passkey_is_unauthorized(mut self) -> Self {
-        if self.problem.code == mfa::Error::InvalidPasskey.code() {
-            self.problem.status = StatusCode::UNAUTHORIZED.as_u16();
-        }
-        self
-    }
-
     /// 500 `INTERNAL`: a failure of the server's own (signing a token,
     /// hashing a password). The client gets a generic sentence; `cause` goes
     /// to the log.

@@ -163,7 +163,7 @@ pub(super) async fn login(
             "The email or password is wrong.",
         )));
     };
-    Ok(mfa_axum::login::after_password(&app, &parts, &user.id, device_token).await?)
+    mfa_axum::login::after_password(&app, &parts, &user.id, device_token).await
 }
 
 /// A user id that no account has (ids are 32 hex digits).
