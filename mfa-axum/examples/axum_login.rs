@@ -1,14 +1,14 @@
 //! An axum-login + tower-sessions application with in-memory users that
 //! mounts `mfa-axum` under `/api`: `cargo run -p mfa-axum --example axum_login`.
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, LazyLock, RwLock};
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use axum::{Json, Router, extract::State, http::StatusCode, http::request::Parts, routing::post};
 use axum_login::{AuthManagerLayerBuilder, AuthSession, AuthUser, AuthnBackend};
 use mfa::passkey::RelyingParty;
 use mfa::{KeyId, Keyring, MasterKey, MemoryStore, Mfa, MfaContext, Policy};
-use mfa_axum::{Body, LoginTokens, MfaHost, Problem, SessionState, TowerSessions};
+use mfa_axum::{Body, LoginTokens, MfaHost, PasswordLock, Problem, SessionState, TowerSessions};
 use serde_json::{Value, json};
 use tower_sessions::{MemoryStore as SessionStore, SessionManagerLayer};
 
@@ -29,10 +29,20 @@ impl AuthUser for User {
     }
 }
 
-fn verify(password: &str, hash: &str) -> bool {
+fn hash(password: &str) -> String {
     Argon2::default()
-        .verify_password(password.as_bytes(), hash)
-        .is_ok()
+        .hash_password(password.as_bytes())
+        .unwrap()
+        .to_string()
+}
+
+/// An unknown account's password is hashed too, against this: the answer
+/// takes as long, and tells nothing about which accounts exist.
+static NO_USER: LazyLock<String> = LazyLock::new(|| hash("no user"));
+
+fn verify(password: &str, hash: Option<&str>) -> bool {
+    let right = Argon2::default().verify_password(password.as_bytes(), hash.unwrap_or(&NO_USER));
+    right.is_ok() && hash.is_some()
 }
 
 /// The users by id: axum-login's backend.
@@ -47,9 +57,15 @@ impl AuthnBackend for Users {
         &self,
         (email, pw): Self::Credentials,
     ) -> Result<Option<User>, Self::Error> {
-        let users = self.0.read().unwrap();
-        let user = users.values().find(|u| u.email == email).cloned();
-        Ok(user.filter(|u| verify(&pw, &u.hash)))
+        let user = self
+            .0
+            .read()
+            .unwrap()
+            .values()
+            .find(|u| u.email == email)
+            .cloned();
+        let right = verify(&pw, user.as_ref().map(|u| u.hash.as_str()));
+        Ok(user.filter(|_| right))
     }
     async fn get_user(&self, id: &String) -> Result<Option<User>, Self::Error> {
         Ok(self.0.read().unwrap().get(id).cloned())
@@ -63,6 +79,8 @@ struct App {
     tokens: LoginTokens,
     sessions: TowerSessions<SessionStore>,
     users: Users,
+    /// Every password check is charged here before it is hashed.
+    lock: PasswordLock,
 }
 
 impl MfaHost for App {
@@ -85,8 +103,11 @@ impl MfaHost for App {
         Ok(None) // the session travels in its cookie
     }
     async fn check_password(&self, id: &str, password: &str) -> Result<(), Problem> {
-        let hash = self.users.0.read().unwrap().get(id).map(|u| u.hash.clone());
-        let right = hash.is_some_and(|h| verify(password, &h));
+        let Ok(user) = self.users.get_user(&id.to_owned()).await;
+        let user = user.ok_or_else(Problem::unauthenticated)?;
+        let charge = self.lock.charge(&user.email)?;
+        let right = verify(password, Some(&user.hash));
+        charge.settle(right);
         right.then_some(()).ok_or_else(Problem::invalid_password)
     }
     async fn account_name(&self, id: &str) -> Result<String, Problem> {
@@ -108,9 +129,7 @@ async fn register(
     Body(body): Body<Value>,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
     let (email, password) = credentials(&body)?;
-    let hash = Argon2::default()
-        .hash_password(password.as_bytes())
-        .map_err(Problem::internal)?;
+    let hash = hash(&password);
     let id = format!("{:032x}", rand::random::<u128>());
     let mut users = app.users.0.write().unwrap();
     if users.values().any(|u| u.email == email) {
@@ -126,20 +145,24 @@ async fn register(
         User {
             id: id.clone(),
             email,
-            hash: hash.to_string(),
+            hash,
         },
     );
     Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
 }
 
-/// The password step; the rest of the login is mfa-axum's.
+/// The password step, charged on the lock first; the rest of the login is mfa-axum's.
 async fn login(
     State(app): State<App>,
     auth: AuthSession<Users>,
     parts: Parts,
     Body(body): Body<Value>,
 ) -> impl axum::response::IntoResponse {
-    let Ok(Some(user)) = auth.authenticate(credentials(&body)?).await else {
+    let credentials = credentials(&body)?;
+    let charge = app.lock.charge(&credentials.0)?;
+    let user = auth.authenticate(credentials).await;
+    charge.settle(matches!(user, Ok(Some(_))));
+    let Ok(Some(user)) = user else {
         return Err(Problem::new(
             401,
             "INVALID_CREDENTIALS",
@@ -153,11 +176,14 @@ async fn login(
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let addr = args
-        .iter()
-        .skip_while(|a| *a != "--addr")
-        .nth(1)
-        .map_or("127.0.0.1:3000", |a| a);
+    let arg = |name: &str| args.iter().skip_while(|a| *a != name).nth(1);
+    let addr = arg("--addr").map_or("127.0.0.1:3000", |a| a);
+    let mut lock = PasswordLock::new();
+    // Tests only: a shorter wait after wrong passwords.
+    if let Some(secs) = arg("--insecure-password-delay").and_then(|s| s.parse().ok()) {
+        eprintln!("WARNING: --insecure-password-delay {secs}: never in production");
+        lock = lock.with_insecure_base_delay(std::time::Duration::from_secs(secs));
+    }
     let master = match std::env::var("MFA_MASTER_KEY") {
         Ok(key) => MasterKey::from_base64(&key)?,
         Err(_) => MasterKey::generate(&mut rand::rng()),
@@ -175,6 +201,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokens: LoginTokens::new(&mfa_axum::random_key()),
         sessions: TowerSessions::new(store.clone()),
         users: Users::default(),
+        lock,
     };
     let sessions = SessionManagerLayer::new(store).with_name("session");
     let router = Router::new()

@@ -9,6 +9,7 @@ mod extract;
 pub mod login;
 #[cfg(feature = "page")]
 mod page;
+mod password_lock;
 pub mod problem;
 mod router;
 mod routes;
@@ -27,6 +28,7 @@ pub use cookie::TowerSessions;
 pub use extract::{Fresh, MfaUser};
 #[cfg(feature = "page")]
 pub use page::{PageApiDoc, page_router};
+pub use password_lock::{PasswordCharge, PasswordLock};
 pub use problem::{Body, Problem};
 pub use router::{
     ApiDoc, OperatorApiDoc, PasswordlessApiDoc, operator_router, passwordless_router, router,
@@ -102,9 +104,10 @@ pub trait MfaHost: Clone + Send + Sync + 'static {
 
     /// Checks `user_id`'s password: `Err(Problem::invalid_password())`
     /// when it is wrong. A password can be guessed by concurrent requests,
-    /// so a production host charges each check on its own password lock
-    /// before it hashes (I16), as the example server does; the axum-login
-    /// example does not. Routes
+    /// so the host charges each check on its password lock before it hashes
+    /// (I16): a [`PasswordLock`] on one process (as the axum-login example
+    /// does), a shared one in the database across servers (as the example
+    /// server does). Routes
     /// that take a password check it before any code, so that a wrong
     /// password neither consumes nor counts one.
     fn check_password(

@@ -14,6 +14,8 @@ fn start() -> Server {
     Server::start_with(Options {
         binary: Some(axum_login_binary()),
         session_cookie: Some("session"),
+        // As for the example server: its password lock waits a second.
+        extra_args: vec!["--insecure-password-delay".into(), "1".into()],
         ..Options::default()
     })
 }
