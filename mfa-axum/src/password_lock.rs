@@ -56,13 +56,16 @@ struct Count {
 }
 
 /// One charged password check: [`settle`](PasswordCharge::settle) it with
-/// the outcome. Dropped unsettled (the request went away mid-hash), it stays
+/// the outcome. A charge that reaches the threshold locks the key at once
+/// (so that concurrent checks wait); a right password lifts that lock again. Dropped unsettled (the request went away mid-hash), it stays
 /// counted, as a wrong password would.
 #[derive(Debug)]
 #[must_use = "settle the charge with the password's outcome"]
 pub struct PasswordCharge {
     lock: PasswordLock,
     key: String,
+    /// The key's lock before this charge, when this charge locked it.
+    locked: Option<(Option<Instant>, u32, Instant)>,
 }
 
 impl PasswordLock {
@@ -113,14 +116,18 @@ impl PasswordLock {
         }
         count.charged += 1;
         count.last = now;
+        let mut locked = None;
         if count.charged >= THRESHOLD {
             let delay = self.base_delay.saturating_mul(1 << count.locks.min(5));
-            count.locked_until = Some(now + delay.min(MAX_DELAY));
+            let until = now + delay.min(MAX_DELAY);
+            locked = Some((count.locked_until, count.locks, until));
+            count.locked_until = Some(until);
             count.locks += 1;
         }
         Ok(PasswordCharge {
             lock: self.clone(),
             key: key.to_owned(),
+            locked,
         })
     }
 
@@ -152,8 +159,12 @@ impl PasswordCharge {
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(count) = counts.get_mut(&self.key) {
             count.charged = count.charged.saturating_sub(1);
-            if count.charged < THRESHOLD {
-                count.locked_until = None;
+            // The lock this charge set, unless a later charge locked again.
+            if let Some((before, locks, until)) = self.locked
+                && count.locked_until == Some(until)
+            {
+                count.locked_until = before;
+                count.locks = locks;
             }
         }
     }
@@ -200,14 +211,35 @@ mod tests {
             lock.charge("alice").unwrap().settle(false);
         }
         let right = lock.charge("alice").unwrap(); // the fifth: locks
-        assert!(lock.charge("alice").is_err());
+        assert!(lock.charge("alice").is_err(), "while it is hashed");
         right.settle(true);
-        // Four wrong ones stay counted: the next one locks again.
+        // It lifted its own lock; four wrong ones stay counted: the next
+        // wrong one locks again.
         let fifth = lock.charge("alice").unwrap();
         fifth.settle(false);
         assert!(lock.charge("alice").is_err());
         lock.clear("alice");
         assert!(lock.charge("alice").is_ok());
+    }
+
+    #[test]
+    fn after_the_wait_a_right_password_goes_through_every_time() {
+        let lock = PasswordLock::new();
+        for _ in 0..THRESHOLD {
+            lock.charge("alice").unwrap().settle(false);
+        }
+        let expire = |lock: &PasswordLock| {
+            let mut counts = lock.counts.lock().unwrap();
+            counts.get_mut("alice").unwrap().locked_until = Some(Instant::now());
+        };
+        expire(&lock);
+        // Two right passwords in a row: neither leaves a lock behind.
+        lock.charge("alice").unwrap().settle(true);
+        lock.charge("alice").unwrap().settle(true);
+        // A wrong one locks for twice the first wait.
+        lock.charge("alice").unwrap().settle(false);
+        let count = lock.counts.lock().unwrap()["alice"];
+        assert_eq!(count.locked_until.unwrap() - count.last, BASE_DELAY * 2);
     }
 
     #[test]
