@@ -37,6 +37,19 @@ impl Reason {
     }
 }
 
+/// An operator's request about a user: the operator's name, the user's id
+/// and the reason, checked in that order.
+async fn request<'a, H: MfaHost>(
+    host: &H,
+    parts: &Parts,
+    id: Result<Path<String>, PathRejection>,
+    body: &'a Reason,
+) -> Result<(String, String, &'a str), crate::Problem> {
+    let operator = operator(host, parts).await?;
+    let reason = body.get()?;
+    Ok((operator, known_user(host, id).await?, reason))
+}
+
 /// The request's operator's name: 401 `UNAUTHENTICATED` for anyone else.
 async fn operator<H: MfaHost>(host: &H, parts: &Parts) -> Result<String, crate::Problem> {
     host.operator(parts)
@@ -91,8 +104,7 @@ pub(crate) async fn unlock<H: MfaHost>(
     id: Result<Path<String>, PathRejection>,
     Body(body): Body<Reason>,
 ) -> Result<Json<Success>, crate::Problem> {
-    let operator = operator(&host, &parts).await?;
-    let (reason, id) = (body.get()?, known_user(&host, id).await?);
+    let (operator, id, reason) = request(&host, &parts, id, &body).await?;
     host.mfa()
         .operator_unlock(&id, &operator, reason)
         .await
@@ -117,8 +129,7 @@ pub(crate) async fn reset<H: MfaHost>(
     id: Result<Path<String>, PathRejection>,
     Body(body): Body<Reason>,
 ) -> Result<Json<Success>, crate::Problem> {
-    let operator = operator(&host, &parts).await?;
-    let (reason, id) = (body.get()?, known_user(&host, id).await?);
+    let (operator, id, reason) = request(&host, &parts, id, &body).await?;
     host.mfa()
         .operator_reset(&id, &operator, reason)
         .await
