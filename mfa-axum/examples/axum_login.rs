@@ -1,5 +1,6 @@
 //! An axum-login + tower-sessions application with in-memory users that
-//! mounts `mfa-axum` under `/api`: `cargo run -p mfa-axum --example axum_login`.
+//! mounts `mfa-axum` under `/api`, and its page at `/`:
+//! `cargo run -p mfa-axum --example axum_login`.
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, RwLock};
 
@@ -173,6 +174,12 @@ async fn login(
     mfa_axum::login::after_password(&app, &parts, &user.id, body["deviceToken"].as_str()).await
 }
 
+/// Ends the session (the page's "Sign out"): the login and its MFA state.
+async fn logout(mut auth: AuthSession<Users>) -> Result<StatusCode, Problem> {
+    auth.logout().await.map_err(Problem::internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -207,8 +214,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let router = Router::new()
         .route("/api/auth/register", post(register))
         .route("/api/auth/login", post(login))
+        .route("/api/auth/logout", post(logout))
         .nest("/api", mfa_axum::router().into())
         .nest("/api", mfa_axum::passwordless_router().into())
+        .merge(mfa_axum::page_router().into()) // the browser page at /
         .layer(AuthManagerLayerBuilder::new(app.users.clone(), sessions).build())
         .layer(axum::middleware::from_fn(
             mfa_axum::problem::request_context,

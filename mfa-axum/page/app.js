@@ -1,15 +1,18 @@
-// The example server's page: every flow of its HTTP API, in plain JavaScript.
-// The session token lives in this script's memory only (never in a cookie or
-// in storage); a remembered device's token is kept in localStorage, per email,
-// and sent with the password at the next login. Passkeys go through
-// webauthn.js (window.MfaWebAuthn), which speaks the server's JSON forms.
+// The MFA page: every flow of the contract's HTTP API, in plain JavaScript.
+// On a host whose answers carry a session token, the token lives in this
+// script's memory only (never in storage) and goes out as a bearer token; on
+// a host whose session is a cookie, the browser sends it (same origin only).
+// A remembered device's token is kept in localStorage, per email, and sent
+// with the password at the next login. Passkeys go through webauthn.js
+// (window.MfaWebAuthn), which speaks the API's JSON forms.
 "use strict";
 
 (() => {
   const $ = (id) => document.getElementById(id);
 
   const state = {
-    token: null, // the session (bearer) token, in memory only
+    token: null, // the session (bearer) token, in memory only; none with a cookie
+    signedIn: false,
     mfaToken: null, // the login challenge between the two steps
     passkeyOptions: null, // the second step's passkey request, if any
     email: "",
@@ -74,7 +77,7 @@
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        credentials: "omit",
+        credentials: "same-origin",
         cache: "no-store",
       });
     } catch {
@@ -105,7 +108,7 @@
       await action();
     } catch (error) {
       showError(error.message || "Something went wrong.");
-      if (error instanceof ApiError && state.token &&
+      if (error instanceof ApiError && state.signedIn &&
           (error.code === "SESSION_REVOKED" || error.code === "UNAUTHENTICATED")) {
         signedOut();
         showError(error.message);
@@ -129,6 +132,7 @@
 
   function signedOut() {
     state.token = null;
+    state.signedIn = false;
     state.mfaToken = null;
     state.passkeyOptions = null;
     $("mfa-passkey-choice").hidden = true;
@@ -246,14 +250,15 @@
 
   async function removePasskey(item) {
     const answer = await api("DELETE", `/api/user/me/passkeys/${encodeURIComponent(item.dataset.id)}`);
-    state.token = answer.token;
+    state.token = answer.token || null;
     setDeviceToken(state.email, null);
     await refreshStatus();
     notice("The passkey is removed: it no longer signs in.");
   }
 
   async function signedIn(token) {
-    state.token = token;
+    state.token = token || null;
+    state.signedIn = true;
     state.mfaToken = null;
     $("mfa-code").value = "";
     $("password").value = "";
@@ -410,7 +415,7 @@
         $("passkey-password").value = "";
         const credential = await window.MfaWebAuthn.create(options);
         const answer = await api("POST", "/api/user/me/passkeys", { name, credential });
-        state.token = answer.token;
+        state.token = answer.token || null;
         $("passkey-name").value = "";
         await refreshStatus();
         if (answer.backupCodes) showCodes(answer.backupCodes);
@@ -452,7 +457,7 @@
         const code = $("confirm-code").value.replace(/\s+/g, "");
         if (!code) throw new Error("Enter the code the app shows.");
         const answer = await api("POST", "/api/user/me/totp/confirm", { code });
-        state.token = answer.token;
+        state.token = answer.token || null;
         $("setup").hidden = true;
         $("qr").removeAttribute("src");
         $("secret").textContent = "";
@@ -505,7 +510,7 @@
         const value = $("step-up-code").value.trim();
         if (!value) throw new Error("Enter a code.");
         const answer = await api("POST", "/api/auth/step-up", codeField(value));
-        state.token = answer.token;
+        state.token = answer.token || null;
         $("step-up-code").value = "";
         await refreshStatus();
         showNewCode(answer);
@@ -519,7 +524,7 @@
         const passkey = await window.MfaWebAuthn.get(options);
         const answer = await api("POST", "/api/auth/step-up",
           { stepUpToken: options.stepUpToken, passkey });
-        state.token = answer.token;
+        state.token = answer.token || null;
         await refreshStatus();
         notice("Confirmed: for the next few minutes you can manage MFA without a code.");
       });
@@ -563,7 +568,7 @@
         const code = $("replace-confirm-code").value.replace(/\s+/g, "");
         if (!code) throw new Error("Enter the code the new app shows.");
         const answer = await api("POST", "/api/user/me/totp/replace/confirm", { code });
-        state.token = answer.token;
+        state.token = answer.token || null;
         setDeviceToken(state.email, null);
         $("replace-setup").hidden = true;
         $("replace-qr").removeAttribute("src");
@@ -582,7 +587,7 @@
         // Without a code the session's recent confirmation stands in for it.
         const body = code ? { password, code } : { password };
         const answer = await api("POST", "/api/user/me/totp/disable", body);
-        state.token = answer.token;
+        state.token = answer.token || null;
         setDeviceToken(state.email, null);
         $("disable-password").value = "";
         $("disable-code").value = "";
@@ -592,9 +597,13 @@
       });
     });
 
-    $("logout").addEventListener("click", () => {
+    $("logout").addEventListener("click", async () => {
       clearMessages();
+      // A cookie session ends at the application's POST /api/auth/logout; a
+      // bearer session ends with its token, forgotten here.
+      const cookie = state.signedIn && !state.token;
       signedOut();
+      if (cookie) await api("POST", "/api/auth/logout").catch(() => {});
       notice("Signed out.");
       $("email").focus();
     });

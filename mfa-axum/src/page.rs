@@ -7,8 +7,11 @@
 //!
 //! Every answer carries a strict Content-Security-Policy: everything from this
 //! origin only, no inline script or style, images also from `data:` URIs (the
-//! setup answer's `qrCode`), no framing. The page keeps a session token in
-//! memory and sends it as a bearer token; it sends no cookie.
+//! setup answer's `qrCode`), no framing. On bearer sessions the page keeps
+//! the answers' token in memory and sends it as a bearer token; on cookie
+//! sessions (answers without a token) the browser sends the cookie, to the
+//! same origin only, and "Sign out" calls the application's
+//! `POST /api/auth/logout`.
 
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -25,8 +28,9 @@ use utoipa_axum::router::OpenApiRouter;
 pub struct PageApiDoc;
 
 /// The browser page, at the root of the application (its API under
-/// `/api`), for sessions as bearer tokens ([`BearerSessions`](crate::BearerSessions)
-/// or the host's own):
+/// `/api`), on sessions as bearer tokens ([`BearerSessions`](crate::BearerSessions)
+/// or the host's own) or as cookies ([`TowerSessions`](crate::TowerSessions),
+/// with the application's `POST /api/auth/logout` for "Sign out"):
 ///
 /// | route | answer |
 /// |---|---|

@@ -25,6 +25,9 @@
 //! the last factor, add an authenticator app beside it (the backup codes
 //! stay), then remove it.
 //!
+//! Both walks run again against the axum-login application of `mfa-axum`,
+//! which mounts the same page on cookie sessions.
+//!
 //! With `MFA_SCREENSHOTS_DIR` set, the main steps are saved there as PNG
 //! files (those of `docs/screenshots/`).
 //!
@@ -176,6 +179,50 @@ async fn passkeys_in_a_real_browser() {
     browser.close().await;
     eprintln!(
         "passkey walk finished in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Both walks against the axum-login application of `mfa-axum`
+/// (`mfa-axum/examples/axum_login.rs`), which mounts the same page on
+/// cookie sessions: the answers carry no token, the browser sends the
+/// `session` cookie, and "Sign out" ends the session at the application's
+/// `POST /api/auth/logout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_on_cookie_sessions() {
+    let Some(tools) = BrowserTools::find() else {
+        return;
+    };
+    let started = Instant::now();
+    let app = || {
+        Server::start_with(Options {
+            binary: Some(http_common::axum_login_binary()),
+            session_cookie: Some("session"),
+            extra_args: vec!["--insecure-password-delay".into(), "1".into()],
+            ..Options::default()
+        })
+    };
+    let (server, browser) = (app(), Browser::start(&tools).await);
+    walk(&server, &browser).await;
+    browser.close().await;
+    let (server, browser) = (app(), Browser::start(&tools).await);
+    passkey_walk(&server, &browser).await;
+    // Signed out, the cookie's session is gone: the API refuses it.
+    let cookie = browser
+        .client
+        .get_named_cookie("session")
+        .await
+        .expect("the page's session cookie");
+    let cookie = cookie.value().to_owned();
+    let r = server.get("/api/user/me/totp", Some(&cookie)).await;
+    assert_eq!(r.status, 200, "signed in: {}", r.text);
+    browser.click("logout").await;
+    browser.wait_visible("login").await;
+    let r = server.get("/api/user/me/totp", Some(&cookie)).await;
+    r.assert_problem(401, "UNAUTHENTICATED");
+    browser.close().await;
+    eprintln!(
+        "cookie-session walks finished in {:.1} s",
         started.elapsed().as_secs_f64()
     );
 }
