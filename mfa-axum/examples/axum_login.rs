@@ -217,7 +217,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/api/auth/logout", post(logout))
         .nest("/api", mfa_axum::router().into())
         .nest("/api", mfa_axum::passwordless_router().into())
-        .merge(mfa_axum::page_router().into()) // the browser page at /
+        .merge(mfa_axum::page_router::<App>()) // the browser page at /
         .layer(AuthManagerLayerBuilder::new(app.users.clone(), sessions).build())
         .layer(axum::middleware::from_fn(
             mfa_axum::problem::request_context,

@@ -159,7 +159,7 @@ async fn the_page_in_a_real_browser() {
     let started = Instant::now();
     let server = Server::start();
     let browser = Browser::start(&tools).await;
-    walk(&server, &browser).await;
+    walk(&server, &browser, "MFA Example").await;
     browser.close().await;
     eprintln!(
         "browser walk finished in {:.1} s",
@@ -203,7 +203,7 @@ async fn the_page_on_cookie_sessions() {
         })
     };
     let (server, browser) = (app(), Browser::start(&tools).await);
-    walk(&server, &browser).await;
+    walk(&server, &browser, "axum-login example").await;
     browser.close().await;
     let (server, browser) = (app(), Browser::start(&tools).await);
     passkey_walk(&server, &browser).await;
@@ -423,7 +423,8 @@ async fn passkey_walk(server: &Server, b: &Browser) {
     );
 }
 
-async fn walk(server: &Server, b: &Browser) {
+/// The page's whole walk on `server`, whose policy's issuer is `issuer`.
+async fn walk(server: &Server, b: &Browser, issuer: &str) {
     let email = "ann@example.com";
     let shots = std::env::var_os("MFA_SCREENSHOTS_DIR").map(PathBuf::from);
 
@@ -470,7 +471,11 @@ async fn walk(server: &Server, b: &Browser) {
     let png = b.client.screenshot().await.expect("a screenshot");
     let uri = decode_qr(&png);
     assert!(uri.starts_with("otpauth://totp/"), "{uri}");
-    assert!(uri.contains("issuer=MFA%20Example") || uri.contains("issuer=MFA+Example"));
+    let issuer = format!("issuer={}", issuer.replace(' ', "%20"));
+    assert!(
+        uri.contains(&issuer) || uri.contains(&issuer.replace("%20", "+")),
+        "{uri}"
+    );
     let secret = query_param(&uri, "secret").expect("a secret in the QR code");
     let shown = b.text("secret").await.replace(' ', "");
     assert_eq!(
