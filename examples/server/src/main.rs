@@ -3,7 +3,8 @@
 //! both backup-code regenerations, disable, step-up, replacing the
 //! authenticator, remembered devices, and the operator's unlock and reset)
 //! over axum, with accounts and MFA records in one SQLite, PostgreSQL or
-//! MySQL (MariaDB) database.
+//! MySQL (MariaDB) database. Every MFA route is `mfa-axum`'s, on this
+//! server's `MfaHost` (`host.rs`).
 //!
 //! Sessions are bound to the user's security epoch and carry their proof of
 //! the second factor (`auth.rs`): enabling, disabling, replacing or resetting
@@ -21,8 +22,8 @@
 //! registered with the password (and a recent proof while MFA is on), used
 //! at the login's second step, for step-up, and alone (passwordless, unless
 //! `--no-passwordless`). The relying party is `--rp-id` for the `--origin`s
-//! (`webauthn.rs`); the routes are in `routes/passkeys.rs`,
-//! `routes/passwordless.rs` and `routes/step_up.rs`.
+//! (`webauthn.rs`); the routes are `mfa-axum`'s, like every MFA route
+//! (`routes.rs`, `host.rs`).
 //!
 //! ```text
 //! cargo run --bin server -- --addr 127.0.0.1:8080 --database ./mfa-demo.db
