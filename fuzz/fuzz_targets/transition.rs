@@ -169,6 +169,15 @@ impl Step {
 }
 
 /// Whether an operator's note is one the crate accepts.
+/// The crate's rule for a recent proof: at most `window` old, and from the
+/// future only within the clock skew two servers may have.
+fn proof_is_recent(proof: &Proof, now: u64, window: u64) -> bool {
+    match proof.verified_at.checked_sub(now) {
+        Some(ahead) => ahead <= Proof::MAX_CLOCK_SKEW_SECS,
+        None => now - proof.verified_at <= window,
+    }
+}
+
 fn note_ok(note: &str) -> bool {
     !note.trim().is_empty() && note.len() <= 512 && !note.chars().any(char::is_control)
 }
@@ -295,7 +304,7 @@ fuzz_target!(|input: Input| {
                 let (step, setup) = Step::of(t);
                 if let Some(proof) = proof {
                     let recent = proof.epoch == before.epoch()
-                        && now.abs_diff(proof.verified_at) <= window
+                        && proof_is_recent(&proof, now, window)
                         && !locked;
                     assert_eq!(step.outcome.is_ok(), recent && before.is_active(), "{op:?}");
                 }
@@ -364,7 +373,7 @@ fuzz_target!(|input: Input| {
                 }
                 let proof = proofs[usize::from(*i) % proofs.len()];
                 let recent = proof.epoch == before.epoch()
-                    && now.abs_diff(proof.verified_at) <= window
+                    && proof_is_recent(&proof, now, window)
                     && !locked;
                 let (step, token) = Step::of(record.remember_device(config, USER, &proof, now, &mut rng));
                 assert_eq!(step.outcome.is_ok(), recent && before.is_active(), "{op:?}");
@@ -390,7 +399,7 @@ fuzz_target!(|input: Input| {
             Op::ForgetDevices(i) => {
                 let proof = proofs[usize::from(*i) % proofs.len()];
                 let recent = proof.epoch == before.epoch()
-                    && now.abs_diff(proof.verified_at) <= window
+                    && proof_is_recent(&proof, now, window)
                     && !locked;
                 let (step, count) =
                     Step::of(record.forget_devices(config, USER, Reauth::RecentProof(&proof), now));
@@ -458,7 +467,7 @@ fuzz_target!(|input: Input| {
             Op::RegenerateWithProof(i) => {
                 let proof = proofs[usize::from(*i) % proofs.len()];
                 let recent = proof.epoch == record.epoch()
-                    && now.abs_diff(proof.verified_at) <= window
+                    && proof_is_recent(&proof, now, window)
                     && !locked;
                 let reauth = Reauth::RecentProof(&proof);
                 let (mut step, fresh) =
