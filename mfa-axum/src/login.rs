@@ -101,8 +101,8 @@ async fn second_step<H: MfaHost>(
 ) -> Result<MfaRequired, Problem> {
     let (mut methods, mut passkey_options) = (None, None);
     if let Some(options) = challenge.passkey_options() {
-        let mut options = webauthn::options(options)?;
-        passkey_options = Some(serde_json::json!({ "publicKey": options["publicKey"].take() }));
+        let public_key = webauthn::public_key(options)?;
+        passkey_options = Some(serde_json::json!({ "publicKey": public_key }));
         // Only reads: a password login writes nothing before the second step.
         let record = host.mfa().load(challenge.user_id()).await?;
         let has_app = matches!(record.factor(), FactorState::Active(set) if set.app().is_some());

@@ -15,19 +15,20 @@ use serde_json::Value;
 
 use crate::problem::Problem;
 
-/// Options for the browser as JSON, `{"publicKey": {...}}`, without the
-/// `null` members that the JSON forms do not have (a browser would read
-/// `null` as the string `"null"`).
-pub(crate) fn options<T: Serialize>(options: &T) -> Result<Value, Problem> {
+/// The `publicKey` member of options for the browser (`{"publicKey":
+/// {...}}`), without the `null` members that the JSON forms do not have (a
+/// browser would read `null` as the string `"null"`).
+pub(crate) fn public_key<T: Serialize>(options: &T) -> Result<Value, Problem> {
     let mut value = serde_json::to_value(options).map_err(Problem::internal)?;
     strip_nulls(&mut value);
-    Ok(value)
+    Ok(value["publicKey"].take())
 }
 
-/// The `publicKey` member of request options as begun.
-pub(crate) fn public_key(options: Option<&RequestChallengeResponse>) -> Result<Value, Problem> {
-    let options = options.ok_or_else(|| Problem::internal("a new challenge has no options"))?;
-    Ok(self::options(options)?["publicKey"].take())
+/// The `publicKey` member of request options as a challenge began them.
+pub(crate) fn request_public_key(
+    options: Option<&RequestChallengeResponse>,
+) -> Result<Value, Problem> {
+    public_key(options.ok_or_else(|| Problem::internal("a new challenge has no options"))?)
 }
 
 fn strip_nulls(value: &mut Value) {

@@ -83,9 +83,7 @@ impl OneCode {
         let (code, backup) = (self.code.as_deref(), self.backup_code.as_deref());
         mfa::http::one_code(code.map(String::as_str), backup.map(String::as_str), digits)
             .map_err(|e| Problem::from(e).at_login_step())?
-            .ok_or_else(|| {
-                Problem::validation("Give exactly one of `code`, `backupCode` and `passkey`.")
-            })
+            .ok_or_else(not_exactly_one)
     }
 
     /// Whether either field is there.

@@ -173,7 +173,7 @@ pub(crate) async fn options<H: MfaHost>(
         .begin_passkey_registration(id, &account, user.state.proof.as_ref())
         .await?;
     Ok(Json(CreationOptions {
-        public_key: webauthn::options(&options)?["publicKey"].take(),
+        public_key: webauthn::public_key(&options)?,
     }))
 }
 

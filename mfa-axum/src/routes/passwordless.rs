@@ -51,7 +51,7 @@ pub(crate) async fn passwordless_options<H: MfaHost>(
 ) -> Result<Json<PasswordlessOptions>, crate::Problem> {
     let challenge = host.mfa().begin_passwordless()?;
     Ok(Json(PasswordlessOptions {
-        public_key: webauthn::public_key(challenge.options())?,
+        public_key: webauthn::request_public_key(challenge.options())?,
         passkey_token: host.login_tokens().seal_passwordless(&challenge)?,
     }))
 }

@@ -127,7 +127,7 @@ pub(crate) async fn step_up_options<H: MfaHost>(
     let id = &user.state.user_id;
     let challenge = host.mfa().begin_passkey_step_up(id).await?;
     Ok(Json(StepUpOptions {
-        public_key: webauthn::public_key(challenge.options())?,
+        public_key: webauthn::request_public_key(challenge.options())?,
         step_up_token: host.login_tokens().seal_step_up(id, &challenge)?,
     }))
 }
